@@ -1,0 +1,607 @@
+"""The techmatch domain model: every node and relationship type, in one place.
+
+Nodes are pydantic v2 models with a stable ``id``. ``to_props`` flattens a node into
+properties a Bolt server stores (strings, numbers, booleans, lists of those); nested
+values become JSON strings. Labels and relationship types are closed enums: the graph
+layer only ever puts these identifiers into Cypher text, values always go in parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class NodeLabel(StrEnum):
+    TALENT = "Talent"
+    INSTITUTION = "Institution"
+    ACHIEVEMENT = "Achievement"
+    ENTERPRISE = "Enterprise"
+    PLATFORM = "Platform"
+    INDUSTRY_CHAIN = "IndustryChain"
+    CHAIN_SEGMENT = "ChainSegment"
+    NEED = "Need"
+    CHALLENGE = "Challenge"
+    PROJECT = "Project"
+    BROKER = "Broker"
+    REGION = "Region"
+    POLICY = "Policy"
+    TARGET = "Target"
+    TASK = "Task"
+    DEPARTMENT = "Department"
+    FEEDBACK = "Feedback"
+    MERGE_RECORD = "MergeRecord"
+
+
+class RelType(StrEnum):
+    AFFILIATED_WITH = "AFFILIATED_WITH"  # Talent -> Institution | Enterprise
+    INVENTED = "INVENTED"  # Talent -> Achievement
+    OWNS = "OWNS"  # Institution | Enterprise | Talent -> Achievement
+    IN_SEGMENT = "IN_SEGMENT"  # Achievement | Need | Enterprise | Challenge | Platform | Project -> ChainSegment
+    PART_OF = "PART_OF"  # ChainSegment -> IndustryChain
+    UPSTREAM_OF = "UPSTREAM_OF"  # ChainSegment -> ChainSegment
+    POSTED = "POSTED"  # Enterprise -> Need ; Department | Enterprise -> Challenge
+    HOSTS = "HOSTS"  # Institution | Enterprise -> Platform
+    MEMBER_OF = "MEMBER_OF"  # Talent -> Platform
+    COLLABORATED_WITH = "COLLABORATED_WITH"  # org/talent <-> org/talent (earlier joint work)
+    TRANSFERRED_TO = "TRANSFERRED_TO"  # Achievement -> Enterprise (a deal: date, amount, contract_no)
+    APPLIED_TO = "APPLIED_TO"  # Talent | Institution | Enterprise -> Challenge
+    SOLVES = "SOLVES"  # Achievement -> Need | Challenge ; Talent -> Challenge (awarded)
+    LOCATED_IN = "LOCATED_IN"  # Enterprise | Institution | Platform -> Region
+    WORKED_ON = "WORKED_ON"  # Talent -> Project
+    UNDERTAKES = "UNDERTAKES"  # Institution | Enterprise -> Project
+    ASSIGNED_TO = "ASSIGNED_TO"  # Broker -> Enterprise (the broker looks after it)
+    SHAREHOLDER_OF = "SHAREHOLDER_OF"  # Talent | Enterprise | Institution -> Enterprise
+    EMPLOYED_BY = "EMPLOYED_BY"  # Talent -> Enterprise (side employment, a COI fact)
+    HAS_TARGET = "HAS_TARGET"  # Policy -> Target
+    HAS_TASK = "HAS_TASK"  # Policy -> Task
+    RESPONSIBLE_FOR = "RESPONSIBLE_FOR"  # Department -> Task | Target
+    NAMES = "NAMES"  # Policy | Task -> IndustryChain | Enterprise | Institution | Platform
+    ABOUT = "ABOUT"  # Feedback -> Need | Achievement | Enterprise | Challenge
+    GAVE = "GAVE"  # Broker -> Feedback
+    MERGED_INTO = "MERGED_INTO"  # MergeRecord -> the surviving node
+
+
+class Maturity(StrEnum):
+    RESEARCH = "研发"
+    LAB = "小试"
+    PILOT = "中试"
+    SAMPLE = "样品"
+    INDUSTRIAL = "产业化"
+
+
+MATURITY_ORDER: dict[Maturity, int] = {m: i for i, m in enumerate(Maturity)}
+
+
+class CooperationMode(StrEnum):
+    TRANSFER = "转让"
+    LICENSE = "许可"
+    JOINT_DEVELOPMENT = "合作开发"
+    EQUITY = "作价入股"
+    COMMISSIONED = "委托开发"
+    OTHER = "其他"
+
+
+class AchievementKind(StrEnum):
+    INVENTION_PATENT = "发明专利"
+    UTILITY_MODEL = "实用新型"
+    DESIGN_PATENT = "外观设计"
+    SOFTWARE = "软件著作权"
+    KNOW_HOW = "技术秘密"
+    NEW_VARIETY = "植物新品种"
+    PAPER = "论文"
+    OTHER = "其他"
+
+
+class InstitutionKind(StrEnum):
+    UNIVERSITY = "高校"
+    RESEARCH_INSTITUTE = "科研院所"
+    HOSPITAL = "医院"
+    OTHER = "其他"
+
+
+class PlatformKind(StrEnum):
+    STATE_KEY_LAB = "国家重点实验室"
+    KEY_LAB = "重点实验室"
+    INNOVATION_CENTER = "技术创新中心"
+    ENGINEERING_CENTER = "工程技术研究中心"
+    ENTERPRISE_TECH_CENTER = "企业技术中心"
+    NEW_RD_INSTITUTION = "新型研发机构"
+    ACADEMICIAN_WORKSTATION = "院士工作站"
+    SCHOLAR_WORKSTATION = "中原学者工作站"
+    INCUBATOR = "孵化器"
+    MAKERSPACE = "众创空间"
+    AGRI_PARK = "农业科技园区"
+    OTHER = "其他"
+
+
+class PlatformLevel(StrEnum):
+    NATIONAL = "国家级"
+    PROVINCIAL = "省级"
+    MUNICIPAL = "市级"
+
+
+class EnterpriseSize(StrEnum):
+    LARGE = "大型"
+    MEDIUM = "中型"
+    SMALL = "小型"
+    MICRO = "微型"
+
+
+class ChainPosition(StrEnum):
+    UPSTREAM = "upstream"
+    MIDSTREAM = "midstream"
+    DOWNSTREAM = "downstream"
+
+
+class Confidentiality(StrEnum):
+    """Who may read a need's text and the poster's identity."""
+
+    PUBLIC = "public"
+    BROKERS = "brokers"  # brokers and the bureau
+    PRIVATE = "private"  # the poster, its assigned broker and the bureau; others see it desensitised
+
+
+class ChallengeStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    APPLICATIONS_OPEN = "applications_open"
+    AWARDED = "awarded"
+    IN_PROGRESS = "in_progress"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+
+
+class NeedStatus(StrEnum):
+    OPEN = "open"
+    MATCHED = "matched"
+    CLOSED = "closed"
+
+
+class Verdict(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
+class RejectReason(StrEnum):
+    """The fixed list a broker picks from when rejecting a match."""
+
+    OFF_TOPIC = "off_topic"  # 技术方向不符
+    IMMATURE = "immature"  # 成熟度不够
+    TOO_EXPENSIVE = "too_expensive"  # 价格超出预算
+    WRONG_COOPERATION = "wrong_cooperation"  # 合作方式不符
+    ALREADY_KNOWN = "already_known"  # 企业已掌握或已接触
+    OTHER = "other"
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+
+
+class Provenance(BaseModel):
+    """Where a node came from: the file and row it was loaded from, and when."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    row: int | None = None
+    loaded_at: datetime | None = None
+
+
+class Node(BaseModel):
+    """Base of every node. ``label`` is the graph label; ``id`` is stable and unique per label."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, str_strip_whitespace=True)
+    label: ClassVar[NodeLabel]
+    #: properties searched by name-like text queries in the API
+    title_field: ClassVar[str] = "name"
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")
+    demo: bool = False
+    provenance: Provenance | None = None
+
+    def to_props(self) -> dict[str, Any]:
+        """Flatten to Bolt-storable properties, with a content hash for change detection."""
+        props: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="python", exclude={"provenance"}).items():
+            props[name] = _to_prop(value)
+        if self.provenance is not None:
+            props["prov_source"] = self.provenance.source
+            props["prov_row"] = self.provenance.row
+            props["prov_loaded_at"] = (
+                self.provenance.loaded_at.isoformat() if self.provenance.loaded_at else None
+            )
+        props["content_hash"] = content_hash(props)
+        return {k: v for k, v in props.items() if v is not None}
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Node:
+        """Rebuild a node from stored properties (inverse of ``to_props``)."""
+        data: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            if name == "provenance":
+                continue
+            if name in props and props[name] is not None:
+                value = props[name]
+                if isinstance(value, str) and _is_json_field(field.annotation):
+                    value = json.loads(value)
+                data[name] = value
+        if props.get("prov_source"):
+            data["provenance"] = Provenance(
+                source=props["prov_source"],
+                row=props.get("prov_row"),
+                loaded_at=props.get("prov_loaded_at"),
+            )
+        return cls.model_validate(data)
+
+    @property
+    def display_name(self) -> str:
+        return str(getattr(self, self.title_field, self.id))
+
+
+_PROVENANCE_KEYS = ("prov_source", "prov_row", "prov_loaded_at", "content_hash")
+
+
+def content_hash(props: dict[str, Any]) -> str:
+    """A hash of what a node says, ignoring where and when it was loaded."""
+    body = {k: v for k, v in props.items() if k not in _PROVENANCE_KEYS and v is not None}
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()
+
+
+def _to_prop(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (str, int, float, bool, StrEnum, date)) for v in value):
+            return [_to_prop(v) for v in value]
+        return json.dumps([_jsonable(v) for v in value], ensure_ascii=False)
+    if isinstance(value, dict):
+        return json.dumps(_jsonable(value), ensure_ascii=False)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _is_json_field(annotation: Any) -> bool:
+    text = str(annotation)
+    return "dict" in text or "Milestone" in text or "Requirement" in text
+
+
+class Region(Node):
+    label = NodeLabel.REGION
+    name: str = Field(min_length=1)
+    kind: str = "区县"  # 市 / 区 / 县 / 县级市 / 开发区
+    parent_id: str | None = None
+
+
+class Institution(Node):
+    label = NodeLabel.INSTITUTION
+    name: str = Field(min_length=1)
+    kind: InstitutionKind = InstitutionKind.UNIVERSITY
+    canonical_name: str | None = None
+    aliases: list[str] = []
+    region: str | None = None
+    description: str = ""
+
+
+class Talent(Node):
+    label = NodeLabel.TALENT
+    name: str = Field(min_length=1)
+    title: str = ""  # 教授 / 研究员 / 高级工程师 ...
+    expertise: list[str] = []
+    bio: str = ""
+    high_level: bool = False  # 高层次创新人才
+    academician: bool = False
+    region: str | None = None
+    email: str | None = None
+
+
+class Achievement(Node):
+    """A 科技成果: a patent, a piece of know-how, software, a paper offered for transfer."""
+
+    label = NodeLabel.ACHIEVEMENT
+    name: str = Field(min_length=1)
+    description: str = ""
+    application_scope: str = ""
+    kind: AchievementKind = AchievementKind.OTHER
+    patent_numbers: list[str] = []
+    maturity: Maturity | None = None
+    cooperation_modes: list[CooperationMode] = []
+    price_wan: float | None = Field(default=None, ge=0, description="asking price, 万元; None = 面议")
+    owners: list[str] = []  # names as given; OWNS edges link the resolved organisations
+    inventors: list[str] = []
+    industry: str = ""  # source taxonomy label, kept verbatim
+    keywords: list[str] = []
+    posted_on: date | None = None
+    region: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p for p in (self.name, self.description, self.application_scope) if p)
+
+
+class Enterprise(Node):
+    label = NodeLabel.ENTERPRISE
+    name: str = Field(min_length=1)
+    credit_code: str | None = Field(default=None, pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+    canonical_name: str | None = None
+    aliases: list[str] = []
+    region: str | None = None
+    size: EnterpriseSize | None = None
+    high_tech: bool = False  # 高新技术企业
+    tech_sme: bool = False  # 科技型中小企业
+    description: str = ""
+    products: list[str] = []
+    founded_on: date | None = None
+    high_tech_since: int | None = None  # year recognised
+
+
+class Platform(Node):
+    label = NodeLabel.PLATFORM
+    name: str = Field(min_length=1)
+    kind: PlatformKind = PlatformKind.OTHER
+    level: PlatformLevel = PlatformLevel.MUNICIPAL
+    description: str = ""
+    region: str | None = None
+    established_year: int | None = None
+
+
+class IndustryChain(Node):
+    label = NodeLabel.INDUSTRY_CHAIN
+    name: str = Field(min_length=1)
+    description: str = ""
+    priority: bool = False  # one of the plan's leading chains
+    keywords: list[str] = []
+
+
+class ChainSegment(Node):
+    label = NodeLabel.CHAIN_SEGMENT
+    name: str = Field(min_length=1)
+    chain_id: str
+    position: ChainPosition
+    order: int = 0  # left-to-right position within the chain
+    description: str = ""
+    keywords: list[str] = []
+    aliases: list[str] = []
+
+
+class Need(Node):
+    """A 技术需求 posted by an enterprise."""
+
+    label = NodeLabel.NEED
+    name: str = Field(min_length=1)
+    description: str = ""
+    enterprise_id: str | None = None
+    budget_wan: float | None = Field(default=None, ge=0)
+    deadline: date | None = None
+    cooperation_modes: list[CooperationMode] = []
+    confidentiality: Confidentiality = Confidentiality.PUBLIC
+    status: NeedStatus = NeedStatus.OPEN
+    sector: str = ""  # source sector label, verbatim
+    keywords: list[str] = []
+    posted_on: date | None = None
+    reveal_identity: bool = False  # the enterprise agreed to show its name and text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p for p in (self.name, self.description) if p)
+
+
+class Milestone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    due: date | None = None
+    done: bool = False
+
+
+class ChallengeRequirement(BaseModel):
+    """A condition a solver team must meet, e.g. a lead with prior industrialisation."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str  # lead_industrialised | local_partner | competence | min_team_size ...
+    value: str = ""
+
+
+class Challenge(Node):
+    """A 揭榜挂帅 challenge: a bottleneck the government or an enterprise posts for teams to solve."""
+
+    label = NodeLabel.CHALLENGE
+    name: str = Field(min_length=1)
+    statement: str = Field(min_length=1)
+    segment_id: str | None = None
+    budget_wan: float | None = Field(default=None, ge=0)
+    deadline: date | None = None
+    owner_id: str | None = None  # an Enterprise or Department id
+    status: ChallengeStatus = ChallengeStatus.DRAFT
+    competences: list[str] = []
+    requirements: list[ChallengeRequirement] = []
+    milestones: list[Milestone] = []
+
+
+class Project(Node):
+    """A 重大科技专项 (major special project)."""
+
+    label = NodeLabel.PROJECT
+    name: str = Field(min_length=1)
+    description: str = ""
+    year: int | None = None
+    budget_wan: float | None = Field(default=None, ge=0)
+    status: str = "立项"  # 立项 / 在研 / 验收 / 终止
+    core_technology: bool = False  # counted as a 重大关键核心技术 breakthrough
+    region: str | None = None
+
+
+class Broker(Node):
+    label = NodeLabel.BROKER
+    name: str = Field(min_length=1)
+    organisation: str = ""
+    certified_year: int | None = None
+    region: str | None = None
+
+
+class Policy(Node):
+    label = NodeLabel.POLICY
+    name: str = Field(min_length=1)
+    doc_number: str = ""
+    issued_on: date | None = None
+    text_digest: str = ""
+
+
+class Target(Node):
+    """A quantitative goal of a plan, e.g. 高新技术企业 200家以上 by 2025."""
+
+    label = NodeLabel.TARGET
+    name: str = Field(min_length=1)
+    metric: str  # a key the bureau's metrics know, e.g. high_tech_enterprises
+    value: float
+    unit: str = ""
+    comparator: str = ">="  # >= (以上) | ~ (左右)
+    deadline_year: int | None = None
+    baseline_year: int | None = None
+    sentence: str = ""
+
+
+class Task(Node):
+    label = NodeLabel.TASK
+    name: str = Field(min_length=1)
+    number: int | None = None
+    text: str = ""
+    section: str = ""
+
+
+class Department(Node):
+    label = NodeLabel.DEPARTMENT
+    name: str = Field(min_length=1)
+
+
+class Feedback(Node):
+    """A broker's verdict on one match, with the reason; the re-ranker learns from these."""
+
+    label = NodeLabel.FEEDBACK
+    title_field: ClassVar[str] = "id"
+    question: str = "need_achievement"  # need_achievement | achievement_enterprise | enterprise_achievement
+    query_id: str
+    candidate_id: str
+    verdict: Verdict
+    reason: RejectReason | None = None
+    comment: str = ""
+    user: str = ""
+    at: datetime | None = None
+    features: dict[str, float] = {}
+
+
+class MergeRecord(Node):
+    """A reviewable record of two organisation records merged as duplicates, and why."""
+
+    label = NodeLabel.MERGE_RECORD
+    title_field: ClassVar[str] = "id"
+    kept_id: str
+    merged_name: str
+    kept_name: str
+    reason: str
+    source: str = ""
+
+
+NODE_TYPES: dict[NodeLabel, type[Node]] = {
+    cls.label: cls
+    for cls in (
+        Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
+        Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Relationships
+
+
+class Relation(BaseModel):
+    """A typed edge between two nodes, addressed by label and id."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: RelType
+    source_label: NodeLabel
+    source_id: str = Field(min_length=1)
+    target_label: NodeLabel
+    target_id: str = Field(min_length=1)
+    props: dict[str, Any] = {}
+
+    @field_validator("props")
+    @classmethod
+    def _flat_props(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {k: _to_prop(v) for k, v in value.items() if v is not None}
+
+    def check_endpoints(self) -> None:
+        """Raise ValueError when this type does not connect these labels."""
+        allowed = RELATION_ENDPOINTS.get(self.type)
+        if allowed is None:
+            return
+        if (self.source_label, self.target_label) not in allowed:
+            raise ValueError(
+                f"{self.type.value} cannot link {self.source_label.value} -> {self.target_label.value}"
+            )
+
+
+L = NodeLabel
+_ORGS = (L.INSTITUTION, L.ENTERPRISE)
+RELATION_ENDPOINTS: dict[RelType, set[tuple[NodeLabel, NodeLabel]]] = {
+    RelType.AFFILIATED_WITH: {(L.TALENT, o) for o in _ORGS},
+    RelType.INVENTED: {(L.TALENT, L.ACHIEVEMENT)},
+    RelType.OWNS: {(o, L.ACHIEVEMENT) for o in (*_ORGS, L.TALENT)},
+    RelType.IN_SEGMENT: {
+        (x, L.CHAIN_SEGMENT)
+        for x in (L.ACHIEVEMENT, L.NEED, L.ENTERPRISE, L.CHALLENGE, L.PLATFORM, L.PROJECT, L.INSTITUTION, L.TALENT)
+    },
+    RelType.PART_OF: {(L.CHAIN_SEGMENT, L.INDUSTRY_CHAIN)},
+    RelType.UPSTREAM_OF: {(L.CHAIN_SEGMENT, L.CHAIN_SEGMENT)},
+    RelType.POSTED: {(L.ENTERPRISE, L.NEED), (L.ENTERPRISE, L.CHALLENGE), (L.DEPARTMENT, L.CHALLENGE)},
+    RelType.HOSTS: {(o, L.PLATFORM) for o in _ORGS},
+    RelType.MEMBER_OF: {(L.TALENT, L.PLATFORM)},
+    RelType.COLLABORATED_WITH: {
+        (a, b) for a in (*_ORGS, L.TALENT) for b in (*_ORGS, L.TALENT)
+    },
+    RelType.TRANSFERRED_TO: {(L.ACHIEVEMENT, L.ENTERPRISE)},
+    RelType.APPLIED_TO: {(x, L.CHALLENGE) for x in (L.TALENT, *_ORGS)},
+    RelType.SOLVES: {(L.ACHIEVEMENT, L.NEED), (L.ACHIEVEMENT, L.CHALLENGE), (L.TALENT, L.CHALLENGE)},
+    RelType.LOCATED_IN: {(x, L.REGION) for x in (*_ORGS, L.PLATFORM, L.TALENT, L.PROJECT)},
+    RelType.WORKED_ON: {(L.TALENT, L.PROJECT)},
+    RelType.UNDERTAKES: {(o, L.PROJECT) for o in _ORGS},
+    RelType.ASSIGNED_TO: {(L.BROKER, L.ENTERPRISE)},
+    RelType.SHAREHOLDER_OF: {(x, L.ENTERPRISE) for x in (L.TALENT, *_ORGS)},
+    RelType.EMPLOYED_BY: {(L.TALENT, L.ENTERPRISE)},
+    RelType.HAS_TARGET: {(L.POLICY, L.TARGET)},
+    RelType.HAS_TASK: {(L.POLICY, L.TASK)},
+    RelType.RESPONSIBLE_FOR: {(L.DEPARTMENT, L.TASK), (L.DEPARTMENT, L.TARGET)},
+    RelType.NAMES: {
+        (a, b)
+        for a in (L.POLICY, L.TASK)
+        for b in (L.INDUSTRY_CHAIN, L.ENTERPRISE, L.INSTITUTION, L.PLATFORM, L.REGION)
+    },
+    RelType.ABOUT: {(L.FEEDBACK, x) for x in (L.NEED, L.ACHIEVEMENT, L.ENTERPRISE, L.CHALLENGE, L.TALENT)},
+    RelType.GAVE: {(L.BROKER, L.FEEDBACK)},
+    RelType.MERGED_INTO: {(L.MERGE_RECORD, o) for o in _ORGS},
+}
+
+
+def node_from_props(label: NodeLabel | str, props: dict[str, Any]) -> Node:
+    """Rebuild the typed node of ``label`` from stored properties."""
+    return NODE_TYPES[NodeLabel(label)].from_props(props)

@@ -1,0 +1,350 @@
+"""The embedded default graph: a local ArcadeDB server (from the ``arcadedb-embedded`` wheel) speaking Bolt.
+
+One server per data directory. The directory holds the database, a generated password
+(``secret``, mode 0600), the server log and a lock: a second techmatch process on the same
+directory gets :class:`DataDirLockedError` instead of a corrupted store. A server left behind
+by a crashed process (a stale PID file with no lock holder) is recognised and stopped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.exceptions import DataDirLockedError, ServerStartError
+
+log = logging.getLogger(__name__)
+
+
+def arcadedb_home() -> Path:
+    """Where the wheel keeps its jars and Java runtime."""
+    try:
+        import arcadedb_embedded
+    except ImportError as exc:  # pragma: no cover - the dependency is declared
+        raise ServerStartError("the arcadedb-embedded package is not installed") from exc
+    return Path(arcadedb_embedded.__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    uri: str
+    user: str
+    password: str
+    database: str
+    http_port: int
+    pid: int
+    log_file: Path
+
+
+class EmbeddedGraphServer:
+    """Starts, health-checks and stops an ArcadeDB server bound to loopback."""
+
+    USER = "root"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database: str = "techmatch",
+        heap_mb: int = 1024,
+        bolt_port: int | None = None,
+        http_port: int | None = None,
+        start_timeout_s: float = 90.0,
+        java: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.database = database
+        self.heap_mb = heap_mb
+        self._bolt_port = bolt_port
+        self._http_port = http_port
+        self.start_timeout_s = start_timeout_s
+        self._java = java
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+        self._info: ServerInfo | None = None
+        self._stop_lock = threading.Lock()
+
+    # -- paths -----------------------------------------------------------------------------------
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "logs" / "server.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "server.pid"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.data_dir / "server.lock"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "secret"
+
+    @property
+    def info(self) -> ServerInfo:
+        if self._info is None:
+            raise ServerStartError("the embedded server is not running")
+        return self._info
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> ServerInfo:
+        if self.running:
+            return self.info
+        self._prepare_dir()
+        self._acquire_lock()
+        try:
+            self._clean_stale_server()
+            java = self._java or arcadedb_home() / "jre" / "bin" / "java"
+            if not java.exists() or not os.access(java, os.X_OK):
+                raise ServerStartError(f"Java runtime missing or not executable: {java}", str(self.log_file))
+            bolt_port = self._bolt_port or free_port()
+            http_port = self._http_port or free_port()
+            for port in (bolt_port, http_port):
+                if port_in_use(port):
+                    raise ServerStartError(f"port {port} on 127.0.0.1 is already in use", str(self.log_file))
+            password = self._password()
+            cmd = [
+                str(java),
+                f"-Xmx{self.heap_mb}m",
+                f"-Darcadedb.server.rootPath={self.data_dir / 'arcadedb'}",
+                f"-Darcadedb.server.databaseDirectory={self.data_dir / 'arcadedb' / 'databases'}",
+                f"-Darcadedb.server.rootPassword={password}",
+                f"-Darcadedb.server.defaultDatabases={self.database}[{self.USER}]",
+                "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+                "-Darcadedb.bolt.host=127.0.0.1",
+                f"-Darcadedb.bolt.port={bolt_port}",
+                "-Darcadedb.server.httpIncomingHost=127.0.0.1",
+                f"-Darcadedb.server.httpIncomingPort={http_port}",
+                "-Darcadedb.server.mode=production",
+                "-cp",
+                f"{arcadedb_home() / 'jars'}/*",
+                "com.arcadedb.server.ArcadeDBServer",
+            ]
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_handle = open(self.log_file, "ab")
+            try:
+                # A new session so Ctrl-C in a terminal reaches us first and we stop the JVM cleanly.
+                self._proc = subprocess.Popen(
+                    cmd,
+                    stdout=log_handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.data_dir,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise ServerStartError(f"could not run Java ({exc})", str(self.log_file)) from exc
+            finally:
+                log_handle.close()
+            self.pid_file.write_text(str(self._proc.pid))
+            self._info = ServerInfo(
+                uri=f"bolt://127.0.0.1:{bolt_port}",
+                user=self.USER,
+                password=password,
+                database=self.database,
+                http_port=http_port,
+                pid=self._proc.pid,
+                log_file=self.log_file,
+            )
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        atexit.register(self.stop)
+        _install_signal_handlers(self)
+        return self._info
+
+    def stop(self) -> None:
+        """Stop the server (idempotent): SIGTERM to its process group, then SIGKILL after a grace."""
+        with self._stop_lock:
+            proc, self._proc = self._proc, None
+            if proc is not None and proc.poll() is None:
+                _terminate(proc.pid, proc)
+            self._info = None
+            if self.pid_file.exists() and self._lock_fd is not None:
+                self.pid_file.unlink(missing_ok=True)
+            self._release_lock()
+
+    def __enter__(self) -> ServerInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _prepare_dir(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ServerStartError(
+                f"data directory {self.data_dir} is not writable ({exc.strerror})", str(self.log_file)
+            ) from exc
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            holder = self.lock_file.read_text().strip() or "unknown"
+            raise DataDirLockedError(
+                f"another techmatch process (pid {holder}) is using {self.data_dir}; "
+                "stop it or set TECHMATCH_DATA_DIR to another directory"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _clean_stale_server(self) -> None:
+        """We hold the lock, so any server recorded in the PID file was orphaned by a crash."""
+        if not self.pid_file.exists():
+            return
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except ValueError:
+            pid = 0
+        if pid > 0 and _is_our_server(pid, self.data_dir):
+            log.warning("stopping server pid %s left behind by a crashed techmatch process", pid)
+            _terminate(pid, None)
+        self.pid_file.unlink(missing_ok=True)
+
+    def _password(self) -> str:
+        if self.secret_file.exists():
+            return self.secret_file.read_text().strip()
+        password = secrets.token_urlsafe(24)
+        fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password)
+        return password
+
+    def _wait_ready(self) -> None:
+        from neo4j import GraphDatabase
+        from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+        assert self._proc is not None and self._info is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        last_error = "no answer"
+        bolt_port = int(self._info.uri.rsplit(":", 1)[1])
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServerStartError(
+                    f"the graph server exited with code {self._proc.returncode} during start-up: "
+                    f"{_tail(self.log_file)}",
+                    str(self.log_file),
+                )
+            if port_in_use(bolt_port):
+                try:
+                    with GraphDatabase.driver(self._info.uri, auth=(self.USER, self._info.password)) as drv:
+                        drv.execute_query("RETURN 1 AS ok", database_=self.database)
+                    return
+                except (ServiceUnavailable, Neo4jError, OSError) as exc:
+                    last_error = str(exc)
+            time.sleep(0.25)
+        raise ServerStartError(
+            f"the graph server did not become ready within {self.start_timeout_s:.0f}s ({last_error})",
+            str(self.log_file),
+        )
+
+
+def _is_our_server(pid: int, data_dir: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "ArcadeDBServer" in cmdline and str(data_dir) in cmdline
+
+
+def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, grace_s: float = 20.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if proc is not None:
+            if proc.poll() is not None:
+                return
+        elif not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc is not None:
+        proc.wait(timeout=10)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:])
+
+
+_servers: list[EmbeddedGraphServer] = []
+
+
+def _install_signal_handlers(server: EmbeddedGraphServer) -> None:
+    """SIGTERM stops every embedded server and exits; SIGINT stays KeyboardInterrupt (atexit stops)."""
+    _servers.append(server)
+    if threading.current_thread() is not threading.main_thread() or len(_servers) > 1:
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _on_term(signum: int, frame: object) -> None:
+        for s in list(_servers):
+            s.stop()
+        if callable(previous) and previous not in (signal.SIG_DFL, signal.SIG_IGN):
+            previous(signum, frame)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _on_term)

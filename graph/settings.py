@@ -1,0 +1,52 @@
+"""All techmatch settings in one typed place (environment prefix ``TECHMATCH_``).
+
+With no ``TECHMATCH_GRAPH_URI`` the embedded ArcadeDB server is started under ``data_dir``;
+set the URI, user, password and database to use a real Neo4j 5.x in production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TECHMATCH_", env_file=".env", extra="ignore")
+
+    # --- graph ---------------------------------------------------------------------------------
+    graph_uri: str | None = Field(default=None, description="bolt:// or neo4j:// URI; empty = embedded")
+    graph_user: str = "neo4j"
+    graph_password: SecretStr | None = None
+    graph_database: str | None = Field(default=None, description="database name; None = server default")
+    data_dir: Path = Field(default=Path.home() / ".techmatch", description="embedded server and caches")
+    embedded_database: str = "techmatch"
+    embedded_heap_mb: int = 1024
+    embedded_bolt_port: int | None = Field(default=None, description="None = pick a free port")
+    embedded_http_port: int | None = None
+    embedded_start_timeout_s: float = 90.0
+    write_batch_size: int = Field(default=2000, ge=1, le=50000)
+
+    # --- matcher -------------------------------------------------------------------------------
+    embedder: str = Field(default="e5-small", description="e5-small | st:<path-or-name> | none")
+    match_top_k: int = Field(default=20, ge=1, le=200)
+    gap_confidence: float = Field(default=0.35, ge=0, le=1, description="below this a need is a gap")
+
+    # --- service -------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    session_secret: SecretStr | None = None
+    max_upload_mb: int = 20
+    max_page_size: int = 200
+    load_demo: bool = True
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,527 @@
+"""The graph layer: schema, batched idempotent upserts and the reads the rest of techmatch needs.
+
+Works against any Bolt server (Neo4j 5.x in production, the embedded ArcadeDB by default) and keeps
+to the Cypher both accept. Values always travel as parameters. Labels and relationship types cannot
+be parameters in Cypher, so queries are built only from the closed :class:`NodeLabel` /
+:class:`RelType` enums (checked by :func:`_ident`), never from input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import ConstraintError, Neo4jError, ServiceUnavailable
+
+from graph.exceptions import DuplicateIdError, GraphUnavailableError, NotFoundError, ValidationError
+from graph.model import NODE_TYPES, Node, NodeLabel, Relation, RelType, node_from_props
+from graph.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: properties that get a plain index besides the unique id, per label
+INDEXED_PROPS: dict[NodeLabel, tuple[str, ...]] = {
+    NodeLabel.ACHIEVEMENT: ("name",),
+    NodeLabel.ENTERPRISE: ("name", "canonical_name", "credit_code"),
+    NodeLabel.INSTITUTION: ("name", "canonical_name"),
+    NodeLabel.TALENT: ("name",),
+    NodeLabel.NEED: ("enterprise_id",),
+    NodeLabel.CHAIN_SEGMENT: ("chain_id",),
+    NodeLabel.FEEDBACK: ("query_id",),
+}
+
+MAX_DEPTH = 4
+
+
+def _ident(value: NodeLabel | RelType | str, kind: type[NodeLabel] | type[RelType]) -> str:
+    """The only way an identifier enters Cypher text: it must be a member of the closed enum."""
+    return kind(value).value
+
+
+@dataclass
+class UpsertReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    missing_endpoints: list[Relation] = field(default_factory=list)
+
+    def add(self, other: UpsertReport) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.missing_endpoints.extend(other.missing_endpoints)
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    id: str
+    label: str
+    name: str
+    props: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    source: str
+    target: str
+    type: str
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Subgraph:
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+    def node_ids(self) -> set[str]:
+        return {n.id for n in self.nodes}
+
+
+@dataclass(frozen=True)
+class GraphPath:
+    nodes: list[GraphNode]
+    rel_types: list[str]
+
+    def describe(self) -> str:
+        parts = [self.nodes[0].name]
+        for rel, node in zip(self.rel_types, self.nodes[1:], strict=False):
+            parts.append(f"-[{rel}]-")
+            parts.append(node.name)
+        return "".join(parts)
+
+
+# --- Cypher built once from the enums ------------------------------------------------------------
+
+def _node_upsert_query(label: NodeLabel) -> str:
+    lbl = _ident(label, NodeLabel)
+    # content_hash decides created / updated / unchanged; unchanged rows are not rewritten.
+    return (
+        "UNWIND $rows AS row "
+        f"MERGE (n:{lbl} {{id: row.id}}) "
+        "WITH n, row, n.content_hash AS old "
+        "SET n += CASE WHEN old = row.props.content_hash THEN {} ELSE row.props END "
+        "RETURN sum(CASE WHEN old IS NULL THEN 1 ELSE 0 END) AS created, "
+        "sum(CASE WHEN old IS NOT NULL AND old <> row.props.content_hash THEN 1 ELSE 0 END) AS updated, "
+        "sum(CASE WHEN old = row.props.content_hash THEN 1 ELSE 0 END) AS unchanged"
+    )
+
+
+def _rel_upsert_query(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
+    r, a, b = _ident(rel, RelType), _ident(src, NodeLabel), _ident(dst, NodeLabel)
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{a} {{id: row.source}}) MATCH (b:{b} {{id: row.target}}) "
+        f"MERGE (a)-[e:{r}]->(b) "
+        "WITH e, row, e.content_hash AS old "
+        "SET e += row.props "
+        "RETURN row.idx AS idx, CASE WHEN old IS NULL THEN 'created' "
+        "WHEN old = row.props.content_hash THEN 'unchanged' ELSE 'updated' END AS outcome"
+    )
+
+
+_NODE_UPSERT = {label: _node_upsert_query(label) for label in NodeLabel}
+_NEIGHBOURHOOD = {
+    d: (
+        "MATCH (s {id: $id}) WHERE $label IN labels(s) "
+        f"MATCH p = (s)-[*1..{d}]-(m) "
+        "WITH p LIMIT $limit "
+        "RETURN [x IN nodes(p) | {id: x.id, label: labels(x)[0], props: properties(x)}] AS nodes, "
+        "[r IN relationships(p) | {source: startNode(r).id, target: endNode(r).id, type: type(r), "
+        "props: properties(r)}] AS rels"
+    )
+    for d in range(1, MAX_DEPTH + 1)
+}
+_PATHS = {
+    d: (
+        "MATCH (a {id: $a}) WHERE $a_label IN labels(a) "
+        "MATCH (b {id: $b}) WHERE $b_label IN labels(b) "
+        f"MATCH p = (a)-[*1..{d}]-(b) "
+        "WITH p, length(p) AS len ORDER BY len LIMIT $limit "
+        "RETURN [x IN nodes(p) | {id: x.id, label: labels(x)[0], props: properties(x)}] AS nodes, "
+        "[r IN relationships(p) | type(r)] AS types"
+    )
+    for d in range(1, MAX_DEPTH + 1)
+}
+
+
+def _graph_node(raw: dict[str, Any]) -> GraphNode:
+    props = dict(raw.get("props") or {})
+    name = props.get("name") or props.get("id") or ""
+    return GraphNode(id=str(raw["id"]), label=str(raw["label"]), name=str(name), props=props)
+
+
+class GraphStore:
+    """Typed access to the techmatch graph over the official neo4j driver."""
+
+    def __init__(self, driver: Driver, database: str | None = None, batch_size: int = 2000) -> None:
+        self.driver = driver
+        self.database = database
+        self.batch_size = batch_size
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.driver.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        try:
+            with self.driver.session(database=self.database) as session:
+                yield session
+        except ServiceUnavailable as exc:
+            raise GraphUnavailableError(f"graph server unreachable: {exc}") from exc
+
+    def read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a read query; ``cypher`` must be a constant, values go in ``params``."""
+        with self._session() as session:
+            return session.execute_read(lambda tx: [r.data() for r in tx.run(cypher, params)])
+
+    def write(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a write query in one managed transaction."""
+        with self._session() as session:
+            return session.execute_write(lambda tx: [r.data() for r in tx.run(cypher, params)])
+
+    def transaction(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+        """Run ``work`` in one write transaction: all of it lands or none of it does."""
+        with self._session() as session:
+            return session.execute_write(work)
+
+    def ping(self) -> bool:
+        try:
+            return self.read("RETURN 1 AS ok")[0]["ok"] == 1
+        except (GraphUnavailableError, Neo4jError, OSError):
+            return False
+
+    # -- schema ----------------------------------------------------------------------------------
+    def setup_schema(self) -> None:
+        """Unique constraints on every label's id, plus indexes on the properties we look up by."""
+        for label in NodeLabel:
+            lbl = _ident(label, NodeLabel)
+            self.write(
+                f"CREATE CONSTRAINT {lbl.lower()}_id IF NOT EXISTS FOR (n:{lbl}) REQUIRE n.id IS UNIQUE"
+            )
+        for label, props in INDEXED_PROPS.items():
+            lbl = _ident(label, NodeLabel)
+            for prop in props:
+                if prop not in NODE_TYPES[label].model_fields:
+                    raise ValueError(f"{prop} is not a field of {lbl}")
+                self.write(f"CREATE INDEX {lbl.lower()}_{prop} IF NOT EXISTS FOR (n:{lbl}) ON (n.{prop})")
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert_nodes(
+        self,
+        nodes: Iterable[Node],
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> UpsertReport:
+        """MERGE nodes by id, in batches of ``batch_size`` rows, one transaction per batch."""
+        report = UpsertReport()
+        for batch in _batched(list(nodes), batch_size or self.batch_size):
+            report.add(self.transaction(lambda tx, b=batch: write_nodes(tx, b)))
+            if progress:
+                progress(len(batch))
+        return report
+
+    def upsert_relations(
+        self, relations: Iterable[Relation], batch_size: int | None = None
+    ) -> UpsertReport:
+        """MERGE relationships between existing nodes; those with a missing endpoint are reported."""
+        report = UpsertReport()
+        for batch in _batched(list(relations), batch_size or self.batch_size):
+            report.add(self.transaction(lambda tx, b=batch: write_relations(tx, b)))
+        return report
+
+    def write_batch(self, nodes: Sequence[Node], relations: Sequence[Relation]) -> UpsertReport:
+        """Nodes then relationships in a single transaction: a crash leaves all or nothing of it."""
+
+        def work(tx: ManagedTransaction) -> UpsertReport:
+            report = write_nodes(tx, nodes)
+            report.add(write_relations(tx, relations))
+            return report
+
+        return self.transaction(work)
+
+    def create_node(self, node: Node) -> None:
+        """Create a node; raises :class:`DuplicateIdError` if its id is taken."""
+        lbl = _ident(node.label, NodeLabel)
+        try:
+            self.write(f"CREATE (n:{lbl}) SET n = $props", props=node.to_props())
+        except ConstraintError as exc:
+            raise DuplicateIdError(lbl, node.id) from exc
+
+    def update_node(self, node: Node) -> None:
+        """Replace a node's properties; raises :class:`NotFoundError` if it does not exist."""
+        lbl = _ident(node.label, NodeLabel)
+        rows = self.write(
+            f"MATCH (n:{lbl} {{id: $id}}) SET n = $props RETURN count(n) AS c",
+            id=node.id,
+            props=node.to_props(),
+        )
+        if not rows or rows[0]["c"] == 0:
+            raise NotFoundError(lbl, node.id)
+
+    def delete_node(self, label: NodeLabel, node_id: str) -> None:
+        lbl = _ident(label, NodeLabel)
+        rows = self.write(
+            f"MATCH (n:{lbl} {{id: $id}}) WITH n, n.id AS gone DETACH DELETE n RETURN count(gone) AS c",
+            id=node_id,
+        )
+        if not rows or rows[0]["c"] == 0:
+            raise NotFoundError(lbl, node_id)
+
+    def delete_relation(self, rel: Relation) -> int:
+        r = _ident(rel.type, RelType)
+        a, b = _ident(rel.source_label, NodeLabel), _ident(rel.target_label, NodeLabel)
+        rows = self.write(
+            f"MATCH (:{a} {{id: $s}})-[e:{r}]->(:{b} {{id: $t}}) DELETE e RETURN count(*) AS c",
+            s=rel.source_id,
+            t=rel.target_id,
+        )
+        return int(rows[0]["c"]) if rows else 0
+
+    def clear(self) -> None:
+        """Delete every node and relationship (tests and throwaway graphs only)."""
+        self.write("MATCH (n) DETACH DELETE n")
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get_props(self, label: NodeLabel, node_id: str) -> dict[str, Any] | None:
+        lbl = _ident(label, NodeLabel)
+        rows = self.read(f"MATCH (n:{lbl} {{id: $id}}) RETURN properties(n) AS p", id=node_id)
+        return rows[0]["p"] if rows else None
+
+    def get_node(self, label: NodeLabel, node_id: str) -> Node | None:
+        props = self.get_props(label, node_id)
+        return node_from_props(label, props) if props else None
+
+    def require_node(self, label: NodeLabel, node_id: str) -> Node:
+        node = self.get_node(label, node_id)
+        if node is None:
+            raise NotFoundError(_ident(label, NodeLabel), node_id)
+        return node
+
+    def find_label(self, node_id: str) -> str | None:
+        rows = self.read("MATCH (n {id: $id}) RETURN labels(n)[0] AS l LIMIT 1", id=node_id)
+        return rows[0]["l"] if rows else None
+
+    def list_props(
+        self,
+        label: NodeLabel,
+        where: dict[str, Any] | None = None,
+        text: str | None = None,
+        skip: int = 0,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Nodes of one label, filtered by equality on model fields and a name substring."""
+        lbl = _ident(label, NodeLabel)
+        fields = NODE_TYPES[NodeLabel(label)].model_fields
+        where = {k: v for k, v in (where or {}).items() if v is not None}
+        for key in where:
+            if key not in fields:
+                raise ValidationError(f"{lbl} has no field {key!r} to filter on", field=key)
+        # The filter keys were checked against the model, so they are identifiers we own.
+        conds = [f"n.{key} = $w_{key}" for key in where]
+        if text:
+            conds.append("(n.name CONTAINS $text OR n.id = $text)")
+        clause = ("WHERE " + " AND ".join(conds)) if conds else ""
+        params = {f"w_{k}": (v.value if hasattr(v, "value") else v) for k, v in where.items()}
+        return [
+            r["p"]
+            for r in self.read(
+                f"MATCH (n:{lbl}) {clause} RETURN properties(n) AS p ORDER BY n.id SKIP $skip LIMIT $limit",
+                text=text,
+                skip=max(0, int(skip)),
+                limit=max(0, int(limit)),
+                **params,
+            )
+        ]
+
+    def all_props(self, label: NodeLabel) -> list[dict[str, Any]]:
+        lbl = _ident(label, NodeLabel)
+        return [r["p"] for r in self.read(f"MATCH (n:{lbl}) RETURN properties(n) AS p ORDER BY n.id")]
+
+    def count_by_label(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for label in NodeLabel:
+            lbl = _ident(label, NodeLabel)
+            c = self.read(f"MATCH (n:{lbl}) RETURN count(n) AS c")[0]["c"]
+            if c:
+                counts[lbl] = int(c)
+        return counts
+
+    def count_relations(self) -> dict[str, int]:
+        rows = self.read("MATCH ()-[r]->() RETURN type(r) AS t, count(r) AS c")
+        return {r["t"]: int(r["c"]) for r in rows}
+
+    def neighbourhood(
+        self, label: NodeLabel, node_id: str, depth: int = 1, limit: int = 300
+    ) -> Subgraph:
+        """Everything within ``depth`` hops of a node (both directions), as nodes and edges."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
+        lbl = _ident(label, NodeLabel)
+        if self.get_props(label, node_id) is None:
+            raise NotFoundError(lbl, node_id)
+        rows = self.read(_NEIGHBOURHOOD[depth], id=node_id, label=lbl, limit=int(limit))
+        nodes: dict[str, GraphNode] = {}
+        edges: dict[tuple[str, str, str], GraphEdge] = {}
+        start = self.read(
+            f"MATCH (n:{lbl} {{id: $id}}) RETURN n.id AS id, labels(n)[0] AS label, properties(n) AS props",
+            id=node_id,
+        )
+        for raw in start:
+            nodes[raw["id"]] = _graph_node(raw)
+        for row in rows:
+            for raw in row["nodes"]:
+                nodes.setdefault(str(raw["id"]), _graph_node(raw))
+            for rel in row["rels"]:
+                key = (str(rel["source"]), str(rel["target"]), rel["type"])
+                edges.setdefault(key, GraphEdge(key[0], key[1], key[2], dict(rel.get("props") or {})))
+        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+
+    def paths(
+        self,
+        a_label: NodeLabel,
+        a_id: str,
+        b_label: NodeLabel,
+        b_id: str,
+        max_length: int = 4,
+        limit: int = 5,
+    ) -> list[GraphPath]:
+        """The shortest few paths (any direction) between two entities, up to ``max_length`` hops."""
+        if not 1 <= max_length <= MAX_DEPTH:
+            raise ValidationError(f"max_length must be between 1 and {MAX_DEPTH}", field="max_length")
+        rows = self.read(
+            _PATHS[max_length],
+            a=a_id,
+            a_label=_ident(a_label, NodeLabel),
+            b=b_id,
+            b_label=_ident(b_label, NodeLabel),
+            limit=int(limit),
+        )
+        out = []
+        seen: set[tuple[str, ...]] = set()
+        for row in rows:
+            nodes = [_graph_node(n) for n in row["nodes"]]
+            key = tuple(n.id for n in nodes)
+            if key in seen or len(set(key)) != len(key):
+                continue
+            seen.add(key)
+            out.append(GraphPath(nodes=nodes, rel_types=list(row["types"])))
+        return out
+
+    def chain_topology(self) -> list[dict[str, Any]]:
+        """Every chain with its segments in order and the UPSTREAM_OF edges between them."""
+        chains = self.read(
+            "MATCH (c:IndustryChain) RETURN c.id AS id, c.name AS name, c.priority AS priority ORDER BY c.id"
+        )
+        segs = self.read(
+            "MATCH (s:ChainSegment) RETURN s.id AS id, s.name AS name, s.chain_id AS chain_id, "
+            "s.position AS position, s.order AS order, s.keywords AS keywords ORDER BY s.chain_id, s.order"
+        )
+        ups = self.read(
+            "MATCH (a:ChainSegment)-[:UPSTREAM_OF]->(b:ChainSegment) RETURN a.id AS source, b.id AS target"
+        )
+        by_chain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for s in segs:
+            by_chain[s["chain_id"]].append(s)
+        seg_chain = {s["id"]: s["chain_id"] for s in segs}
+        edges_by_chain: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for e in ups:
+            edges_by_chain[seg_chain.get(e["source"], "")].append(e)
+        return [
+            {**c, "segments": by_chain.get(c["id"], []), "upstream_of": edges_by_chain.get(c["id"], [])}
+            for c in chains
+        ]
+
+
+def write_nodes(tx: ManagedTransaction, nodes: Sequence[Node]) -> UpsertReport:
+    """Upsert nodes inside an open transaction, grouped by label."""
+    report = UpsertReport()
+    by_label: dict[NodeLabel, list[dict[str, Any]]] = defaultdict(list)
+    for node in nodes:
+        props = node.to_props()
+        by_label[node.label].append({"id": node.id, "props": props})
+    for label, rows in by_label.items():
+        try:
+            rec = tx.run(_NODE_UPSERT[label], rows=rows).single()
+        except ConstraintError as exc:  # pragma: no cover - MERGE on id cannot violate
+            raise DuplicateIdError(label.value, rows[0]["id"]) from exc
+        if rec:
+            report.created += int(rec["created"] or 0)
+            report.updated += int(rec["updated"] or 0)
+            report.unchanged += int(rec["unchanged"] or 0)
+    return report
+
+
+def write_relations(tx: ManagedTransaction, relations: Sequence[Relation]) -> UpsertReport:
+    """Upsert relationships inside an open transaction; endpoints must exist."""
+    from graph.model import content_hash
+
+    report = UpsertReport()
+    groups: dict[tuple[RelType, NodeLabel, NodeLabel], list[tuple[int, Relation]]] = defaultdict(list)
+    for i, rel in enumerate(relations):
+        groups[(rel.type, rel.source_label, rel.target_label)].append((i, rel))
+    for (rtype, src, dst), items in groups.items():
+        rows = []
+        for i, rel in items:
+            props = dict(rel.props)
+            props["content_hash"] = content_hash(props)
+            rows.append({"idx": i, "source": rel.source_id, "target": rel.target_id, "props": props})
+        seen: set[int] = set()
+        for rec in tx.run(_rel_upsert_query(rtype, src, dst), rows=rows):
+            seen.add(int(rec["idx"]))
+            outcome = rec["outcome"]
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        report.missing_endpoints.extend(rel for i, rel in items if i not in seen)
+    return report
+
+
+def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def connect(uri: str, user: str, password: str, database: str | None, batch_size: int = 2000) -> GraphStore:
+    driver = GraphDatabase.driver(uri, auth=(user, password))
+    return GraphStore(driver, database=database, batch_size=batch_size)
+
+
+@contextmanager
+def open_store(settings: Settings | None = None, setup_schema: bool = True) -> Iterator[GraphStore]:
+    """A store on the configured graph: a real Neo4j when a URI is set, else the embedded server."""
+    settings = settings or get_settings()
+    server = None
+    if settings.graph_uri:
+        password = settings.graph_password.get_secret_value() if settings.graph_password else ""
+        store = connect(
+            settings.graph_uri, settings.graph_user, password, settings.graph_database, settings.write_batch_size
+        )
+    else:
+        from graph.server import EmbeddedGraphServer
+
+        server = EmbeddedGraphServer(
+            settings.data_dir,
+            database=settings.embedded_database,
+            heap_mb=settings.embedded_heap_mb,
+            bolt_port=settings.embedded_bolt_port,
+            http_port=settings.embedded_http_port,
+            start_timeout_s=settings.embedded_start_timeout_s,
+        )
+        info = server.start()
+        store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size)
+    try:
+        if setup_schema:
+            store.setup_schema()
+        yield store
+    finally:
+        store.close()
+        if server is not None:
+            server.stop()
