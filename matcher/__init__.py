@@ -1,0 +1,1 @@
+"""Matching: text channels, graph features, fusion, re-ranking, confidence and explanations."""

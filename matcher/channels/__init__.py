@@ -1,0 +1,1 @@
+"""Scoring channels: each a module implementing :class:`matcher.channels.base.Channel`."""

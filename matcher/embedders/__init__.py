@@ -1,0 +1,1 @@
+"""Text encoders behind the :class:`matcher.embedders.base.Embedder` protocol."""
