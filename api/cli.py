@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "api.commands.graph_cmd",
     "api.commands.demo",
     "api.commands.ingest_cmd",
+    "api.commands.ingest_policy",
     "api.commands.rank",
     "api.commands.serve",
     "api.commands.bureau_cmd",

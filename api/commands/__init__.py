@@ -1,0 +1,1 @@
+"""Subcommands of the ``techmatch`` CLI, one module each."""
