@@ -36,6 +36,9 @@ class NodeLabel(StrEnum):
     DEPARTMENT = "Department"
     FEEDBACK = "Feedback"
     MERGE_RECORD = "MergeRecord"
+    USER = "User"  # a person who logs in to the service (api)
+    API_KEY = "ApiKey"  # a hashed API key of a User (api)
+    AUDIT_EVENT = "AuditEvent"  # one view of a non-public need, or another audited action (api)
 
 
 class RelType(StrEnum):
@@ -521,11 +524,50 @@ class MergeRecord(Node):
     source: str = ""
 
 
+class User(Node):
+    """A service account: its role decides what it may see; enterprise and broker users name their org."""
+
+    label = NodeLabel.USER
+    name: str = Field(min_length=1, max_length=64)  # the login name
+    full_name: str = ""
+    role: str  # enterprise | broker | bureau | admin (api.auth.Role)
+    password_hash: str = ""  # scrypt, with its salt; empty = no web login
+    enterprise_id: str | None = None  # for role enterprise
+    broker_id: str | None = None  # for role broker
+    active: bool = True
+
+
+class ApiKey(Node):
+    """An API key, stored only as a salted hash; ``id`` is the public key prefix."""
+
+    label = NodeLabel.API_KEY
+    title_field: ClassVar[str] = "id"
+    user_id: str
+    key_hash: str
+    created_at: datetime | None = None
+    revoked: bool = False
+
+
+class AuditEvent(Node):
+    """An append-only record of who saw or changed what (every view of a non-public need)."""
+
+    label = NodeLabel.AUDIT_EVENT
+    title_field: ClassVar[str] = "id"
+    at: datetime
+    user_id: str
+    role: str
+    action: str  # view_need | view_match | reveal | feedback | create_key ...
+    target_label: str = ""
+    target_id: str = ""
+    detail: str = ""
+
+
 NODE_TYPES: dict[NodeLabel, type[Node]] = {
     cls.label: cls
     for cls in (
         Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
         Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
+        User, ApiKey, AuditEvent,
     )
 }
 
