@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command: set up techmatch and start it on the embedded graph with the demo data.
+# Opens the web workspace at the printed address; Ctrl-C stops the service and the graph server.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")" && pwd)"
+source "$ROOT/scripts/setup-env.sh"
+exec techmatch serve --demo "$@"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the virtual environment and installs techmatch into it.
+# Usage: source scripts/setup-env.sh [extras]   e.g. "test"
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${TECHMATCH_VENV:-$ROOT/.venv}"
+EXTRAS="${1:-}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating virtual environment in $VENV"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+echo "==> installing techmatch${EXTRAS:+[$EXTRAS]} (torch pinned to the CPU build 2.13.0)"
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+if [ -n "$EXTRAS" ]; then
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[$EXTRAS]"
+else
+  "$VENV/bin/python" -m pip install -q -e "$ROOT"
+fi
+export PATH="$VENV/bin:$PATH"
