@@ -1,0 +1,263 @@
+"""Curating special projects: the unmet needs of each chain clustered into candidate topics the bureau can
+turn into a 揭榜挂帅 challenge.
+
+Needs are represented the way the matcher reads text (character n-grams plus jieba words, TF-IDF; or an
+:class:`~matcher.embedders.base.Embedder`'s vectors), and grouped by agglomerative clustering with a cosine
+distance threshold, so the number of topics follows the data. Each topic gets a draft title from its most
+characteristic words, the needs and enterprises behind it, a budget estimate and candidate solvers.
+:func:`publish_topic` writes the edited topic as a ``Challenge`` linked to its segment and department.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from statistics import median
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize as l2_normalize
+
+from bureau.gapmap import GapMap, NeedIsUnmet, build_gap_map
+from graph.exceptions import ValidationError
+from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
+from graph.store import GraphStore
+from ingest.text import char_ngrams, corpus_idf, tokenize
+
+#: texts -> one row per text (any scale; rows are L2-normalised before clustering)
+NeedRepresentation = Callable[[Sequence[str]], np.ndarray]
+#: topic statement -> candidate solvers, best first
+SolverRanker = Callable[[str, int], list[dict[str, Any]]]
+
+DEFAULT_DISTANCE = 0.8  # cosine distance under which two needs' groups merge (average linkage)
+BUREAU_DEPARTMENT = "市科技局"
+
+
+def _analyse(text: str) -> list[str]:
+    # Words carry meaning, n-grams survive jieba splitting a technical term differently in two texts.
+    return tokenize(text) + char_ngrams(text, (2, 3))
+
+
+def tfidf_representation(texts: Sequence[str]) -> np.ndarray:
+    """TF-IDF over jieba words and character 2-3-grams (the matcher's lexical view of a text)."""
+    vectorizer = TfidfVectorizer(analyzer=_analyse, sublinear_tf=True)
+    return vectorizer.fit_transform(list(texts)).toarray()
+
+
+def embedder_representation(embedder: Any) -> NeedRepresentation:
+    """Use a matcher embedder (``embed_passages``) as the representation."""
+    return lambda texts: np.asarray(embedder.embed_passages(list(texts)), dtype=np.float32)
+
+
+def cluster_texts(
+    texts: Sequence[str],
+    distance_threshold: float = DEFAULT_DISTANCE,
+    representation: NeedRepresentation = tfidf_representation,
+) -> list[list[int]]:
+    """Groups of indices into ``texts``, largest first; a lone text is its own group."""
+    if not texts:
+        return []
+    if len(texts) == 1:
+        return [[0]]
+    vectors = l2_normalize(np.asarray(representation(texts), dtype=np.float64))
+    labels = AgglomerativeClustering(
+        n_clusters=None, distance_threshold=distance_threshold, metric="cosine", linkage="average"
+    ).fit_predict(vectors)
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(i)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+
+
+@dataclass
+class TopicCandidate:
+    topic_id: str
+    chain_id: str
+    chain_name: str
+    title: str
+    keywords: list[str]
+    need_ids: list[str]
+    need_names: list[str]
+    enterprise_ids: list[str]
+    enterprise_names: list[str]
+    segment_ids: list[str]  # most needs first
+    budget_wan: float | None
+    budget_note: str
+    statement: str
+    solvers: list[dict[str, Any]] = field(default_factory=list)
+    solver_note: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "topic_id": self.topic_id, "chain": self.chain_name, "title": self.title,
+            "keywords": "、".join(self.keywords), "needs": len(self.need_ids),
+            "need_names": "；".join(self.need_names), "enterprises": "、".join(self.enterprise_names),
+            "segments": "、".join(self.segment_ids), "budget_wan": self.budget_wan, "budget_note": self.budget_note,
+            "solvers": "、".join(str(s.get("name", s.get("id", ""))) for s in self.solvers),
+            "solver_note": self.solver_note,
+        }
+
+
+def _title(keywords: list[str]) -> str:
+    return ("、".join(keywords[:3]) + "关键技术攻关") if keywords else "待命名攻关专题"
+
+
+def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
+    known = [b for b in budgets if b is not None]
+    if not known:
+        return None, "no need states a budget"
+    missing = len(budgets) - len(known)
+    if not missing:
+        return round(sum(known), 2), f"sum of {len(known)} stated budgets"
+    # Needs without a budget are assumed to cost what the typical need in the topic states.
+    estimate = sum(known) + missing * median(known)
+    return round(estimate, 2), f"{len(known)} stated, {missing} estimated at the median {median(known):g} 万元"
+
+
+def default_solver_ranker(store: GraphStore) -> tuple[SolverRanker | None, str]:
+    """The challenge engineer's ``rank_solvers`` when it is installed, else none and why."""
+    try:
+        from matcher.solvers import ranking  # type: ignore[attr-defined]
+    except ImportError:
+        return None, "solver ranking (matcher.solvers.ranking.rank_solvers) is not available yet"
+    rank = getattr(ranking, "rank_solvers", None)
+    if rank is None:
+        return None, "matcher.solvers.ranking has no rank_solvers"
+
+    def ranker(statement: str, k: int) -> list[dict[str, Any]]:
+        result = rank(store, statement, k=k)
+        items = getattr(result, "solvers", result)
+        return [_solver_row(item) for item in list(items)[:k]]
+
+    return ranker, ""
+
+
+def _solver_row(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    if hasattr(item, "model_dump"):
+        return item.model_dump(mode="json")
+    return {"name": str(item)}
+
+
+def curate_topics(
+    store: GraphStore,
+    gap_map: GapMap | None = None,
+    need_is_unmet: NeedIsUnmet | None = None,
+    chain_ids: Sequence[str] | None = None,
+    distance_threshold: float = DEFAULT_DISTANCE,
+    representation: NeedRepresentation = tfidf_representation,
+    solver_ranker: SolverRanker | None = None,
+    solvers_per_topic: int = 5,
+    min_needs: int = 1,
+) -> list[TopicCandidate]:
+    """Candidate special-project topics for each chain, from its unmet needs, largest topics first."""
+    gap_map = gap_map or build_gap_map(store, need_is_unmet, chain_ids)
+    solver_note = ""
+    if solver_ranker is None:
+        solver_ranker, solver_note = default_solver_ranker(store)
+    topics: list[TopicCandidate] = []
+    for chain in gap_map.chains:
+        if chain_ids is not None and chain.chain_id not in chain_ids:
+            continue
+        need_segment: dict[str, str] = {}
+        for seg in chain.segments:
+            for nid in seg.unmet_need_ids:
+                need_segment.setdefault(nid, seg.segment_id)
+        if not need_segment:
+            continue
+        rows = store.read(
+            "MATCH (n:Need) WHERE n.id IN $ids "
+            "OPTIONAL MATCH (e:Enterprise)-[:POSTED]->(n) "
+            "RETURN n.id AS id, n.name AS name, n.description AS description, n.budget_wan AS budget, "
+            "coalesce(e.id, n.enterprise_id) AS eid, e.name AS ename ORDER BY n.id",
+            ids=sorted(need_segment),
+        )
+        by_id = {r["id"]: r for r in rows}  # one row per need; a need has one poster
+        ids = list(by_id)
+        texts = ["\n".join(p for p in (by_id[i]["name"], by_id[i]["description"]) if p) for i in ids]
+        words = [tokenize(t) for t in texts]
+        idf = corpus_idf(words)
+        for group in cluster_texts(texts, distance_threshold, representation):
+            if len(group) < min_needs:
+                continue
+            members = [ids[i] for i in group]
+            tf: Counter[str] = Counter()
+            for i in group:
+                tf.update(set(words[i]))  # how many of the topic's needs use the word
+            scored = sorted(tf, key=lambda w: (-(tf[w] * idf.get(w, 1.0) * math.log1p(len(w))), w))
+            keywords = scored[:6]
+            budget, budget_note = _budget([by_id[m]["budget"] for m in members])
+            seg_counts = Counter(need_segment[m] for m in members)
+            enterprises = {by_id[m]["eid"]: by_id[m]["ename"] or by_id[m]["eid"] for m in members if by_id[m]["eid"]}
+            statement = "；".join(by_id[m]["name"] for m in members)
+            topic = TopicCandidate(
+                topic_id="topic-" + hashlib.sha1("|".join(sorted(members)).encode()).hexdigest()[:10],
+                chain_id=chain.chain_id,
+                chain_name=chain.name,
+                title=_title(keywords),
+                keywords=keywords,
+                need_ids=members,
+                need_names=[by_id[m]["name"] for m in members],
+                enterprise_ids=sorted(enterprises),
+                enterprise_names=[enterprises[e] for e in sorted(enterprises)],
+                segment_ids=[s for s, _ in seg_counts.most_common()],
+                budget_wan=budget,
+                budget_note=budget_note,
+                statement=statement,
+                solver_note=solver_note,
+            )
+            if solver_ranker is not None:
+                topic.solvers = solver_ranker(statement, solvers_per_topic)
+            topics.append(topic)
+    topics.sort(key=lambda t: (-len(t.need_ids), t.chain_id, t.topic_id))
+    return topics
+
+
+def publish_topic(
+    store: GraphStore,
+    topic: TopicCandidate,
+    name: str | None = None,
+    statement: str | None = None,
+    status: ChallengeStatus = ChallengeStatus.DRAFT,
+    budget_wan: float | None = None,
+    deadline: date | None = None,
+    competences: Sequence[str] | None = None,
+    department: str = BUREAU_DEPARTMENT,
+) -> Challenge:
+    """Write an (edited) topic as a Challenge, IN_SEGMENT of its main segment and POSTED by the department,
+    all in one transaction. Publishing the same topic again updates the same challenge."""
+    if status not in (ChallengeStatus.DRAFT, ChallengeStatus.PUBLISHED):
+        raise ValidationError(f"a curated topic is published as draft or published, not {status.value}", "status")
+    if not topic.segment_ids:
+        raise ValidationError(f"topic {topic.topic_id} has no chain segment", "segment_ids")
+    if store.get_props(NodeLabel.CHAIN_SEGMENT, topic.segment_ids[0]) is None:  # check first: write all or nothing
+        raise ValidationError(f"segment {topic.segment_ids[0]} is not in the graph", "segment_ids")
+    challenge = Challenge(
+        id="chal-" + topic.topic_id.removeprefix("topic-"),
+        name=(name or topic.title).strip(),
+        statement=(statement or topic.statement).strip(),
+        segment_id=topic.segment_ids[0],
+        budget_wan=budget_wan if budget_wan is not None else topic.budget_wan,
+        deadline=deadline,
+        status=status,
+        competences=list(competences if competences is not None else topic.keywords),
+    )
+    from ingest.policy import department_id
+
+    dept = Department(id=department_id(department), name=department)
+    nodes: list[Node] = [dept, challenge]
+    rels = [
+        Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.CHALLENGE, source_id=challenge.id,
+                 target_label=NodeLabel.CHAIN_SEGMENT, target_id=topic.segment_ids[0]),
+        Relation(type=RelType.POSTED, source_label=NodeLabel.DEPARTMENT, source_id=dept.id,
+                 target_label=NodeLabel.CHALLENGE, target_id=challenge.id),
+    ]
+    store.write_batch(nodes, rels)
+    return challenge
