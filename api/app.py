@@ -1,0 +1,164 @@
+"""The techmatch web service: ``create_app(settings, store=None, engine=None)`` builds the FastAPI app.
+
+The JSON API lives under ``/api`` (one router module per resource group in ``api/routes``), the Chinese
+web workspace at ``/`` (server-rendered Jinja2, assets under ``/static`` served by the app itself).
+When no store is given the lifespan opens the configured graph and closes it on shutdown.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.audit import AuditLog
+from api.auth import AccountService, SessionSigner
+from api.errors import BodySizeLimit, install_error_handlers
+from graph.settings import Settings, get_settings
+from graph.store import GraphStore, open_store
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+#: router modules, each exposing ``router``; modules whose domain part is not built yet are skipped
+ROUTE_MODULES = (
+    "api.routes.entities",
+    "api.routes.needs",
+    "api.routes.challenges",
+    "api.routes.matching",
+    "api.routes.feedback",
+    "api.routes.ingest",
+    "api.routes.stats",
+    "api.routes.audit_log",
+    "api.routes.admin",
+    "api.routes.web",
+)
+#: route modules that need a domain module which may not be built yet
+REQUIRES = {
+    "api.routes.matching": "matcher.engine",
+    "api.routes.feedback": "matcher.engine",
+    "api.routes.ingest": "ingest.loader",
+}
+JSON_BODY_LIMIT = 1 * 1024 * 1024
+UPLOAD_PATHS = ("/api/ingest",)
+
+API_DESCRIPTION = """
+techmatch: knowledge-graph matchmaking for technology transfer (科技成果 ↔ 企业需求 ↔ 人才) for the
+Pingdingshan science bureau.
+
+**Authentication**: send your API key in the `X-API-Key` header (or `Authorization: Bearer <key>`).
+Keys are issued by an admin (`POST /api/admin/users/{user_id}/keys`). Roles:
+`enterprise` (its own needs and their matches), `broker` (the enterprises assigned to it),
+`bureau` (everything, challenges and statistics), `admin` (users and keys).
+
+**Errors** always come as `{"error": code, "detail": message, "field": where-or-null}` with a 4xx/5xx status.
+
+**Paging**: list endpoints take `page` (from 1) and `page_size` (at most 200) and answer `has_more`.
+
+**Confidentiality**: a need is `public`, `brokers` (brokers and bureau) or `private`; callers who may not
+read it get a desensitised view (`desensitised: true`: chain segments and key terms, no name or text).
+"""
+
+
+def _engine_provider(store: GraphStore, engine: Any | None) -> Callable[[], Any | None]:
+    """Build the matcher lazily (its indexes take a while) and only once."""
+    lock = threading.Lock()
+    box: dict[str, Any] = {"engine": engine, "tried": engine is not None}
+
+    def provide() -> Any | None:
+        if box["tried"]:
+            return box["engine"]
+        with lock:
+            if not box["tried"]:
+                try:
+                    from matcher.engine import MatchEngine  # type: ignore[import-not-found]
+
+                    box["engine"] = MatchEngine.from_store(store)
+                except ModuleNotFoundError as exc:
+                    log.warning("matcher not available: %s", exc)
+                box["tried"] = True
+        return box["engine"]
+
+    return provide
+
+
+def create_app(settings: Settings | None = None, store: GraphStore | None = None, engine: Any | None = None) -> FastAPI:
+    """The service; ``store`` and ``engine`` are injected in tests, opened from ``settings`` otherwise."""
+    settings = settings or get_settings()
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else secrets.token_urlsafe(32)
+
+    def attach(app: FastAPI, graph: GraphStore) -> None:
+        app.state.store = graph
+        app.state.accounts = AccountService(graph)
+        app.state.audit = AuditLog(graph)
+        app.state.engine_provider = _engine_provider(graph, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            if store is None:
+                attach(app, stack.enter_context(open_store(settings)))
+            yield
+
+    app = FastAPI(
+        title="techmatch",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "entities", "description": "achievements, enterprises, institutions, talents, platforms ..."},
+            {"name": "needs", "description": "技术需求: post, read (with confidentiality), reveal"},
+            {"name": "challenges", "description": "揭榜挂帅 challenges (bureau)"},
+            {"name": "matching", "description": "need → achievements, achievement → enterprises, challenge → solvers"},
+            {"name": "feedback", "description": "accept or reject a match"},
+            {"name": "ingest", "description": "upload a file, get a load report"},
+            {"name": "bureau", "description": "statistics and the audit log"},
+            {"name": "admin", "description": "users and API keys"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.signer = SessionSigner(secret)
+    if store is not None:
+        attach(app, store)
+    install_error_handlers(app)
+    from api.routes.web import render_error
+
+    app.state.html_error = render_error
+    app.add_middleware(
+        BodySizeLimit,
+        json_limit=JSON_BODY_LIMIT,
+        upload_limit=settings.max_upload_mb * 1024 * 1024,
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for name in ROUTE_MODULES:
+        if name in REQUIRES and importlib.util.find_spec(REQUIRES[name]) is None:
+            log.info("%s left out: %s is not available", name, REQUIRES[name])
+            continue
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that part of the service is not built yet
+                continue
+            raise
+        app.include_router(module.router)
+    return app
+
+
+def iter_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], Any]]:
+    """Every (path, methods, endpoint) the app serves, through included routers too (for tests and docs)."""
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included router
+            for ctx in route.effective_route_contexts():
+                yield ctx.path, frozenset(ctx.methods or ()), ctx.endpoint
+        elif hasattr(route, "methods"):
+            yield route.path, frozenset(route.methods or ()), getattr(route, "endpoint", None)

@@ -1,0 +1,71 @@
+"""Dependencies the routes share: the store, the engine, the audit log and page parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Query, Request
+from pydantic import BaseModel
+
+from api.audit import AuditLog
+from api.auth import AccountService
+from api.errors import ApiError
+from graph.settings import Settings
+from graph.store import GraphStore
+
+
+def get_store(request: Request) -> GraphStore:
+    return request.app.state.store
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_audit(request: Request) -> AuditLog:
+    return request.app.state.audit
+
+
+def get_accounts(request: Request) -> AccountService:
+    return request.app.state.accounts
+
+
+def get_engine(request: Request) -> Any:
+    """The match engine, built on first use; 503 when the matcher cannot run here."""
+    engine = request.app.state.engine_provider()
+    if engine is None:
+        raise ApiError(503, "the matcher is not available on this server", error="matcher_unavailable")
+    return engine
+
+
+@dataclass(frozen=True)
+class Page:
+    page: int
+    page_size: int
+
+    @property
+    def skip(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+MAX_PAGE_SIZE = 200
+
+
+def page_params(
+    request: Request,
+    page: int = Query(1, ge=1, le=1_000_000, description="1-based page number"),
+    page_size: int = Query(
+        20, ge=1, le=MAX_PAGE_SIZE, description="items per page; at most the server's max_page_size (200)"
+    ),
+) -> Page:
+    limit = request.app.state.settings.max_page_size
+    if page_size > limit:
+        raise ApiError(422, f"page_size {page_size} is over the limit of {limit}", "page_size")
+    return Page(page=page, page_size=page_size)
+
+
+class PageOut(BaseModel):
+    page: int
+    page_size: int
+    has_more: bool

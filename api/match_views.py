@@ -1,0 +1,76 @@
+"""What the service shows of the matcher: a need's ranked achievements, one match, the verdicts given,
+and a verdict recorded (through the engine, so the ranking learns from it). The engine itself is
+injected; this module never builds one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.auth import Principal
+from graph.model import Feedback, NodeLabel, RejectReason, Verdict
+from graph.store import GraphNode, GraphStore, Subgraph
+from matcher.results import Match, MatchResult, Question
+
+REASON_ZH: dict[str, str] = {
+    RejectReason.OFF_TOPIC.value: "技术方向不符",
+    RejectReason.IMMATURE.value: "成熟度不够",
+    RejectReason.TOO_EXPENSIVE.value: "价格超出预算",
+    RejectReason.WRONG_COOPERATION.value: "合作方式不符",
+    RejectReason.ALREADY_KNOWN.value: "企业已掌握或已接触",
+    RejectReason.OTHER.value: "其他",
+}
+VERDICT_ZH = {Verdict.ACCEPT.value: "已接受", Verdict.REJECT.value: "已拒绝"}
+_VERDICTS = (
+    f"MATCH (f:{NodeLabel.FEEDBACK.value} {{query_id: $qid}}) "
+    "RETURN f.candidate_id AS candidate, f.verdict AS verdict, f.at AS at ORDER BY f.at"
+)
+
+
+def need_matches(engine: Any, need_id: str, k: int = 10) -> MatchResult:
+    return engine.match_need(need_id, k=k)
+
+
+def find_match(result: MatchResult, candidate_id: str) -> Match | None:
+    return next((m for m in result.matches if m.candidate_id == candidate_id), None)
+
+
+def verdicts_for(store: GraphStore, query_id: str) -> dict[str, str]:
+    """The latest verdict per candidate of one query."""
+    return {r["candidate"]: r["verdict"] for r in store.read(_VERDICTS, qid=query_id)}
+
+
+def record_verdict(
+    engine: Any, principal: Principal, question: Question, query_id: str, candidate_id: str, verdict: Verdict,
+    reason: RejectReason | None, comment: str,
+) -> Feedback:
+    """Hand the verdict to the engine, which stores the Feedback node and learns from it."""
+    return engine.record_feedback(
+        question=question, query_id=query_id, candidate_id=candidate_id, verdict=verdict, reason=reason,
+        comment=comment, user=principal.user_id, broker_id=principal.broker_id,
+    )
+
+
+def match_subgraph(store: GraphStore, need_id: str, achievement_id: str) -> tuple[Subgraph, list[str]]:
+    """The achievement's neighbourhood, the need's enterprise and segments, and the paths between them."""
+    sub = store.neighbourhood(NodeLabel.ACHIEVEMENT, achievement_id, depth=1, limit=60)
+    need_side = store.neighbourhood(NodeLabel.NEED, need_id, depth=1, limit=30)
+    nodes: dict[str, GraphNode] = {n.id: n for n in sub.nodes}
+    edges = {(e.source, e.target, e.type): e for e in sub.edges}
+    for n in need_side.nodes:
+        nodes.setdefault(n.id, n)
+    for e in need_side.edges:
+        edges.setdefault((e.source, e.target, e.type), e)
+    highlight = [achievement_id, need_id]
+    for path in store.paths(NodeLabel.ACHIEVEMENT, achievement_id, NodeLabel.NEED, need_id, max_length=4, limit=3):
+        for n in path.nodes:
+            nodes.setdefault(n.id, n)
+            highlight.append(n.id)
+        for a, b, rel in zip(path.nodes, path.nodes[1:], path.rel_types, strict=False):
+            edges.setdefault((a.id, b.id, rel), _edge(a.id, b.id, rel))
+    return Subgraph(nodes=list(nodes.values()), edges=list(edges.values())), highlight
+
+
+def _edge(a: str, b: str, rel: str) -> Any:
+    from graph.store import GraphEdge
+
+    return GraphEdge(a, b, rel)

@@ -1,0 +1,30 @@
+"""The bureau reads the audit log: who viewed which non-public need, who changed what."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from api.audit import AuditEventOut, AuditLog
+from api.auth import Principal, Role, require_roles
+from api.deps import Page, PageOut, get_audit, page_params
+from api.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/audit", tags=["bureau"], responses=ERROR_RESPONSES)
+
+
+class AuditPage(PageOut):
+    items: list[AuditEventOut]
+
+
+@router.get("", response_model=AuditPage, summary="Query the audit log (bureau), newest first")
+def query_audit(
+    page: Page = Depends(page_params),
+    target_id: str | None = Query(None, max_length=128, description="e.g. a need id"),
+    user_id: str | None = Query(None, max_length=128),
+    action: str | None = Query(None, max_length=40, description="view_need, post_need, feedback, ..."),
+    audit: AuditLog = Depends(get_audit),
+    principal: Principal = Depends(require_roles(Role.BUREAU)),
+) -> AuditPage:
+    rows = audit.query(target_id, user_id, action, skip=page.skip, limit=page.page_size + 1)
+    return AuditPage(items=rows[: page.page_size], page=page.page, page_size=page.page_size,
+                     has_more=len(rows) > page.page_size)

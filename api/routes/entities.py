@@ -1,0 +1,152 @@
+"""CRUD for the graph's public entities (achievements, enterprises, institutions, talents, platforms,
+chains, segments, regions, projects, brokers, policy items): one set of typed routes per label.
+
+Reading is open to every workspace role; writing to the roles in ``WRITE_ROLES``. Needs, challenges,
+feedback, users, keys and audit events have their own routers with their own rules.
+"""
+
+# no "from __future__ import annotations": the routes are built from per-label types at run time
+
+import inspect
+import typing
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, create_model
+
+from api.auth import Principal, Role, require_roles
+from api.deps import Page, get_store, page_params
+from api.errors import ERROR_RESPONSES, ApiError
+from graph.model import NODE_TYPES, Node, NodeLabel
+from graph.store import GraphStore
+
+router = APIRouter(prefix="/api", tags=["entities"], responses=ERROR_RESPONSES)
+
+#: URL segment -> label, for every label exposed by this generic resource
+RESOURCES: dict[str, NodeLabel] = {
+    "achievements": NodeLabel.ACHIEVEMENT,
+    "enterprises": NodeLabel.ENTERPRISE,
+    "institutions": NodeLabel.INSTITUTION,
+    "talents": NodeLabel.TALENT,
+    "platforms": NodeLabel.PLATFORM,
+    "chains": NodeLabel.INDUSTRY_CHAIN,
+    "segments": NodeLabel.CHAIN_SEGMENT,
+    "regions": NodeLabel.REGION,
+    "projects": NodeLabel.PROJECT,
+    "brokers": NodeLabel.BROKER,
+    "policies": NodeLabel.POLICY,
+    "targets": NodeLabel.TARGET,
+    "tasks": NodeLabel.TASK,
+    "departments": NodeLabel.DEPARTMENT,
+    "merge-records": NodeLabel.MERGE_RECORD,
+}
+READ_ROLES: dict[NodeLabel, tuple[Role, ...]] = {NodeLabel.MERGE_RECORD: (Role.BUREAU,)}
+DEFAULT_READ = (Role.ENTERPRISE, Role.BROKER, Role.BUREAU, Role.ADMIN)
+WRITE_ROLES: dict[NodeLabel, tuple[Role, ...]] = {
+    NodeLabel.ACHIEVEMENT: (Role.BUREAU, Role.BROKER),
+    NodeLabel.MERGE_RECORD: (),  # written only by the loader's deduplication
+}
+DEFAULT_WRITE = (Role.BUREAU,)
+MAX_TEXT_QUERY = 100
+
+
+def _filter_fields(cls: type[Node]) -> dict[str, Any]:
+    """Scalar fields a list can filter on by equality: enums, booleans, short strings."""
+    out: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        if name in {"id", "name", "description", "demo", "provenance"}:
+            continue
+        ann = field.annotation
+        if typing.get_origin(ann) is list:
+            continue
+        args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
+        base = args[0] if len(args) == 1 else None
+        if isinstance(base, type) and (issubclass(base, Enum) or base in (bool, str)):
+            if base is str and name not in {"region", "chain_id", "enterprise_id", "kind", "status", "metric"}:
+                continue
+            out[name] = base
+    return out
+
+
+def _node_out_model(cls: type[Node]) -> type[BaseModel]:
+    return cls  # nodes are plain data; the output is the node itself
+
+
+def _list_endpoint(label: NodeLabel, cls: type[Node], filters: dict[str, Any]) -> Any:
+    def endpoint(
+        request: Request,
+        store: GraphStore = Depends(get_store),
+        page: Page = Depends(page_params),
+        q: str | None = Query(None, max_length=MAX_TEXT_QUERY, description="name contains, or exact id"),
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        where = {k: v for k, v in kwargs.items() if v is not None}
+        rows = store.list_props(label, where=where, text=q or None, skip=page.skip, limit=page.page_size + 1)
+        items = [cls.from_props(r) for r in rows[: page.page_size]]
+        return {"items": items, "page": page.page, "page_size": page.page_size, "has_more": len(rows) > page.page_size}
+
+    params = [p for p in inspect.signature(endpoint).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    for name, typ in filters.items():
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=Query(None), annotation=typ | None)
+        )
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _register(slug: str, label: NodeLabel) -> None:
+    cls = NODE_TYPES[label]
+    snake = slug.replace("-", "_")
+    reader = require_roles(*READ_ROLES.get(label, DEFAULT_READ))
+    writer = require_roles(*WRITE_ROLES.get(label, DEFAULT_WRITE))
+    list_model = create_model(f"{cls.__name__}Page", items=(list[cls], ...), page=(int, ...),
+                              page_size=(int, ...), has_more=(bool, ...))
+
+    router.add_api_route(
+        f"/{slug}", _list_endpoint(label, cls, _filter_fields(cls)), methods=["GET"], response_model=list_model,
+        operation_id=f"list_{snake}", summary=f"List {label.value} nodes", dependencies=[Depends(reader)],
+    )
+
+    def get_one(node_id: str, store: GraphStore = Depends(get_store)) -> Node:
+        return store.require_node(label, node_id)
+
+    router.add_api_route(
+        f"/{slug}/{{node_id}}", get_one, methods=["GET"], response_model=cls, operation_id=f"get_{snake}",
+        summary=f"Get one {label.value}", dependencies=[Depends(reader)],
+    )
+    if not WRITE_ROLES.get(label, DEFAULT_WRITE):
+        return
+
+    def create(body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+               principal: Principal = Depends(writer)) -> Node:
+        store.create_node(body)
+        _after_write(store, label, body)
+        return body
+
+    def update(node_id: str, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+               principal: Principal = Depends(writer)) -> Node:
+        if body.id != node_id:
+            raise ApiError(422, f"the body's id {body.id!r} differs from the URL's {node_id!r}", "id")
+        store.update_node(body)
+        _after_write(store, label, body)
+        return body
+
+    def delete(node_id: str, store: GraphStore = Depends(get_store),
+               principal: Principal = Depends(writer)) -> None:
+        store.delete_node(label, node_id)
+
+    router.add_api_route(f"/{slug}", create, methods=["POST"], response_model=cls, status_code=201,
+                         operation_id=f"create_{snake}", summary=f"Create a {label.value}")
+    router.add_api_route(f"/{slug}/{{node_id}}", update, methods=["PUT"], response_model=cls,
+                         operation_id=f"update_{snake}", summary=f"Replace a {label.value}")
+    router.add_api_route(f"/{slug}/{{node_id}}", delete, methods=["DELETE"], status_code=204,
+                         operation_id=f"delete_{snake}", summary=f"Delete a {label.value} and its edges")
+
+
+def _after_write(store: GraphStore, label: NodeLabel, node: Node) -> None:
+    """Hook for keeping derived indexes current (the matcher's) after an edit."""
+
+
+for _slug, _label in RESOURCES.items():
+    _register(_slug, _label)

@@ -1,0 +1,170 @@
+"""Roles and confidentiality through the HTTP API: who may call what, who sees which need and how, and
+that every view of a non-public need lands in the audit log. Every route of the app is enumerated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from api_world import Api, build_world, make_api
+from fastapi.testclient import TestClient
+
+from api.app import iter_routes
+from graph.model import NodeLabel
+
+#: routes anyone may open: docs, static files, the login page (pages redirect to it)
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static"}
+
+
+@pytest.fixture(scope="module")
+def api(_session_store, tmp_path_factory) -> Iterator[Api]:
+    _session_store.clear()
+    world = build_world(_session_store)
+    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
+    with TestClient(app) as client:
+        yield Api(client, world, _session_store, app)
+    _session_store.clear()
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x-unknown", path)
+
+
+def test_every_protected_route_refuses_anonymous_callers(api):
+    checked = 0
+    for path, methods, _ in iter_routes(api.app):
+        if path in PUBLIC or path.startswith("/static"):
+            continue
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            resp = api.client.request(method, _concrete(path), follow_redirects=False)
+            if path.startswith("/api"):
+                assert resp.status_code == 401, f"{method} {path} answered {resp.status_code} without a key"
+                assert resp.json()["error"] == "unauthenticated"
+            else:
+                # web pages send a stranger to the login page; forms refuse
+                assert resp.status_code in (303, 401, 403, 422), f"{method} {path}: {resp.status_code}"
+                if resp.status_code == 303:
+                    assert resp.headers["location"].startswith("/login")
+            checked += 1
+    assert checked > 40
+
+
+def test_unknown_or_malformed_key_is_refused(api):
+    for key in ("tm_nope_nope", "garbage", "tm__x", api.world.keys["bureau"] + "x"):
+        resp = api.client.get("/api/achievements", headers={"X-API-Key": key})
+        assert resp.status_code == 401
+        assert resp.json()["field"] == "X-API-Key"
+
+
+def test_bearer_header_works_like_x_api_key(api):
+    resp = api.client.get("/api/achievements", headers={"Authorization": f"Bearer {api.world.keys['broker']}"})
+    assert resp.status_code == 200
+
+
+#: for each role: (method, path) pairs it must be refused with 403
+FORBIDDEN = {
+    "nylon": [("GET", "/api/stats"), ("GET", "/api/audit"), ("GET", "/api/admin/users"),
+              ("POST", "/api/challenges"), ("DELETE", "/api/achievements/ach-stab"), ("GET", "/api/merge-records")],
+    "broker": [("GET", "/api/stats"), ("GET", "/api/audit"), ("GET", "/api/admin/users"),
+               ("DELETE", "/api/enterprises/ent-nylon"), ("POST", "/api/challenges")],
+    "bureau": [("GET", "/api/admin/users"), ("POST", "/api/admin/users/x/keys"), ("DELETE", "/api/admin/keys/x")],
+    "admin": [("GET", "/api/needs"), ("GET", "/api/stats"), ("GET", "/api/audit"), ("GET", "/api/needs/need-pub"),
+              ("POST", "/api/needs")],
+}
+
+
+@pytest.mark.parametrize("who", sorted(FORBIDDEN))
+def test_roles_are_refused_what_is_not_theirs(api, who):
+    for method, path in FORBIDDEN[who]:
+        resp = api.client.request(method, path, headers=api.world.headers(who), json={})
+        assert resp.status_code == 403, f"{who} {method} {path}: {resp.status_code} {resp.text[:200]}"
+        assert resp.json()["error"] == "forbidden"
+
+
+def test_private_need_is_desensitised_for_other_enterprises_and_unassigned_brokers(api):
+    for who in ("nylon", "broker"):
+        body = api.client.get("/api/needs/need-priv", headers=api.world.headers(who)).json()
+        assert body["desensitised"] is True
+        assert body["name"] is None and body["description"] is None and body["enterprise_id"] is None
+        assert "平顶山某高压开关" not in str(body)
+        assert "高压电气设备" in body["segments"]
+        assert "GIS" in body["key_terms"]
+
+
+def test_private_need_is_readable_by_its_enterprise_and_the_bureau(api):
+    for who in ("hv", "bureau"):
+        body = api.client.get("/api/needs/need-priv", headers=api.world.headers(who)).json()
+        assert body["desensitised"] is False
+        assert body["name"] == "GIS产品绝缘故障频发"
+        assert body["enterprise_name"] == "平顶山某高压开关有限公司"
+
+
+def test_brokers_only_need_is_read_by_brokers_not_by_other_enterprises(api):
+    broker = api.client.get("/api/needs/need-brk", headers=api.world.headers("broker")).json()
+    other = api.client.get("/api/needs/need-brk", headers=api.world.headers("hv")).json()
+    assert broker["desensitised"] is False and broker["name"] == "尼龙66聚合釜结焦"
+    assert other["desensitised"] is True and other["name"] is None
+
+
+def test_list_shows_no_private_text_to_others(api):
+    body = api.client.get("/api/needs", headers=api.world.headers("nylon"), params={"page_size": 200}).json()
+    by_id = {n["id"]: n for n in body["items"]}
+    assert by_id["need-priv"]["desensitised"] is True
+    assert "GIS产品绝缘故障频发" not in str(body)
+    assert by_id["need-pub"]["name"] == "尼龙66切片黄变问题"
+
+
+def test_name_search_does_not_confirm_hidden_needs(api):
+    body = api.client.get("/api/needs", headers=api.world.headers("nylon"), params={"q": "GIS"}).json()
+    assert body["items"] == []
+
+
+def test_every_view_of_a_non_public_need_is_audited(api):
+    api.client.get("/api/needs/need-priv", headers=api.world.headers("broker"))
+    api.client.get("/api/needs/need-pub", headers=api.world.headers("broker"))
+    events = api.client.get("/api/audit", headers=api.world.headers("bureau"),
+                            params={"target_id": "need-priv", "user_id": api.world.users["broker"]}).json()["items"]
+    assert events and events[0]["action"] == "view_need" and events[0]["detail"] == "desensitised"
+    public = api.client.get("/api/audit", headers=api.world.headers("bureau"),
+                            params={"target_id": "need-pub", "action": "view_need"}).json()["items"]
+    assert public == []
+
+
+def test_enterprise_may_not_post_for_another_enterprise(api):
+    resp = api.client.post("/api/needs", headers=api.world.headers("nylon"),
+                           json={"name": "冒名需求", "enterprise_id": "ent-hv"})
+    assert resp.status_code == 403 and resp.json()["field"] == "enterprise_id"
+
+
+def test_broker_posts_only_for_assigned_enterprises(api):
+    ok = api.client.post("/api/needs", headers=api.world.headers("broker"),
+                         json={"name": "尼龙回收料利用", "enterprise_id": "ent-nylon"})
+    refused = api.client.post("/api/needs", headers=api.world.headers("broker"),
+                              json={"name": "高压测试", "enterprise_id": "ent-hv"})
+    assert ok.status_code == 201 and ok.json()["enterprise_id"] == "ent-nylon"
+    assert refused.status_code == 403
+    api.client.delete(f"/api/needs/{ok.json()['id']}", headers=api.world.headers("broker"))
+
+
+def test_reveal_identity_opens_the_private_need_to_others(api):
+    hv = api.world.headers("hv")
+    assert api.client.patch("/api/needs/need-priv", headers=api.world.headers("broker"),
+                            json={"reveal_identity": True}).status_code == 403
+    assert api.client.patch("/api/needs/need-priv", headers=hv, json={"reveal_identity": True}).status_code == 200
+    seen = api.client.get("/api/needs/need-priv", headers=api.world.headers("nylon")).json()
+    assert seen["desensitised"] is False and seen["name"] == "GIS产品绝缘故障频发"
+    api.client.patch("/api/needs/need-priv", headers=hv, json={"reveal_identity": False})
+
+
+def test_admin_issues_and_revokes_keys_and_keys_are_stored_hashed(api):
+    admin = api.world.headers("admin")
+    user = api.client.post("/api/admin/users", headers=admin,
+                           json={"name": "new-bureau", "role": "bureau", "password": "long-enough-pw"}).json()
+    issued = api.client.post(f"/api/admin/users/{user['id']}/keys", headers=admin).json()
+    key = issued["api_key"]
+    assert api.client.get("/api/stats", headers={"X-API-Key": key}).status_code == 200
+    stored = api.store.get_props(NodeLabel.API_KEY, issued["key_id"])
+    assert key not in str(stored) and stored["key_hash"].startswith("scrypt$")
+    assert api.client.delete(f"/api/admin/keys/{issued['key_id']}", headers=admin).status_code == 204
+    assert api.client.get("/api/stats", headers={"X-API-Key": key}).status_code == 401
