@@ -1,0 +1,188 @@
+"""The bureau's pictures: the chain map coloured by gap, target progress over time, and demand against
+supply per segment — as PNG/SVG files for the command line and as SVG strings the web pages embed.
+
+Figures are built on :class:`matplotlib.figure.Figure` (no pyplot state), so the web service can render
+them from several threads. Chinese labels need a CJK font: :func:`cjk_font` finds one (``fonts-noto-cjk``
+on Debian) and, if there is none, the pictures are still drawn and a warning says the labels may be boxes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import textwrap
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in CI
+
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from bureau.gapmap import GapMap, SegmentGap  # noqa: E402
+from bureau.targets import TargetProgress  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+_CJK_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "WenQuanYi", "SimHei", "Microsoft YaHei",
+              "PingFang", "AR PL", "Droid Sans Fallback")
+GAP_CMAP = "RdYlGn_r"  # green: demand met, red: demand unmet
+NO_DEMAND_COLOUR = "#d9d9d9"
+FORMATS = ("png", "svg", "pdf")
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The name of an installed CJK font, which is then made matplotlib's first sans-serif choice."""
+    from matplotlib import font_manager
+
+    names = sorted({f.name for f in font_manager.fontManager.ttflist})
+    for hint in _CJK_HINTS:
+        for name in names:
+            if name.startswith(hint):
+                matplotlib.rcParams["font.sans-serif"] = [name, *matplotlib.rcParams["font.sans-serif"]]
+                matplotlib.rcParams["font.family"] = "sans-serif"
+                matplotlib.rcParams["axes.unicode_minus"] = False
+                return name
+    log.warning("no CJK font found (install fonts-noto-cjk); Chinese labels may show as boxes")
+    return None
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    cjk_font()
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def _segment_colour(seg: SegmentGap) -> str | tuple[float, float, float, float]:
+    if not seg.demand:
+        return NO_DEMAND_COLOUR
+    return colormaps[GAP_CMAP](Normalize(0, 1)(seg.unmet_share))
+
+
+def chain_map_figure(gap_map: GapMap, chain_ids: Sequence[str] | None = None) -> Figure:
+    """Each chain a row of its segments, upstream (left) to downstream (right), coloured by the share of
+    demand left unmet; the counts read 需求 demand / 未满足 unmet / 供给 supply."""
+    chains = [c for c in gap_map.chains if chain_ids is None or c.chain_id in chain_ids]
+    width_slots = max((len(c.segments) for c in chains), default=1)
+    fig = _new_figure(max(6.0, 1.9 * width_slots + 1.6), max(2.2, 1.35 * len(chains) + 1.0))
+    ax = fig.add_subplot()
+    ax.set_xlim(-1.4, width_slots)
+    ax.set_ylim(len(chains) - 0.4, -0.7)
+    ax.axis("off")
+    ax.set_title("产业链缺口图 (颜色: 未满足需求占比)", fontsize=11)
+    box_w, box_h = 0.84, 0.7
+    for row, chain in enumerate(chains):
+        ax.text(-1.35, row, textwrap.fill(chain.name, 6), va="center", ha="left", fontsize=9, fontweight="bold")
+        centres = {}
+        for col, seg in enumerate(chain.segments):
+            centres[seg.segment_id] = (col, row)
+            ax.add_patch(FancyBboxPatch(
+                (col - box_w / 2, row - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02",
+                facecolor=_segment_colour(seg), edgecolor="#555555", linewidth=0.6,
+            ))
+            ax.text(col, row - 0.12, textwrap.fill(seg.segment_name, 7), ha="center", va="center", fontsize=6.5)
+            ax.text(col, row + 0.24, f"需{seg.demand} 缺{seg.unmet_demand} 供{seg.supply}", ha="center",
+                    va="center", fontsize=5.5, color="#222222")
+        for src, dst in chain.upstream_of:
+            if src in centres and dst in centres:
+                (x0, y0), (x1, y1) = centres[src], centres[dst]
+                ax.add_patch(FancyArrowPatch(
+                    (x0 + box_w / 2, y0), (x1 - box_w / 2, y1), arrowstyle="-|>", mutation_scale=7,
+                    color="#777777", linewidth=0.6, connectionstyle="arc3,rad=0.25" if x1 <= x0 else "arc3",
+                ))
+    mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=GAP_CMAP)
+    bar = fig.colorbar(mappable, ax=ax, orientation="horizontal", fraction=0.04, pad=0.01, shrink=0.4)
+    bar.set_label("未满足需求占比 (灰色: 暂无需求)", fontsize=8)
+    return fig
+
+
+def target_progress_figure(progress: Sequence[TargetProgress]) -> Figure:
+    """Each target's value over the years as a share of the target (100% = met); dashed: the straight
+    path from the baseline to the deadline. Targets without data are listed under the chart."""
+    fig = _new_figure(9.0, 5.2)
+    ax = fig.add_subplot()
+    missing = []
+    for p in progress:
+        if p.current is None or not p.by_year or not p.target_value:
+            missing.append(f"{p.metric_label}: {p.note or p.status}")
+            continue
+        years = sorted(p.by_year)
+        shares = [100.0 * p.by_year[y] / p.target_value for y in years]
+        line = ax.plot(years, shares, marker="o", markersize=3, linewidth=1.2,
+                       label=f"{p.metric_label} {p.current:g}/{p.target_value:g}{p.unit}")[0]
+        if p.kind in ("stock", "cumulative") and p.baseline_year and p.deadline_year:
+            ax.plot([p.baseline_year, p.deadline_year], [shares[0] if p.kind == "stock" else 0.0, 100.0],
+                    linestyle="--", linewidth=0.7, color=line.get_color(), alpha=0.6)
+    ax.axhline(100, color="#333333", linewidth=0.8)
+    ax.set_ylabel("完成度 (% of target)")
+    ax.set_xlabel("年份")
+    ax.set_title("规划目标完成进度", fontsize=11)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="upper left", ncols=2)
+    if missing:
+        fig.text(0.01, 0.005, "无数据: " + "；".join(missing), fontsize=6.5, ha="left", va="bottom", wrap=True)
+    return fig
+
+
+def segment_supply_demand_figure(gap_map: GapMap, chain_id: str | None = None) -> Figure:
+    """Demand (needs + challenges), unmet demand and supply (achievements, talents, platforms, enterprises)
+    for each segment, one horizontal group of bars per segment."""
+    segments = [s for s in gap_map.segments if chain_id is None or s.chain_id == chain_id]
+    fig = _new_figure(8.5, max(2.5, 0.32 * len(segments) + 1.2))
+    ax = fig.add_subplot()
+    labels = [f"{s.chain_name}·{s.segment_name}" for s in segments]
+    ys = list(range(len(segments)))
+    h = 0.27
+    ax.barh([y - h for y in ys], [s.demand for s in segments], height=h, color="#4c72b0", label="需求")
+    ax.barh(ys, [s.unmet_demand for s in segments], height=h, color="#c44e52", label="未满足需求")
+    ax.barh([y + h for y in ys], [s.supply for s in segments], height=h, color="#55a868", label="供给")
+    ax.set_yticks(ys, labels, fontsize=6.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("数量")
+    ax.set_title("各环节需求与供给", fontsize=11)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def figure_bytes(fig: Figure, fmt: str = "svg") -> bytes:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: Path | str) -> Path:
+    """Write the figure; the format follows the file suffix (.png, .svg, .pdf)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    data = figure_bytes(fig, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _svg_string(fig: Figure) -> str:
+    text = figure_bytes(fig, "svg").decode("utf-8")
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype so it embeds in HTML
+
+
+def render_chain_map_svg(gap_map: GapMap, chain_ids: Sequence[str] | None = None) -> str:
+    """The chain map as an inline ``<svg>`` string for a web page."""
+    return _svg_string(chain_map_figure(gap_map, chain_ids))
+
+
+def render_targets_svg(progress: Sequence[TargetProgress]) -> str:
+    """Target progress over time as an inline ``<svg>`` string."""
+    return _svg_string(target_progress_figure(progress))
+
+
+def render_segments_svg(gap_map: GapMap, chain_id: str | None = None) -> str:
+    """Demand and supply per segment as an inline ``<svg>`` string."""
+    return _svg_string(segment_supply_demand_figure(gap_map, chain_id))

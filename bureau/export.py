@@ -1,0 +1,160 @@
+"""Exports for the bureau's own reports: target progress, the gap map and candidate topics as an Excel
+workbook (one sheet per table) or as CSV files (UTF-8 with BOM, so Excel opens the Chinese correctly)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bureau.gapmap import GapMap
+from bureau.targets import TargetProgress
+from bureau.topics import TopicCandidate
+from graph.exceptions import ValidationError
+
+STATUS_ZH = {
+    "achieved": "已完成", "on_track": "进度正常", "behind": "滞后", "no_data": "无数据", "unknown_metric": "未知指标",
+}
+
+#: sheet / file name -> the rows' column headers (Chinese, the bureau's own words)
+Table = list[dict[str, Any]]
+
+
+def target_rows(progress: Sequence[TargetProgress]) -> Table:
+    return [
+        {
+            "目标": p.name, "指标": p.metric_label, "指标键": p.metric, "目标值": p.target_value, "单位": p.unit,
+            "比较": p.comparator, "截止年份": p.deadline_year, "统计年份": p.as_of_year,
+            "当前值": p.current, "缺口": p.gap, "剩余年数": p.remaining_years, "每年需完成": _round(p.pace_needed),
+            "基期以来年均": _round(p.pace_so_far), "按期应达": _round(p.expected_now),
+            "状态": STATUS_ZH.get(p.status, p.status), "责任单位": "、".join(p.departments), "说明": p.note,
+        }
+        for p in progress
+    ]
+
+
+def target_year_rows(progress: Sequence[TargetProgress]) -> Table:
+    return [
+        {"指标": p.metric_label, "年份": year, "数值": value, "单位": p.unit, "目标值": p.target_value}
+        for p in progress
+        for year, value in sorted(p.by_year.items())
+    ]
+
+
+def target_region_rows(progress: Sequence[TargetProgress]) -> Table:
+    return [
+        {"指标": p.metric_label, "县区": region, "数值": value, "单位": p.unit}
+        for p in progress
+        for region, value in sorted(p.by_region.items())
+    ]
+
+
+_GAP_HEADERS = {
+    "chain": "产业链", "segment": "环节", "segment_id": "环节编号", "position": "位置", "needs": "需求数",
+    "challenges": "揭榜挂帅数", "unmet_needs": "未满足需求", "open_challenges": "未揭榜", "achievements": "成果",
+    "talents": "人才", "platforms": "平台", "enterprises": "可承接企业", "deals": "成交笔数",
+    "deal_amount_wan": "成交额(万元)", "unmet_share": "未满足占比", "score": "卡脖子评分",
+}
+
+
+def gap_rows(gap_map: GapMap) -> Table:
+    return [{_GAP_HEADERS[k]: v for k, v in s.as_row().items()} for s in gap_map.segments]
+
+
+def chokepoint_rows(gap_map: GapMap, limit: int = 20) -> Table:
+    return [
+        {"排名": i, **{_GAP_HEADERS[k]: v for k, v in s.as_row().items()}}
+        for i, s in enumerate(gap_map.ranked(limit), start=1)
+    ]
+
+
+_TOPIC_HEADERS = {
+    "topic_id": "专题编号", "chain": "产业链", "title": "拟定名称", "keywords": "关键词", "needs": "需求数",
+    "need_names": "覆盖需求", "enterprises": "提出企业", "segments": "环节", "budget_wan": "预算估计(万元)",
+    "budget_note": "预算说明", "solvers": "候选揭榜方", "solver_note": "说明",
+}
+
+
+def topic_rows(topics: Sequence[TopicCandidate]) -> Table:
+    return [{_TOPIC_HEADERS[k]: v for k, v in t.as_row().items()} for t in topics]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def write_xlsx(tables: dict[str, Table], path: Path | str) -> Path:
+    """One sheet per table, header row bold and frozen."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    path = Path(path)
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in tables.items():
+        ws = wb.create_sheet(title=name[:31])  # Excel's sheet-name limit
+        headers = list(rows[0]) if rows else ["(无数据)"]
+        ws.append(headers)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+        for row in rows:
+            ws.append([_cell(row.get(h)) for h in headers])
+        for i, h in enumerate(headers, start=1):
+            width = max([len(str(h)) * 2, *(len(str(r.get(h) or "")) for r in rows[:200])], default=8)
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(max(8, width + 2), 60)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def write_csv(tables: dict[str, Table], directory: Path | str) -> list[Path]:
+    """One ``<table>.csv`` per table in ``directory``."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValidationError(f"CSV export needs a directory, {directory} is a file", where=str(directory))
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, rows in tables.items():
+        path = directory / f"{name}.csv"
+        headers = list(rows[0]) if rows else []
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=headers)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({h: _cell(row.get(h)) for h in headers})
+        written.append(path)
+    return written
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return "、".join(map(str, value))
+    return value
+
+
+def bureau_tables(
+    progress: Sequence[TargetProgress], gap_map: GapMap | None, topics: Sequence[TopicCandidate] | None = None
+) -> dict[str, Table]:
+    """The tables of one bureau report, in the order the sheets appear."""
+    tables: dict[str, Table] = {
+        "目标进度": target_rows(progress),
+        "目标分年度": target_year_rows(progress),
+        "目标分县区": target_region_rows(progress),
+    }
+    if gap_map is not None:
+        tables["产业链缺口"] = gap_rows(gap_map)
+        tables["卡脖子候选"] = chokepoint_rows(gap_map)
+    if topics is not None:
+        tables["候选专题"] = topic_rows(topics)
+    return tables
+
+
+def export_report(tables: dict[str, Table], fmt: str, output: Path | str) -> list[Path]:
+    """Write ``tables`` as ``xlsx`` (one workbook at ``output``) or ``csv`` (files in directory ``output``)."""
+    if fmt == "xlsx":
+        return [write_xlsx(tables, output)]
+    if fmt == "csv":
+        return write_csv(tables, output)
+    raise ValidationError(f"unknown export format {fmt!r}; use xlsx or csv", field="format")
