@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -469,13 +470,16 @@ def _responsible_for_target(parsed: ParsedPolicy, target: ParsedTarget) -> list[
     if target.task_number is not None:
         return next((t.responsible for t in parsed.tasks if t.number == target.task_number), [])
     pattern = next((p for p, key in METRIC_RULES if key == target.metric), None)
-    if pattern is None:
-        return []
     units: dict[str, None] = {}
     for task in parsed.tasks:
-        if re.search(pattern, task.text):
+        if pattern is not None and re.search(pattern, task.text):
             for unit in task.responsible:
                 units.setdefault(unit, None)
+    if not units and parsed.tasks:
+        # No task speaks of it: the unit named most often across the tasks leads the plan and owns it.
+        counts = Counter(u for t in parsed.tasks for u in t.responsible)
+        if counts:
+            return [counts.most_common(1)[0][0]]
     return list(units)
 
 

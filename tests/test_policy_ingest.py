@@ -131,3 +131,11 @@ def test_load_policy_reports_a_missing_file(store, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not found"):
         load_policy(store, tmp_path / "nope.txt")
     assert store.count_by_label() == {}
+
+
+def test_a_target_no_task_speaks_of_goes_to_the_plans_lead_unit(real_text: str) -> None:
+    from ingest.policy import _responsible_for_target
+
+    parsed = parse_policy(real_text, "plan.txt")
+    turnover = next(t for t in parsed.targets if t.metric == "tech_contract_turnover")
+    assert _responsible_for_target(parsed, turnover) == ["市科技局"]
