@@ -1,0 +1,44 @@
+"""``techmatch serve``: open the graph, fill it with demo data when empty, create the demo accounts on the
+first start (printing their passwords and API keys once) and serve the API and the web workspace."""
+
+from __future__ import annotations
+
+import argparse
+
+from graph.settings import get_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="run the HTTP API and web workspace",
+                            description="Serve the techmatch API (/api, docs at /docs) and the web workspace (/).")
+    parser.add_argument("--host", default=None, help="interface to listen on (default: settings.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: settings.port, 8000)")
+    parser.add_argument("--demo", dest="demo", action="store_true", default=None,
+                        help="load demo data into an empty graph and create demo accounts (default)")
+    parser.add_argument("--no-demo", dest="demo", action="store_false", help="start with the graph as it is")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.bootstrap import bootstrap_accounts, load_demo_if_empty
+    from graph.store import open_store
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    demo = settings.load_demo if args.demo is None else args.demo
+    with open_store(settings) as store:
+        if demo:
+            print(load_demo_if_empty(store))
+            created = bootstrap_accounts(store)
+            if created:
+                print("demo accounts (shown once; keep them):")
+                for acc in created:
+                    print(f"  {acc.role.value:<10} user {acc.name:<10} password {acc.password}  api key {acc.api_key}")
+        app = create_app(settings, store=store)
+        print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
