@@ -120,30 +120,26 @@ def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
     return round(estimate, 2), f"{len(known)} stated, {missing} estimated at the median {median(known):g} 万元"
 
 
-def default_solver_ranker(store: GraphStore) -> tuple[SolverRanker | None, str]:
-    """The challenge engineer's ``rank_solvers`` when it is installed, else none and why."""
+def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[SolverRanker | None, str]:
+    """Solvers from the challenge engineer's ``rank_solvers`` (one index built for all topics), or none and why.
+    The lexical scorer keeps topic curation quick; a published challenge is ranked again with the full one."""
     try:
-        from matcher.solvers import ranking  # type: ignore[attr-defined]
+        from matcher.solvers.ranking import SolverIndex, rank_solvers
     except ImportError:
-        return None, "solver ranking (matcher.solvers.ranking.rank_solvers) is not available yet"
-    rank = getattr(ranking, "rank_solvers", None)
-    if rank is None:
-        return None, "matcher.solvers.ranking has no rank_solvers"
+        return None, "solver ranking (matcher.solvers.ranking) is not available"
+    index: list[Any] = []  # built on first use: curating a chain with no unmet needs needs no index
 
     def ranker(statement: str, k: int) -> list[dict[str, Any]]:
-        result = rank(store, statement, k=k)
-        items = getattr(result, "solvers", result)
-        return [_solver_row(item) for item in list(items)[:k]]
+        if not index:
+            index.append(SolverIndex.build(store, scorer=scorer))
+        ranking = rank_solvers(store, statement, k=k, index=index[0])
+        return [
+            {"label": m.solver.label.value, "id": m.solver.id, "name": m.name, "score": round(m.score, 4),
+             "explanation": m.explanation}
+            for m in ranking.matches
+        ]
 
     return ranker, ""
-
-
-def _solver_row(item: Any) -> dict[str, Any]:
-    if isinstance(item, dict):
-        return item
-    if hasattr(item, "model_dump"):
-        return item.model_dump(mode="json")
-    return {"name": str(item)}
 
 
 def curate_topics(

@@ -160,3 +160,10 @@ def test_publishing_to_a_missing_segment_writes_nothing(chain_graph) -> None:
     assert chain_graph.count_by_label()[L.CHALLENGE] == 2
     with pytest.raises(ValidationError):
         publish_topic(chain_graph, topic, status=ChallengeStatus.AWARDED)
+
+
+def test_topics_get_solvers_from_the_solver_ranking(chain_graph) -> None:
+    topics = curate_topics(chain_graph)  # the default: matcher.solvers.ranking.rank_solvers
+    distill = next(t for t in topics if "n4" in t.need_ids)
+    assert not distill.solver_note
+    assert any(s["name"] == "张教授" for s in distill.solvers)  # inventor of the 节能精馏 achievement
