@@ -83,27 +83,25 @@ class CoInventorRule:
         talents = _ids(candidates, NodeLabel.TALENT)
         orgs = [c.id for c in candidates if c.label in (NodeLabel.INSTITUTION, NodeLabel.ENTERPRISE)]
         out: list[Conflict] = []
-        # The owner's side of an achievement: it owns it, or one of its people invented it.
+        # The owner's side of an achievement: it owns or invented it, or another of its people invented it.
         owner_side = (
-            "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
-            "OPTIONAL MATCH (o)-[:OWNS]->(a1:Achievement) "
-            "OPTIONAL MATCH (o)<-[:AFFILIATED_WITH]-(:Talent)-[:INVENTED]->(a2:Achievement) "
-            "OPTIONAL MATCH (o)-[:INVENTED]->(a3:Achievement) "
-            "WITH collect(DISTINCT a1) + collect(DISTINCT a2) + collect(DISTINCT a3) AS owned "
-            "UNWIND owned AS a "
+            "EXISTS { MATCH (o)-[:OWNS|INVENTED]->(a) } "
+            "OR EXISTS { MATCH (o)<-[:AFFILIATED_WITH]-(p:Talent)-[:INVENTED]->(a) WHERE p.id <> c.id } "
         )
         rows = store.read(
-            owner_side + "MATCH (t:Talent)-[:INVENTED|OWNS]->(a) WHERE t.id IN $ids "
-            "RETURN DISTINCT t.id AS id, a.id AS ach, a.name AS name",
+            "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
+            "MATCH (c:Talent)-[:INVENTED|OWNS]->(a:Achievement) WHERE c.id IN $ids AND (" + owner_side + ") "
+            "RETURN DISTINCT c.id AS id, a.id AS ach, a.name AS name",
             owner=owner.id, owner_label=owner.label, ids=talents,
         )
         for r in rows:
             out.append(Conflict(rule=self.name, candidate=SolverRef(label=NodeLabel.TALENT, id=r["id"]),
                                 reason=f"与发榜方共同完成/共有成果「{r['name']}」", via=r["ach"]))
         rows = store.read(
-            owner_side + "MATCH (g)-[:OWNS]->(a) WHERE g.id IN $ids AND (g:Institution OR g:Enterprise) "
-            "AND NOT (g.id = $owner AND $owner_label IN labels(g)) "
-            "RETURN DISTINCT g.id AS id, labels(g)[0] AS label, a.id AS ach, a.name AS name",
+            "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
+            "MATCH (c)-[:OWNS]->(a:Achievement) WHERE c.id IN $ids AND (c:Institution OR c:Enterprise) "
+            "AND NOT (c.id = o.id AND labels(c)[0] = labels(o)[0]) AND (" + owner_side + ") "
+            "RETURN DISTINCT c.id AS id, labels(c)[0] AS label, a.id AS ach, a.name AS name",
             owner=owner.id, owner_label=owner.label, ids=orgs,
         )
         for r in rows:
