@@ -117,3 +117,12 @@ def make_api(store: GraphStore, data_dir: Any, engine: Any | None = None) -> Any
 
     settings = Settings(data_dir=data_dir, session_secret="test-session-secret", load_demo=False)
     return create_app(settings, store=store, engine=engine)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    import re
+
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "page has no CSRF token"
+    return found.group(1)

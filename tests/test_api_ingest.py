@@ -12,7 +12,7 @@ CSV = (
     "企业名称,统一社会信用代码,企业规模\n"
     "平顶山市新材料科技有限公司,,小型\n"
     "平顶山市坏代码有限公司,NOT-A-CODE,中型\n"
-).encode("utf-8")
+).encode()
 
 
 @pytest.fixture()

@@ -36,7 +36,8 @@ def test_bureau_creates_reads_updates_and_deletes_an_achievement(api):
     got = api.client.get("/api/achievements/ach-new", headers=h).json()
     assert got["name"] == "尼龙回收料增韧技术" and got["maturity"] == "中试"
     body["description"] = "改性后冲击强度提高"
-    assert api.client.put("/api/achievements/ach-new", headers=h, json=body).json()["description"] == "改性后冲击强度提高"
+    updated = api.client.put("/api/achievements/ach-new", headers=h, json=body).json()
+    assert updated["description"] == "改性后冲击强度提高"
     wrong = api.client.put("/api/achievements/other-id", headers=h, json=body)
     assert wrong.status_code == 422 and wrong.json()["field"] == "id"
     assert api.client.delete("/api/achievements/ach-new", headers=h).status_code == 204

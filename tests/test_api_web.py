@@ -1,0 +1,121 @@
+"""The web workspace through HTTP as a browser would use it: login, pages per role, forms with CSRF,
+confidential needs desensitised on pages, user text escaped, errors as Chinese pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from api_world import PASSWORD, Api, build_world, csrf_of, make_api
+from fastapi.testclient import TestClient
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def api(_session_store, tmp_path_factory) -> Iterator[Api]:
+    _session_store.clear()
+    world = build_world(_session_store)
+    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
+    with TestClient(app) as client:
+        yield Api(client, world, _session_store, app)
+    _session_store.clear()
+
+
+def login(api: Api, who: str) -> TestClient:
+    client = TestClient(api.app)
+    resp = client.post("/login", data={"username": who, "password": PASSWORD}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    return client
+
+
+def test_wrong_password_shows_an_error_and_sets_no_session(api):
+    client = TestClient(api.app)
+    resp = client.post("/login", data={"username": "nylon", "password": "wrong-password"})
+    assert resp.status_code == 401 and "用户名或密码不正确" in resp.text
+    assert "tm_session" not in client.cookies
+    assert client.get("/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_login_redirects_only_to_local_paths(api):
+    client = TestClient(api.app)
+    resp = client.post("/login?next=//evil.example/x", data={"username": "nylon", "password": PASSWORD},
+                       follow_redirects=False)
+    assert resp.headers["location"] == "/"
+
+
+def test_search_page_finds_needs_and_achievements(api):
+    page = login(api, "broker").get("/", params={"q": "尼龙66"}).text
+    assert "尼龙66切片黄变问题" in page and "尼龙66耐黄变热稳定剂" in page
+
+
+def test_private_need_page_is_desensitised_for_others_and_full_for_its_enterprise(api):
+    other = login(api, "nylon").get("/needs/need-priv").text
+    assert "【脱敏需求】" in other and "GIS产品绝缘故障频发" not in other and "平顶山某高压开关" not in other
+    own = login(api, "hv").get("/needs/need-priv").text
+    assert "GIS产品绝缘故障频发" in own and "同意公开" in own
+
+
+def test_html_in_need_text_is_escaped_on_pages(api):
+    evil = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    need = api.client.post("/api/needs", headers=api.world.headers("nylon"),
+                           json={"name": evil, "description": evil}).json()
+    for page in (login(api, "nylon").get(f"/needs/{need['id']}").text, login(api, "broker").get("/needs").text):
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;" in page
+    api.client.delete(f"/api/needs/{need['id']}", headers=api.world.headers("nylon"))
+
+
+def test_enterprise_posts_a_need_through_the_form_only_with_a_csrf_token(api):
+    client = login(api, "hv")
+    form = {"name": "开关柜温升监测", "description": "需要无线测温方案", "confidentiality": "private",
+            "budget_wan": "30"}
+    refused = client.post("/enterprise/needs", data=form, headers=HTML, follow_redirects=False)
+    assert refused.status_code == 403 and "表单已过期" in refused.text
+    token = csrf_of(client.get("/enterprise").text)
+    posted = client.post("/enterprise/needs", data={**form, "csrf": token}, follow_redirects=False)
+    assert posted.status_code == 303
+    page = client.get(posted.headers["location"]).text
+    assert "开关柜温升监测" in page and "需求已发布" in page
+    bad = client.post("/enterprise/needs", data={**form, "budget_wan": "很多", "csrf": token})
+    assert "预算须为" in bad.text
+    need_id = posted.headers["location"].split("/")[2].split("?")[0]
+    api.client.delete(f"/api/needs/{need_id}", headers=api.world.headers("hv"))
+
+
+def test_bureau_page_is_for_the_bureau_only(api):
+    page = login(api, "bureau").get("/bureau").text
+    assert "产业链总览" in page and "尼龙新材料" in page and "审计日志" in page
+    denied = login(api, "broker").get("/bureau", headers=HTML)
+    assert denied.status_code == 403 and "该页面仅供科技局使用" in denied.text
+    enterprise_only = login(api, "broker").get("/enterprise", headers=HTML)
+    assert enterprise_only.status_code == 403
+
+
+def test_reveal_form_opens_the_need_and_is_audited(api):
+    hv = login(api, "hv")
+    token = csrf_of(hv.get("/needs/need-priv").text)
+    assert hv.post("/needs/need-priv/reveal", data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert "GIS产品绝缘故障频发" in login(api, "nylon").get("/needs/need-priv").text
+    events = api.client.get("/api/audit", headers=api.world.headers("bureau"),
+                            params={"target_id": "need-priv", "action": "reveal"}).json()["items"]
+    assert len(events) == 1 and events[0]["user_id"] == api.world.users["hv"]
+    api.client.patch("/api/needs/need-priv", headers=api.world.headers("hv"), json={"reveal_identity": False})
+
+
+def test_achievement_page_draws_its_neighbourhood_as_inline_svg(api):
+    page = login(api, "broker").get("/achievements/ach-stab").text
+    assert "<svg" in page and "郑州大学" in page and "王磊" in page
+
+
+def test_pages_use_no_external_assets(api):
+    page = login(api, "bureau").get("/").text
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    assert api.client.get("/static/app.css").status_code == 200
+
+
+def test_logout_needs_the_token_and_ends_the_session(api):
+    client = login(api, "broker")
+    token = csrf_of(client.get("/").text)
+    assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303
