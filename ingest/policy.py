@@ -368,7 +368,11 @@ def build_policy_graph(
     nodes: list[Node] = [policy]
     rels: list[Relation] = []
     departments = {name: Department(id=department_id(name), name=name) for name in parsed.departments}
-    nodes.extend(departments.values())
+    existing = (
+        {r["id"] for r in store.read("MATCH (d:Department) RETURN d.id AS id")} if store is not None else set()
+    )
+    # An existing department node (same name, same derived id) is linked to, not rewritten.
+    nodes.extend(d for d in departments.values() if d.id not in existing)
     tasks_by_number: dict[int, Task] = {}
     for t in parsed.tasks:
         task = Task(id=f"{pid}-task{t.number:02d}", name=t.name, number=t.number, text=t.text, section=t.section)
@@ -414,20 +418,28 @@ def build_policy_graph(
                                  NodeLabel.INDUSTRY_CHAIN, chain["id"])
                     )
         matched_mentions: set[str] = set()
-        for label in (NodeLabel.ENTERPRISE, NodeLabel.INSTITUTION, NodeLabel.PLATFORM):
-            for org in store.all_props(label):
-                names = [org.get("name") or "", org.get("canonical_name") or "", *(org.get("aliases") or [])]
-                names = [n for n in names if len(n) >= 3]
-                hits = [m for m in parsed.org_mentions if any(_same_org(m, n) for n in names)]
-                if not hits:
-                    continue
-                matched_mentions.update(hits)
-                orgs_named.append(org["name"])
-                rels.append(_rel_ids(RelType.NAMES, NodeLabel.POLICY, pid, label, org["id"]))
-                for number, text in text_by_task.items():
-                    if any(h in text for h in hits):
-                        task_id = tasks_by_number[number].id
-                        rels.append(_rel_ids(RelType.NAMES, NodeLabel.TASK, task_id, label, org["id"]))
+        orgs = [(label, org) for label in (NodeLabel.ENTERPRISE, NodeLabel.INSTITUTION, NodeLabel.PLATFORM)
+                for org in store.all_props(label)]
+        org_names = {id(org): [n for n in (org.get("name") or "", org.get("canonical_name") or "",
+                                           *(org.get("aliases") or [])) if len(n) >= 3] for _, org in orgs}
+        # A mention that is some organisation's exact name or alias names that one only: the subsidiary
+        # "中国平煤神马集团尼龙科技有限公司" must not also link its parent, whose alias it contains.
+        exact = {m for m in parsed.org_mentions for names in org_names.values() if m in names}
+        for label, org in orgs:
+            names = org_names[id(org)]
+            hits = [
+                m for m in parsed.org_mentions
+                if m in names or (m not in exact and any(_same_org(m, n) for n in names))
+            ]
+            if not hits:
+                continue
+            matched_mentions.update(hits)
+            orgs_named.append(org["name"])
+            rels.append(_rel_ids(RelType.NAMES, NodeLabel.POLICY, pid, label, org["id"]))
+            for number, text in text_by_task.items():
+                if any(h in text for h in hits):
+                    task_id = tasks_by_number[number].id
+                    rels.append(_rel_ids(RelType.NAMES, NodeLabel.TASK, task_id, label, org["id"]))
         for region in store.all_props(NodeLabel.REGION):
             if region.get("name") and region["name"] in parsed.region_mentions:
                 rels.append(_rel_ids(RelType.NAMES, NodeLabel.POLICY, pid, NodeLabel.REGION, region["id"]))

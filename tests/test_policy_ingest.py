@@ -139,3 +139,22 @@ def test_a_target_no_task_speaks_of_goes_to_the_plans_lead_unit(real_text: str) 
     parsed = parse_policy(real_text, "plan.txt")
     turnover = next(t for t in parsed.targets if t.metric == "tech_contract_turnover")
     assert _responsible_for_target(parsed, turnover) == ["市科技局"]
+
+
+def test_named_organisations_link_by_exact_alias_before_containment(store, real_text: str, tmp_path: Path) -> None:
+    from graph.model import Department, Enterprise
+    from ingest.policy import department_id
+
+    store.upsert_nodes([
+        Enterprise(id="parent", name="中国平煤神马控股集团有限公司", aliases=["中国平煤神马集团"]),
+        Enterprise(id="nylon", name="中国平煤神马集团尼龙科技有限公司"),
+        Enterprise(id="wugang", name="舞阳钢铁有限责任公司", aliases=["舞钢公司"]),
+        Department(id=department_id("市科技局"), name="市科技局", demo=True),
+    ])
+    path = tmp_path / "plan.txt"
+    path.write_text(real_text, encoding="utf-8")
+    report = load_policy(store, path)
+    assert sorted(report.orgs_named) == ["中国平煤神马集团尼龙科技有限公司", "舞阳钢铁有限责任公司"]
+    assert store.get_props(NodeLabel.DEPARTMENT, department_id("市科技局"))["demo"] is True  # linked, not rewritten
+    tasks = store.read("MATCH (t:Task)-[:NAMES]->(e:Enterprise {id: $id}) RETURN t.number AS n", id="nylon")
+    assert [r["n"] for r in tasks] == [4]
