@@ -367,3 +367,9 @@ def _write_atomically(
         return node_report, rel_report
 
     return store.transaction(work)
+
+
+def demo_counts(store: GraphStore) -> dict[str, int]:
+    """How many demo-marked nodes of each label the graph holds now."""
+    rows = store.read("MATCH (n) WHERE n.demo = true RETURN labels(n)[0] AS label, count(n) AS c")
+    return {str(r["label"]): int(r["c"]) for r in rows if r["c"]}

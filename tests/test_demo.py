@@ -161,3 +161,11 @@ def test_demo_files_exist_and_end_with_relations() -> None:
     files = demo_files()
     assert all(f.exists() for f in files)
     assert files[-1].name == "relations.yaml"
+
+
+def test_cli_demo_check_validates_the_files(capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main
+
+    assert main(["demo", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "demo files are valid" in out and "Achievement" in out
