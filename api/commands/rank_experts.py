@@ -77,7 +77,8 @@ def rank_experts(
                 timings["load_graph_s"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 index = SolverIndex.build(store, scorer=scorer, aggregation=aggregation,
-                                          track_weight=track_weight, labels=(NodeLabel.TALENT,))
+                                          track_weight=track_weight, labels=(NodeLabel.TALENT,),
+                                          cache_queries=True)
                 timings["index_s"] = time.perf_counter() - t1
             finally:
                 store.close()

