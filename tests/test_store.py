@@ -11,7 +11,9 @@ from graph.model import Achievement, Institution, Maturity, NodeLabel, Relation,
 def _sample() -> tuple[list, list]:
     inst = Institution(id="inst-zzu", name="郑州大学")
     talent = Talent(id="tal-1", name="王磊", expertise=["尼龙66"])
-    ach = Achievement(id="ach-1", name="尼龙66耐黄变热稳定剂", maturity=Maturity.PILOT, patent_numbers=["ZL201720001285.X"])
+    ach = Achievement(
+        id="ach-1", name="尼龙66耐黄变热稳定剂", maturity=Maturity.PILOT, patent_numbers=["ZL201720001285.X"]
+    )
     rels = [
         Relation(type=RelType.AFFILIATED_WITH, source_label=NodeLabel.TALENT, source_id="tal-1",
                  target_label=NodeLabel.INSTITUTION, target_id="inst-zzu"),
