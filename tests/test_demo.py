@@ -111,6 +111,9 @@ def test_loaded_nodes_round_trip_through_the_model(store: GraphStore) -> None:
     assert need is not None and need.demo and need.confidentiality is Confidentiality.PRIVATE
     chal = store.get_node(NodeLabel.CHALLENGE, "chal-01")
     assert chal is not None and chal.milestones and chal.requirements
+    # the story the explanations tell: the inventor's university worked with the enterprise that posts the need
+    paths = store.paths(NodeLabel.ACHIEVEMENT, "ach-01", NodeLabel.NEED, "need-01", max_length=3, limit=10)
+    assert any(p.rel_types == ["OWNS", "COLLABORATED_WITH", "POSTED"] for p in paths)
 
 
 def test_bad_row_fails_with_file_and_row_and_writes_nothing(store: GraphStore, tmp_path: Path) -> None:
