@@ -64,36 +64,48 @@ def _segment_colour(seg: SegmentGap) -> str | tuple[float, float, float, float]:
     return colormaps[GAP_CMAP](Normalize(0, 1)(seg.unmet_share))
 
 
+def _text_colour(colour: str | tuple[float, ...]) -> str:
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "#111111"
+
+
 def chain_map_figure(gap_map: GapMap, chain_ids: Sequence[str] | None = None) -> Figure:
     """Each chain a row of its segments, upstream (left) to downstream (right), coloured by the share of
-    demand left unmet; the counts read 需求 demand / 未满足 unmet / 供给 supply."""
+    demand left unmet; each box reads 需 demand / 缺 unmet demand / 供 supply."""
     chains = [c for c in gap_map.chains if chain_ids is None or c.chain_id in chain_ids]
     width_slots = max((len(c.segments) for c in chains), default=1)
-    fig = _new_figure(max(6.0, 1.9 * width_slots + 1.6), max(2.2, 1.35 * len(chains) + 1.0))
+    fig = _new_figure(max(6.0, 1.15 * width_slots + 1.4), max(2.2, 0.95 * len(chains) + 1.1))
     ax = fig.add_subplot()
-    ax.set_xlim(-1.4, width_slots)
-    ax.set_ylim(len(chains) - 0.4, -0.7)
+    ax.set_xlim(-1.5, width_slots - 0.4)
+    ax.set_ylim(len(chains) - 0.45, -0.55)
     ax.axis("off")
-    ax.set_title("产业链缺口图 (颜色: 未满足需求占比)", fontsize=11)
-    box_w, box_h = 0.84, 0.7
+    ax.set_title("产业链缺口图  (颜色: 未满足需求占比; 需=需求 缺=未满足 供=供给)", fontsize=10)
+    box_w, box_h = 0.9, 0.78
     for row, chain in enumerate(chains):
-        ax.text(-1.35, row, textwrap.fill(chain.name, 6), va="center", ha="left", fontsize=9, fontweight="bold")
+        ax.text(-1.45, row, textwrap.fill(chain.name, 5), va="center", ha="left", fontsize=9, fontweight="bold")
         centres = {}
         for col, seg in enumerate(chain.segments):
             centres[seg.segment_id] = (col, row)
+            colour = _segment_colour(seg)
+            ink = _text_colour(colour)
             ax.add_patch(FancyBboxPatch(
                 (col - box_w / 2, row - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02",
-                facecolor=_segment_colour(seg), edgecolor="#555555", linewidth=0.6,
+                facecolor=colour, edgecolor="#555555", linewidth=0.6,
             ))
-            ax.text(col, row - 0.12, textwrap.fill(seg.segment_name, 7), ha="center", va="center", fontsize=6.5)
-            ax.text(col, row + 0.24, f"需{seg.demand} 缺{seg.unmet_demand} 供{seg.supply}", ha="center",
-                    va="center", fontsize=5.5, color="#222222")
+            ax.text(col, row - 0.1, textwrap.fill(seg.segment_name, 6), ha="center", va="center", fontsize=7,
+                    color=ink, linespacing=1.0)
+            ax.text(col, row + 0.27, f"需{seg.demand} 缺{seg.unmet_demand} 供{seg.supply}", ha="center",
+                    va="center", fontsize=6, color=ink)
+        # Supply edges between neighbouring segments only: the taxonomy's edges that skip segments would
+        # cross the boxes between them (the web's graph view shows every edge).
         for src, dst in chain.upstream_of:
-            if src in centres and dst in centres:
+            if src in centres and dst in centres and centres[dst][0] - centres[src][0] == 1:
                 (x0, y0), (x1, y1) = centres[src], centres[dst]
                 ax.add_patch(FancyArrowPatch(
                     (x0 + box_w / 2, y0), (x1 - box_w / 2, y1), arrowstyle="-|>", mutation_scale=7,
-                    color="#777777", linewidth=0.6, connectionstyle="arc3,rad=0.25" if x1 <= x0 else "arc3",
+                    color="#444444", linewidth=0.7,
                 ))
     mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=GAP_CMAP)
     bar = fig.colorbar(mappable, ax=ax, orientation="horizontal", fraction=0.04, pad=0.01, shrink=0.4)
@@ -102,31 +114,41 @@ def chain_map_figure(gap_map: GapMap, chain_ids: Sequence[str] | None = None) ->
 
 
 def target_progress_figure(progress: Sequence[TargetProgress]) -> Figure:
-    """Each target's value over the years as a share of the target (100% = met); dashed: the straight
-    path from the baseline to the deadline. Targets without data are listed under the chart."""
+    """Each target's value over the plan's years as a share of the target (100% = met); dashed: the straight
+    path from the baseline to the deadline. Targets without data are named in the title."""
     fig = _new_figure(9.0, 5.2)
     ax = fig.add_subplot()
     missing = []
     for p in progress:
         if p.current is None or not p.by_year or not p.target_value:
-            missing.append(f"{p.metric_label}: {p.note or p.status}")
+            missing.append(p.metric_label)
             continue
-        years = sorted(p.by_year)
+        start = (p.baseline_year or min(p.by_year)) - 1  # the plan's years, plus the one before as a reference
+        years = [y for y in sorted(p.by_year) if y >= start]
+        if not years:
+            continue
+        label = f"{p.metric_label} {p.current:g}/{p.target_value:g}{p.unit}"
+        if p.kind == "stock" and p.undated:
+            # Some records carry no year: a yearly line would understate; show only where it stands now.
+            ax.plot([p.as_of_year], [100.0 * p.current / p.target_value], marker="D", markersize=5, linestyle="",
+                    label=label + " (部分无年份)")
+            continue
         shares = [100.0 * p.by_year[y] / p.target_value for y in years]
-        line = ax.plot(years, shares, marker="o", markersize=3, linewidth=1.2,
-                       label=f"{p.metric_label} {p.current:g}/{p.target_value:g}{p.unit}")[0]
+        line = ax.plot(years, shares, marker="o", markersize=3, linewidth=1.2, label=label)[0]
         if p.kind in ("stock", "cumulative") and p.baseline_year and p.deadline_year:
-            ax.plot([p.baseline_year, p.deadline_year], [shares[0] if p.kind == "stock" else 0.0, 100.0],
+            at_base = 100.0 * p.by_year.get(p.baseline_year, 0.0) / p.target_value if p.kind == "stock" else 0.0
+            ax.plot([p.baseline_year, p.deadline_year], [at_base, 100.0],
                     linestyle="--", linewidth=0.7, color=line.get_color(), alpha=0.6)
     ax.axhline(100, color="#333333", linewidth=0.8)
     ax.set_ylabel("完成度 (% of target)")
     ax.set_xlabel("年份")
-    ax.set_title("规划目标完成进度", fontsize=11)
+    title = "规划目标完成进度 (虚线: 按期应达)"
+    if missing:
+        title += "\n无数据: " + "、".join(missing)
+    ax.set_title(title, fontsize=10)
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ax.lines:
         ax.legend(fontsize=7, loc="upper left", ncols=2)
-    if missing:
-        fig.text(0.01, 0.005, "无数据: " + "；".join(missing), fontsize=6.5, ha="left", va="bottom", wrap=True)
     return fig
 
 
@@ -143,7 +165,7 @@ def segment_supply_demand_figure(gap_map: GapMap, chain_id: str | None = None) -
     ax.barh(ys, [s.unmet_demand for s in segments], height=h, color="#c44e52", label="未满足需求")
     ax.barh([y + h for y in ys], [s.supply for s in segments], height=h, color="#55a868", label="供给")
     ax.set_yticks(ys, labels, fontsize=6.5)
-    ax.invert_yaxis()
+    ax.set_ylim(len(segments) - 0.5, -0.5)  # first segment on top, no empty margin
     ax.set_xlabel("数量")
     ax.set_title("各环节需求与供给", fontsize=11)
     ax.legend(fontsize=8, loc="lower right")
