@@ -53,6 +53,9 @@ class CachedEmbedder:
                         found[k] = vec
         return found
 
+    #: texts encoded per round trip: a long first build keeps what it finished if interrupted
+    chunk_size = 256
+
     def _embed(self, texts: Sequence[str], side: str) -> np.ndarray:
         keys = [text_key(self.name, side, t or "") for t in texts]
         found = self._lookup(keys)
@@ -60,22 +63,21 @@ class CachedEmbedder:
         self.hits += len(keys) - len(todo)
         self.misses += len(todo)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if todo:
-            unique = list(dict.fromkeys(texts[i] for i in todo))
-            encode = self.inner.embed_queries if side == "query" else self.inner.embed_passages
-            vecs = encode(unique)
-            by_text = dict(zip(unique, vecs, strict=True))
+        unique = list(dict.fromkeys(texts[i] for i in todo))
+        by_text: dict[str, np.ndarray] = {}
+        encode = self.inner.embed_queries if side == "query" else self.inner.embed_passages
+        for start in range(0, len(unique), self.chunk_size):
+            chunk = unique[start : start + self.chunk_size]
+            vecs = np.asarray(encode(chunk), dtype=np.float32)
+            by_text.update(zip(chunk, vecs, strict=True))
             with self._lock:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO vec (k, v) VALUES (?, ?)",
-                    [
-                        (text_key(self.name, side, t or ""), np.asarray(v, np.float32).tobytes())
-                        for t, v in by_text.items()
-                    ],
+                    [(text_key(self.name, side, t or ""), v.tobytes()) for t, v in zip(chunk, vecs, strict=True)],
                 )
                 self._db.commit()
-            for i in todo:
-                out[i] = by_text[texts[i]]
+        for i in todo:
+            out[i] = by_text[texts[i]]
         for i, k in enumerate(keys):
             if k in found:
                 out[i] = found[k]

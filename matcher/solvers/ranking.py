@@ -218,16 +218,20 @@ class SolverIndex:
         )
         return cls(expertise, solvers, records, track_weight)
 
-    def scores(self, queries: Sequence[str]) -> np.ndarray:
+    def scores(self, queries: Sequence[str], work_scores: np.ndarray | None = None) -> np.ndarray:
         """Final solver scores (queries, solvers): affinity times the track-record bonus."""
-        return self.expertise.solver_scores(queries) * self._bonus
+        return self.expertise.solver_scores(queries, work_scores) * self._bonus
 
-    def rank(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[str, float]]]:
-        """Batch: for each query the ``k`` best (solver key, score), best first."""
+    def rank(
+        self, queries: Sequence[str], k: int = 100, work_scores: np.ndarray | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Batch: for each query the ``k`` best (solver key, score), best first (``work_scores`` if precomputed)."""
         out: list[list[tuple[str, float]]] = []
         ids = self.expertise.solver_ids
-        for start in range(0, len(queries), 64):
-            for row in self.scores(queries[start : start + 64]):
+        step = 64
+        for start in range(0, len(queries), step):
+            ws = None if work_scores is None else work_scores[start : start + step]
+            for row in self.scores(queries[start : start + step], ws):
                 kk = min(k, len(row))
                 top = np.argpartition(-row, kk - 1)[:kk] if kk else np.array([], dtype=int)
                 top = top[np.argsort(-row[top], kind="stable")]

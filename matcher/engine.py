@@ -1,0 +1,607 @@
+"""The match engine: one pipeline for the three questions techmatch answers.
+
+- need → achievements (with the talents and institutions behind them): :meth:`MatchEngine.match_need`
+- achievement → enterprises that could absorb it: :meth:`MatchEngine.match_achievement`
+- enterprise → achievements worth its attention: :meth:`MatchEngine.match_enterprise`
+
+Pipeline: text channels (BM25 words, character n-grams, dense embeddings) score every document; scores are
+fused as background z-scores (:mod:`matcher.fusion`); the best few hundred get graph features
+(:mod:`matcher.features`) added with fixed cold-start weights; the feedback re-ranker (:mod:`matcher.rerank`)
+adds what brokers' verdicts taught it; the score is mapped to a calibrated confidence
+(:mod:`matcher.confidence`), and a query whose best candidate stays under the threshold is a gap, reported as
+such rather than padded. Every returned match carries features, contributions and an explanation.
+
+The graph is the source of truth; the indexes are derived: built by :meth:`refresh`, kept current by
+:meth:`upsert_achievement` / :meth:`upsert_need` without a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from graph.exceptions import NotFoundError, ValidationError
+from graph.model import (
+    Achievement,
+    Enterprise,
+    Feedback,
+    Need,
+    NodeLabel,
+    RejectReason,
+    Relation,
+    RelType,
+    Verdict,
+)
+from graph.settings import Settings, get_settings
+from graph.store import GraphStore
+from ingest.text import tokenize
+from matcher.channels.base import Channel
+from matcher.channels.bm25_words import BM25WordsChannel
+from matcher.channels.char_ngram import CharNgramChannel
+from matcher.channels.dense import DenseChannel
+from matcher.confidence import Calibrator
+from matcher.embedders.base import Embedder
+from matcher.embedders.registry import make_embedder
+from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
+from matcher.features.base import Demand, FeatureFamily, GraphContext, supply_info
+from matcher.features.chain import ChainFeatures
+from matcher.features.collaboration import CollaborationFeatures
+from matcher.features.fit import FitFeatures
+from matcher.features.region import RegionFeatures
+from matcher.fusion import Fusion, ZScoreFusion
+from matcher.rerank import FeedbackExample, FeedbackReranker
+from matcher.results import Match, MatchResult, Question
+from matcher.text_index import TextIndex
+
+log = logging.getLogger(__name__)
+
+#: channel weights in the fused z-score (see benchmarks/need_achievement.py for the measured choice)
+CHANNEL_WEIGHTS = {"bm25_words": 0.5, "char_ngram": 1.0, "dense": 1.0}
+
+#: cold-start weight of each graph feature, in the fused score's units (standard deviations above the corpus).
+#: Preference features (fit) are centred on 0.5 = unknown. Until brokers' feedback trains the re-ranker these
+#: are judgement, not fitted: same segment is worth about one σ, an earlier relationship as much.
+GRAPH_WEIGHTS = {
+    "chain_same_segment": 1.0,
+    "chain_adjacent": 0.5,
+    "chain_same_chain": 0.2,
+    "prior_collaboration": 1.0,
+    "same_region": 0.2,
+    "maturity": 0.0,
+    "cooperation_fit": 0.0,
+    "budget_fit": 0.4,
+}
+CENTRED = {"maturity", "cooperation_fit", "budget_fit"}
+
+#: candidates that get graph features and re-ranking, at least
+POOL = 300
+
+
+@dataclass
+class _Scored:
+    ids: list[str]
+    score: np.ndarray
+    features: list[dict[str, float]]
+    contributions: list[dict[str, float]]
+    query_terms: list[str] = field(default_factory=list)
+
+
+def default_families() -> list[FeatureFamily]:
+    return [ChainFeatures(), CollaborationFeatures(), RegionFeatures(), FitFeatures()]
+
+
+class MatchEngine:
+    """Ranked, explained, calibrated matches over the graph; see the module docstring."""
+
+    def __init__(
+        self,
+        store: GraphStore | None,
+        settings: Settings | None = None,
+        embedder: Embedder | None | str = "settings",
+        fusion: Fusion | None = None,
+        families: Sequence[FeatureFamily] | None = None,
+        calibrator: Calibrator | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or get_settings()
+        if embedder == "settings":
+            embedder = make_embedder(self.settings.embedder, self.settings.cache_dir)
+        self.embedder: Embedder | None = embedder  # type: ignore[assignment]
+        self.fusion = fusion or ZScoreFusion(CHANNEL_WEIGHTS)
+        self.families = list(families) if families is not None else default_families()
+        self.calibrator = calibrator or Calibrator()
+        self.reranker = FeedbackReranker()
+        self.ctx = GraphContext()
+        self.achievements = self._new_index()
+        self.needs = self._new_index()
+        self.enterprises = self._new_index(dense=False)
+        self._need_nodes: dict[str, Need] = {}
+        self._ach_names: dict[str, str] = {}
+        self._ent_nodes: dict[str, Enterprise] = {}
+        self._feedback: list[FeedbackExample] = []
+        self._lock = threading.RLock()
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_store(
+        cls, store: GraphStore, settings: Settings | None = None, embedder: Embedder | None | str = "settings"
+    ) -> MatchEngine:
+        """An engine over everything in the graph, indexes built."""
+        engine = cls(store, settings=settings, embedder=embedder)
+        engine.refresh()
+        return engine
+
+    def _new_index(self, dense: bool = True) -> TextIndex:
+        channels: list[Channel] = [BM25WordsChannel(), CharNgramChannel()]
+        if dense and self.embedder is not None:
+            channels.append(DenseChannel(self.embedder))
+        return TextIndex(channels, self.fusion)
+
+    def refresh(self) -> None:
+        """Rebuild every index and the graph context from the graph (the source of truth)."""
+        if self.store is None:
+            raise ValidationError("this engine has no graph store to refresh from")
+        with self._lock:
+            achs = [Achievement.from_props(p) for p in self.store.all_props(NodeLabel.ACHIEVEMENT)]
+            needs = [Need.from_props(p) for p in self.store.all_props(NodeLabel.NEED)]
+            ents = [Enterprise.from_props(p) for p in self.store.all_props(NodeLabel.ENTERPRISE)]
+            self.index_achievements(achs, rebuild=True)
+            self.index_needs(needs, rebuild=True)
+            self._ent_nodes = {e.id: e for e in ents}
+            self.enterprises.fit([e.id for e in ents], [enterprise_text(e) for e in ents])
+            self.ctx = GraphContext.load(self.store)
+            self._load_feedback()
+
+    def index_achievements(self, achievements: Iterable[Achievement], rebuild: bool = False) -> None:
+        """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both)."""
+        achs = list(achievements)
+        with self._lock:
+            if rebuild:
+                self._ach_names = {}
+                self.achievements.fit([a.id for a in achs], [achievement_text(a) for a in achs])
+            else:
+                self.achievements.upsert([a.id for a in achs], [achievement_text(a) for a in achs])
+            for a in achs:
+                self._ach_names[a.id] = a.name
+                info = supply_info({"id": a.id, **a.to_props()} | {
+                    "coop": [m.value for m in a.cooperation_modes], "price": a.price_wan,
+                    "maturity": a.maturity.value if a.maturity else None,
+                })
+                old = self.ctx.supply.get(a.id)
+                if old is not None:  # keep the graph-derived relations of an edited achievement
+                    info.owners, info.inventors, info.segments = old.owners, old.inventors, old.segments
+                self.ctx.supply[a.id] = info
+                self.ctx.names[a.id], self.ctx.labels[a.id] = a.name, NodeLabel.ACHIEVEMENT.value
+
+    def index_needs(self, needs: Iterable[Need], rebuild: bool = False) -> None:
+        needs = list(needs)
+        with self._lock:
+            if rebuild:
+                self._need_nodes = {}
+                self.needs.fit([n.id for n in needs], [n.text for n in needs])
+            else:
+                self.needs.upsert([n.id for n in needs], [n.text for n in needs])
+            for n in needs:
+                self._need_nodes[n.id] = n
+                self.ctx.names[n.id], self.ctx.labels[n.id] = n.name, NodeLabel.NEED.value
+                if n.enterprise_id:
+                    self.ctx.need_enterprise[n.id] = n.enterprise_id
+                    self.ctx.enterprise_needs[n.enterprise_id].add(n.id)
+
+    # -- edits -------------------------------------------------------------------------------------
+    def upsert_achievement(self, achievement: Achievement) -> None:
+        """Write an achievement to the graph and re-index it at once (no full rebuild)."""
+        if self.store is not None:
+            self.store.upsert_nodes([achievement])
+        self.index_achievements([achievement])
+
+    def upsert_need(self, need: Need) -> None:
+        if self.store is not None:
+            self.store.upsert_nodes([need])
+        self.index_needs([need])
+
+    def remove_achievement(self, achievement_id: str) -> None:
+        with self._lock:
+            self.achievements.remove([achievement_id])
+            self.ctx.supply.pop(achievement_id, None)
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def _graph_features(self, demand: Demand, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        feats: dict[str, np.ndarray] = {}
+        for family in self.families:
+            feats.update(family.compute(self.ctx, demand, ids))
+        return feats
+
+    def _rank_supply(
+        self, text: str, demand: Demand, question: Question, query_id: str | None, k: int
+    ) -> _Scored:
+        """Score achievements for a demand text: fused channels, graph features, feedback; best first."""
+        index = self.achievements
+        if not len(index):
+            return _Scored([], np.zeros(0, np.float32), [], [])
+        fused, norm, raw = index.query(text)
+        pool = min(len(fused), max(POOL, 3 * k))
+        top = np.argpartition(-fused, pool - 1)[:pool] if pool < len(fused) else np.arange(len(fused))
+        ids = [index.doc_ids[i] for i in top]
+        total_w = sum(CHANNEL_WEIGHTS.get(n, 1.0) for n in norm) or 1.0
+        graph = self._graph_features(demand, ids)
+        score = fused[top].astype(np.float32).copy()
+        features: list[dict[str, float]] = []
+        contributions: list[dict[str, float]] = []
+        for j, i in enumerate(top):
+            f = {"fused": float(fused[i])}
+            c = {}
+            for name, z in norm.items():
+                f[f"z_{name}"] = float(z[i])
+                f[f"raw_{name}"] = float(raw[name][i])
+                c[name] = CHANNEL_WEIGHTS.get(name, 1.0) / total_w * float(z[i])
+            for name, values in graph.items():
+                v = float(values[j])
+                f[name] = v
+                w = GRAPH_WEIGHTS.get(name, 0.0)
+                delta = w * (v - 0.5) if name in CENTRED else w * v
+                if delta:
+                    c[name] = delta
+                    score[j] += delta
+            features.append(f)
+            contributions.append(c)
+        adjust = self.reranker.adjust(question.value, query_id, ids, features)
+        for j, a in enumerate(adjust):
+            if a:
+                contributions[j]["feedback"] = float(a)
+        score = score + adjust
+        order = np.argsort(-score, kind="stable")
+        return _Scored(
+            ids=[ids[j] for j in order],
+            score=score[order],
+            features=[features[j] for j in order],
+            contributions=[contributions[j] for j in order],
+            query_terms=tokenize(text),
+        )
+
+    def _supply_matches(
+        self, scored: _Scored, demand: Demand, k: int, include_weak: bool, explain: bool
+    ) -> tuple[list[Match], float]:
+        conf = np.asarray(self.calibrator(scored.score[: max(k, 1)]), dtype=np.float64).reshape(-1)
+        best = float(conf[0]) if len(conf) else 0.0
+        threshold = self.settings.gap_confidence
+        matches = []
+        for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
+            if not include_weak and c < threshold:
+                break
+            m = Match(
+                candidate_id=cid,
+                label=NodeLabel.ACHIEVEMENT.value,
+                name=self._ach_names.get(cid, cid),
+                score=float(s),
+                confidence=float(c),
+                rank=rank,
+                features=scored.features[rank - 1],
+                contributions=scored.contributions[rank - 1],
+            )
+            if explain:
+                m.explanation = self._explain_supply(cid, scored.query_terms, demand)
+            matches.append(m)
+        return matches, best
+
+    def _idf(self) -> dict[str, float]:
+        ch = self.achievements.channel(BM25WordsChannel.name)
+        if ch is None:
+            return {}
+        index = ch.index  # type: ignore[attr-defined]
+        n = max(len(index), 1)
+        df = index._df
+        return _IdfView(index.vocab, df, n)  # type: ignore[return-value]
+
+    def _doc_terms(self, index: TextIndex, doc_id: str) -> set[str]:
+        ch = index.channel(BM25WordsChannel.name)
+        return ch.index.terms_of(doc_id) if ch is not None else set(tokenize(index.text(doc_id)))  # type: ignore
+
+    def _explain_supply(self, achievement_id: str, query_terms: list[str], demand: Demand):  # noqa: ANN202
+        terms = shared_terms(query_terms, self._doc_terms(self.achievements, achievement_id), self._idf())
+        info = self.ctx.supply.get(achievement_id)
+        relation, steps = chain_path(self.ctx, info.segments if info else set(), demand.segments)
+        paths = collaboration_paths(self.ctx, achievement_id, demand.enterprise_ids)
+        return describe(self.ctx, terms, relation, steps, paths)
+
+    # -- questions ---------------------------------------------------------------------------------
+    def _need(self, need: str | Need) -> Need:
+        if isinstance(need, Need):
+            return need
+        if need in self._need_nodes:
+            return self._need_nodes[need]
+        if self.store is not None:
+            node = self.store.get_node(NodeLabel.NEED, need)
+            if node is not None:
+                return node  # type: ignore[return-value]
+        raise NotFoundError(NodeLabel.NEED.value, need)
+
+    def demand_for_need(self, need: Need) -> Demand:
+        ent = need.enterprise_id or self.ctx.need_enterprise.get(need.id)
+        return Demand(
+            need_id=need.id,
+            enterprise_ids=[ent] if ent else [],
+            segments=set(self.ctx.need_segments.get(need.id, ())),
+            region=self.ctx.enterprise_region.get(ent) if ent else None,
+            budget_wan=need.budget_wan,
+            cooperation=frozenset(m.value for m in need.cooperation_modes),
+        )
+
+    def match_need(
+        self, need: str | Need, k: int = 10, include_weak: bool = False, explain: bool = True
+    ) -> MatchResult:
+        """Achievements that answer a need, best first, each explained; ``is_gap`` when none fits well.
+
+        Matches under the confidence threshold are left out unless ``include_weak`` (batch evaluation).
+        """
+        need = self._need(need)
+        if k < 1:
+            raise ValidationError("k must be at least 1", field="k")
+        with self._lock:
+            demand = self.demand_for_need(need)
+            scored = self._rank_supply(need.text, demand, Question.NEED_ACHIEVEMENT, need.id, k)
+            matches, best = self._supply_matches(scored, demand, k, include_weak, explain)
+        return self._result(Question.NEED_ACHIEVEMENT, need.id, NodeLabel.NEED, need.name, scored.query_terms,
+                            matches, best, sorted(demand.segments))
+
+    def match_enterprise(self, enterprise_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
+        """Achievements worth an enterprise's attention: its description, products and open needs as the query."""
+        with self._lock:
+            ent = self._enterprise(enterprise_id)
+            needs = [self._need_nodes[n] for n in sorted(self.ctx.enterprise_needs.get(ent.id, ()))
+                     if n in self._need_nodes]
+            text = "\n".join([enterprise_text(ent), *(n.text for n in needs)])
+            segs = set(self.ctx.enterprise_segments.get(ent.id, ()))
+            for n in needs:
+                segs |= self.ctx.need_segments.get(n.id, set())
+            budgets = [n.budget_wan for n in needs if n.budget_wan is not None]
+            demand = Demand(
+                enterprise_ids=[ent.id], segments=segs, region=self.ctx.enterprise_region.get(ent.id),
+                budget_wan=max(budgets) if budgets else None,
+                cooperation=frozenset(m.value for n in needs for m in n.cooperation_modes),
+            )
+            scored = self._rank_supply(text, demand, Question.ENTERPRISE_ACHIEVEMENT, ent.id, k)
+            matches, best = self._supply_matches(scored, demand, k, include_weak, True)
+        return self._result(Question.ENTERPRISE_ACHIEVEMENT, ent.id, NodeLabel.ENTERPRISE, ent.name,
+                            scored.query_terms, matches, best, sorted(segs))
+
+    def match_achievement(self, achievement_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
+        """Enterprises that could absorb an achievement: through their needs' text, their own description,
+        their chain segments (same or downstream) and earlier relationships with the achievement's side."""
+        with self._lock:
+            ach = self._achievement(achievement_id)
+            text = achievement_text(ach)
+            query_terms = tokenize(text)
+            # each enterprise's best text evidence: one of its needs, or its own profile
+            best: dict[str, tuple[float, str | None, dict[str, float]]] = {}
+            if len(self.needs):
+                fused, norm, _ = self.needs.query(text)
+                for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
+                    need_id = self.needs.doc_ids[i]
+                    ent = self.ctx.need_enterprise.get(need_id)
+                    if ent and (ent not in best or fused[i] > best[ent][0]):
+                        zs = {f"z_{n}": float(z[i]) for n, z in norm.items()}
+                        best[ent] = (float(fused[i]), need_id, zs)
+            if len(self.enterprises):
+                fused, norm, _ = self.enterprises.query(text)
+                for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
+                    ent = self.enterprises.doc_ids[i]
+                    if ent not in best or fused[i] > best[ent][0]:
+                        best[ent] = (float(fused[i]), None, {f"z_{n}": float(z[i]) for n, z in norm.items()})
+            info = self.ctx.supply.get(ach.id)
+            ach_segs = info.segments if info else set()
+            for ent, segs in self.ctx.enterprise_segments.items():  # chain neighbours with no text evidence
+                if ent not in best and segs and (segs & ach_segs or any(
+                        d in segs for s in ach_segs for d in self.ctx.downstream.get(s, ()))):
+                    best[ent] = (0.0, None, {})
+            ranked = []
+            for ent, (text_score, via_need, zs) in best.items():
+                need = self._need_nodes.get(via_need) if via_need else None
+                segs = set(self.ctx.enterprise_segments.get(ent, ()))
+                for n in self.ctx.enterprise_needs.get(ent, ()):
+                    segs |= self.ctx.need_segments.get(n, set())
+                demand = Demand(
+                    need_id=via_need, enterprise_ids=[ent], segments=segs,
+                    region=self.ctx.enterprise_region.get(ent),
+                    budget_wan=need.budget_wan if need else None,
+                    cooperation=frozenset(m.value for m in need.cooperation_modes) if need else frozenset(),
+                )
+                graph = {n: float(v[0]) for n, v in self._graph_features(demand, [ach.id]).items()}
+                features = {"fused": text_score, **zs, **graph}
+                contributions = {"text": text_score}
+                score = text_score
+                for name, v in graph.items():
+                    w = GRAPH_WEIGHTS.get(name, 0.0)
+                    delta = w * (v - 0.5) if name in CENTRED else w * v
+                    if delta:
+                        contributions[name] = delta
+                        score += delta
+                ranked.append([score, ent, via_need, demand, features, contributions])
+            if ranked:
+                adjust = self.reranker.adjust(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
+                                              [r[1] for r in ranked], [r[4] for r in ranked])
+                for r, a in zip(ranked, adjust, strict=True):
+                    if a:
+                        r[0] += float(a)
+                        r[5]["feedback"] = float(a)
+            ranked.sort(key=lambda r: -r[0])
+            matches = []
+            best_conf = 0.0
+            for rank, (score, ent, via_need, demand, features, contributions) in enumerate(ranked[:k], start=1):
+                conf = float(self.calibrator(score))
+                best_conf = max(best_conf, conf)
+                if not include_weak and conf < self.settings.gap_confidence:
+                    break
+                terms_source = self.needs if via_need else self.enterprises
+                terms = shared_terms(query_terms, self._doc_terms(terms_source, via_need or ent), self._idf())
+                relation, steps = chain_path(self.ctx, ach_segs, demand.segments)
+                paths = collaboration_paths(self.ctx, ach.id, [ent])
+                extra = f"其需求「{self.ctx.names.get(via_need, via_need)}」与成果相符" if via_need else ""
+                matches.append(Match(
+                    candidate_id=ent, label=NodeLabel.ENTERPRISE.value, name=self.ctx.names.get(ent, ent),
+                    score=float(score), confidence=conf, rank=rank, features=features,
+                    contributions=contributions, via=[via_need] if via_need else [],
+                    explanation=describe(self.ctx, terms, relation, steps, paths, extra=extra),
+                ))
+        return self._result(Question.ACHIEVEMENT_ENTERPRISE, ach.id, NodeLabel.ACHIEVEMENT, ach.name, query_terms,
+                            matches, best_conf, sorted(ach_segs))
+
+    def _result(
+        self, question: Question, query_id: str, label: NodeLabel, name: str, terms: list[str],
+        matches: list[Match], best: float, segments: list[str],
+    ) -> MatchResult:
+        threshold = self.settings.gap_confidence
+        gap = best < threshold
+        note = "没有足够匹配的供给 (no candidate reaches the confidence threshold)" if gap else ""
+        return MatchResult(
+            question=question, query_id=query_id, query_label=label.value, query_name=name,
+            query_terms=list(dict.fromkeys(terms))[:10], matches=matches, is_gap=gap, threshold=threshold,
+            best_confidence=best, segment_ids=segments, note=note,
+        )
+
+    def _achievement(self, achievement_id: str) -> Achievement:
+        if self.store is not None:
+            node = self.store.get_node(NodeLabel.ACHIEVEMENT, achievement_id)
+            if node is not None:
+                return node  # type: ignore[return-value]
+        if achievement_id in self.achievements:
+            return Achievement(id=achievement_id, name=self._ach_names.get(achievement_id, achievement_id),
+                               description=self.achievements.text(achievement_id))
+        raise NotFoundError(NodeLabel.ACHIEVEMENT.value, achievement_id)
+
+    def _enterprise(self, enterprise_id: str) -> Enterprise:
+        if enterprise_id in self._ent_nodes:
+            return self._ent_nodes[enterprise_id]
+        if self.store is not None:
+            node = self.store.get_node(NodeLabel.ENTERPRISE, enterprise_id)
+            if node is not None:
+                return node  # type: ignore[return-value]
+        raise NotFoundError(NodeLabel.ENTERPRISE.value, enterprise_id)
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def record_feedback(
+        self,
+        question: str | Question,
+        query_id: str,
+        candidate_id: str,
+        verdict: str | Verdict,
+        reason: str | RejectReason | None = None,
+        comment: str = "",
+        user: str = "",
+    ) -> Feedback:
+        """Store a broker's verdict on one match in the graph (``Feedback`` node, ``ABOUT`` both sides) and
+        retrain the re-ranker, so the next ranking already reflects it."""
+        try:
+            question = Question(question)
+            verdict = Verdict(verdict)
+            reason = RejectReason(reason) if reason else None
+        except ValueError as exc:
+            raise ValidationError(f"bad feedback: {exc}", field="feedback") from exc
+        query_label, cand_label = {
+            Question.NEED_ACHIEVEMENT: (NodeLabel.NEED, NodeLabel.ACHIEVEMENT),
+            Question.ACHIEVEMENT_ENTERPRISE: (NodeLabel.ACHIEVEMENT, NodeLabel.ENTERPRISE),
+            Question.ENTERPRISE_ACHIEVEMENT: (NodeLabel.ENTERPRISE, NodeLabel.ACHIEVEMENT),
+        }[question]
+        features = self._pair_features(question, query_id, candidate_id)
+        now = datetime.now(UTC)
+        key = f"{question.value}|{query_id}|{candidate_id}|{now.isoformat()}|{user}"
+        fb = Feedback(
+            id="fb-" + hashlib.sha1(key.encode()).hexdigest()[:16],
+            question=question.value, query_id=query_id, candidate_id=candidate_id, verdict=verdict,
+            reason=reason, comment=comment, user=user, at=now, features=features,
+        )
+        if self.store is not None:
+            rels = [
+                Relation(type=RelType.ABOUT, source_label=NodeLabel.FEEDBACK, source_id=fb.id,
+                         target_label=query_label, target_id=query_id),
+                Relation(type=RelType.ABOUT, source_label=NodeLabel.FEEDBACK, source_id=fb.id,
+                         target_label=cand_label, target_id=candidate_id),
+            ]
+            if user and self.store.get_props(NodeLabel.BROKER, user) is not None:
+                rels.append(Relation(type=RelType.GAVE, source_label=NodeLabel.BROKER, source_id=user,
+                                     target_label=NodeLabel.FEEDBACK, target_id=fb.id))
+            report = self.store.write_batch([fb], rels)
+            missing = [r for r in report.missing_endpoints if r.type == RelType.ABOUT]
+            if missing:
+                log.warning("feedback %s: %d ABOUT endpoints not in the graph", fb.id, len(missing))
+        with self._lock:
+            self._feedback.append(_example(fb).example)
+            self.reranker.fit(self._feedback)
+        return fb
+
+    def _load_feedback(self) -> None:
+        examples = []
+        if self.store is not None:
+            for props in self.store.all_props(NodeLabel.FEEDBACK):
+                try:
+                    examples.append(_example(Feedback.from_props(props)))
+                except Exception as exc:  # one unreadable record must not stop the engine
+                    log.warning("skipping feedback %s: %s", props.get("id"), exc)
+        examples.sort(key=lambda e: e.order)
+        self._feedback = [e.example for e in examples]
+        self.reranker.fit(self._feedback)
+
+    def _pair_features(self, question: Question, query_id: str, candidate_id: str) -> dict[str, float]:
+        """The features of one (query, candidate) pair as the engine sees them now (stored with feedback)."""
+        try:
+            if question == Question.NEED_ACHIEVEMENT:
+                need = self._need(query_id)
+                scored = self._rank_supply(need.text, self.demand_for_need(need), question, None, 10)
+            elif question == Question.ENTERPRISE_ACHIEVEMENT:
+                result = self.match_enterprise(query_id, k=POOL, include_weak=True)
+                return next((m.features for m in result.matches if m.candidate_id == candidate_id), {})
+            else:
+                result = self.match_achievement(query_id, k=POOL, include_weak=True)
+                return next((m.features for m in result.matches if m.candidate_id == candidate_id), {})
+        except NotFoundError:
+            return {}
+        if candidate_id in scored.ids:
+            return scored.features[scored.ids.index(candidate_id)]
+        return {}
+
+
+@dataclass(frozen=True)
+class _Ordered:
+    order: str
+    example: FeedbackExample
+
+
+def _example(fb: Feedback) -> _Ordered:
+    ex = FeedbackExample(
+        question=fb.question, query_id=fb.query_id, candidate_id=fb.candidate_id,
+        accepted=fb.verdict == Verdict.ACCEPT, features=dict(fb.features),
+    )
+    return _Ordered(order=(fb.at.isoformat() if fb.at else ""), example=ex)
+
+
+class _IdfView(dict):
+    """IDF of a word from the BM25 index's document frequencies, computed on access."""
+
+    def __init__(self, vocab: dict[str, int], df: np.ndarray, n: int) -> None:
+        super().__init__()
+        self.vocab, self.df, self.n = vocab, df, n
+
+    def get(self, term: str, default: float = 0.0) -> float:  # type: ignore[override]
+        col = self.vocab.get(term)
+        if col is None or col >= len(self.df):
+            return default
+        d = float(self.df[col])
+        return float(np.log1p((self.n - d + 0.5) / (d + 0.5)))
+
+
+def achievement_text(a: Achievement) -> str:
+    """What the text channels read of an achievement: name, description, application scope, keywords."""
+    parts = [a.text]
+    if a.keywords:
+        parts.append(" ".join(a.keywords))
+    return "\n".join(p for p in parts if p)
+
+
+def enterprise_text(e: Enterprise) -> str:
+    return "\n".join(p for p in (e.name, e.description, " ".join(e.products)) if p)

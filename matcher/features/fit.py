@@ -1,0 +1,36 @@
+"""Deal-fit features: is the achievement mature enough, offered under a cooperation mode the demand accepts,
+and priced within the budget? Unknown values score 0.5 (neither for nor against)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graph.model import MATURITY_ORDER
+from matcher.features.base import Demand, GraphContext
+
+_TOP = max(MATURITY_ORDER.values())
+
+
+class FitFeatures:
+    name = "fit"
+    features = ("maturity", "cooperation_fit", "budget_fit")
+
+    def compute(self, ctx: GraphContext, demand: Demand, supply_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        n = len(supply_ids)
+        maturity = np.full(n, 0.5, dtype=np.float32)
+        coop = np.full(n, 0.5, dtype=np.float32)
+        budget = np.full(n, 0.5, dtype=np.float32)
+        for i, sid in enumerate(supply_ids):
+            info = ctx.supply.get(sid)
+            if info is None:
+                continue
+            if info.maturity is not None:
+                maturity[i] = info.maturity / _TOP
+            if info.cooperation and demand.cooperation:
+                coop[i] = 1.0 if info.cooperation & demand.cooperation else 0.0
+            if info.price_wan is not None and demand.budget_wan is not None:
+                over = info.price_wan > demand.budget_wan
+                budget[i] = demand.budget_wan / max(info.price_wan, 1e-9) if over else 1.0
+        return {"maturity": maturity, "cooperation_fit": coop, "budget_fit": budget}

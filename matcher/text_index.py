@@ -1,0 +1,103 @@
+"""All channels over one kind of document (achievements, needs, enterprises), kept aligned, plus fusion.
+
+Channels may order their documents differently after edits (the sparse index appends and compacts, the dense
+matrix overwrites in place), so scores are mapped onto one canonical id order before fusing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from matcher.channels.base import Channel
+from matcher.fusion import Fusion, ZScoreFusion
+
+
+class TextIndex:
+    def __init__(self, channels: Sequence[Channel], fusion: Fusion | None = None) -> None:
+        if not channels:
+            raise ValueError("a text index needs at least one channel")
+        self.channels = list(channels)
+        self.fusion = fusion or ZScoreFusion()
+        self._texts: dict[str, str] = {}
+        self._order: list[str] | None = None
+        self._maps: dict[str, np.ndarray | None] = {}
+
+    def _changed(self) -> None:
+        self._order = None
+        self._maps = {}
+
+    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        self._texts = dict(zip(ids, (t or "" for t in texts), strict=True))
+        ids, texts = list(self._texts), list(self._texts.values())
+        for ch in self.channels:
+            ch.fit(ids, texts)
+        self._changed()
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index new or edited documents; unchanged texts are skipped (no re-encoding)."""
+        todo = [(i, t or "") for i, t in zip(ids, texts, strict=True) if self._texts.get(i) != (t or "")]
+        if not todo:
+            return
+        new_ids, new_texts = [i for i, _ in todo], [t for _, t in todo]
+        for ch in self.channels:
+            ch.upsert(new_ids, new_texts)
+        self._texts.update(todo)
+        self._changed()
+
+    def remove(self, ids: Sequence[str]) -> None:
+        gone = [i for i in ids if i in self._texts]
+        if not gone:
+            return
+        for ch in self.channels:
+            ch.remove(gone)
+        for i in gone:
+            del self._texts[i]
+        self._changed()
+
+    def text(self, doc_id: str) -> str:
+        return self._texts.get(doc_id, "")
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @property
+    def doc_ids(self) -> list[str]:
+        if self._order is None:
+            self._order = list(self.channels[0].doc_ids)
+        return self._order
+
+    def _map(self, ch: Channel) -> np.ndarray | None:
+        """Index array taking the channel's score order to the canonical order (None: already aligned)."""
+        if ch.name not in self._maps:
+            order = self.doc_ids
+            theirs = ch.doc_ids
+            if theirs == order:
+                self._maps[ch.name] = None
+            else:
+                pos = {d: i for i, d in enumerate(theirs)}
+                self._maps[ch.name] = np.fromiter((pos[d] for d in order), dtype=np.int64, count=len(order))
+        return self._maps[ch.name]
+
+    def channel_scores(self, query: str, skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        out = {}
+        for ch in self.channels:
+            if ch.name in skip:
+                continue
+            s = ch.scores(query)
+            m = self._map(ch)
+            out[ch.name] = s if m is None else s[m]
+        return out
+
+    def query(self, query: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(fused score per doc in :attr:`doc_ids` order, normalised score per channel, raw score per channel)."""
+        raw = self.channel_scores(query)
+        fused, norm = self.fusion.combine(raw)
+        return fused, norm, raw
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
