@@ -156,7 +156,7 @@ class _Problems:
 
 def _read_yaml(path: Path, problems: _Problems) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return chain_taxonomy.load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         problems.add(f"{path.name}: file not found in {path.parent}")
     except yaml.YAMLError as exc:
