@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.audit import AuditLog
 from api.auth import AccountService
 from api.errors import ApiError
+from graph.model import Node
 from graph.settings import Settings
 from graph.store import GraphStore
 
@@ -69,3 +70,17 @@ class PageOut(BaseModel):
     page: int
     page_size: int
     has_more: bool
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def ensure_storable(node: Node) -> None:
+    """Refuse values the graph cannot store (Bolt integers are 64-bit) with a 422 naming the field."""
+    for name, value in node.to_props().items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, int) and not isinstance(v, bool) and not _INT64[0] <= v <= _INT64[1]:
+                raise ApiError(422, f"{name}: {v} is outside the 64-bit integer range", name)
+            if isinstance(v, float) and v != v:  # NaN compares unequal to itself
+                raise ApiError(422, f"{name}: not a number", name)

@@ -173,3 +173,10 @@ def test_openapi_documents_auth_errors_and_limits(api):
     assert {"401", "403", "404", "422"} <= set(get_need["responses"])
     sizes = [p for p in spec["paths"]["/api/achievements"]["get"]["parameters"] if p["name"] == "page_size"]
     assert sizes[0]["schema"]["maximum"] == 200
+
+
+def test_integers_the_graph_cannot_store_are_refused(api):
+    resp = api.client.post("/api/enterprises", headers=api.world.headers("bureau"),
+                           json={"id": "ent-big", "name": "大数企业", "high_tech_since": 2**63})
+    assert resp.status_code == 422 and resp.json()["field"] == "high_tech_since"
+    assert api.client.get("/api/enterprises/ent-big", headers=api.world.headers("bureau")).status_code == 404

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from api.audit import AuditLog
 from api.auth import WORKSPACE_ROLES, Principal, Role, require_roles
-from api.deps import Page, PageOut, get_audit, get_store, page_params
+from api.deps import Page, PageOut, ensure_storable, get_audit, get_store, page_params
 from api.errors import ERROR_RESPONSES, ApiError
 from graph.model import Challenge, ChallengeStatus, NodeLabel, Relation, RelType
 from graph.store import GraphStore
@@ -73,6 +73,7 @@ def get_challenge(challenge_id: str, store: GraphStore = Depends(get_store),
 @router.post("", response_model=Challenge, status_code=201, summary="Draft a challenge (bureau)")
 def create_challenge(body: Challenge = Body(...), store: GraphStore = Depends(get_store),
                      audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> Challenge:
+    ensure_storable(body)
     rels = _check_refs(store, body)
     if store.get_props(NodeLabel.CHALLENGE, body.id) is not None:
         raise ApiError(409, f"Challenge with id {body.id!r} already exists", "id")
@@ -87,6 +88,7 @@ def update_challenge(challenge_id: str, body: Challenge = Body(...), store: Grap
     if body.id != challenge_id:
         raise ApiError(422, f"the body's id {body.id!r} differs from the URL's {challenge_id!r}", "id")
     store.require_node(NodeLabel.CHALLENGE, challenge_id)
+    ensure_storable(body)
     rels = _check_refs(store, body)
     store.update_node(body)
     store.upsert_relations(rels)

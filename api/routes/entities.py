@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, create_model
 
 from api.auth import Principal, Role, require_roles
-from api.deps import Page, get_store, page_params
+from api.deps import Page, ensure_storable, get_store, page_params
 from api.errors import ERROR_RESPONSES, ApiError
 from graph.model import NODE_TYPES, Node, NodeLabel
 from graph.store import GraphStore
@@ -120,6 +120,7 @@ def _register(slug: str, label: NodeLabel) -> None:
 
     def create(body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
                principal: Principal = Depends(writer)) -> Node:
+        ensure_storable(body)
         store.create_node(body)
         _after_write(store, label, body)
         return body
@@ -128,6 +129,7 @@ def _register(slug: str, label: NodeLabel) -> None:
                principal: Principal = Depends(writer)) -> Node:
         if body.id != node_id:
             raise ApiError(422, f"the body's id {body.id!r} differs from the URL's {node_id!r}", "id")
+        ensure_storable(body)
         store.update_node(body)
         _after_write(store, label, body)
         return body
