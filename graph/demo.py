@@ -279,6 +279,21 @@ def _check_references(nodes: list[Node], known: dict[str, NodeLabel], problems: 
                 problems.add(f"{where} ({node.id}): {field_name} {value!r} is not a known {wanted}")
 
 
+def _check_edges_agree(nodes: list[Node], relations: list[Relation], problems: _Problems) -> None:
+    """A need's enterprise_id and a challenge's owner_id/segment_id must also be edges, or graph queries disagree."""
+    edges = {(r.type, r.source_id, r.target_id) for r in relations}
+    for node in nodes:
+        wanted: list[tuple[RelType, str | None, str]] = []
+        if node.label is NodeLabel.NEED:
+            wanted.append((RelType.POSTED, getattr(node, "enterprise_id", None), node.id))
+        elif node.label is NodeLabel.CHALLENGE:
+            wanted.append((RelType.POSTED, getattr(node, "owner_id", None), node.id))
+            wanted.append((RelType.IN_SEGMENT, node.id, getattr(node, "segment_id", None) or ""))
+        for rtype, source, target in wanted:
+            if source and target and (rtype, source, target) not in edges:
+                problems.add(f"{_where(node)} ({node.id}): relations.yaml lacks {rtype.value} {source} -> {target}")
+
+
 def _where(node: Node) -> str:
     prov = node.provenance
     return f"{prov.source.removeprefix('demo/')}:{prov.row}" if prov else node.id
@@ -317,6 +332,7 @@ def read_demo(
             nodes.append(node)
     _check_references(nodes, known, problems)
     relations = _read_relations(files[-1], known, problems)
+    _check_edges_agree(nodes, relations, problems)
     problems.raise_if_any()
     return DemoData(nodes=nodes, relations=relations)
 

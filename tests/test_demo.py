@@ -172,3 +172,13 @@ def test_cli_demo_check_validates_the_files(capsys: pytest.CaptureFixture[str]) 
     assert main(["demo", "check"]) == 0
     out = capsys.readouterr().out
     assert "demo files are valid" in out and "Achievement" in out
+
+
+def test_a_need_whose_poster_edge_is_missing_is_reported(tmp_path: Path) -> None:
+    directory = _copy_demo(tmp_path)
+    path = directory / "relations.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["POSTED"] = [row for row in raw["POSTED"] if row[1] != "need-05"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"needs\.yaml:5 \(need-05\): relations\.yaml lacks POSTED ent-mukang"):
+        read_demo(directory)
