@@ -218,7 +218,7 @@ def build_enterprise(rec: dict[str, Any]) -> Built:
     # the enterprise id is resolved by the loader (credit code or canonical name); this one is provisional
     node = _model(
         Enterprise,
-        id=_id(rec, "ent", code or name),
+        id=_id(rec, "ent", name, code or ""),
         name=name,
         credit_code=code,
         region=text_of(rec, "region") or None,

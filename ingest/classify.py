@@ -1,0 +1,305 @@
+"""Place achievements and needs on the techmatch industry-chain segments, with a confidence.
+
+Three pieces of evidence, combined per chain and then per segment:
+
+1. a supervised classifier of the *source* industry labels (zhibei's 128 fine labels such as
+   新材料-复合材料), TF-IDF over character 1-2-grams + a linear SVM, trained on the zhibei
+   achievements at first use and cached under ``settings.cache_dir`` (nothing from the shared data goes
+   into the repository); when a record carries its own industry label, that label is used as well;
+2. a hand-written table from those labels to chain weights (``ingest/data/industry_chains.yaml``):
+   新材料-碳材料 -> 碳基新材料 1.0, 电子信息-计算机软件 -> nothing;
+3. keyword evidence: the segment keywords, aliases and names of ``graph/data/chains.yaml`` found in the
+   text, plus TF-IDF similarity to each segment's description for the segment level.
+
+chain confidence = noisy-or(classifier-mapped probability, keyword evidence); the segment is the chain's
+segment with the most keyword hits (similarity breaks ties / stands in when no keyword hits). Below
+``threshold`` the outcome is explicitly "none of our chains" (:attr:`ChainDecision.chain_id` None) and no
+IN_SEGMENT edge is written. Without training data the placer runs on keywords alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import pickle
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from graph.model import Achievement, Need
+from graph.settings import Settings, get_settings
+from graph.taxonomy import Taxonomy, default_taxonomy
+from ingest import text as textpipe
+from ingest.loader import Placement
+
+log = logging.getLogger(__name__)
+
+INDUSTRY_CHAINS_FILE = Path(__file__).resolve().parent / "data" / "industry_chains.yaml"
+MODEL_VERSION = "chain-svm-1"
+DEFAULT_THRESHOLD = 0.35
+#: how much keyword evidence alone can contribute to a chain's confidence
+KEYWORD_WEIGHT = 0.75
+
+
+def shared_dir() -> Path:
+    """Where the shared read-only data lives: ``TECHMATCH_SHARED`` or ``../shared`` next to the repository."""
+    env = os.environ.get("TECHMATCH_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def zhibei_training_file() -> Path:
+    return shared_dir() / "data" / "zhibei" / "achievements_dedup.jsonl"
+
+
+def load_industry_chains(path: Path = INDUSTRY_CHAINS_FILE) -> dict[str, dict[str, float]]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): {str(c): float(w) for c, w in (v or {}).items()} for k, v in raw.items()}
+
+
+def chain_weights(label: str, table: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The chain weights of a source label: its own row, else its L1 prefix's row, else none."""
+    if label in table:
+        return table[label]
+    return table.get(label.split("-")[0], {})
+
+
+# ---------------------------------------------------------------------------------------------
+# The supervised source-label classifier
+
+
+def _analyzer_text(text: str) -> str:
+    return textpipe.normalize(text)
+
+
+@dataclass
+class IndustryModel:
+    """TF-IDF (character 1-2-grams) + a linear SVM over the source industry labels.
+
+    A linear SVM trains in seconds where logistic regression over 128 labels took minutes on these
+    machines, and it was more accurate on the held-out split (benchmarks/chain_classification.py).
+    Probabilities are a softmax of the decision scores (``temperature`` sharpens them).
+    """
+
+    vectorizer: Any
+    classifier: Any
+    labels: list[str]
+    temperature: float = 4.0
+    version: str = MODEL_VERSION
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[str], c: float = 0.5) -> IndustryModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
+                              max_features=60_000, preprocessor=_analyzer_text)
+        x = vec.fit_transform(texts)
+        clf = LinearSVC(C=c)
+        clf.fit(x, list(labels))
+        return cls(vectorizer=vec, classifier=clf, labels=[str(x) for x in clf.classes_])
+
+    def proba_from_x(self, x: Any) -> np.ndarray:
+        scores = np.asarray(self.classifier.decision_function(x), dtype=float)
+        if scores.ndim == 1:  # two labels: one score column
+            scores = np.stack([-scores, scores], axis=1)
+        scores = scores * self.temperature
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.proba_from_x(self.vectorizer.transform(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return [str(x) for x in self.classifier.predict(self.vectorizer.transform(texts))]
+
+
+def zhibei_examples(path: Path | None = None) -> tuple[list[str], list[str], list[str]]:
+    """(texts, fine labels, L1 labels) of the zhibei achievements."""
+    path = path or zhibei_training_file()
+    texts, fine, coarse = [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if not rec.get("industry"):
+            continue
+        texts.append("\n".join(str(rec.get(k) or "") for k in ("name", "description", "application_scope")))
+        fine.append(rec["industry"])
+        coarse.append(rec.get("industry_l1") or rec["industry"].split("-")[0])
+    return texts, fine, coarse
+
+
+def cached_industry_model(settings: Settings | None = None, path: Path | None = None) -> IndustryModel | None:
+    """The source-label model, trained on the zhibei achievements at first use and cached; None without data."""
+    path = path or zhibei_training_file()
+    if not path.is_file():
+        log.warning("no training data at %s; chain placement uses keywords only", path)
+        return None
+    settings = settings or get_settings()
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+    cache = settings.cache_dir / "ingest" / f"{MODEL_VERSION}-{digest}.pkl"
+    if cache.is_file():
+        try:
+            with cache.open("rb") as f:
+                model = pickle.load(f)  # our own cache file, written below
+            if isinstance(model, IndustryModel) and model.version == MODEL_VERSION:
+                return model
+        except Exception as exc:  # a stale or truncated cache is rebuilt, not fatal
+            log.warning("ignoring unreadable model cache %s: %s", cache, exc)
+    texts, fine, _ = zhibei_examples(path)
+    model = IndustryModel.train(texts, fine)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(model, f)
+    tmp.replace(cache)  # atomic: a concurrent reader never sees half a file
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Keyword and similarity evidence against the taxonomy
+
+
+@dataclass
+class SegmentIndex:
+    """The taxonomy's segments with their normalised keywords, for fast matching."""
+
+    taxonomy: Taxonomy
+    keywords: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    chain_of: dict[str, str] = field(default_factory=dict)
+    docs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, taxonomy: Taxonomy) -> SegmentIndex:
+        index = cls(taxonomy)
+        for seg in taxonomy.segments:
+            index.chain_of[seg.id] = seg.chain_id
+            words = []
+            for term in dict.fromkeys([*seg.keywords, *seg.aliases, seg.name]):
+                norm = textpipe.normalize(term)
+                # a short latin code (AA, CPL) or a single character matches too much by accident
+                if len(norm) < 2 or (norm.isascii() and len(norm) < 3):
+                    continue
+                words.append((norm, min(len(norm), 4) / 4.0))
+            index.keywords[seg.id] = words
+            index.docs[seg.id] = " ".join([seg.name, seg.description, *seg.keywords, *seg.aliases])
+        return index
+
+    def keyword_scores(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        norm = textpipe.normalize(text)
+        scores: dict[str, float] = {}
+        hits: dict[str, list[str]] = {}
+        for seg_id, words in self.keywords.items():
+            found = [(w, wt) for w, wt in words if w in norm]
+            if found:
+                scores[seg_id] = sum(wt for _, wt in found)
+                hits[seg_id] = [w for w, _ in found]
+        return scores, hits
+
+
+@dataclass(frozen=True)
+class ChainDecision:
+    """The placement of one text: the chosen chain and segments, or None for 'none of our chains'."""
+
+    chain_id: str | None
+    confidence: float
+    placements: tuple[Placement, ...]
+    chain_scores: dict[str, float]
+    keyword_hits: dict[str, list[str]]
+
+
+class ChainPlacer:
+    """Implements :class:`ingest.loader.SegmentPlacer` from the evidence above."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None, model: IndustryModel | None = None,
+                 industry_chains: dict[str, dict[str, float]] | None = None,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.taxonomy = taxonomy or default_taxonomy()
+        self.index = SegmentIndex.build(self.taxonomy)
+        self.model = model
+        self.table = industry_chains if industry_chains is not None else load_industry_chains()
+        self.threshold = threshold
+        self._label_chains: np.ndarray | None = None
+        self._chains = [c.id for c in self.taxonomy.chains]
+        self._seg_vectors: Any = None
+        self._seg_ids = [s.id for s in self.taxonomy.segments]
+        if model is not None:
+            self._label_chains = np.array(
+                [[chain_weights(lbl, self.table).get(c, 0.0) for c in self._chains] for lbl in model.labels]
+            )
+            self._seg_vectors = model.vectorizer.transform([self.index.docs[s] for s in self._seg_ids])
+
+    # -- evidence --------------------------------------------------------------------------------
+    def _model_chain_probs(self, texts: Sequence[str]) -> tuple[np.ndarray, Any]:
+        assert self.model is not None and self._label_chains is not None
+        x = self.model.vectorizer.transform(texts)
+        proba = self.model.proba_from_x(x)
+        return proba @ self._label_chains, x
+
+    def decide_many(self, texts: Sequence[str], labels: Sequence[str | None] | None = None) -> list[ChainDecision]:
+        """Decisions for many texts at once (one model call); ``labels`` are their source labels if known."""
+        labels = list(labels) if labels is not None else [None] * len(texts)
+        n_chains = len(self._chains)
+        if self.model is not None:
+            probs, x = self._model_chain_probs(texts)
+            sims = (x @ self._seg_vectors.T).toarray()
+        else:
+            probs, sims = np.zeros((len(texts), n_chains)), np.zeros((len(texts), len(self._seg_ids)))
+        out = []
+        for i, text in enumerate(texts):
+            prior = probs[i].copy()
+            method = "classifier" if self.model is not None else ""
+            if labels[i]:
+                given = np.array([chain_weights(labels[i], self.table).get(c, 0.0) for c in self._chains])
+                # the record's own label is strong evidence; the text model refines it
+                prior = 0.7 * given + 0.3 * prior if self.model is not None else given
+                method = "label+classifier" if self.model is not None else "label"
+            out.append(self._decide(text, prior, sims[i], method))
+        return out
+
+    def _decide(self, text: str, prior: np.ndarray, sims: np.ndarray, method: str) -> ChainDecision:
+        kw, hits = self.index.keyword_scores(text)
+        chain_scores: dict[str, float] = {}
+        for j, chain_id in enumerate(self._chains):
+            kwc = max((s for seg, s in kw.items() if self.index.chain_of[seg] == chain_id), default=0.0)
+            evidence = 1.0 - math.exp(-kwc)
+            chain_scores[chain_id] = 1.0 - (1.0 - float(prior[j])) * (1.0 - KEYWORD_WEIGHT * evidence)
+        best_chain = max(chain_scores, key=lambda c: chain_scores[c])
+        confidence = chain_scores[best_chain]
+        if confidence < self.threshold:
+            return ChainDecision(None, confidence, (), chain_scores, hits)
+        seg_sim = dict(zip(self._seg_ids, sims, strict=True))
+        segs = [s.id for s in self.taxonomy.segments_of(best_chain)]
+        ranked = sorted(segs, key=lambda s: (kw.get(s, 0.0), seg_sim.get(s, 0.0)), reverse=True)
+        placements = []
+        for rank, seg in enumerate(ranked[:2]):
+            has_kw = seg in kw
+            if rank == 1 and not (has_kw and kw[seg] >= 0.8 * kw.get(ranked[0], 0.0)):
+                break  # a second segment only with comparable keyword evidence
+            seg_conf = confidence * (1.0 if has_kw else 0.75)
+            how = "+".join(p for p in (method, "keywords" if has_kw else "similarity") if p)
+            placements.append(Placement(seg, round(seg_conf, 4), how))
+        return ChainDecision(best_chain, confidence, tuple(placements), chain_scores, hits)
+
+    def decide(self, text: str, label: str | None = None) -> ChainDecision:
+        return self.decide_many([text], [label])[0]
+
+    def place(self, node: Achievement | Need) -> list[Placement]:
+        label = node.industry if isinstance(node, Achievement) and node.industry else None
+        return list(self.decide(node.text, label).placements)
+
+    def place_many(self, nodes: Iterable[Achievement | Need]) -> list[list[Placement]]:
+        nodes = list(nodes)
+        labels = [n.industry if isinstance(n, Achievement) and n.industry else None for n in nodes]
+        return [list(d.placements) for d in self.decide_many([n.text for n in nodes], labels)]
+
+
+def default_placer(settings: Settings | None = None) -> ChainPlacer:
+    """The placer the ingest command uses: the cached source-label model when training data exists."""
+    return ChainPlacer(model=cached_industry_model(settings))

@@ -1,0 +1,560 @@
+"""Load a file of achievements, needs, enterprises, talents, institutions or platforms into the graph.
+
+For every row: map the columns (``ingest.mapping``), validate against the domain model
+(``ingest.records``), extract institutions and patent numbers from an achievement's text
+(``ingest.extraction``), compute keywords (``ingest.text``), resolve the organisations it names to one
+node each (``ingest.resolution``), place achievements and needs on chain segments
+(``ingest.classify``), and write the rows in batches, each batch in one transaction
+(nodes, organisations, merge records and edges together), so a crash never leaves half a batch and a
+rerun completes the load. Loading the same file again changes nothing.
+
+Rows that fail are reported with file, row, column and reason, and written to a reject file in the
+input's own format plus an error column (``错误原因``); fix it and load it again. Merges of organisation
+names are written to a merge report for review.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from graph.exceptions import ValidationError
+from graph.model import (
+    Achievement,
+    Enterprise,
+    Institution,
+    Need,
+    Node,
+    NodeLabel,
+    Provenance,
+    Relation,
+    RelType,
+)
+from graph.store import GraphStore, UpsertReport, write_nodes, write_relations
+from ingest import text as textpipe
+from ingest.extraction import find_institutions, find_patent_numbers
+from ingest.mapping import ENTITY_TYPES, ERROR_COLUMN, ROW_COLUMN, EntityMapping, builtin_mappings, guess_entity
+from ingest.readers import Table, open_table
+from ingest.records import BUILDERS, Built, OrgRef
+from ingest.resolution import KnownOrg, OrgResolver, merge_record, org_label, org_node
+
+log = logging.getLogger(__name__)
+
+ORG_LABELS = (NodeLabel.ENTERPRISE, NodeLabel.INSTITUTION)
+KEYWORDS_PER_TEXT = 10
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One chain segment a text belongs to, how sure, and which method said so."""
+
+    segment_id: str
+    confidence: float
+    method: str
+
+
+class SegmentPlacer(Protocol):
+    """Places an achievement or need on chain segments (``ingest.classify`` implements it)."""
+
+    def place(self, node: Achievement | Need) -> list[Placement]:
+        """The segments ``node`` belongs to, best first; empty when none of the chains fits."""
+
+
+@dataclass
+class RowError:
+    """One rejected row: where, which column, what value, and why."""
+
+    source: str
+    row: int
+    column: str | None
+    value: Any
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class MergeNote:
+    row: int
+    kept_id: str
+    kept_name: str
+    merged_name: str
+    reason: str
+    merged: bool = True
+
+
+@dataclass
+class IngestReport:
+    """What one file's load did; :meth:`summary` is the line the command prints."""
+
+    source: str
+    entity: str
+    format: str = ""
+    encoding: str | None = None
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    merged: int = 0  # duplicate rows and organisation names folded into one node
+    empty_rows: int = 0
+    organisations_created: int = 0
+    institutions_extracted: int = 0  # distinct institutions found in text
+    patents_extracted: int = 0
+    placed: int = 0  # rows placed on at least one chain segment
+    relations: UpsertReport = field(default_factory=UpsertReport)
+    batches: int = 0
+    seconds: float = 0.0
+    errors: list[RowError] = field(default_factory=list)
+    merges: list[MergeNote] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+    merges_file: str | None = None
+
+    def summary(self) -> str:
+        rate = self.rows_read / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.source} ({self.entity}): {self.rows_read} rows read, {self.created} created, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected} rejected, "
+            f"{self.merged} merged as duplicates; {self.organisations_created} organisations created, "
+            f"{self.institutions_extracted} institutions and {self.patents_extracted} patent numbers from text, "
+            f"{self.placed} placed on chain segments; {self.seconds:.1f} s ({rate:.0f} rows/s)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["relations"] = {"created": self.relations.created, "updated": self.relations.updated,
+                            "unchanged": self.relations.unchanged,
+                            "missing_endpoints": len(self.relations.missing_endpoints)}
+        out["errors"] = [str(e) for e in self.errors]
+        return out
+
+
+#: called before each batch is written, with the batch number (1-based) and its row nodes
+BatchHook = Callable[[int, Sequence[Node]], None]
+
+
+@dataclass
+class _Row:
+    row: int
+    record: dict[str, Any]
+    built: Built
+    given_id: bool = False
+
+
+@dataclass
+class _Batch:
+    rows: list[Node] = field(default_factory=list)
+    others: dict[tuple[str, str], Node] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+
+
+class Loader:
+    """Loads files into one graph, sharing organisation resolution across the files of a run."""
+
+    def __init__(
+        self,
+        store: GraphStore,
+        mappings: dict[str, EntityMapping] | None = None,
+        placer: SegmentPlacer | None = None,
+        batch_size: int = 500,
+        rejects_dir: str | Path | None = None,
+        before_batch: BatchHook | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.store = store
+        self.mappings = mappings or builtin_mappings()
+        self.placer = placer
+        self.batch_size = batch_size
+        self.rejects_dir = Path(rejects_dir) if rejects_dir else None
+        self.before_batch = before_batch
+        self.progress = progress
+        self.resolver = OrgResolver()
+        for label in ORG_LABELS:
+            for props in store.all_props(label):
+                self.resolver.add_existing(label, props)
+        self._known_segments: set[str] | None = None
+        #: organisations written from rows of this run: a later row naming one is a duplicate
+        self._row_orgs: set[str] = set()
+
+    # -- public ----------------------------------------------------------------------------------
+    def load(self, path: str | Path, entity: str | None = None, fmt: str | None = None) -> IngestReport:
+        """Load one file; raises :class:`ValidationError` when the file as a whole is unusable."""
+        started = time.perf_counter()
+        path = Path(path)
+        table = open_table(path, fmt)
+        entity = entity or guess_entity(path, table.headers, self.mappings)
+        if entity not in ENTITY_TYPES:
+            raise ValidationError(f"unknown entity type {entity!r} (known: {', '.join(ENTITY_TYPES)})", field="type")
+        mapping = self.mappings[entity]
+        match = mapping.match(table.headers)
+        if match.missing_required:
+            missing = ", ".join(f"{m} (headers: {mapping.required_aliases(m)})" for m in match.missing_required)
+            raise ValidationError(f"{path}: missing required column {missing}; found: {', '.join(table.headers)}",
+                                  field=match.missing_required[0], where=str(path))
+        report = IngestReport(source=str(path), entity=entity, format=table.format, encoding=table.encoding,
+                              unknown_columns=match.unknown)
+        loaded_at = datetime.now(UTC).replace(microsecond=0)
+        rows = self._validate(table, mapping, match.columns, report, path, loaded_at)
+        self._write(rows, entity, report, path)
+        report.empty_rows = len(table.empty_rows)
+        report.seconds = time.perf_counter() - started
+        self._write_rejects(table, report, path)
+        self._write_merges(report, path)
+        return report
+
+    # -- validation ------------------------------------------------------------------------------
+    def _validate(self, table: Table, mapping: EntityMapping, columns: dict[str, str], report: IngestReport,
+                  path: Path, loaded_at: datetime) -> list[_Row]:
+        builder = BUILDERS[mapping.entity]
+        out: list[_Row] = []
+        first_row: dict[str, tuple[int, str]] = {}
+        iterator: Iterable[tuple[int, dict[str, Any]]] = table.rows
+        bar = None
+        if self.progress and (table.total_hint or 0) >= 1000:
+            from tqdm import tqdm
+
+            bar = tqdm(total=table.total_hint, desc=path.name, unit="row", leave=False)
+        for row_no, record in iterator:
+            if bar is not None:
+                bar.update(1)
+            report.rows_read += 1
+            canonical = mapping.canonical(record, columns)
+            try:
+                built = builder(canonical)
+            except ValidationError as exc:
+                column = columns.get(exc.field or "", exc.field)
+                value = record.get(column) if column else None
+                reason = str(exc)
+                if column and value not in (None, "") and repr(str(value)) not in reason and str(value) not in reason:
+                    reason = f"{value!r}: {reason}"
+                report.errors.append(RowError(str(path), row_no, column, value, reason))
+                continue
+            node = built.node
+            node = node.model_copy(update={"provenance": Provenance(source=str(path), row=row_no,
+                                                                     loaded_at=loaded_at)})
+            built.node = node
+            digest = node.to_props()["content_hash"]
+            seen = first_row.get(node.id)
+            if seen is not None:
+                if seen[1] == digest:
+                    report.merged += 1
+                    report.merges.append(MergeNote(row_no, node.id, node.display_name, node.display_name,
+                                                   f"same record as row {seen[0]}"))
+                else:
+                    report.errors.append(RowError(str(path), row_no, columns.get("id", "id"), node.id,
+                                                  f"id {node.id!r} is already used by row {seen[0]} "
+                                                  "with different content"))
+                continue
+            first_row[node.id] = (row_no, digest)
+            out.append(_Row(row_no, record, built, given_id=bool(str(canonical.get("id") or "").strip())))
+        if bar is not None:
+            bar.close()
+        for row_no, raw, reason in table.broken_rows:
+            report.errors.append(RowError(str(path), row_no, None, raw, reason))
+        report.errors.sort(key=lambda e: e.row)
+        report.rejected = len(report.errors)
+        return out
+
+    # -- enrichment and resolution ---------------------------------------------------------------
+    def _enrich(self, row: _Row) -> list[OrgRef]:
+        """Keywords, patents and institutions from text; returns the extra organisations to link."""
+        node = row.built.node
+        extra: list[OrgRef] = []
+        if isinstance(node, (Achievement, Need)):
+            update: dict[str, Any] = {"keywords": textpipe.keywords(node.text, k=KEYWORDS_PER_TEXT)}
+            if isinstance(node, Achievement):
+                patents = find_patent_numbers(node.text)
+                update["patent_numbers"] = list(dict.fromkeys([*node.patent_numbers, *patents]))
+                named = {r.name for r in row.built.orgs}
+                for mention in find_institutions(node.text):
+                    if mention.name not in named:
+                        extra.append(OrgRef(name=mention.name, rel=RelType.OWNS, org_is_source=True))
+            row.built.node = node.model_copy(update=update)
+        return extra
+
+    def _segments(self) -> set[str]:
+        if self._known_segments is None:
+            self._known_segments = {p["id"] for p in self.store.all_props(NodeLabel.CHAIN_SEGMENT)}
+        return self._known_segments
+
+    def _place(self, node: Node, batch: _Batch) -> bool:
+        if self.placer is None or not isinstance(node, (Achievement, Need)):
+            return False
+        known = self._segments()
+        placed = False
+        for p in self.placer.place(node):
+            if p.segment_id not in known:
+                continue
+            batch.relations.append(Relation(
+                type=RelType.IN_SEGMENT, source_label=node.label, source_id=node.id,
+                target_label=NodeLabel.CHAIN_SEGMENT, target_id=p.segment_id,
+                props={"confidence": round(float(p.confidence), 4), "method": p.method},
+            ))
+            placed = True
+        return placed
+
+    def _org_for(self, ref: OrgRef, row_no: int, report: IngestReport, batch: _Batch, source: str
+                 ) -> KnownOrg | None:
+        if not ref.name and not ref.credit_code:
+            return None
+        label = NodeLabel.ENTERPRISE if ref.kind == "enterprise" else org_label(ref.name)
+        res = self.resolver.resolve(ref.name or ref.credit_code or "", ref.credit_code, label)
+        org = res.org
+        if res.created:
+            report.organisations_created += 1
+            batch.others[(org.label.value, org.id)] = org_node(org)
+        elif res.merged:
+            self._record_merge(org, ref.name, res.reason, row_no, report, batch, source)
+        return org
+
+    def _record_merge(self, org: KnownOrg, name: str, reason: str, row_no: int, report: IngestReport,
+                      batch: _Batch, source: str, count: bool = True) -> None:
+        if count:
+            report.merged += 1
+        report.merges.append(MergeNote(row_no, org.id, org.name, name, reason))
+        record = merge_record(org, name, reason, source)
+        batch.others[(record.label.value, record.id)] = record
+        # the kept node gains the alias: rewrite it in this batch (keeping a row's fields if it has them)
+        key = (org.label.value, org.id)
+        existing = batch.others.get(key)
+        batch.others[key] = org_node(org, existing if isinstance(existing, (Enterprise, Institution))
+                                     else self._stored_org(org))
+        batch.relations.append(Relation(type=RelType.MERGED_INTO, source_label=NodeLabel.MERGE_RECORD,
+                                        source_id=record.id, target_label=org.label, target_id=org.id,
+                                        props={"reason": reason}))
+
+    def _stored_org(self, org: KnownOrg) -> Enterprise | Institution | None:
+        node = self.store.get_node(org.label, org.id)
+        return node if isinstance(node, (Enterprise, Institution)) else None
+
+    def _resolve_org_row(self, row: _Row, report: IngestReport, batch: _Batch, source: str) -> Node | None:
+        """An enterprise/institution row: the node to write, or None when it merges into an earlier row."""
+        node = row.built.node
+        assert isinstance(node, (Enterprise, Institution))
+        code = node.credit_code if isinstance(node, Enterprise) else None
+        res = self.resolver.resolve(node.name, code, node.label)
+        org = res.org
+        if res.created:
+            if row.given_id and node.id not in self.resolver.orgs:
+                # the file's own id wins for a new organisation
+                self.resolver.orgs.pop(org.id, None)
+                org.id = node.id
+                self.resolver.add(org)
+            self._row_orgs.add(org.id)
+            return org_node(org, node)
+        if res.merged:
+            # a row merging into an organisation already in the graph is also written (as its update),
+            # so it counts there and not again as a merged duplicate
+            self._record_merge(org, node.name, res.reason, row.row, report, batch, source,
+                               count=org.id in self._row_orgs)
+        if org.id in self._row_orgs:
+            if not res.merged:  # the same name again, or a name already merged on an earlier load
+                report.merged += 1
+                report.merges.append(MergeNote(row.row, org.id, org.name, node.name,
+                                               "same organisation as an earlier row"))
+            return None
+        self._row_orgs.add(org.id)
+        # an organisation already in the graph: this row updates it (the stored name stays the main name)
+        return org_node(org, node.model_copy(update={"name": org.name}))
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _write(self, rows: list[_Row], entity: str, report: IngestReport, path: Path) -> None:
+        source = str(path)
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            batch = _Batch()
+            for row in chunk:
+                extra = self._enrich(row)
+                node = row.built.node
+                if entity in ("enterprise", "institution"):
+                    resolved = self._resolve_org_row(row, report, batch, source)
+                    if resolved is None:
+                        continue
+                    node = resolved
+                for ref in [*row.built.orgs, *extra]:
+                    org = self._org_for(ref, row.row, report, batch, source)
+                    if org is None:
+                        continue
+                    if ref.rel is RelType.POSTED and isinstance(node, Need):
+                        node = node.model_copy(update={"enterprise_id": org.id})
+                    src = (org.label, org.id) if ref.org_is_source else (node.label, node.id)
+                    dst = (node.label, node.id) if ref.org_is_source else (org.label, org.id)
+                    props = {"source": "text"} if ref in extra else {}
+                    batch.relations.append(Relation(type=ref.rel, source_label=src[0], source_id=src[1],
+                                                    target_label=dst[0], target_id=dst[1], props=props))
+                if isinstance(node, Achievement):
+                    report.patents_extracted += len(node.patent_numbers)
+                report.institutions_extracted += len(extra)
+                if self._place(node, batch):
+                    report.placed += 1
+                batch.rows.append(node)
+            self._commit(batch, report)
+
+    def _commit(self, batch: _Batch, report: IngestReport) -> None:
+        report.batches += 1
+        if self.before_batch is not None:
+            self.before_batch(report.batches, batch.rows)
+        row_keys = {(n.label.value, n.id) for n in batch.rows}
+        others = [n for k, n in batch.others.items() if k not in row_keys]
+        # an organisation row that also gained an alias in this batch: write the richer one once
+        rows = [batch.others.get((n.label.value, n.id), n) if isinstance(n, (Enterprise, Institution)) else n
+                for n in batch.rows]
+
+        def work(tx: Any) -> tuple[UpsertReport, UpsertReport, UpsertReport]:
+            return write_nodes(tx, others), write_nodes(tx, rows), write_relations(tx, batch.relations)
+
+        _, row_report, rel_report = self.store.transaction(work)
+        report.created += row_report.created
+        report.updated += row_report.updated
+        report.unchanged += row_report.unchanged
+        report.relations.add(rel_report)
+
+    # -- reports ---------------------------------------------------------------------------------
+    def _report_path(self, path: Path, kind: str, suffix: str) -> Path:
+        directory = self.rejects_dir or path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / f"{path.stem}.{kind}{suffix}"
+
+    def _write_rejects(self, table: Table, report: IngestReport, path: Path) -> None:
+        if not report.errors:
+            return
+        headers = [h for h in table.headers if h not in (ERROR_COLUMN, ROW_COLUMN)]
+        by_row: dict[int, list[RowError]] = {}
+        for e in report.errors:
+            by_row.setdefault(e.row, []).append(e)
+        records = {e.row: e for e in report.errors}
+        originals = _reread(path, table.format)
+        if table.format == "jsonl":
+            out = self._report_path(path, "rejects", ".jsonl")
+            with out.open("w", encoding="utf-8") as f:
+                for row_no in sorted(by_row):
+                    rec = originals.get(row_no)
+                    data = dict(rec) if isinstance(rec, dict) else {"_raw": records[row_no].value}
+                    data = {k: v for k, v in data.items() if k not in ("_error", "_row")}
+                    data["_error"] = "; ".join(str(e) for e in by_row[row_no])
+                    data["_row"] = row_no
+                    f.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        elif table.format == "xlsx":
+            from openpyxl import Workbook
+
+            out = self._report_path(path, "rejects", ".xlsx")
+            wb = Workbook()
+            ws = wb.active
+            ws.append([*headers, ERROR_COLUMN, ROW_COLUMN])
+            for row_no in sorted(by_row):
+                rec = originals.get(row_no) or {}
+                ws.append([rec.get(h) for h in headers] + ["; ".join(str(e) for e in by_row[row_no]), row_no])
+            wb.save(out)
+        else:
+            out = self._report_path(path, "rejects", ".csv")
+            # utf-8-sig so Excel on Windows opens the Chinese text correctly
+            with out.open("w", encoding="utf-8-sig", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow([*headers, ERROR_COLUMN, ROW_COLUMN])
+                for row_no in sorted(by_row):
+                    rec = originals.get(row_no) or {}
+                    writer.writerow([rec.get(h, "") for h in headers]
+                                    + ["; ".join(str(e) for e in by_row[row_no]), row_no])
+        report.rejects_file = str(out)
+
+    def _write_merges(self, report: IngestReport, path: Path) -> None:
+        candidates = self.resolver.candidates
+        if not report.merges and not candidates:
+            return
+        out = self._report_path(path, "merges", ".csv")
+        with out.open("w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["decision", "row", "kept_id", "kept_name", "merged_name", "reason"])
+            for m in report.merges:
+                writer.writerow(["merged", m.row, m.kept_id, m.kept_name, m.merged_name, m.reason])
+            for c in candidates:
+                writer.writerow(["candidate (not merged)", "", "", " | ".join(c.possible), c.name, c.reason])
+        self.resolver.candidates = []
+        report.merges_file = str(out)
+
+
+def _reread(path: Path, fmt: str) -> dict[int, Any]:
+    """The original records by row number (for the reject file), read again from the file."""
+    table = open_table(path, fmt)
+    return dict(table.rows)
+
+
+def ensure_taxonomy(store: GraphStore) -> int:
+    """Write the shipped chain taxonomy into the graph when it has no segments yet; returns segments written."""
+    if store.read("MATCH (s:ChainSegment) RETURN count(s) AS c")[0]["c"]:
+        return 0
+    from graph.taxonomy import default_taxonomy
+
+    tax = default_taxonomy()
+    store.write_batch([*tax.chains, *tax.segments], tax.relations)
+    return len(tax.segments)
+
+
+def ingest_file(
+    store: GraphStore,
+    path: str | Path,
+    entity: str | None = None,
+    fmt: str | None = None,
+    mappings: dict[str, EntityMapping] | None = None,
+    placer: SegmentPlacer | None = None,
+    rejects_dir: str | Path | None = None,
+    batch_size: int = 500,
+    before_batch: BatchHook | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Load one file into ``store`` (see :class:`Loader`)."""
+    loader = Loader(store, mappings=mappings, placer=placer, batch_size=batch_size, rejects_dir=rejects_dir,
+                    before_batch=before_batch, progress=progress)
+    return loader.load(path, entity=entity, fmt=fmt)
+
+
+#: the zhibei export's files and what they hold
+ZHIBEI_FILES = (("achievements_dedup.jsonl", "achievement"), ("requirements_dedup.jsonl", "need"))
+#: organisations first, so rows that name them resolve to the loaded nodes
+_ENTITY_ORDER = {e: i for i, e in enumerate(("enterprise", "institution", "platform", "talent", "achievement",
+                                              "need"))}
+
+
+def plan_paths(paths: Iterable[str | Path], entity: str | None = None, fmt: str = "auto"
+               ) -> list[tuple[Path, str | None]]:
+    """The files to load and their entity (None = guess), expanding directories; zhibei layout recognised."""
+    planned: list[tuple[Path, str | None]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            zhibei = [(path / name, ent) for name, ent in ZHIBEI_FILES if (path / name).is_file()]
+            if zhibei and (fmt in ("auto", "zhibei")):
+                planned.extend(zhibei)
+                continue
+            if fmt == "zhibei":
+                raise ValidationError(f"{path}: not a zhibei export (no {ZHIBEI_FILES[0][0]})", where=str(path))
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in
+                           (".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx") and ".rejects." not in p.name
+                           and ".merges." not in p.name)
+            if not files:
+                raise ValidationError(f"{path}: no .csv, .jsonl or .xlsx files in this directory", where=str(path))
+            planned.extend((p, entity) for p in files)
+        elif path.is_file():
+            planned.append((path, entity))
+        else:
+            raise ValidationError(f"{path}: no such file or directory", where=str(path))
+    if entity is None:
+        planned.sort(key=lambda pe: _ENTITY_ORDER.get(pe[1] or _name_entity(pe[0]), 3))
+    return planned
+
+
+def _name_entity(path: Path) -> str:
+    try:
+        return guess_entity(path, [])
+    except ValidationError:
+        return "achievement"
