@@ -1,0 +1,132 @@
+"""Each text channel on small real examples, and indexes that stay current under edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matcher.channels.bm25_words import BM25WordsChannel
+from matcher.channels.char_ngram import CharNgramChannel
+from matcher.channels.dense import DenseChannel
+from matcher.embedders.cached import CachedEmbedder
+from matcher.embedders.e5_small import E5SmallEmbedder
+from matcher.fusion import RRFFusion, ZScoreFusion
+from matcher.text_index import TextIndex
+from tests.matcher_world import ACHIEVEMENTS, NEED_PA66
+
+IDS = [a.id for a in ACHIEVEMENTS]
+TEXTS = [a.text for a in ACHIEVEMENTS]
+
+
+@pytest.fixture(scope="module")
+def e5(tmp_path_factory: pytest.TempPathFactory) -> CachedEmbedder:
+    return CachedEmbedder(E5SmallEmbedder(), tmp_path_factory.mktemp("cache"))
+
+
+def _rank(channel, query: str) -> list[str]:  # noqa: ANN001
+    s = channel.scores(query)
+    return [channel.doc_ids[i] for i in np.argsort(-s, kind="stable")]
+
+
+@pytest.mark.parametrize("make", [BM25WordsChannel, CharNgramChannel])
+def test_lexical_channel_finds_polyamide_before_pharmaceutical(make) -> None:  # noqa: ANN001
+    ch = make()
+    ch.fit(IDS, TEXTS)
+    ranked = _rank(ch, NEED_PA66.text)
+    assert ranked[0] == "a-pa66"
+    assert ranked.index("a-pa66") < ranked.index("a-drug")
+    assert ch.search(NEED_PA66.text, k=1)[0].doc_id == "a-pa66"
+
+
+def test_dense_channel_finds_polyamide_before_pharmaceutical(e5: CachedEmbedder) -> None:
+    ch = DenseChannel(e5)
+    ch.fit(IDS, TEXTS)
+    ranked = _rank(ch, NEED_PA66.text)
+    assert ranked.index("a-pa66") < ranked.index("a-drug")
+    assert ranked.index("a-pa66") <= 1
+
+
+@pytest.mark.parametrize("make", [BM25WordsChannel, CharNgramChannel])
+def test_edited_document_is_found_under_its_new_text(make) -> None:  # noqa: ANN001
+    ch = make()
+    ch.fit(IDS, TEXTS)
+    query = "光伏组件清洗机器人"
+    assert ch.search(query, k=1) == [] or ch.search(query, k=1)[0].doc_id != "a-soft"
+    ch.upsert(["a-soft"], ["光伏组件自动清洗机器人，适用于大型光伏电站"])
+    assert ch.search(query, k=1)[0].doc_id == "a-soft"
+    assert "企业财务" not in " ".join(ch.index.terms_of("a-soft"))
+    assert len(ch.doc_ids) == len(IDS)
+    ch.remove(["a-soft"])
+    assert all(h.doc_id != "a-soft" for h in ch.search(query, k=5))
+    assert len(ch.doc_ids) == len(IDS) - 1
+
+
+def test_sparse_index_compaction_keeps_the_same_ranking() -> None:
+    ch = CharNgramChannel()
+    ch.fit(IDS[:6], TEXTS[:6])
+    ch.upsert(IDS[6:], TEXTS[6:])  # into the delta
+    before = ch.search(NEED_PA66.text, k=5)
+    ch.index.compact()
+    after = ch.search(NEED_PA66.text, k=5)
+    assert [h.doc_id for h in before] == [h.doc_id for h in after]
+    assert np.allclose([h.score for h in before], [h.score for h in after], atol=0.05)
+
+
+def test_dense_upsert_replaces_the_vector_in_place(e5: CachedEmbedder) -> None:
+    ch = DenseChannel(e5)
+    ch.fit(IDS, TEXTS)
+    ch.upsert(["a-soft"], ["尼龙66注塑件耐热黄变改性热稳定剂"])
+    ranked = _rank(ch, NEED_PA66.text)
+    assert ranked.index("a-soft") < ranked.index("a-drug")
+    assert len(ch.doc_ids) == len(IDS)
+
+
+def test_embedding_cache_reuses_vectors_on_disk(tmp_path: Path) -> None:
+    inner = E5SmallEmbedder()
+    first = CachedEmbedder(inner, tmp_path)
+    v1 = first.embed_passages(TEXTS[:3])
+    assert first.misses == 3 and first.hits == 0
+    first.close()
+    second = CachedEmbedder(inner, tmp_path)  # a new process would see the same file
+    v2 = second.embed_passages(TEXTS[:3] + ["新文本"])
+    assert second.hits == 3 and second.misses == 1
+    assert np.allclose(v1, v2[:3])
+    assert (tmp_path / "embeddings" / "e5-small.sqlite").exists()
+
+
+def test_sentence_transformer_embedder_runs_a_local_model_offline() -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Split
+
+    from matcher.embedders.sentence_transformer import SentenceTransformerEmbedder
+
+    chars = sorted({c for t in TEXTS for c in t})
+    vocab = {"[UNK]": 0, **{c: i + 1 for i, c in enumerate(chars)}}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = Split("", behavior="isolated")
+    model = SentenceTransformer(modules=[StaticEmbedding(tok, embedding_dim=32)], device="cpu")
+    emb = SentenceTransformerEmbedder(model, name="static-test")
+    ch = DenseChannel(emb)
+    ch.fit(IDS, TEXTS)
+    assert emb.dim == 32
+    # a document is its own nearest neighbour, whatever the (untrained) weights
+    assert _rank(ch, TEXTS[3])[0] == IDS[3]
+
+
+def test_zscore_fusion_puts_channels_on_one_scale_and_rrf_does_not_know_gaps() -> None:
+    bm25, char = BM25WordsChannel(), CharNgramChannel()
+    index = TextIndex([bm25, char], ZScoreFusion())
+    index.fit(IDS, TEXTS)
+    fused, norm, _ = index.query(NEED_PA66.text)
+    assert index.doc_ids[int(np.argmax(fused))] == "a-pa66"
+    assert set(norm) == {"bm25_words", "char_ngram"}
+    unrelated, _, _ = index.query("古籍书画装裱修复")
+    assert fused.max() > unrelated.max() + 1.0  # a real match stands far above the background
+    rrf = TextIndex([BM25WordsChannel(), CharNgramChannel()], RRFFusion())
+    rrf.fit(IDS, TEXTS)
+    assert abs(rrf.query(NEED_PA66.text)[0].max() - rrf.query("古籍书画装裱修复")[0].max()) < 0.01
