@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--output", type=Path, required=True, help="file.png | file.svg | file.pdf")
     p = add("chart-targets", "target progress over time", _chart, targets=True)
     p.add_argument("--output", type=Path, required=True, help="file.png | file.svg | file.pdf")
+    p = add("charts", "all three pictures into one directory (the matcher is asked once)", _charts, unmet=True,
+            targets=True)
+    p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument("--format", choices=("png", "svg", "pdf"), action="append", default=None,
+                   help="repeatable; default png and svg")
     p = add("export", "targets, gaps and topics as an Excel workbook or CSV files", _export, unmet=True,
             targets=True)
     p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
@@ -77,12 +82,11 @@ def need_is_unmet_for(store: Any, mode: str) -> Any:
     from graph.exceptions import TechmatchError
 
     try:
-        from matcher.engine import MatchEngine  # type: ignore[import-not-found]
+        from matcher.engine import MatchEngine
     except ImportError as exc:
         raise TechmatchError("the matcher engine (matcher/engine.py) is not available; use --unmet graph") from exc
-    build = getattr(MatchEngine, "from_store", None)
-    engine = build(store) if build else MatchEngine(store)
-    return engine_need_is_unmet(engine)
+    # Only the verdict is needed: the best candidate, unexplained.
+    return engine_need_is_unmet(MatchEngine.from_store(store), k=1, explain=False)
 
 
 def _store():
@@ -214,6 +218,24 @@ def _chart(args: argparse.Namespace) -> int:
         else:
             fig = charts.segment_supply_demand_figure(_gap_map(store, args))
     print(charts.save_figure(fig, args.output))
+    return 0
+
+
+def _charts(args: argparse.Namespace) -> int:
+    from bureau import charts
+    from bureau.targets import target_progress
+
+    with _store() as store:
+        progress = target_progress(store, args.as_of, args.policy)
+        gap_map = _gap_map(store, args)
+    figures = {
+        "chain-map": charts.chain_map_figure(gap_map),
+        "targets": charts.target_progress_figure(progress),
+        "segments": charts.segment_supply_demand_figure(gap_map),
+    }
+    for name, fig in figures.items():
+        for fmt in args.format or ("png", "svg"):
+            print(charts.save_figure(fig, args.output_dir / f"{name}.{fmt}"))
     return 0
 
 
