@@ -28,6 +28,7 @@ from bureau.gapmap import GapMap, NeedIsUnmet, build_gap_map
 from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
+from ingest.policy import department_id
 from ingest.text import char_ngrams, corpus_idf, tokenize
 
 #: texts -> one row per text (any scale; rows are L2-normalised before clustering)
@@ -235,8 +236,11 @@ def publish_topic(
         raise ValidationError(f"topic {topic.topic_id} has no chain segment", "segment_ids")
     if store.get_props(NodeLabel.CHAIN_SEGMENT, topic.segment_ids[0]) is None:  # check first: write all or nothing
         raise ValidationError(f"segment {topic.segment_ids[0]} is not in the graph", "segment_ids")
+    dept_id = department_id(department)
     challenge = Challenge(
         id="chal-" + topic.topic_id.removeprefix("topic-"),
+        owner_id=dept_id,
+        source_need_ids=list(topic.need_ids),
         name=(name or topic.title).strip(),
         statement=(statement or topic.statement).strip(),
         segment_id=topic.segment_ids[0],
@@ -245,9 +249,7 @@ def publish_topic(
         status=status,
         competences=list(competences if competences is not None else topic.keywords),
     )
-    from ingest.policy import department_id
-
-    dept = Department(id=department_id(department), name=department)
+    dept = Department(id=dept_id, name=department)
     nodes: list[Node] = [dept, challenge]
     rels = [
         Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.CHALLENGE, source_id=challenge.id,

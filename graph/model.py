@@ -438,6 +438,7 @@ class Challenge(Node):
     competences: list[str] = []
     requirements: list[ChallengeRequirement] = []
     milestones: list[Milestone] = []
+    source_need_ids: list[str] = []  # the unmet needs a curated topic gathered (bureau.topics.publish_topic)
 
 
 class Project(Node):

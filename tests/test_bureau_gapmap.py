@@ -148,6 +148,8 @@ def test_publishing_a_topic_creates_a_linked_challenge(chain_graph) -> None:
         id=challenge.id,
     )
     assert rows == [{"d": "市科技局", "s": "s-mid", "status": "published", "b": 240.0}]
+    stored = chain_graph.get_node(L.CHALLENGE, challenge.id)
+    assert sorted(stored.source_need_ids) == ["n1", "n2", "n3"] and stored.owner_id.startswith("dept-")
     # the new open challenge now counts as unmet demand in its segment
     assert build_gap_map(chain_graph).segment("s-mid").open_challenges == 2
 
@@ -167,3 +169,12 @@ def test_topics_get_solvers_from_the_solver_ranking(chain_graph) -> None:
     distill = next(t for t in topics if "n4" in t.need_ids)
     assert not distill.solver_note
     assert any(s["name"] == "张教授" for s in distill.solvers)  # inventor of the 节能精馏 achievement
+
+
+def test_gap_map_with_the_real_matcher_marks_needs_nothing_answers(chain_graph) -> None:
+    from matcher.engine import MatchEngine
+
+    engine = MatchEngine.from_store(chain_graph, embedder=None)  # lexical channels only: fast and offline
+    gap_map = build_gap_map(chain_graph, engine_need_is_unmet(engine, k=1, explain=False))
+    # no achievement in the graph speaks of heat stabilisers or yellowing
+    assert gap_map.segment("s-mid").unmet_need_ids == ["n1", "n2", "n3"]
