@@ -107,7 +107,7 @@ _GENERIC_HEAD = re.compile(
     r"^(?:各|多|诸|该|本|此|这|那|某|全|一|二|三|两|几|数|其他|其它|相关|知名|重点|国内|国外|我国|全国|省|市|县|农科院|"
     r"省内|市内|大中型|大型|中小|基层|乡镇|社区|一流|著名|专业|综合|高等|等)"
 )
-_UNIVERSITY = re.compile(r"^(.{2,12}?(?:大学|学院))(?:.{1,}(?:学院|研究所|研究院|研究中心|医院|系|实验室))$")
+_UNIVERSITY = re.compile(r"^(.{2,12}?(?:大学|(?<!科)学院))(?:.{1,}(?:学院|研究所|研究院|研究中心|医院|系|实验室))$")
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,9 @@ def _names_in_piece(piece: str, offset: int, after_digit: bool) -> list[tuple[st
         if out and start == prev_end:
             joined, jstart = out.pop()
             name, start = joined + name, jstart
-        out.append((name, offset + start))
+        out.append((name, start))
         prev_end = last_end = m.end()
-    return out
+    return [(name, offset + start) for name, start in out]
 
 
 def find_institutions(text: str | None) -> list[InstitutionMention]:

@@ -287,12 +287,22 @@ class Loader:
             self._known_segments = {p["id"] for p in self.store.all_props(NodeLabel.CHAIN_SEGMENT)}
         return self._known_segments
 
-    def _place(self, node: Node, batch: _Batch) -> bool:
-        if self.placer is None or not isinstance(node, (Achievement, Need)):
+    def _placements(self, rows: list[_Row]) -> dict[str, list[Placement]]:
+        """Placements of a batch's achievements and needs, in one model call when the placer can."""
+        if self.placer is None:
+            return {}
+        nodes = [r.built.node for r in rows if isinstance(r.built.node, (Achievement, Need))]
+        many = getattr(self.placer, "place_many", None)
+        if many is not None:
+            return {n.id: p for n, p in zip(nodes, many(nodes), strict=True)}
+        return {n.id: self.placer.place(n) for n in nodes}  # type: ignore[arg-type]
+
+    def _place(self, node: Node, batch: _Batch, placements: dict[str, list[Placement]]) -> bool:
+        if node.id not in placements:
             return False
         known = self._segments()
         placed = False
-        for p in self.placer.place(node):
+        for p in placements[node.id]:
             if p.segment_id not in known:
                 continue
             batch.relations.append(Relation(
@@ -373,8 +383,9 @@ class Loader:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
             batch = _Batch()
-            for row in chunk:
-                extra = self._enrich(row)
+            extras = [self._enrich(row) for row in chunk]
+            placements = self._placements(chunk)
+            for row, extra in zip(chunk, extras, strict=True):
                 node = row.built.node
                 if entity in ("enterprise", "institution"):
                     resolved = self._resolve_org_row(row, report, batch, source)
@@ -395,7 +406,7 @@ class Loader:
                 if isinstance(node, Achievement):
                     report.patents_extracted += len(node.patent_numbers)
                 report.institutions_extracted += len(extra)
-                if self._place(node, batch):
+                if self._place(node, batch, placements):
                     report.placed += 1
                 batch.rows.append(node)
             self._commit(batch, report)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from graph.model import Enterprise, Institution, MergeRecord, NodeLabel
@@ -66,7 +67,11 @@ GENERIC_WORDS = (
 _GENERIC = re.compile("^(?:" + "|".join(sorted(GENERIC_WORDS, key=len, reverse=True)) + ")+$")
 
 CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
-_UNIVERSITY_LIKE = re.compile(r"(大学|学院|研究所|研究院|科学院|医院|研究中心|实验室|学校)")
+_UNIVERSITY_LIKE = re.compile(
+    r"(大学|学院|研究所|研究院|科学院|农科院|中科院|医院|研究中心|实验室|学校|院[\u4e00-\u9fff]{1,5}所$)"
+)
+#: common abbreviations of academies, expanded so 甘肃省农科院 and 甘肃省农业科学院 meet
+_INSTITUTION_ABBREVIATIONS = (("中科院", "中国科学院"), ("农科院", "农业科学院"))
 
 
 def canonical_org_name(name: str) -> str:
@@ -80,7 +85,9 @@ def canonical_org_name(name: str) -> str:
     text = _NOISE.sub("", text)
     if not text:
         return ""
-    if _UNIVERSITY_LIKE.search(text):
+    if _UNIVERSITY_LIKE.search(text) and "公司" not in text:
+        for short, full in _INSTITUTION_ABBREVIATIONS:
+            text = text.replace(short, full)
         return text
     core = _LEGAL_TAIL.sub("", text) or text
     core = core.replace("集团", "") or core
@@ -180,6 +187,14 @@ class OrgResolver:
         self._by_code: dict[str, KnownOrg] = {}
         self._by_core: dict[tuple[NodeLabel, str], list[KnownOrg]] = {}
         self.candidates: list[Candidate] = []
+        self._noted: set[tuple[str, tuple[str, ...]]] = set()
+
+    def _candidate(self, name: str, possible: Iterable[str], reason: str) -> None:
+        """Note a possible duplicate for review, once per name and set of possible matches."""
+        others = tuple(sorted({p for p in possible if p != name}))
+        if others and (name, others) not in self._noted:
+            self._noted.add((name, others))
+            self.candidates.append(Candidate(name, others, reason))
 
     # -- knowledge -------------------------------------------------------------------------------
     def _index(self, label: NodeLabel, core: str, org: KnownOrg) -> None:
@@ -230,13 +245,16 @@ class OrgResolver:
                 hit = fits[0]
                 if textpipe.normalize(hit.name) == textpipe.normalize(name):
                     return hit, "same name"
-                return hit, f"same name without region/legal form: {core}"
+                if is_generic(core):
+                    # 平顶山市新材料科技有限公司 and 新材料科技公司 share only trade words
+                    self._candidate(name, (hit.name,), "same generic name; not merged")
+                    return None, ""
+                return hit, f"same canonical name {core} (region, legal form, abbreviations normalised)"
             if len(fits) > 1:
-                self.candidates.append(Candidate(name, tuple(sorted(o.name for o in fits)),
-                                                 "same name as several organisations in different regions"))
+                self._candidate(name, (o.name for o in fits),
+                                "same name as several organisations in different regions")
             else:
-                self.candidates.append(Candidate(name, tuple(sorted(o.name for o in same)),
-                                                 "same name but a different region or credit code"))
+                self._candidate(name, (o.name for o in same), "same name but a different region or credit code")
             return None, ""
         if is_generic(core) or len(core) < 4:
             self._note_candidates(name, label, core)
@@ -256,8 +274,7 @@ class OrgResolver:
             if self._compatible(org, code, region):
                 return org, f"short form: {core} is the leading part of {org.core}"
         elif len(leading) > 1:
-            self.candidates.append(Candidate(name, tuple(sorted(o.name for o in leading.values())),
-                                             "short form of several organisations"))
+            self._candidate(name, (o.name for o in leading.values()), "short form of several organisations")
         else:
             self._note_candidates(name, label, core)
         return None, ""
@@ -272,8 +289,8 @@ class OrgResolver:
             for o in orgs
         }
         if inside:
-            self.candidates.append(Candidate(name, tuple(sorted(o.name for o in inside.values())),
-                                             "name appears inside other names; generic or not a leading part"))
+            self._candidate(name, (o.name for o in inside.values()),
+                            "name appears inside other names; generic or not a leading part")
 
     def resolve(self, name: str, credit_code: str | None = None, label: NodeLabel | None = None) -> Resolution:
         """The organisation for ``name``: an existing one (merged=True when the name differs) or a new one."""

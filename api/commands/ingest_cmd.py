@@ -43,7 +43,8 @@ def _run(args: argparse.Namespace) -> int:
             if len(report.errors) > args.show_errors:
                 print(f"  ... {len(report.errors) - args.show_errors} more")
             if report.rejects_file:
-                print(f"  rejected rows written to {report.rejects_file} (fix the {'错误原因'} column and reload)")
+                print(f"  rejected rows written to {report.rejects_file} (the reason is in its error column; "
+                      "fix the rows and load that file again)")
             if report.merges_file:
                 print(f"  merges and possible duplicates for review: {report.merges_file}")
     if args.json:
