@@ -182,3 +182,21 @@ def test_a_need_whose_poster_edge_is_missing_is_reported(tmp_path: Path) -> None
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValidationError, match=r"needs\.yaml:5 \(need-05\): relations\.yaml lacks POSTED ent-mukang"):
         read_demo(directory)
+
+
+def test_intended_matches_and_gap_needs_name_real_demo_nodes(demo: DemoData) -> None:
+    from graph.demo import GAP_NEEDS, INTENDED_MATCHES
+
+    ids = {n.id for n in demo.nodes}
+    assert set(INTENDED_MATCHES) <= ids and set(GAP_NEEDS) <= ids
+    assert all(set(achs) <= ids for achs in INTENDED_MATCHES.values())
+    assert not set(INTENDED_MATCHES) & set(GAP_NEEDS)
+    # a gap need has no achievement in any of its segments at 中试 or beyond
+    seg_members: dict[str, set[str]] = {}
+    for r in demo.relations:
+        if r.type is RelType.IN_SEGMENT:
+            seg_members.setdefault(r.target_id, set()).add(r.source_id)
+    mature = {n.id for n in demo.nodes if n.label is NodeLabel.ACHIEVEMENT and n.maturity in ("中试", "样品", "产业化")}
+    for need in GAP_NEEDS:
+        segs = {r.target_id for r in demo.relations if r.type is RelType.IN_SEGMENT and r.source_id == need}
+        assert segs and not any(seg_members[s] & mature for s in segs), need
