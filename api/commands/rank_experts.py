@@ -12,7 +12,8 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -20,8 +21,15 @@ from typing import TextIO
 from graph.exceptions import ValidationError
 from graph.model import NodeLabel
 from graph.server import EmbeddedGraphServer
-from graph.store import connect
-from matcher.solvers.expert_works import LineError, expert_graph, parse_queries, parse_work_records
+from graph.store import GraphStore, connect
+from matcher.solvers.expert_works import (
+    ExpertGraph,
+    LineError,
+    QueryRecord,
+    expert_graph,
+    parse_queries,
+    parse_work_records,
+)
 from matcher.solvers.ranking import DEFAULT_AGGREGATION, SCORERS, SolverIndex
 
 
@@ -44,6 +52,63 @@ def _read_lines(path: Path, what: str) -> list[str]:
                               field=what) from exc
 
 
+@dataclass
+class ExpertInput:
+    """Parsed input: the experts' graph, the queries and the problems found in the files."""
+
+    graph: ExpertGraph
+    queries: list[QueryRecord]
+    errors: list[str]
+
+
+def read_inputs(works_path: Path, queries_path: Path) -> ExpertInput:
+    """Parse both files; bad lines become messages with line numbers. Raises if no valid work remains."""
+    records, work_errors = parse_work_records(_read_lines(Path(works_path), "works"))
+    queries, query_errors = parse_queries(_read_lines(Path(queries_path), "queries"))
+    errors = [f"{works_path}: {e}" for e in work_errors] + [f"{queries_path}: {e}" for e in query_errors]
+    if not records:
+        raise ValidationError(f"no valid work in {works_path}", field="works")
+    return ExpertInput(expert_graph(records), queries, errors)
+
+
+@contextmanager
+def throwaway_graph(built: ExpertGraph, errors: list[str], heap_mb: int = 1024) -> Iterator[GraphStore]:
+    """An embedded graph server in a temporary directory holding ``built``; stopped and removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="techmatch-rank-experts-") as tmp:
+        server = EmbeddedGraphServer(Path(tmp), database="rankexperts", heap_mb=heap_mb)
+        info = server.start()
+        try:
+            store = connect(info.uri, info.user, info.password, info.database)
+            try:
+                store.setup_schema()
+                store.upsert_nodes(built.nodes)
+                for rel in store.upsert_relations(built.relations).missing_endpoints:
+                    errors.append(f"edge {rel.source_id} -> {rel.target_id} not written (missing endpoint)")
+                yield store
+            finally:
+                store.close()
+        finally:
+            server.stop()
+
+
+def build_expert_index(
+    store: GraphStore, scorer: str = "combined", aggregation: str = DEFAULT_AGGREGATION, track_weight: float = 0.2
+) -> SolverIndex:
+    """The service's solver index over the talents in ``store`` (query vectors cached: batches repeat)."""
+    return SolverIndex.build(store, scorer=scorer, aggregation=aggregation, track_weight=track_weight,
+                             labels=(NodeLabel.TALENT,), cache_queries=True)
+
+
+def to_expert_ids(built: ExpertGraph, ranked: list[list[tuple[str, float]]], queries: list[QueryRecord]
+                  ) -> dict[str, list[tuple[str, float]]]:
+    """Solver keys (``Talent:x-…``) back to the expert ids of the input file."""
+    prefix = f"{NodeLabel.TALENT.value}:"
+    return {
+        q.id: [(built.talent_to_expert[key[len(prefix):]], score) for key, score in row]
+        for q, row in zip(queries, ranked, strict=True)
+    }
+
+
 def rank_experts(
     works_path: Path,
     queries_path: Path,
@@ -56,43 +121,16 @@ def rank_experts(
     """The whole batch: parse, load a throwaway graph, index it, rank. Raises if nothing valid remains."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    records, work_errors = parse_work_records(_read_lines(Path(works_path), "works"))
-    queries, query_errors = parse_queries(_read_lines(Path(queries_path), "queries"))
-    errors = [f"{works_path}: {e}" for e in work_errors] + [f"{queries_path}: {e}" for e in query_errors]
-    if not records:
-        raise ValidationError(f"no valid work in {works_path}", field="works")
-    built = expert_graph(records)
-    with tempfile.TemporaryDirectory(prefix="techmatch-rank-experts-") as tmp:
-        server = EmbeddedGraphServer(Path(tmp), database="rankexperts", heap_mb=heap_mb)
-        info = server.start()
-        try:
-            store = connect(info.uri, info.user, info.password, info.database)
-            try:
-                store.setup_schema()
-                report = store.upsert_nodes(built.nodes)
-                rel_report = store.upsert_relations(built.relations)
-                report.add(rel_report)
-                for rel in rel_report.missing_endpoints:
-                    errors.append(f"{works_path}: edge {rel.source_id} -> {rel.target_id} not written")
-                timings["load_graph_s"] = time.perf_counter() - t0
-                t1 = time.perf_counter()
-                index = SolverIndex.build(store, scorer=scorer, aggregation=aggregation,
-                                          track_weight=track_weight, labels=(NodeLabel.TALENT,),
-                                          cache_queries=True)
-                timings["index_s"] = time.perf_counter() - t1
-            finally:
-                store.close()
-        finally:
-            server.stop()
+    data = read_inputs(works_path, queries_path)
+    with throwaway_graph(data.graph, data.errors, heap_mb) as store:
+        timings["load_graph_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        index = build_expert_index(store, scorer, aggregation, track_weight)
+        timings["index_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    ranked = index.rank([q.text for q in queries], k=top)
+    ranked = index.rank([q.text for q in data.queries], k=top)
     timings["rank_s"] = time.perf_counter() - t2
-    prefix = f"{NodeLabel.TALENT.value}:"
-    ranking = {
-        q.id: [(built.talent_to_expert[key[len(prefix):]], score) for key, score in row]
-        for q, row in zip(queries, ranked, strict=True)
-    }
-    return ExpertRun(ranking=ranking, errors=errors, timings=timings)
+    return ExpertRun(ranking=to_expert_ids(data.graph, ranked, data.queries), errors=data.errors, timings=timings)
 
 
 def write_run(ranking: dict[str, list[tuple[str, float]]], out: TextIO) -> None:

@@ -15,9 +15,9 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from graph.model import PlatformLevel
+from graph.model import NodeLabel, PlatformLevel
 from graph.store import GraphStore
-from matcher.solvers.refs import SolverRef
+from matcher.solvers.refs import SOLVER_LABELS, SolverRef
 
 PLATFORM_LEVEL_SCORE = {PlatformLevel.NATIONAL.value: 1.0, PlatformLevel.PROVINCIAL.value: 0.7,
                         PlatformLevel.MUNICIPAL.value: 0.4}
@@ -55,36 +55,36 @@ def _squash(n: float, scale: float = 2.0) -> float:
     return 1.0 - math.exp(-max(0.0, n) / scale)
 
 
-# One query per fact, each over all requested solvers at once; (label, id) pairs travel as parameters.
-_TRANSFERS = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)-[:INVENTED|OWNS]->(a:Achievement)-[d:TRANSFERRED_TO]->(e:Enterprise) "
-    "RETURN r.label AS label, r.id AS id, a.name AS title, coalesce(d.amount_wan, d.amount) AS amount, "
-    "e.name AS enterprise"
-)
-_AFFILIATE_TRANSFERS = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)<-[:AFFILIATED_WITH]-(:Talent)-[:INVENTED]->(a:Achievement)-[d:TRANSFERRED_TO]->(e:Enterprise) "
-    "RETURN DISTINCT r.label AS label, r.id AS id, a.name AS title, coalesce(d.amount_wan, d.amount) AS amount, "
-    "e.name AS enterprise"
-)
-_PROJECTS = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)-[:WORKED_ON|UNDERTAKES]->(p:Project) "
-    "RETURN r.label AS label, r.id AS id, p.status AS status, p.year AS year"
-)
-_WORK_YEARS = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)-[:INVENTED|OWNS]->(a:Achievement) RETURN r.label AS label, r.id AS id, a.posted_on AS posted"
-)
-_SOLVED = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)-[:SOLVES]->(c:Challenge) RETURN r.label AS label, r.id AS id, c.status AS status"
-)
-_PLATFORMS = (
-    "UNWIND $refs AS r MATCH (s {id: r.id}) WHERE r.label IN labels(s) "
-    "MATCH (s)-[:MEMBER_OF|HOSTS]->(p:Platform) RETURN r.label AS label, r.id AS id, p.name AS name, p.level AS level"
-)
+# One query per fact and solver label, each over all requested ids of that label at once. The label is put
+# into the text from the closed enum (a labelled MATCH uses the id index; an unlabelled one scans).
+_FACTS = {
+    "transfers": (
+        "MATCH (s)-[:INVENTED|OWNS]->(a:Achievement)-[d:TRANSFERRED_TO]->(e:Enterprise) "
+        "RETURN sid AS id, a.name AS title, coalesce(d.amount_wan, d.amount) AS amount, e.name AS enterprise"
+    ),
+    "affiliate_transfers": (
+        "MATCH (s)<-[:AFFILIATED_WITH]-(:Talent)-[:INVENTED]->(a:Achievement)-[d:TRANSFERRED_TO]->(e:Enterprise) "
+        "RETURN DISTINCT sid AS id, a.name AS title, coalesce(d.amount_wan, d.amount) AS amount, "
+        "e.name AS enterprise"
+    ),
+    "projects": "MATCH (s)-[:WORKED_ON|UNDERTAKES]->(p:Project) RETURN sid AS id, p.status AS status, p.year AS year",
+    "work_years": "MATCH (s)-[:INVENTED|OWNS]->(a:Achievement) RETURN sid AS id, a.posted_on AS posted",
+    "solved": "MATCH (s)-[:SOLVES]->(c:Challenge) RETURN sid AS id, c.status AS status",
+    "platforms": "MATCH (s)-[:MEMBER_OF|HOSTS]->(p:Platform) RETURN sid AS id, p.name AS name, p.level AS level",
+}
+_QUERIES = {
+    (label, fact): f"UNWIND $ids AS sid MATCH (s:{NodeLabel(label).value} {{id: sid}}) " + body
+    for label in SOLVER_LABELS
+    for fact, body in _FACTS.items()
+}
+
+
+def _fact_rows(store: GraphStore, fact: str, by_label: dict[NodeLabel, list[str]]) -> list[dict]:
+    rows: list[dict] = []
+    for label, ids in by_label.items():
+        for row in store.read(_QUERIES[(label, fact)], ids=ids):
+            rows.append({**row, "label": label.value})
+    return rows
 
 
 def track_records(
@@ -99,13 +99,16 @@ def track_records(
     records = {s.key: TrackRecord(solver=s) for s in solvers}
     if not records:
         return records
-    refs = [{"label": s.label.value, "id": s.id} for s in dict.fromkeys(solvers)]
+    by_label: dict[NodeLabel, list[str]] = {}
+    for s in dict.fromkeys(solvers):
+        if s.label in SOLVER_LABELS:
+            by_label.setdefault(s.label, []).append(s.id)
 
     def rec(row: dict) -> TrackRecord | None:
         return records.get(f"{row['label']}:{row['id']}")
 
     seen_deals: set[tuple[str, str, str]] = set()
-    for row in [*store.read(_TRANSFERS, refs=refs), *store.read(_AFFILIATE_TRANSFERS, refs=refs)]:
+    for row in [*_fact_rows(store, "transfers", by_label), *_fact_rows(store, "affiliate_transfers", by_label)]:
         r = rec(row)
         deal = (f"{row['label']}:{row['id']}", str(row["title"]), str(row["enterprise"]))
         if r is None or deal in seen_deals:
@@ -115,7 +118,7 @@ def track_records(
         r.transfer_amount_wan += float(row["amount"] or 0.0)
         if len(r.transferred_titles) < 3:
             r.transferred_titles.append(f"{row['title']} → {row['enterprise']}")
-    for row in store.read(_PROJECTS, refs=refs):
+    for row in _fact_rows(store, "projects", by_label):
         r = rec(row)
         if r is None:
             continue
@@ -123,16 +126,16 @@ def track_records(
             r.delivered_projects += 1
         if row["year"] is not None:
             r.latest_year = max(r.latest_year or 0, int(row["year"]))
-    for row in store.read(_WORK_YEARS, refs=refs):
+    for row in _fact_rows(store, "work_years", by_label):
         r = rec(row)
         posted = str(row["posted"] or "")[:4]
         if r is not None and posted.isdigit():
             r.latest_year = max(r.latest_year or 0, int(posted))
-    for row in store.read(_SOLVED, refs=refs):
+    for row in _fact_rows(store, "solved", by_label):
         r = rec(row)
         if r is not None and row["status"] in ("accepted", "in_progress", "awarded"):
             r.solved_challenges += 1
-    for row in store.read(_PLATFORMS, refs=refs):
+    for row in _fact_rows(store, "platforms", by_label):
         r = rec(row)
         if r is None:
             continue
