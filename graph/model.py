@@ -285,6 +285,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _is_json_field(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return False  # an enum is stored as its value; "<enum 'Verdict'>" must not read as a dict
     text = str(annotation)
     return "dict" in text or "Milestone" in text or "Requirement" in text
 
