@@ -69,8 +69,11 @@ read it get a desensitised view (`desensitised: true`: chain segments and key te
 """
 
 
-def _engine_provider(store: GraphStore, engine: Any | None) -> Callable[[], Any | None]:
-    """Build the matcher lazily (its indexes take a while) and only once."""
+def _engine_provider(
+    store: GraphStore, engine: Any | None, settings: Settings
+) -> tuple[Callable[[], Any | None], Callable[[], Any]]:
+    """Build the matcher lazily (its indexes take a while) and only once; the second function answers the
+    engine only when it is already built (writes keep its indexes current, they never trigger a build)."""
     lock = threading.Lock()
     box: dict[str, Any] = {"engine": engine, "tried": engine is not None}
 
@@ -82,13 +85,13 @@ def _engine_provider(store: GraphStore, engine: Any | None) -> Callable[[], Any 
                 try:
                     from matcher.engine import MatchEngine  # type: ignore[import-not-found]
 
-                    box["engine"] = MatchEngine.from_store(store)
+                    box["engine"] = MatchEngine.from_store(store, settings=settings)
                 except ModuleNotFoundError as exc:
                     log.warning("matcher not available: %s", exc)
                 box["tried"] = True
         return box["engine"]
 
-    return provide
+    return provide, lambda: box["engine"]
 
 
 def create_app(settings: Settings | None = None, store: GraphStore | None = None, engine: Any | None = None) -> FastAPI:
@@ -100,7 +103,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         app.state.store = graph
         app.state.accounts = AccountService(graph)
         app.state.audit = AuditLog(graph)
-        app.state.engine_provider = _engine_provider(graph, engine)
+        app.state.engine_provider, app.state.engine_if_built = _engine_provider(graph, engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

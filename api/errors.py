@@ -7,6 +7,7 @@ over the size limit are refused before they are read in full.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -114,6 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
         msg = str(first.get("msg", "invalid input"))
         if first.get("type") == "json_invalid":
             return respond(request, 400, f"malformed JSON: {msg}", "body", "malformed_json")
+        named = re.match(r"^Value error, (\w+): ", msg)
+        if named and field in ("body", ""):
+            # a whole-model check names its field at the start of the message ("reason: ...")
+            field, msg = named.group(1), msg[len("Value error, "):]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return respond(request, 422, f"{field}: {msg}{more}", field)
 

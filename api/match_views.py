@@ -44,10 +44,9 @@ def record_verdict(
     reason: RejectReason | None, comment: str,
 ) -> Feedback:
     """Hand the verdict to the engine, which stores the Feedback node and learns from it."""
-    return engine.record_feedback(
-        question=question, query_id=query_id, candidate_id=candidate_id, verdict=verdict, reason=reason,
-        comment=comment, user=principal.user_id, broker_id=principal.broker_id,
-    )
+    # the broker's own id links the verdict to the broker (GAVE); others are recorded by user id
+    return engine.record_feedback(question, query_id, candidate_id, verdict, reason, comment,
+                                  user=principal.broker_id or principal.user_id)
 
 
 def match_subgraph(store: GraphStore, need_id: str, achievement_id: str) -> tuple[Subgraph, list[str]]:

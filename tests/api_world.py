@@ -115,7 +115,8 @@ def make_api(store: GraphStore, data_dir: Any, engine: Any | None = None) -> Any
     from api.app import create_app
     from graph.settings import Settings
 
-    settings = Settings(data_dir=data_dir, session_secret="test-session-secret", load_demo=False)
+    # the lexical engine (no dense encoder): real ranking, built in seconds on two cores
+    settings = Settings(data_dir=data_dir, session_secret="test-session-secret", load_demo=False, embedder="none")
     return create_app(settings, store=store, engine=engine)
 
 
@@ -126,3 +127,24 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert found, "page has no CSRF token"
     return found.group(1)
+
+
+def build_demo_world(store: GraphStore) -> World:
+    """The shipped demo graph plus accounts: broker brk-01 (looks after ent-pmsm-nylon), the nylon enterprise
+    (need-01, public), the switchgear enterprise (need-02, private), the bureau and an admin."""
+    from graph.demo import load_demo
+
+    load_demo(store)
+    accounts = AccountService(store)
+    world = World()
+    for name, role, kw in (
+        ("admin", Role.ADMIN, {}),
+        ("bureau", Role.BUREAU, {}),
+        ("broker", Role.BROKER, {"broker_id": "brk-01"}),
+        ("nylon", Role.ENTERPRISE, {"enterprise_id": "ent-pmsm-nylon"}),
+        ("switch", Role.ENTERPRISE, {"enterprise_id": "ent-ruineng-switch"}),
+    ):
+        user = accounts.create_user(name, role, password=PASSWORD, **kw)
+        world.users[name] = user.id
+        world.keys[name], _ = accounts.issue_key(user.id)
+    return world

@@ -118,25 +118,28 @@ def _register(slug: str, label: NodeLabel) -> None:
     if not WRITE_ROLES.get(label, DEFAULT_WRITE):
         return
 
-    def create(body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+    def create(request: Request, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
                principal: Principal = Depends(writer)) -> Node:
         ensure_storable(body)
         store.create_node(body)
-        _after_write(store, label, body)
+        _after_write(request, label, body)
         return body
 
-    def update(node_id: str, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+    def update(request: Request, node_id: str, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
                principal: Principal = Depends(writer)) -> Node:
         if body.id != node_id:
             raise ApiError(422, f"the body's id {body.id!r} differs from the URL's {node_id!r}", "id")
         ensure_storable(body)
         store.update_node(body)
-        _after_write(store, label, body)
+        _after_write(request, label, body)
         return body
 
-    def delete(node_id: str, store: GraphStore = Depends(get_store),
+    def delete(request: Request, node_id: str, store: GraphStore = Depends(get_store),
                principal: Principal = Depends(writer)) -> None:
         store.delete_node(label, node_id)
+        engine = request.app.state.engine_if_built()
+        if engine is not None and label == NodeLabel.ACHIEVEMENT:
+            engine.remove_achievement(node_id)
 
     router.add_api_route(f"/{slug}", create, methods=["POST"], response_model=cls, status_code=201,
                          operation_id=f"create_{snake}", summary=f"Create a {label.value}")
@@ -146,8 +149,11 @@ def _register(slug: str, label: NodeLabel) -> None:
                          operation_id=f"delete_{snake}", summary=f"Delete a {label.value} and its edges")
 
 
-def _after_write(store: GraphStore, label: NodeLabel, node: Node) -> None:
-    """Hook for keeping derived indexes current (the matcher's) after an edit."""
+def _after_write(request: Request, label: NodeLabel, node: Node) -> None:
+    """Keep the matcher's indexes current after an edit (only when the engine is already built)."""
+    engine = request.app.state.engine_if_built()
+    if engine is not None and label == NodeLabel.ACHIEVEMENT:
+        engine.index_achievements([node])
 
 
 for _slug, _label in RESOURCES.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import NeedView, Visibility, may_manage_need, need_visibility, view_need
@@ -112,6 +112,12 @@ def create_need(store: GraphStore, principal: Principal, body: NeedIn) -> Need:
     return need
 
 
+def _reindex(request: Request, need: Need) -> None:
+    engine = request.app.state.engine_if_built()
+    if engine is not None:
+        engine.index_needs([need])
+
+
 def visible_needs(
     store: GraphStore, principal: Principal, page: Page, enterprise_id: str | None = None,
     status: NeedStatus | None = None, q: str | None = None,
@@ -149,9 +155,10 @@ def list_needs(
 
 
 @router.post("", response_model=NeedView, status_code=201, summary="Post a need")
-def post_need(body: NeedIn, store: GraphStore = Depends(get_store), audit: AuditLog = Depends(get_audit),
-              principal: Principal = Depends(POSTERS)) -> NeedView:
+def post_need(request: Request, body: NeedIn, store: GraphStore = Depends(get_store),
+              audit: AuditLog = Depends(get_audit), principal: Principal = Depends(POSTERS)) -> NeedView:
     need = create_need(store, principal, body)
+    _reindex(request, need)
     audit.record(principal, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
     return read_need(store, audit, principal, need)
 
@@ -163,7 +170,7 @@ def get_need(need_id: str, store: GraphStore = Depends(get_store), audit: AuditL
 
 
 @router.patch("/{need_id}", response_model=NeedView, summary="Change a need you manage")
-def patch_need(need_id: str, body: NeedPatch, store: GraphStore = Depends(get_store),
+def patch_need(request: Request, need_id: str, body: NeedPatch, store: GraphStore = Depends(get_store),
                audit: AuditLog = Depends(get_audit), principal: Principal = Depends(POSTERS)) -> NeedView:
     need = load_need(store, need_id)
     if not may_manage_need(principal, need):
@@ -173,6 +180,7 @@ def patch_need(need_id: str, body: NeedPatch, store: GraphStore = Depends(get_st
         raise ApiError(403, "only the enterprise itself agrees to reveal its identity", "reveal_identity")
     updated = Need.model_validate({**need.model_dump(), **{k: v for k, v in changes.items() if v is not None}})
     store.update_node(updated)
+    _reindex(request, updated)
     audit.record(principal, "change_need", NodeLabel.NEED, need_id, ",".join(sorted(changes)))
     return read_need(store, audit, principal, updated)
 

@@ -129,8 +129,10 @@ def home(request: Request, q: str | None = Query(None, max_length=200)) -> Respo
         if q else []
     text_matches = None
     engine = _engine(request)
-    if q and engine is not None and hasattr(engine, "match_text"):
-        text_matches = engine.match_text(q, k=10).matches
+    if q and engine is not None and len(q) >= 2:
+        from api.routes.matching import match_text
+
+        text_matches = match_text(engine, q, k=10).matches
     return _render(request, "home.html", me, q=q, needs=views, achievements=achievements, text_matches=text_matches)
 
 
@@ -286,9 +288,9 @@ def post_need_form(request: Request, name: str = Form(..., max_length=200),
         return enterprise_page(request, error="预算须为不小于 0 的数字（万元），名称不能为空。")
     need = create_need(request.app.state.store, me, body)
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
-    engine = _engine(request)
-    if engine is not None and hasattr(engine, "upsert_need"):
-        engine.upsert_need(need)
+    engine = request.app.state.engine_if_built()
+    if engine is not None:
+        engine.index_needs([need])
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
 
 

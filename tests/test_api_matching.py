@@ -1,0 +1,132 @@
+"""Matching through the API on the demo graph with the real (lexical) engine: ranked, explained matches,
+verdicts that reach the engine and the graph, access rules on every question, desensitised enterprises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from api_world import Api, build_demo_world, make_api
+from fastapi.testclient import TestClient
+
+from api.routes.matching import HIDDEN_NAME, desensitise
+from graph.model import NodeLabel
+from matcher.results import Explanation, Match, PathStep
+
+
+@pytest.fixture(scope="module")
+def api(_session_store, tmp_path_factory) -> Iterator[Api]:
+    _session_store.clear()
+    world = build_demo_world(_session_store)
+    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
+    with TestClient(app) as client:
+        yield Api(client, world, _session_store, app)
+    _session_store.clear()
+
+
+def test_need_matches_are_ranked_explained_and_calibrated(api):
+    body = api.client.get("/api/needs/need-01/matches", headers=api.world.headers("broker")).json()
+    assert body["query_id"] == "need-01" and body["matches"]
+    top = body["matches"][0]
+    assert top["candidate_id"] == "ach-01"
+    assert 0 < top["confidence"] <= 1 and top["explanation"]["sentence"]
+    assert [m["rank"] for m in body["matches"]] == sorted(m["rank"] for m in body["matches"])
+
+
+def test_private_need_matches_are_for_its_enterprise_and_the_bureau_only(api):
+    for who in ("switch", "bureau"):
+        assert api.client.get("/api/needs/need-02/matches", headers=api.world.headers(who)).status_code == 200
+    for who in ("nylon", "broker"):
+        resp = api.client.get("/api/needs/need-02/matches", headers=api.world.headers(who))
+        assert resp.status_code == 403, who
+    events = api.client.get("/api/audit", headers=api.world.headers("bureau"),
+                            params={"target_id": "need-02", "action": "view_matches"}).json()["items"]
+    assert {e["user_id"] for e in events} == {api.world.users["switch"], api.world.users["bureau"]}
+
+
+def test_free_text_search_finds_the_stabiliser(api):
+    body = api.client.post("/api/search", headers=api.world.headers("nylon"),
+                           json={"text": "尼龙66切片熔体保持后发黄，需要热稳定剂配方"}).json()
+    assert "ach-01" in [m["candidate_id"] for m in body["matches"]]
+    short = api.client.post("/api/search", headers=api.world.headers("nylon"), json={"text": "x"})
+    assert short.status_code == 422 and short.json()["field"] == "text"
+
+
+def test_rejection_needs_a_reason_and_reaches_the_graph(api):
+    h = api.world.headers("broker")
+    no_reason = api.client.post("/api/feedback", headers=h, json={"query_id": "need-01", "candidate_id": "ach-02",
+                                                                  "verdict": "reject"})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
+    other = api.client.post("/api/feedback", headers=h, json={"query_id": "need-01", "candidate_id": "ach-02",
+                                                              "verdict": "reject", "reason": "other"})
+    assert other.status_code == 422 and other.json()["field"] == "comment"
+    unknown = api.client.post("/api/feedback", headers=h, json={"query_id": "need-01", "candidate_id": "ach-nope",
+                                                                "verdict": "accept"})
+    assert unknown.status_code == 404 and unknown.json()["field"] == "candidate_id"
+    ok = api.client.post("/api/feedback", headers=h, json={"query_id": "need-01", "candidate_id": "ach-02",
+                                                           "verdict": "reject", "reason": "immature",
+                                                           "comment": "还在实验室阶段"})
+    assert ok.status_code == 201, ok.text
+    fb_id = ok.json()["id"]
+    stored = api.store.get_props(NodeLabel.FEEDBACK, fb_id)
+    assert stored["verdict"] == "reject" and stored["reason"] == "immature" and stored["user"] == "brk-01"
+    gave = api.store.read("MATCH (b:Broker {id: 'brk-01'})-[:GAVE]->(f:Feedback {id: $id}) RETURN count(*) AS c",
+                          id=fb_id)
+    assert gave[0]["c"] == 1
+    listed = api.client.get("/api/feedback", headers=h, params={"query_id": "need-01"}).json()
+    assert fb_id in [f["id"] for f in listed]
+
+
+def test_only_those_working_on_a_need_may_judge_its_matches(api):
+    body = {"query_id": "need-02", "candidate_id": "ach-25", "verdict": "accept"}
+    assert api.client.post("/api/feedback", headers=api.world.headers("nylon"), json=body).status_code == 403
+    assert api.client.post("/api/feedback", headers=api.world.headers("broker"), json=body).status_code == 403
+    assert api.client.post("/api/feedback", headers=api.world.headers("switch"), json=body).status_code == 201
+
+
+def test_achievement_to_enterprises_is_for_brokers_and_the_bureau(api):
+    ok = api.client.get("/api/achievements/ach-01/enterprises", headers=api.world.headers("broker"))
+    assert ok.status_code == 200 and ok.json()["question"] == "achievement_enterprise"
+    assert api.client.get("/api/achievements/ach-01/enterprises",
+                          headers=api.world.headers("nylon")).status_code == 403
+
+
+def test_enterprises_found_through_a_private_need_are_desensitised(api):
+    body = api.client.get("/api/achievements/ach-25/enterprises", headers=api.world.headers("broker"),
+                          params={"k": 20}).json()
+    names = [m["name"] for m in body["matches"]]
+    assert "ent-ruineng-switch" not in [m["candidate_id"] for m in body["matches"]]
+    bureau = api.client.get("/api/achievements/ach-25/enterprises", headers=api.world.headers("bureau"),
+                            params={"k": 20}).json()
+    bureau_ids = [m["candidate_id"] for m in bureau["matches"]]
+    if "ent-ruineng-switch" in bureau_ids:  # surfaced through private need-02: the broker sees no name
+        assert HIDDEN_NAME in names
+
+
+def test_desensitised_match_keeps_segment_and_terms_but_no_identity():
+    match = Match(candidate_id="ent-secret", label="Enterprise", name="某某开关有限公司", score=1.0, confidence=0.5,
+                  via=["need-02"], features={"bm25": 1.0},
+                  explanation=Explanation(shared_terms=["GIS", "绝缘"], sentence="某某开关有限公司的需求",
+                                          chain_path=[PathStep(id="seg-gis", label="ChainSegment", name="GIS")]))
+    out = desensitise(match)
+    assert out.name == HIDDEN_NAME and "ent-secret" not in out.model_dump_json()
+    assert "某某开关" not in out.model_dump_json()
+    assert out.explanation.shared_terms == ["GIS", "绝缘"] and "GIS" in out.explanation.sentence
+
+
+def test_enterprise_recommendations_only_for_itself(api):
+    assert api.client.get("/api/enterprises/ent-pmsm-nylon/achievements",
+                          headers=api.world.headers("nylon")).status_code == 200
+    assert api.client.get("/api/enterprises/ent-ruineng-switch/achievements",
+                          headers=api.world.headers("nylon")).status_code == 403
+    assert api.client.get("/api/enterprises/ent-pmsm-nylon/achievements",
+                          headers=api.world.headers("broker")).status_code == 200
+
+
+def test_challenge_solvers_for_the_bureau(api):
+    challenge = api.client.get("/api/challenges", headers=api.world.headers("bureau")).json()["items"][0]
+    resp = api.client.get(f"/api/challenges/{challenge['id']}/solvers", headers=api.world.headers("bureau"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["solvers"] and resp.json()["solvers"][0]["explanation"]
+    assert api.client.get(f"/api/challenges/{challenge['id']}/solvers",
+                          headers=api.world.headers("broker")).status_code == 403
