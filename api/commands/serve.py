@@ -4,6 +4,7 @@ first start (printing their passwords and API keys once) and serve the API and t
 from __future__ import annotations
 
 import argparse
+import threading
 
 from graph.settings import get_settings
 
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                 for acc in created:
                     print(f"  {acc.role.value:<10} user {acc.name:<10} password {acc.password}  api key {acc.api_key}")
         app = create_app(settings, store=store)
+        # build the matcher's indexes in the background so the first match request does not wait for them
+        threading.Thread(target=app.state.engine_provider, name="engine-warmup", daemon=True).start()
         print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
