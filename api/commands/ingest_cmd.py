@@ -38,6 +38,9 @@ def _run(args: argparse.Namespace) -> int:
             report = loader.load(path, entity=entity, fmt=None if args.format in ("auto", "zhibei") else args.format)
             reports.append(report)
             print(report.summary())
+            if report.unknown_columns:
+                print(f"  columns not used (no field of {report.entity} has that header): "
+                      f"{', '.join(report.unknown_columns)}; see docs/ingest.md or pass --mapping")
             for err in report.errors[: args.show_errors]:
                 print(f"  {Path(report.source).name}: {err}")
             if len(report.errors) > args.show_errors:
