@@ -70,3 +70,21 @@ def test_min_cost_flow_matches_brute_force_on_small_random_cases():
         result = assign(affinity, loads, sizes)
         assert result.objective == pytest.approx(_brute_force(affinity, loads, sizes), abs=1e-5)
         assert result.objective >= assign_greedy(affinity, loads, sizes).objective - 1e-9
+
+
+def test_challenges_from_the_graph_respect_conflicts_and_loads(store):
+    from graph.model import Challenge, NodeLabel
+    from matcher.solvers.assignment import assign_challenges
+    from matcher.solvers.coi import ConflictPolicy
+    from matcher.solvers.ranking import SolverIndex
+    from tests.solvers_world import build_world
+
+    owned = build_world(store)  # owned by the enterprise 王磊 (t-best) holds shares in
+    public = Challenge(id="ch-2", name="尼龙66耐黄变热稳定技术", statement="尼龙66树脂耐黄变与热稳定",
+                       owner_id="dept-kj")
+    index = SolverIndex.build(store, scorer="lexical", labels=(NodeLabel.TALENT,))
+    plan = assign_challenges(store, [owned, public], index=index, policy=ConflictPolicy(reference_year=2026))
+    assert plan.optimal.people_of("ch-2") == ["Talent:t-best"]
+    assert plan.optimal.people_of("ch-1") == ["Talent:t-second"]  # t-best is conflicted and at his load limit
+    assert any(r.startswith("Talent:t-best (financial_tie") for r in plan.conflicts["ch-1"])
+    assert plan.gain_over_greedy >= 0

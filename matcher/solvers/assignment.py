@@ -6,16 +6,23 @@ assigned. Solved exactly as a min-cost flow with networkx (source → person [ca
 [cap 1, cost −affinity] → sink [cap team size]) plus a zero-cost bypass source → sink, so the flow
 fills a slot only when that raises the total affinity. :func:`assign_greedy` is the baseline a
 person would do by hand (best pair first); the benchmark and tests compare the two.
+:func:`assign_challenges` builds the problem from the graph (solver index affinities, 回避 pairs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
+import numpy as np
 from pydantic import BaseModel, Field
 
 from graph.exceptions import ValidationError
+from graph.model import Challenge, NodeLabel
+from graph.store import GraphStore
+from matcher.solvers.coi import ConflictPolicy, check_conflicts
+from matcher.solvers.ranking import SolverIndex, challenge_text
+from matcher.solvers.refs import SolverRef
 
 #: affinities become integer costs at this resolution (network simplex needs integers)
 _SCALE = 1_000_000
@@ -153,3 +160,60 @@ def assign_greedy(
             left_load[p] -= 1
             left_room[c] -= 1
     return _finish("greedy", chosen, team_sizes, skipped)
+
+
+class ChallengePlan(BaseModel):
+    """The optimal assignment of solvers to several challenges, the greedy baseline and what 回避 removed."""
+
+    optimal: Assignment
+    greedy: Assignment
+    conflicts: dict[str, list[str]] = Field(default_factory=dict)  # challenge id -> removed "Label:id (rule)"
+
+    @property
+    def gain_over_greedy(self) -> float:
+        return self.optimal.objective - self.greedy.objective
+
+
+def assign_challenges(
+    store: GraphStore,
+    challenges: Sequence[Challenge],
+    index: SolverIndex | None = None,
+    loads: Mapping[str, int] | None = None,
+    default_load: int = 1,
+    candidates_per_challenge: int = 20,
+    labels: Sequence[NodeLabel] = (NodeLabel.TALENT,),
+    policy: ConflictPolicy | None = None,
+) -> ChallengePlan:
+    """Assign solvers (keys ``Label:id``) to challenges: affinity from the solver index, team size from each
+    challenge's ``min_team_size`` requirement (default 1), loads per solver key (default ``default_load``),
+    conflicted pairs excluded. Returns the optimal plan and the greedy baseline on the same input."""
+    index = index or SolverIndex.build(store, labels=labels)
+    wanted = {NodeLabel(label).value for label in labels}
+    affinity: dict[tuple[str, str], float] = {}
+    conflict_pairs: list[tuple[str, str]] = []
+    removed: dict[str, list[str]] = {}
+    team_sizes: dict[str, int] = {}
+    for challenge in challenges:
+        size = next((r.value for r in challenge.requirements if r.kind == "min_team_size"), "1")
+        try:
+            team_sizes[challenge.id] = max(0, int(size))
+        except ValueError as exc:
+            raise ValidationError(f"min_team_size {size!r} is not a number", field="requirements",
+                                  where=challenge.id) from exc
+        scores = index.scores([challenge_text(challenge)])[0]
+        order = [i for i in np.argsort(-scores, kind="stable")
+                 if index.expertise.solver_ids[i].split(":", 1)[0] in wanted][:candidates_per_challenge]
+        keys = [index.expertise.solver_ids[i] for i in order]
+        found = check_conflicts(store, challenge, [SolverRef.from_key(k) for k in keys], policy)
+        for i, key in zip(order, keys, strict=True):
+            affinity[(key, challenge.id)] = float(scores[i])
+            if key in found:
+                conflict_pairs.append((key, challenge.id))
+                removed.setdefault(challenge.id, []).extend(f"{key} ({c.rule}: {c.reason})" for c in found[key])
+    people = {p for p, _ in affinity}
+    limits = {p: (loads or {}).get(p, default_load) for p in people}
+    return ChallengePlan(
+        optimal=assign(affinity, limits, team_sizes, conflict_pairs),
+        greedy=assign_greedy(affinity, limits, team_sizes, conflict_pairs),
+        conflicts=removed,
+    )

@@ -36,13 +36,15 @@ from matcher.solvers.expertise import (
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
 
-#: channel weights of the default scorers (z-scored channels are added with these weights)
+#: channel weights of the named scorers (each channel's scores are z-scored per query, then added with these
+#: weights); "char" is the evaluation README's reference channel on its own
 SCORERS: dict[str, dict[str, float]] = {
-    "lexical": {"char": 1.0},
+    "char": {"char": 1.0},
+    "lexical": {"char": 1.0, "words": 1.0},
     "dense": {"dense": 1.0},
-    "combined": {"char": 1.0, "dense": 1.0},
+    "combined": {"char": 1.0, "words": 1.0, "dense": 1.0},
 }
-DEFAULT_AGGREGATION = "softmax:0.5"
+DEFAULT_AGGREGATION = "topk:3:0.5"
 
 
 class WorkEvidenceOut(BaseModel):
@@ -99,8 +101,9 @@ def build_channels(
     cache_dir: Path | None = None,
     cache_queries: bool = False,
 ) -> list[WeightedChannel]:
-    """The channels of a named scorer: ``lexical`` (character 2-3 gram TF-IDF), ``dense`` (the configured
-    encoder, e5-small by default, behind the on-disk vector cache) or ``combined`` (both, z-scores added).
+    """The channels of a named scorer: ``char`` (character 2-3 gram TF-IDF), ``lexical`` (that plus word
+    BM25), ``dense`` (the configured encoder, e5-small by default, behind the on-disk vector cache) or
+    ``combined`` (all three, z-scores added).
     With ``TECHMATCH_EMBEDDER=none`` the dense part is left out."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
