@@ -27,6 +27,9 @@ from matcher.solvers.refs import SolverRef
 LINK_WEIGHTS = {"co_inventor": 1.0, "collaborated": 1.0, "same_project": 0.8, "same_platform": 0.6,
                 "same_employer": 0.4}
 
+#: most candidate teams scored per challenge
+MAX_COMBINATIONS = 20_000
+
 _LINKS = (
     "MATCH (a:Talent)-[:INVENTED]->(x:Achievement)<-[:INVENTED]-(b:Talent) "
     "WHERE a.id IN $ids AND b.id IN $ids AND a.id < b.id "
@@ -106,6 +109,9 @@ def assemble_teams(
     # Pools: the best talents per competence, with 回避 removals taken out first.
     wide = {keys[i] for row in comp_scores for i in np.argsort(-row)[: pool_per_competence * 3]}
     conflicts = check_conflicts(store, challenge, [SolverRef.from_key(k) for k in wide], policy)
+    # One person per competence means pool ** competences combinations: keep that enumerable.
+    while pool_per_competence > 1 and pool_per_competence ** len(competences) > MAX_COMBINATIONS:
+        pool_per_competence -= 1
     pools: list[list[int]] = []
     for row in comp_scores:
         ranked = [i for i in np.argsort(-row, kind="stable") if keys[i] not in conflicts]
