@@ -258,7 +258,7 @@ def rank_solvers(
     """The ``k`` best solvers of ``labels`` for a challenge (conflicts removed and reported) or a text."""
     if k < 1:
         raise ValueError("k must be >= 1")
-    index = index or SolverIndex.build(store)
+    index = index or cached_solver_index(store)
     challenge = challenge_or_text if isinstance(challenge_or_text, Challenge) else None
     query = challenge_text(challenge) if challenge else str(challenge_or_text)
     wanted = {NodeLabel(label).value for label in labels}
@@ -302,5 +302,23 @@ def rank_solvers(
 
 
 __all__ = [
-    "SCORERS", "SolverIndex", "SolverMatch", "SolverRanking", "build_channels", "rank_solvers", "works_from_graph",
+    "SCORERS", "SolverIndex", "SolverMatch", "SolverRanking", "build_channels", "cached_solver_index", "rank_solvers",
+    "works_from_graph",
 ]
+
+
+_INDEX_CACHE: dict[tuple[int, str], tuple[tuple, SolverIndex]] = {}
+
+
+def cached_solver_index(store: GraphStore, scorer: str = "combined") -> SolverIndex:
+    """A solver index per (store, scorer), rebuilt only when the graph's node/edge counts change.
+
+    Building reads every work and re-fits the channels, so a service should call this instead of
+    :meth:`SolverIndex.build` per request; an edit that keeps all counts equal (a changed title) is
+    picked up at the next count change — call ``SolverIndex.build`` directly when exactness matters."""
+    fingerprint = (tuple(sorted(store.count_by_label().items())), tuple(sorted(store.count_relations().items())))
+    key = (id(store), scorer)
+    hit = _INDEX_CACHE.get(key)
+    if hit is None or hit[0] != fingerprint:
+        _INDEX_CACHE[key] = (fingerprint, SolverIndex.build(store, scorer=scorer))
+    return _INDEX_CACHE[key][1]
