@@ -1,0 +1,159 @@
+"""Load on the matching endpoint: ``techmatch serve`` in a subprocess (uvicorn, a throwaway embedded graph
+with the demo data), driven on loopback by concurrent httpx async clients for a bounded time per level.
+
+    python benchmarks/load_match.py                       # 1, 5, 20 clients, 10 s each, lexical engine
+    python benchmarks/load_match.py --embedder e5-small   # with the dense encoder (the service default)
+    python benchmarks/load_match.py --clients 20 --seconds 30
+
+Prints a markdown table: throughput, p50/p95/p99 latency and errors per level, for the matching endpoint
+(GET /api/needs/{id}/matches, rotating over every demo need) and, as the baseline measured in the same run,
+a plain graph read through the same stack (GET /api/needs/{id}). Floor: zero errors at 20 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int, embedder: str) -> tuple[subprocess.Popen, str]:
+    """``techmatch serve`` on a fresh data dir; returns the process and the bureau's API key it printed."""
+    env = {**os.environ, "TECHMATCH_DATA_DIR": str(data_dir), "TECHMATCH_EMBEDDER": embedder}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--demo"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    key = None
+    deadline = time.monotonic() + 300
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(r"bureau\s+user bureau\s+password \S+\s+api key (\S+)", line)
+        if found:
+            key = found.group(1)
+        if "serving on" in line:
+            break
+        if time.monotonic() > deadline:
+            break
+    if key is None:
+        proc.kill()
+        raise RuntimeError("the server did not print a bureau API key")
+    return proc, key
+
+
+async def wait_ready(base: str, headers: dict[str, str], need_id: str, timeout_s: float = 600) -> float:
+    """Wait until the engine answers (it is built in the background); returns the seconds waited."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=300) as client:
+        while time.monotonic() - started < timeout_s:
+            try:
+                if (await client.get(f"/api/needs/{need_id}/matches")).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError("the matching endpoint never answered 200")
+
+
+async def drive(base: str, headers: dict[str, str], paths: list[str], clients: int, seconds: float
+                ) -> tuple[list[float], int, float]:
+    """``clients`` concurrent loops requesting ``paths`` round-robin for ``seconds``; latencies, errors, wall."""
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.monotonic() + seconds
+
+    async def one(worker: int) -> None:
+        nonlocal errors
+        i = worker
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            while time.monotonic() < stop_at:
+                path = paths[i % len(paths)]
+                i += clients
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.get(path)
+                    ok = resp.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                if not ok:
+                    errors += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(w) for w in range(clients)))
+    return latencies, errors, time.monotonic() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="tm-load-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc, key = start_server(data_dir, port, args.embedder)
+    headers = {"X-API-Key": key}
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            needs = (await client.get("/api/needs", params={"page_size": 200})).json()["items"]
+        need_ids = [n["id"] for n in needs]
+        ready_s = await wait_ready(base, headers, need_ids[0])
+        rows = []
+        for clients in args.clients:
+            for name, paths in (("match need → achievements", [f"/api/needs/{n}/matches" for n in need_ids]),
+                                ("baseline: read need", [f"/api/needs/{n}" for n in need_ids])):
+                lat, errors, wall = await drive(base, headers, paths, clients, args.seconds)
+                rows.append((name, clients, len(lat), len(lat) / wall, statistics.median(lat) * 1000,
+                             pct(lat, 0.95), pct(lat, 0.99), errors))
+        print(f"\nengine `{args.embedder}`, {len(need_ids)} demo needs, {args.seconds:.0f} s per row, "
+              f"engine ready {ready_s:.1f} s after start, {os.cpu_count()} CPUs\n")
+        print("| endpoint | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, clients, n, rps, p50, p95, p99, errors in rows:
+            print(f"| {name} | {clients} | {n} | {rps:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {errors} |")
+        worst = max((r[7] for r in rows if r[1] >= 20), default=0)
+        if worst:
+            print(f"\nFLOOR MISSED: {worst} errors at 20+ clients")
+            return 1
+        return 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--embedder", default="none", help="none (lexical engine) | e5-small | st:<path>")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
