@@ -41,6 +41,7 @@ ROUTE_MODULES = (
     "api.routes.audit_log",
     "api.routes.admin",
     "api.routes.web",
+    "api.routes.docs",
 )
 #: route modules that need a domain module which may not be built yet
 REQUIRES = {
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN; api.routes.docs renders /docs itself
+        redoc_url=None,
         openapi_tags=[
             {"name": "entities", "description": "achievements, enterprises, institutions, talents, platforms ..."},
             {"name": "needs", "description": "技术需求: post, read (with confidentiality), reveal"},

@@ -180,3 +180,11 @@ def test_integers_the_graph_cannot_store_are_refused(api):
                            json={"id": "ent-big", "name": "大数企业", "high_tech_since": 2**63})
     assert resp.status_code == 422 and resp.json()["field"] == "high_tech_since"
     assert api.client.get("/api/enterprises/ent-big", headers=api.world.headers("bureau")).status_code == 404
+
+
+def test_docs_page_lists_every_operation_and_needs_no_cdn(api):
+    page = api.client.get("/docs").text
+    spec = api.client.get("/openapi.json").json()
+    for path in spec["paths"]:
+        assert f"<code>{path}</code>" in page, path
+    assert "cdn" not in page.lower() and "https://" not in page

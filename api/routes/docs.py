@@ -1,0 +1,61 @@
+"""API documentation rendered by the service itself from its OpenAPI schema (FastAPI's Swagger UI loads
+its scripts from a CDN, which an offline deployment cannot reach). ``/openapi.json`` stays the machine-
+readable contract; ``/docs`` is the page a new integrator reads: every operation with its role, parameters,
+request body, responses and a curl example."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.app import HERE
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _schema_name(schema: dict[str, Any] | None) -> str:
+    if not schema:
+        return ""
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if schema.get("type") == "array":
+        return f"list[{_schema_name(schema.get('items'))}]"
+    if "anyOf" in schema:
+        return " | ".join(_schema_name(s) or s.get("type", "") for s in schema["anyOf"])
+    return str(schema.get("type", ""))
+
+
+def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operations of the schema, grouped order: by tag, then path."""
+    out = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {})
+            media, content = next(iter(body.items()), ("", {}))
+            out.append({
+                "method": method.upper(), "path": path, "tag": (op.get("tags") or ["other"])[0],
+                "summary": op.get("summary", ""), "description": op.get("description", ""),
+                "params": [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
+                            "type": _schema_name(p.get("schema")), "description": p.get("description", "")}
+                           for p in op.get("parameters", [])],
+                "body": _schema_name(content.get("schema")) if content else "", "media": media,
+                "responses": {code: _schema_name(next(iter(r.get("content", {}).values()), {}).get("schema"))
+                              for code, r in op.get("responses", {}).items()},
+            })
+    return sorted(out, key=lambda o: (o["tag"], o["path"], o["method"]))
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    spec = request.app.openapi()
+    schemas = spec.get("components", {}).get("schemas", {})
+    return templates.TemplateResponse(request, "api_docs.html", {
+        "spec": spec, "ops": operations(spec), "tags": spec.get("tags", []),
+        "schemas": {name: json.dumps(s, ensure_ascii=False, indent=1) for name, s in sorted(schemas.items())},
+        "base": str(request.base_url).rstrip("/"), "me": None, "flash": None,
+    })
