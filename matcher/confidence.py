@@ -1,51 +1,61 @@
-"""Calibrated confidence: the probability that a broker would judge a candidate relevant, from its score.
+"""Calibrated confidence: the probability that a broker would judge a candidate relevant.
 
-The engine's score is a background z-score (see :mod:`matcher.fusion`): how many standard deviations the
-candidate stands above the whole corpus for this query, plus graph-feature and feedback terms in the same
-units. It means the same from one query to the next, so one logistic curve maps it to a probability:
+The engine's ranking score is a background z-score (see :mod:`matcher.fusion`): how far the candidate stands
+above the whole corpus for this query. That is relative; whether a need has *any* real supply also depends on
+absolute evidence: how many rare words the best candidate really shares (raw BM25), how close the texts are
+(raw character n-gram and embedding cosines). The confidence is a logistic curve over both kinds:
 
-    confidence = 1 / (1 + exp(-(slope * score + intercept)))
+    confidence = 1 / (1 + exp(-(intercept + Σ coefficient_f × feature_f)))   for f in CONFIDENCE_FEATURES
 
-The two parameters are fitted by ``python benchmarks/calibrate_confidence.py`` (logistic regression of
-"judged relevant, grade >= 1" on the score of every judged pair of the need → achievement dev set; two
-parameters, nothing per query). The fitted values are the defaults below; a deployment refits them on its
-own broker feedback with :meth:`Calibrator.fit`. A need whose best candidate stays under
-``Settings.gap_confidence`` is a gap: no good supply, reported as such.
+Coefficients are fitted by ``python benchmarks/calibrate_confidence.py`` (logistic regression of "judged
+relevant, grade >= 1" on every judged (need, achievement) pair of the dev set: a handful of parameters,
+nothing per query; the script also reports the leave-one-need-out gap_auc, the honest figure). A deployment
+refits them on its own brokers' verdicts with :meth:`Calibrator.fit`. A query whose best candidate stays under
+``Settings.gap_confidence`` is a gap: no good supply, reported as such and never padded.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-#: fitted by benchmarks/calibrate_confidence.py on the dev qrels (see that script's output)
-DEFAULT_SLOPE = 0.55
-DEFAULT_INTERCEPT = -4.6
+#: the features the curve reads (missing ones count as 0: e.g. no dense channel configured)
+CONFIDENCE_FEATURES = ("score", "raw_bm25_words", "raw_char_ngram", "raw_dense")
+
+#: fitted by benchmarks/calibrate_confidence.py on the dev qrels (see docs in that script)
+DEFAULT_COEFFICIENTS = {"score": 0.35, "raw_bm25_words": 0.02, "raw_char_ngram": 4.0, "raw_dense": 0.0}
+DEFAULT_INTERCEPT = -4.0
 
 
 class Calibrator:
-    def __init__(self, slope: float = DEFAULT_SLOPE, intercept: float = DEFAULT_INTERCEPT) -> None:
-        self.slope, self.intercept = float(slope), float(intercept)
+    def __init__(
+        self, coefficients: Mapping[str, float] | None = None, intercept: float = DEFAULT_INTERCEPT
+    ) -> None:
+        self.coefficients = dict(DEFAULT_COEFFICIENTS if coefficients is None else coefficients)
+        self.intercept = float(intercept)
 
-    def __call__(self, score: float | np.ndarray) -> np.ndarray | float:
-        x = np.clip(self.slope * np.asarray(score, dtype=np.float64) + self.intercept, -30, 30)
-        p = 1.0 / (1.0 + np.exp(-x))
-        return float(p) if np.ndim(p) == 0 else p
+    def logit(self, features: Mapping[str, float]) -> float:
+        return self.intercept + sum(c * float(features.get(f, 0.0)) for f, c in self.coefficients.items())
 
-    def fit(self, scores: Sequence[float], relevant: Sequence[bool]) -> Calibrator:
-        """Refit on (score, was it relevant) pairs; keeps the current curve when only one class is present."""
+    def confidence(self, features: Mapping[str, float]) -> float:
+        x = min(max(self.logit(features), -30.0), 30.0)
+        return 1.0 / (1.0 + math.exp(-x))
+
+    def confidences(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        return np.array([self.confidence(r) for r in rows], dtype=np.float64)
+
+    def fit(self, rows: Sequence[Mapping[str, float]], relevant: Sequence[bool]) -> Calibrator:
+        """Refit on (features, was it relevant) pairs; keeps the current curve when only one class is present."""
         y = np.asarray(relevant, dtype=int)
         if len(set(y.tolist())) < 2:
             return self
         from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression(C=10.0).fit(np.asarray(scores, dtype=np.float64).reshape(-1, 1), y)
-        self.slope, self.intercept = float(model.coef_[0][0]), float(model.intercept_[0])
+        names = list(CONFIDENCE_FEATURES)
+        x = np.array([[float(r.get(f, 0.0)) for f in names] for r in rows])
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+        self.coefficients = dict(zip(names, model.coef_[0].tolist(), strict=True))
+        self.intercept = float(model.intercept_[0])
         return self
-
-    def score_for(self, confidence: float) -> float:
-        """The score at which the confidence reaches ``confidence`` (inverse of the curve)."""
-        c = min(max(confidence, 1e-6), 1 - 1e-6)
-        return (math.log(c / (1 - c)) - self.intercept) / self.slope

@@ -164,9 +164,11 @@ class MatchEngine:
         with self._lock:
             if rebuild:
                 self._ach_names = {}
-                self.achievements.fit([a.id for a in achs], [achievement_text(a) for a in achs])
+                self.achievements.fit([a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs])
             else:
-                self.achievements.upsert([a.id for a in achs], [achievement_text(a) for a in achs])
+                self.achievements.upsert(
+                    [a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs]
+                )
             for a in achs:
                 self._ach_names[a.id] = a.name
                 info = supply_info({"id": a.id, **a.to_props()} | {
@@ -184,9 +186,9 @@ class MatchEngine:
         with self._lock:
             if rebuild:
                 self._need_nodes = {}
-                self.needs.fit([n.id for n in needs], [n.text for n in needs])
+                self.needs.fit([n.id for n in needs], [n.text for n in needs], [n.name for n in needs])
             else:
-                self.needs.upsert([n.id for n in needs], [n.text for n in needs])
+                self.needs.upsert([n.id for n in needs], [n.text for n in needs], [n.name for n in needs])
             for n in needs:
                 self._need_nodes[n.id] = n
                 self.ctx.names[n.id], self.ctx.labels[n.id] = n.name, NodeLabel.NEED.value
@@ -268,8 +270,9 @@ class MatchEngine:
     def _supply_matches(
         self, scored: _Scored, demand: Demand, k: int, include_weak: bool, explain: bool
     ) -> tuple[list[Match], float]:
-        conf = np.asarray(self.calibrator(scored.score[: max(k, 1)]), dtype=np.float64).reshape(-1)
-        best = float(conf[0]) if len(conf) else 0.0
+        rows = [f | {"score": float(s)} for f, s in zip(scored.features[:k], scored.score[:k], strict=True)]
+        conf = self.calibrator.confidences(rows)
+        best = float(conf.max()) if len(conf) else 0.0
         threshold = self.settings.gap_confidence
         matches = []
         for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
@@ -381,19 +384,18 @@ class MatchEngine:
             # each enterprise's best text evidence: one of its needs, or its own profile
             best: dict[str, tuple[float, str | None, dict[str, float]]] = {}
             if len(self.needs):
-                fused, norm, _ = self.needs.query(text)
+                fused, norm, raw = self.needs.query(text)
                 for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
                     need_id = self.needs.doc_ids[i]
                     ent = self.ctx.need_enterprise.get(need_id)
                     if ent and (ent not in best or fused[i] > best[ent][0]):
-                        zs = {f"z_{n}": float(z[i]) for n, z in norm.items()}
-                        best[ent] = (float(fused[i]), need_id, zs)
+                        best[ent] = (float(fused[i]), need_id, _channel_features(norm, raw, i))
             if len(self.enterprises):
-                fused, norm, _ = self.enterprises.query(text)
+                fused, norm, raw = self.enterprises.query(text)
                 for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
                     ent = self.enterprises.doc_ids[i]
                     if ent not in best or fused[i] > best[ent][0]:
-                        best[ent] = (float(fused[i]), None, {f"z_{n}": float(z[i]) for n, z in norm.items()})
+                        best[ent] = (float(fused[i]), None, _channel_features(norm, raw, i))
             info = self.ctx.supply.get(ach.id)
             ach_segs = info.segments if info else set()
             for ent, segs in self.ctx.enterprise_segments.items():  # chain neighbours with no text evidence
@@ -434,7 +436,7 @@ class MatchEngine:
             matches = []
             best_conf = 0.0
             for rank, (score, ent, via_need, demand, features, contributions) in enumerate(ranked[:k], start=1):
-                conf = float(self.calibrator(score))
+                conf = self.calibrator.confidence(features | {"score": float(score)})
                 best_conf = max(best_conf, conf)
                 if not include_weak and conf < self.settings.gap_confidence:
                     break
@@ -578,6 +580,12 @@ def _example(fb: Feedback) -> _Ordered:
         accepted=fb.verdict == Verdict.ACCEPT, features=dict(fb.features),
     )
     return _Ordered(order=(fb.at.isoformat() if fb.at else ""), example=ex)
+
+
+def _channel_features(norm: dict[str, np.ndarray], raw: dict[str, np.ndarray], i: int) -> dict[str, float]:
+    out = {f"z_{n}": float(z[i]) for n, z in norm.items()}
+    out.update({f"raw_{n}": float(r[i]) for n, r in raw.items()})
+    return out
 
 
 class _IdfView(dict):

@@ -21,6 +21,7 @@ class TextIndex:
         self.channels = list(channels)
         self.fusion = fusion or ZScoreFusion()
         self._texts: dict[str, str] = {}
+        self._titles: dict[str, str] = {}
         self._order: list[str] | None = None
         self._maps: dict[str, np.ndarray | None] = {}
 
@@ -28,22 +29,38 @@ class TextIndex:
         self._order = None
         self._maps = {}
 
-    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def _for(self, ch: Channel, ids: Sequence[str], texts: Sequence[str]) -> list[str]:
+        """The text a channel indexes: lexical channels that boost titles see the title once more
+        (a title is the densest statement of what a listing is about); the dense encoder reads the text."""
+        if not getattr(ch, "repeat_title", False):
+            return list(texts)
+        titles = [self._titles.get(i, "") for i in ids]
+        return [f"{ti}\n{t}" if ti else t for ti, t in zip(titles, texts, strict=True)]
+
+    def fit(self, ids: Sequence[str], texts: Sequence[str], titles: Sequence[str] | None = None) -> None:
+        """Build every channel. ``titles`` (optional, aligned with ``ids``) are boosted by lexical channels."""
         self._texts = dict(zip(ids, (t or "" for t in texts), strict=True))
+        self._titles = dict(zip(ids, titles, strict=True)) if titles is not None else {}
         ids, texts = list(self._texts), list(self._texts.values())
         for ch in self.channels:
-            ch.fit(ids, texts)
+            ch.fit(ids, self._for(ch, ids, texts))
         self._changed()
 
-    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], titles: Sequence[str] | None = None) -> None:
         """Index new or edited documents; unchanged texts are skipped (no re-encoding)."""
-        todo = [(i, t or "") for i, t in zip(ids, texts, strict=True) if self._texts.get(i) != (t or "")]
+        titles = list(titles) if titles is not None else [self._titles.get(i, "") for i in ids]
+        todo = [
+            (i, t or "", ti or "")
+            for i, t, ti in zip(ids, texts, titles, strict=True)
+            if self._texts.get(i) != (t or "") or self._titles.get(i, "") != (ti or "")
+        ]
         if not todo:
             return
-        new_ids, new_texts = [i for i, _ in todo], [t for _, t in todo]
+        new_ids, new_texts = [i for i, _, _ in todo], [t for _, t, _ in todo]
+        self._titles.update({i: ti for i, _, ti in todo})
         for ch in self.channels:
-            ch.upsert(new_ids, new_texts)
-        self._texts.update(todo)
+            ch.upsert(new_ids, self._for(ch, new_ids, new_texts))
+        self._texts.update((i, t) for i, t, _ in todo)
         self._changed()
 
     def remove(self, ids: Sequence[str]) -> None:
@@ -54,6 +71,7 @@ class TextIndex:
             ch.remove(gone)
         for i in gone:
             del self._texts[i]
+            self._titles.pop(i, None)
         self._changed()
 
     def text(self, doc_id: str) -> str:

@@ -3,6 +3,9 @@ them (a chain with segments, an institution whose inventor worked with an enterp
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from graph.model import (
     Achievement,
     ChainPosition,
@@ -20,6 +23,24 @@ from graph.model import (
 )
 from graph.store import GraphStore
 
+#: background achievements from the shared zhibei listings: z-scores need a realistic corpus around the
+#: handful of hand-made documents (with 12 documents no candidate can stand more than √11σ above the rest)
+BACKGROUND_SIZE = 400
+
+
+def background_achievements(shared_dir: Path, n: int = BACKGROUND_SIZE) -> list[Achievement]:
+    from ingest.zhibei import achievement_from_record
+
+    out = []
+    with (shared_dir / "data" / "zhibei" / "achievements_dedup.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("name") and rec.get("description"):
+                out.append(achievement_from_record(rec))
+            if len(out) >= n:
+                break
+    return out
+
 L, R = NodeLabel, RelType
 
 ACHIEVEMENTS = [
@@ -35,14 +56,20 @@ ACHIEVEMENTS = [
                 description="利用变压吸附从焦炉煤气中提取高纯氢气，用于燃料电池汽车加氢站。"),
     Achievement(id="a-steel", name="高强耐磨钢板热处理工艺",
                 description="通过控轧控冷与回火工艺提高耐磨钢板的硬度和韧性，用于矿山机械。"),
-    Achievement(id="a-salt", name="井矿盐卤水净化工艺", description="井矿盐卤水中钙镁离子去除的膜法净化工艺，用于制盐和氯碱。"),
+    Achievement(id="a-salt", name="井矿盐卤水净化工艺",
+                description="井矿盐卤水中钙镁离子去除的膜法净化工艺，用于制盐和氯碱。"),
     Achievement(id="a-fiber", name="尼龙66工业丝纺丝技术",
                 description="高强尼龙66工业丝的熔融纺丝与牵伸工艺，用于轮胎帘子布和安全气囊。"),
-    Achievement(id="a-agri", name="小麦抗旱高产新品种", description="选育的抗旱小麦新品种，亩产提高百分之十，适宜豫西旱地种植。"),
-    Achievement(id="a-sensor", name="煤矿瓦斯浓度光纤传感器", description="基于激光吸收光谱的光纤甲烷传感器，用于煤矿井下瓦斯监测。"),
-    Achievement(id="a-battery", name="锂离子电池硅碳负极材料", description="硅碳复合负极材料的制备方法，提高锂电池能量密度和循环寿命。"),
-    Achievement(id="a-water", name="焦化废水深度处理技术", description="焦化废水的生化加高级氧化深度处理，出水达到回用标准。"),
-    Achievement(id="a-soft", name="企业财务管理软件", description="面向中小企业的财务记账、报表和税务申报管理软件。"),
+    Achievement(id="a-agri", name="小麦抗旱高产新品种",
+                description="选育的抗旱小麦新品种，亩产提高百分之十，适宜豫西旱地种植。"),
+    Achievement(id="a-sensor", name="煤矿瓦斯浓度光纤传感器",
+                description="基于激光吸收光谱的光纤甲烷传感器，用于煤矿井下瓦斯监测。"),
+    Achievement(id="a-battery", name="锂离子电池硅碳负极材料",
+                description="硅碳复合负极材料的制备方法，提高锂电池能量密度和循环寿命。"),
+    Achievement(id="a-water", name="焦化废水深度处理技术",
+                description="焦化废水的生化加高级氧化深度处理，出水达到回用标准。"),
+    Achievement(id="a-soft", name="企业财务管理软件",
+                description="面向中小企业的财务记账、报表和税务申报管理软件。"),
 ]
 
 NEED_PA66 = Need(id="n-pa66", name="尼龙66黄变问题",
@@ -52,7 +79,7 @@ NEED_NONE = Need(id="n-none", name="古籍书画修复",
                  description="博物馆藏古代书画的装裱修复与绢本加固，需要文物保护专家。")
 
 
-def build_graph(store: GraphStore) -> None:
+def build_graph(store: GraphStore, background: list[Achievement] | None = None) -> None:
     """The corpus plus a chain: PA66 polymerisation (midstream) feeds engineering plastics (downstream)."""
     nodes = [
         IndustryChain(id="c-nylon", name="尼龙新材料", priority=True),
@@ -89,5 +116,7 @@ def build_graph(store: GraphStore) -> None:
         Relation(type=R.POSTED, source_label=L.ENTERPRISE, source_id="e-shenma",
                  target_label=L.NEED, target_id="n-pa66"),
     ]
+    if background:
+        store.upsert_nodes(background)
     report = store.write_batch(nodes, rels)
     assert not report.missing_endpoints

@@ -20,6 +20,7 @@ def ngram_terms(text: str, n: tuple[int, ...] = (2, 3)) -> list[str]:
 
 class CharNgramChannel(SparseChannel):
     name = "char_ngram"
+    repeat_title = True  # measured: +0.03 nDCG@10 on the dev needs for char n-grams
 
     def __init__(self, n: tuple[int, ...] = (2, 3)) -> None:
         super().__init__(partial(ngram_terms, n=n), TfidfCosineWeighting())

@@ -1,0 +1,90 @@
+"""Fit the confidence curve of :mod:`matcher.confidence` and measure how well it tells gaps from supply.
+
+    python benchmarks/calibrate_confidence.py [--no-dense]
+
+For every judged (need, achievement) pair of the dev qrels, takes the features the engine computes (the fused
+ranking score and each channel's raw score), fits a logistic regression of "judged relevant (grade >= 1)" on
+them, and reports: the fitted coefficients (paste them into matcher/confidence.py), the Brier score, and
+gap_auc of the top-1 confidence both in-sample and leave-one-need-out (each need's confidence from a curve
+fitted without it), which is the honest figure for needs not seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from need_achievement import ACH, QRELS, REQ, score_module  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-dense", action="store_true")
+    args = ap.parse_args()
+    from sklearn.linear_model import LogisticRegression
+
+    from api.commands.rank_needs import _clean
+    from ingest.zhibei import achievement_from_record, need_from_record
+    from matcher.confidence import CONFIDENCE_FEATURES, Calibrator
+    from matcher.engine import MatchEngine
+
+    sr = score_module()
+    qrels = sr.load_qrels(str(QRELS))
+    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
+    records = [json.loads(line) for line in REQ.open(encoding="utf-8") if line.strip()]
+    needs = [need_from_record(_clean(r)) for r in records if r.get("id") in qrels]
+    engine = MatchEngine(None, embedder=None if args.no_dense else "settings")
+    engine.index_achievements(achs, rebuild=True)
+
+    pairs = []  # (need id, feature row, relevant)
+    tops: dict[str, list[list[float]]] = {}
+    for need in needs:
+        result = engine.match_need(need, k=2810, include_weak=True, explain=False)
+        feats = {m.candidate_id: m.features | {"score": m.score} for m in result.matches}
+        tops[need.id] = [[feats[m.candidate_id].get(f, 0.0) for f in CONFIDENCE_FEATURES] for m in result.matches[:1]]
+        for doc, grade in qrels[need.id].items():
+            if doc in feats:
+                pairs.append((need.id, [feats[doc].get(f, 0.0) for f in CONFIDENCE_FEATURES], grade >= 1))
+    x = np.array([p[1] for p in pairs])
+    y = np.array([p[2] for p in pairs], dtype=int)
+    qid = np.array([p[0] for p in pairs])
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+    coefs = dict(zip(CONFIDENCE_FEATURES, model.coef_[0].round(4).tolist(), strict=True))
+    has = {q: max(g.values()) >= 1 for q, g in qrels.items()}
+
+    def auc(conf: dict[str, float]) -> float:
+        pos = [conf[q] for q in conf if has[q]]
+        neg = [conf[q] for q in conf if not has[q]]
+        return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+    in_sample = {q: float(model.predict_proba(np.array(tops[q]))[0, 1]) for q in tops if tops[q]}
+    held_out = {}
+    for q in tops:
+        mask = qid != q
+        if len(set(y[mask])) < 2 or not tops[q]:
+            continue
+        m = LogisticRegression(C=1.0, max_iter=1000).fit(x[mask], y[mask])
+        held_out[q] = float(m.predict_proba(np.array(tops[q]))[0, 1])
+    current = Calibrator()
+    cur = {q: current.confidence(dict(zip(CONFIDENCE_FEATURES, tops[q][0], strict=True))) for q in tops if tops[q]}
+    brier = float(np.mean((model.predict_proba(x)[:, 1] - y) ** 2))
+    print(f"judged pairs: {len(y)} ({y.sum()} relevant) over {len(tops)} needs\n")
+    print("| curve | gap_auc of top-1 confidence |")
+    print("|---|---|")
+    print(f"| fitted, in-sample | {auc(in_sample):.4f} |")
+    print(f"| fitted, leave-one-need-out | {auc(held_out):.4f} |")
+    print(f"| defaults in matcher/confidence.py | {auc(cur):.4f} |")
+    print(f"\nBrier score (in-sample): {brier:.4f}")
+    print(f"COEFFICIENTS = {coefs}\nINTERCEPT = {float(model.intercept_[0]):.4f}")
+
+
+if __name__ == "__main__":
+    main()

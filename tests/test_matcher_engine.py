@@ -1,0 +1,108 @@
+"""The match engine on a small real graph: rankings, explanations, gaps, feedback, live index updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.model import Achievement, NodeLabel
+from graph.settings import Settings
+from graph.store import GraphStore
+from matcher.engine import MatchEngine
+from matcher.results import Question
+from tests.matcher_world import NEED_NONE, NEED_PA66, background_achievements, build_graph
+
+
+@pytest.fixture()
+def engine(store: GraphStore, tmp_path: Path, shared_dir: Path) -> MatchEngine:
+    build_graph(store, background_achievements(shared_dir))
+    # text channels only: the dense channel has its own tests, and this keeps the engine tests fast
+    return MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+
+
+def test_need_finds_polyamide_achievement_first_with_explanation(engine: MatchEngine) -> None:
+    result = engine.match_need("n-pa66", k=5)
+    assert not result.is_gap
+    top = result.matches[0]
+    assert top.candidate_id == "a-pa66"
+    ids = [m.candidate_id for m in engine.match_need("n-pa66", k=400, include_weak=True).matches]
+    assert ids.index("a-pa66") < ids.index("a-drug")
+    exp = top.explanation
+    # real shared terms of both texts
+    assert "热稳定剂" in exp.shared_terms or "尼龙66" in exp.shared_terms
+    for term in exp.shared_terms:
+        assert term in NEED_PA66.text.lower() and term in engine.achievements.text("a-pa66").lower()
+    # the chain path and the graph path: inventor's university worked with the need's enterprise
+    assert exp.chain_relation == "same_segment" and exp.chain_path[0].id == "s-pa66"
+    assert exp.graph_paths, "expected the collaboration path"
+    path_ids = [n.id for n in exp.graph_paths[0].nodes]
+    assert path_ids[0] == "a-pa66" and path_ids[-1] == "e-shenma" and "i-zzu" in path_ids
+    assert "尼龙66聚合" in exp.sentence and "郑州大学" in exp.sentence
+    assert top.contributions["chain_same_segment"] > 0 and top.contributions["prior_collaboration"] > 0
+    assert 0 < top.confidence <= 1
+
+
+def test_need_without_supply_is_reported_as_gap_not_padded(engine: MatchEngine) -> None:
+    result = engine.match_need(NEED_NONE.id, k=5)
+    assert result.is_gap
+    assert result.matches == []
+    assert result.best_confidence < result.threshold
+    strong = engine.match_need("n-pa66", k=5)
+    assert strong.best_confidence > result.best_confidence
+
+
+def test_rejecting_a_match_changes_the_next_ranking_and_is_stored(engine: MatchEngine, store: GraphStore) -> None:
+    before = [m.candidate_id for m in engine.match_need("n-pa66", k=5, include_weak=True).matches]
+    assert before[0] == "a-pa66"
+    fb = engine.record_feedback(Question.NEED_ACHIEVEMENT, "n-pa66", "a-pa66", "reject",
+                                reason="too_expensive", user="broker-1")
+    after = [m.candidate_id for m in engine.match_need("n-pa66", k=5, include_weak=True).matches]
+    assert after[0] != "a-pa66"
+    rows = store.read(
+        "MATCH (f:Feedback {id: $id})-[:ABOUT]->(x) RETURN x.id AS x, f.reason AS reason, f.verdict AS v", id=fb.id
+    )
+    assert {r["x"] for r in rows} == {"n-pa66", "a-pa66"}
+    assert rows[0]["reason"] == "too_expensive" and rows[0]["v"] == "reject"
+    assert fb.features.get("fused", 0) > 0
+    # a fresh engine learns the same from the graph
+    again = MatchEngine.from_store(store, settings=engine.settings, embedder=None)
+    assert again.match_need("n-pa66", k=1, include_weak=True).matches[0].candidate_id != "a-pa66"
+
+
+def test_learned_reranker_generalises_from_accepts_and_rejects(engine: MatchEngine) -> None:
+    engine.record_feedback("need_achievement", "n-pa66", "a-pa66", "accept")
+    engine.record_feedback("need_achievement", "n-pa66", "a-drug", "reject", reason="off_topic")
+    assert engine.reranker.trained
+    result = engine.match_need("n-pa66", k=3, include_weak=True)
+    assert "feedback" in result.matches[0].contributions
+
+
+def test_edited_achievement_is_found_under_its_new_text(engine: MatchEngine, store: GraphStore) -> None:
+    query = "光伏组件自动清洗机器人"
+    from graph.model import Need
+
+    need = Need(id="n-pv", name="光伏板清洗", description="光伏电站需要光伏组件自动清洗机器人")
+    before = engine.match_need(need, k=3, include_weak=True)
+    assert before.matches[0].candidate_id != "a-soft"
+    edited = Achievement(id="a-soft", name="光伏组件清洗机器人", description=query + "，适用于大型光伏电站")
+    engine.upsert_achievement(edited)
+    after = engine.match_need(need, k=3, include_weak=True)
+    assert after.matches[0].candidate_id == "a-soft"
+    assert after.matches[0].name == "光伏组件清洗机器人"
+    assert store.get_node(NodeLabel.ACHIEVEMENT, "a-soft").name == "光伏组件清洗机器人"  # type: ignore[union-attr]
+
+
+def test_achievement_finds_the_enterprise_that_could_absorb_it(engine: MatchEngine) -> None:
+    result = engine.match_achievement("a-pa66", k=3)
+    assert result.matches and result.matches[0].candidate_id == "e-shenma"
+    top = result.matches[0]
+    assert top.via == ["n-pa66"]
+    assert "尼龙66黄变问题" in top.explanation.sentence
+    assert top.explanation.graph_paths
+
+
+def test_enterprise_gets_achievements_worth_its_attention(engine: MatchEngine) -> None:
+    result = engine.match_enterprise("e-shenma", k=3, include_weak=True)
+    assert result.matches[0].candidate_id in ("a-pa66", "a-fiber")
+    assert {m.candidate_id for m in result.matches[:2]} == {"a-pa66", "a-fiber"}
