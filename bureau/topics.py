@@ -11,7 +11,7 @@ characteristic words, the needs and enterprises behind it, a budget estimate and
 from __future__ import annotations
 
 import hashlib
-import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,15 +29,20 @@ from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 from ingest.policy import department_id
-from ingest.text import char_ngrams, corpus_idf, tokenize
+from ingest.text import char_ngrams, keywords, tokenize
 
 #: texts -> one row per text (any scale; rows are L2-normalised before clustering)
 NeedRepresentation = Callable[[Sequence[str]], np.ndarray]
 #: topic statement -> candidate solvers, best first
 SolverRanker = Callable[[str, int], list[dict[str, Any]]]
 
-DEFAULT_DISTANCE = 0.8  # cosine distance under which two needs' groups merge (average linkage)
+# Cosine distance under which groups of needs merge (average linkage). Lexical vectors of short texts are far apart:
+# 0.93 keeps near-duplicates and same-problem needs together (GIS 局放 diagnosis + 盆式绝缘子 局放 in the demo) and
+# different problems apart; see benchmarks/bureau_topics.py. Dense vectors need a much smaller threshold.
+DEFAULT_DISTANCE = 0.93
 BUREAU_DEPARTMENT = "市科技局"
+# Key-term candidates that say how much or how long, not what (200mm, 一个月, 低于, 不足 ...).
+_FILLER = re.compile(r"^(?:\d.*|[一二三四五六七八九十两几半]+[个月年天次倍]|低于|高于|不足|只能|内部|以上|以下|左右)$")
 
 
 def _analyse(text: str) -> list[str]:
@@ -179,17 +184,18 @@ def curate_topics(
         by_id = {r["id"]: r for r in rows}  # one row per need; a need has one poster
         ids = list(by_id)
         texts = ["\n".join(p for p in (by_id[i]["name"], by_id[i]["description"]) if p) for i in ids]
-        words = [tokenize(t) for t in texts]
-        idf = corpus_idf(words)
+        # Each need's own key terms (general-Chinese IDF, so technical words beat filler); a topic's title
+        # words are those most of its needs share.
+        need_terms = [[w for w in keywords(t, k=8) if not _FILLER.match(w)] for t in texts]
         for group in cluster_texts(texts, distance_threshold, representation):
             if len(group) < min_needs:
                 continue
             members = [ids[i] for i in group]
-            tf: Counter[str] = Counter()
+            votes: Counter[str] = Counter()
             for i in group:
-                tf.update(set(words[i]))  # how many of the topic's needs use the word
-            scored = sorted(tf, key=lambda w: (-(tf[w] * idf.get(w, 1.0) * math.log1p(len(w))), w))
-            keywords = scored[:6]
+                for rank, w in enumerate(need_terms[i]):
+                    votes[w] += 1.0 + 0.5 / (rank + 1)  # shared first, then how high the needs ranked it
+            topic_keywords = [w for w, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:6]
             budget, budget_note = _budget([by_id[m]["budget"] for m in members])
             seg_counts = Counter(need_segment[m] for m in members)
             enterprises = {by_id[m]["eid"]: by_id[m]["ename"] or by_id[m]["eid"] for m in members if by_id[m]["eid"]}
@@ -198,8 +204,8 @@ def curate_topics(
                 topic_id="topic-" + hashlib.sha1("|".join(sorted(members)).encode()).hexdigest()[:10],
                 chain_id=chain.chain_id,
                 chain_name=chain.name,
-                title=_title(keywords),
-                keywords=keywords,
+                title=_title(topic_keywords),
+                keywords=topic_keywords,
                 need_ids=members,
                 need_names=[by_id[m]["name"] for m in members],
                 enterprise_ids=sorted(enterprises),
@@ -211,7 +217,10 @@ def curate_topics(
                 solver_note=solver_note,
             )
             if solver_ranker is not None:
-                topic.solvers = solver_ranker(statement, solvers_per_topic)
+                # The enterprises that posted the needs are the demand side, not solvers of their own topic.
+                ranked = solver_ranker(statement, solvers_per_topic + len(enterprises))
+                own = {(NodeLabel.ENTERPRISE.value, e) for e in enterprises}
+                topic.solvers = [r for r in ranked if (r.get("label"), r.get("id")) not in own][:solvers_per_topic]
             topics.append(topic)
     topics.sort(key=lambda t: (-len(t.need_ids), t.chain_id, t.topic_id))
     return topics
