@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from api.access import Visibility, may_manage_need, may_see_matches, need_visibility
 from api.auth import ROLE_NAMES_ZH, SESSION_COOKIE, SESSION_MAX_AGE_S, Principal, Role, principal_from_request
@@ -294,6 +295,21 @@ def post_need_form(request: Request, name: str = Form(..., max_length=200),
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
 
 
+def _chain_map_svg(request: Request) -> Markup | None:
+    """The bureau's gap map drawn by bureau.charts; unmet = the engine finds no confident match when it is
+    built, else the graph's record of solved needs."""
+    from bureau.charts import render_chain_map_svg
+    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+
+    store = request.app.state.store
+    if store.read(f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN count(s) AS c")[0]["c"] == 0:
+        return None
+    engine = request.app.state.engine_if_built()
+    gap_map = build_gap_map(store, engine_need_is_unmet(engine) if engine is not None else None)
+    # matplotlib writes the SVG and escapes the names in it; it carries no script
+    return Markup(render_chain_map_svg(gap_map))
+
+
 @router.get("/bureau", response_class=HTMLResponse)
 def bureau_page(request: Request) -> Response:
     me = _page_principal(request)
@@ -305,5 +321,6 @@ def bureau_page(request: Request) -> Response:
     stats = collect_stats(store)
     challenges = [Challenge.from_props(p) for p in store.list_props(NodeLabel.CHALLENGE, limit=50)]
     return _render(request, "bureau.html", me, chains=store.chain_topology(), stats=stats,
+                   chain_map=_chain_map_svg(request),
                    seg_load={s.id: s for s in stats.segments}, challenges=challenges,
                    audit=request.app.state.audit.query(limit=30))
