@@ -233,3 +233,23 @@ def test_unknown_field_in_mapping_file_is_named(tmp_path):
     mapping.write_text("need:\n  colour: [颜色]\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="need has no field 'colour'"):
         load_mapping_file(mapping)
+
+
+def test_talents_and_platforms_link_to_their_organisations(store, tmp_path):
+    talents = _write_csv(tmp_path / "talents.csv", ["姓名", "职称", "工作单位", "研究方向", "院士"],
+                         [["王磊", "教授", "郑州大学", "尼龙66、热稳定剂", "否"],
+                          ["李娜", "高级工程师", "中国平煤神马集团尼龙科技有限公司", "聚合工艺", ""]])
+    platforms = _write_csv(tmp_path / "platforms.csv", ["平台名称", "级别", "依托单位", "认定年份"],
+                           [["河南省尼龙新材料工程技术研究中心", "省级", "平煤神马尼龙科技", "2016"]])
+    loader = Loader(store, progress=False, rejects_dir=tmp_path / "rejects")
+    first = loader.load(talents)
+    second = loader.load(platforms)
+    assert (first.entity, first.created, second.entity, second.created) == ("talent", 2, "platform", 1)
+    links = store.read(
+        "MATCH (t:Talent)-[:AFFILIATED_WITH]->(o) RETURN t.name AS t, labels(o)[0] AS label ORDER BY t"
+    )
+    assert links == [{"t": "李娜", "label": "Enterprise"}, {"t": "王磊", "label": "Institution"}]
+    [platform] = store.all_props(NodeLabel.PLATFORM)
+    assert (platform["kind"], platform["level"], platform["established_year"]) == ("工程技术研究中心", "省级", 2016)
+    host = store.read("MATCH (e:Enterprise)-[:HOSTS]->(:Platform) RETURN e.name AS n, e.aliases AS a")
+    assert host == [{"n": "中国平煤神马集团尼龙科技有限公司", "a": ["平煤神马尼龙科技"]}]
