@@ -1,0 +1,12 @@
+"""The science bureau's view of the graph.
+
+- :mod:`bureau.targets` — the plan's targets against the graph: ``target_progress(store, as_of_year)``, grouped by
+  ``progress_by_department`` / ``progress_by_region``; metrics registered by key (``METRICS``).
+- :mod:`bureau.gapmap` — ``build_gap_map(store, need_is_unmet)``: demand against supply per chain segment and the
+  ranked 卡脖子 candidates; ``engine_need_is_unmet(engine)`` / ``graph_need_is_unmet(store)``.
+- :mod:`bureau.topics` — ``curate_topics(store, gap_map)``: unmet needs clustered into candidate special-project
+  topics; ``publish_topic(store, topic, ...)`` writes one as a Challenge.
+- :mod:`bureau.charts` — ``render_chain_map_svg`` / ``render_targets_svg`` / ``render_segments_svg`` for web pages,
+  the ``*_figure`` functions and ``save_figure`` for files.
+- :mod:`bureau.export` — ``bureau_tables(...)`` and ``export_report(tables, "xlsx"|"csv", output)``.
+"""

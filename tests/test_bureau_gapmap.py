@@ -169,6 +169,7 @@ def test_topics_get_solvers_from_the_solver_ranking(chain_graph) -> None:
     distill = next(t for t in topics if "n4" in t.need_ids)
     assert not distill.solver_note
     assert any(s["name"] == "张教授" for s in distill.solvers)  # inventor of the 节能精馏 achievement
+    assert all(s["id"] not in distill.enterprise_ids for s in distill.solvers)  # posters do not solve their own
 
 
 def test_gap_map_with_the_real_matcher_marks_needs_nothing_answers(chain_graph) -> None:
