@@ -288,6 +288,7 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
             raise ApiError(403, f"role {principal.role.value!r} may not do this (needs one of: {names})")
         return principal
 
+    dependency.roles = allowed  # type: ignore[attr-defined]  # read by the access tests and the docs page
     return dependency
 
 

@@ -168,3 +168,41 @@ def test_admin_issues_and_revokes_keys_and_keys_are_stored_hashed(api):
     assert key not in str(stored) and stored["key_hash"].startswith("scrypt$")
     assert api.client.delete(f"/api/admin/keys/{issued['key_id']}", headers=admin).status_code == 204
     assert api.client.get("/api/stats", headers={"X-API-Key": key}).status_code == 401
+
+
+def _allowed_roles(route) -> frozenset | None:
+    """The roles a route's require_roles dependency admits (searched through sub-dependencies)."""
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        roles = getattr(dep.call, "roles", None)
+        if roles is not None:
+            return roles
+        stack.extend(dep.dependencies)
+    return None
+
+
+def test_every_api_route_refuses_each_role_it_does_not_admit(api):
+    from api.auth import Role
+
+    checked = 0
+    for route in (r for r in _api_routes(api.app)):
+        allowed = _allowed_roles(route)
+        assert allowed is not None, f"{route.path} declares no roles"
+        for role in Role:
+            if role in allowed:
+                continue
+            who = {"enterprise": "nylon"}.get(role.value, role.value)
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                resp = api.client.request(method, _concrete(route.path), headers=api.world.headers(who), json={})
+                assert resp.status_code == 403, f"{who} {method} {route.path}: {resp.status_code}"
+                checked += 1
+    assert checked > 50
+
+
+def _api_routes(app):
+    for route in app.routes:
+        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        for ctx in contexts:
+            if ctx.path.startswith("/api") and hasattr(ctx, "dependant"):
+                yield ctx
