@@ -178,13 +178,18 @@ class Loader:
         self.rejects_dir = Path(rejects_dir) if rejects_dir else None
         self.before_batch = before_batch
         self.progress = progress
-        self.resolver = OrgResolver()
-        for label in ORG_LABELS:
-            for props in store.all_props(label):
-                self.resolver.add_existing(label, props)
+        self.resolver = self._fresh_resolver()
         self._known_segments: set[str] | None = None
         #: organisations written from rows of this run: a later row naming one is a duplicate
         self._row_orgs: set[str] = set()
+
+    def _fresh_resolver(self) -> OrgResolver:
+        """A resolver that knows every organisation in the graph."""
+        resolver = OrgResolver()
+        for label in ORG_LABELS:
+            for props in self.store.all_props(label):
+                resolver.add_existing(label, props)
+        return resolver
 
     # -- public ----------------------------------------------------------------------------------
     def load(self, path: str | Path, entity: str | None = None, fmt: str | None = None) -> IngestReport:
@@ -413,8 +418,6 @@ class Loader:
 
     def _commit(self, batch: _Batch, report: IngestReport) -> None:
         report.batches += 1
-        if self.before_batch is not None:
-            self.before_batch(report.batches, batch.rows)
         row_keys = {(n.label.value, n.id) for n in batch.rows}
         others = [n for k, n in batch.others.items() if k not in row_keys]
         # an organisation row that also gained an alias in this batch: write the richer one once
@@ -424,7 +427,16 @@ class Loader:
         def work(tx: Any) -> tuple[UpsertReport, UpsertReport, UpsertReport]:
             return write_nodes(tx, others), write_nodes(tx, rows), write_relations(tx, batch.relations)
 
-        _, row_report, rel_report = self.store.transaction(work)
+        try:
+            if self.before_batch is not None:
+                self.before_batch(report.batches, batch.rows)
+            _, row_report, rel_report = self.store.transaction(work)
+        except BaseException:
+            # the batch is gone: forget the organisations it would have created, so a caller that goes on
+            # with this loader does not link to nodes that were never written
+            self.resolver = self._fresh_resolver()
+            self._row_orgs = {o for o in self._row_orgs if o in self.resolver.orgs}
+            raise
         report.created += row_report.created
         report.updated += row_report.updated
         report.unchanged += row_report.unchanged
