@@ -191,3 +191,15 @@ def test_audit_holds_the_desensitised_views(server, _session_store):
     rows = _session_store.read(
         f"MATCH (a:{NodeLabel.AUDIT_EVENT.value} {{target_id: 'need-02', action: 'view_need'}}) RETURN a.detail AS d")
     assert {"d": "desensitised"} in rows
+
+
+def test_bureau_opens_a_challenge_with_ranked_solvers(server, browser):
+    from selenium.webdriver.common.by import By
+
+    base, _ = server
+    login(browser, base, "bureau")
+    browser.get(f"{base}/bureau")
+    browser.find_element(By.CSS_SELECTOR, "#challenges a").click()
+    browser.find_element(By.ID, "challenge-name")
+    assert browser.find_elements(By.CSS_SELECTOR, "#solvers li strong")
+    shot(browser, "challenge-solvers")

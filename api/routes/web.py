@@ -324,3 +324,17 @@ def bureau_page(request: Request) -> Response:
                    chain_map=_chain_map_svg(request),
                    seg_load={s.id: s for s in stats.segments}, challenges=challenges,
                    audit=request.app.state.audit.query(limit=30))
+
+
+@router.get("/challenges/{challenge_id}", response_class=HTMLResponse)
+def challenge_page(request: Request, challenge_id: str) -> Response:
+    me = _page_principal(request)
+    if me is None:
+        return _login_redirect(request)
+    if me.role != Role.BUREAU:
+        raise ApiError(403, "该页面仅供科技局使用")
+    from api.routes.matching import challenge_solvers
+
+    challenge = request.app.state.store.require_node(NodeLabel.CHALLENGE, challenge_id)
+    ranking = challenge_solvers(request, challenge_id, k=10, store=request.app.state.store, principal=me)
+    return _render(request, "challenge.html", me, c=challenge, ranking=ranking)
