@@ -39,6 +39,9 @@ LABEL_ZH: dict[str, str] = {
     "Talent": "人才", "Institution": "机构", "Platform": "平台", "Achievement": "成果", "ChainSegment": "产业链环节",
     "IndustryChain": "产业链", "Need": "需求", "Challenge": "揭榜挂帅", "Enterprise": "企业",
 }
+#: bookkeeping nodes that are not part of the story a drawing tells (and may be confidential)
+NOT_DRAWN = {NodeLabel.FEEDBACK.value, NodeLabel.MERGE_RECORD.value, NodeLabel.AUDIT_EVENT.value,
+             NodeLabel.USER.value, NodeLabel.API_KEY.value}
 BOX_W, BOX_H, COL_GAP, ROW_GAP, MARGIN = 130, 34, 40, 18, 20
 
 
@@ -53,6 +56,8 @@ def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], high
     graph = nx.Graph()
     per_layer: dict[int, int] = {}
     for node in sorted(nodes, key=lambda n: (n.id not in marked, n.label, n.id)):
+        if node.label in NOT_DRAWN:
+            continue
         layer = LAYER.get(node.label, 3)
         if per_layer.get(layer, 0) >= max_per_layer and node.id not in marked:
             continue  # keep the drawing readable; the highlighted path always stays

@@ -120,3 +120,13 @@ def test_logout_needs_the_token_and_ends_the_session(api):
     token = csrf_of(client.get("/").text)
     assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_graph_drawing_leaves_out_bookkeeping_nodes_and_escapes_names():
+    from api.graph_svg import render_subgraph
+    from graph.store import GraphEdge, GraphNode
+
+    nodes = [GraphNode("a", "Achievement", "<b>成果</b>", {}), GraphNode("f", "Feedback", "fb-secret", {}),
+             GraphNode("i", "Institution", "郑州大学", {})]
+    svg = str(render_subgraph(nodes, [GraphEdge("f", "a", "ABOUT"), GraphEdge("i", "a", "OWNS")], ["a"]))
+    assert "fb-secret" not in svg and "<b>" not in svg and "&lt;b&gt;" in svg and "郑州大学" in svg
