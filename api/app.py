@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.audit import AuditLog
-from api.auth import AccountService, SessionSigner
+from api.auth import AccountService, LoginThrottle, SessionSigner
 from api.errors import BodySizeLimit, install_error_handlers
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     )
     app.state.settings = settings
     app.state.signer = SessionSigner(secret)
+    app.state.login_throttle = LoginThrottle()
     if store is not None:
         attach(app, store)
     install_error_handlers(app)

@@ -216,6 +216,31 @@ class AccountService:
             self._cache.clear()
 
 
+class LoginThrottle:
+    """Refuse a login name for a while after repeated wrong passwords (guessing is slowed down, and the
+    slow hash is not spent on a name under attack)."""
+
+    def __init__(self, max_failures: int = 5, window_s: float = 900.0) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, name: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(name, []) if now - t < self.window_s]
+            self._failures[name] = recent
+            return len(recent) >= self.max_failures
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._failures.setdefault(name, []).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name, None)
+
+
 # --- sessions for the web pages -------------------------------------------------------------------
 
 class SessionSigner:

@@ -130,3 +130,13 @@ def test_graph_drawing_leaves_out_bookkeeping_nodes_and_escapes_names():
              GraphNode("i", "Institution", "郑州大学", {})]
     svg = str(render_subgraph(nodes, [GraphEdge("f", "a", "ABOUT"), GraphEdge("i", "a", "OWNS")], ["a"]))
     assert "fb-secret" not in svg and "<b>" not in svg and "&lt;b&gt;" in svg and "郑州大学" in svg
+
+
+def test_repeated_wrong_passwords_lock_the_name_for_a_while(api):
+    client = TestClient(api.app)
+    for _ in range(5):
+        assert client.post("/login", data={"username": "admin", "password": "guess-guess"}).status_code == 401
+    locked = client.post("/login", data={"username": "admin", "password": PASSWORD})
+    assert locked.status_code == 429 and "失败次数过多" in locked.text
+    assert client.post("/login", data={"username": "bureau", "password": PASSWORD},
+                       follow_redirects=False).status_code == 303

@@ -92,9 +92,14 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=128),
           next: str = Query("/", max_length=200)) -> Response:
+    throttle = request.app.state.login_throttle
+    if throttle.blocked(username):
+        return _render(request, "login.html", None, status_code=429, error="失败次数过多，请 15 分钟后再试")
     user = request.app.state.accounts.login(username, password)
     if user is None:
+        throttle.failed(username)
         return _render(request, "login.html", None, status_code=401, error="用户名或密码不正确")
+    throttle.succeeded(username)
     # only local paths: an open redirect would let a link send users elsewhere after login
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
