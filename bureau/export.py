@@ -34,6 +34,18 @@ def target_rows(progress: Sequence[TargetProgress]) -> Table:
     ]
 
 
+def department_rows(progress: Sequence[TargetProgress]) -> Table:
+    """Each responsible unit with the targets it answers for (a target shared by units appears under each)."""
+    from bureau.targets import progress_by_department
+
+    return [
+        {"责任单位": dept, "指标": p.metric_label, "当前值": p.current, "目标值": p.target_value, "单位": p.unit,
+         "缺口": p.gap, "状态": STATUS_ZH.get(p.status, p.status)}
+        for dept, rows in progress_by_department(list(progress)).items()
+        for p in rows
+    ]
+
+
 def target_year_rows(progress: Sequence[TargetProgress]) -> Table:
     return [
         {"指标": p.metric_label, "年份": year, "数值": value, "单位": p.unit, "目标值": p.target_value}
@@ -142,6 +154,7 @@ def bureau_tables(
         "目标进度": target_rows(progress),
         "目标分年度": target_year_rows(progress),
         "目标分县区": target_region_rows(progress),
+        "目标分责任单位": department_rows(progress),
     }
     if gap_map is not None:
         tables["产业链缺口"] = gap_rows(gap_map)

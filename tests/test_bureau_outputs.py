@@ -71,7 +71,11 @@ def test_an_installed_cjk_font_becomes_the_first_choice() -> None:
 def test_xlsx_export_has_a_sheet_per_table_with_the_numbers(gap_map: GapMap, progress, tmp_path: Path) -> None:
     (path,) = export_report(bureau_tables(progress, gap_map, []), "xlsx", tmp_path / "r.xlsx")
     wb = load_workbook(path)
-    assert wb.sheetnames == ["目标进度", "目标分年度", "目标分县区", "产业链缺口", "卡脖子候选", "候选专题"]
+    assert wb.sheetnames == [
+        "目标进度", "目标分年度", "目标分县区", "目标分责任单位", "产业链缺口", "卡脖子候选", "候选专题",
+    ]
+    by_unit = {row[:2] for row in list(wb["目标分责任单位"].values)[1:]}
+    assert by_unit == {("市科技局", "高新技术企业"), ("(未指定)", "研发投入年增长")}
     rows = list(wb["目标进度"].values)
     header = rows[0]
     first = dict(zip(header, rows[1], strict=True))
