@@ -87,11 +87,13 @@ def _clean_header(value: Any, index: int) -> str:
 
 def read_csv(path: Path) -> Table:
     text, encoding = decode_bytes(path.read_bytes(), path)
-    sample = text[:8192]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    # the delimiter is the one the header row uses most; sniffing whole rows of Chinese text guesses wrong
+    header_line = text.split("\n", 1)[0]
+    counts = {d: header_line.count(d) for d in (",", "\t", ";", "|")}
+    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    dialect: Any = csv.excel_tab if delimiter == "\t" else csv.excel
+    if delimiter in (";", "|"):
+        dialect = type("Dialect", (csv.excel,), {"delimiter": delimiter})
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
         header_row = next(reader)
