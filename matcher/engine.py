@@ -81,6 +81,8 @@ CENTRED = {"maturity", "cooperation_fit", "budget_fit"}
 
 #: candidates that get graph features and re-ranking, at least
 POOL = 300
+#: needs and enterprise profiles considered per achievement (each is one query against the achievement corpus)
+REVERSE_POOL = 20
 
 
 @dataclass
@@ -158,13 +160,19 @@ class MatchEngine:
             self.ctx = GraphContext.load(self.store)
             self._load_feedback()
 
-    def index_achievements(self, achievements: Iterable[Achievement], rebuild: bool = False) -> None:
-        """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both)."""
+    def index_achievements(
+        self, achievements: Iterable[Achievement], rebuild: bool = False, vectors: np.ndarray | None = None
+    ) -> None:
+        """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both).
+        ``vectors``: precomputed dense vectors aligned with ``achievements`` (rebuild only)."""
         achs = list(achievements)
         with self._lock:
             if rebuild:
                 self._ach_names = {}
-                self.achievements.fit([a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs])
+                self.achievements.fit(
+                    [a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs],
+                    vectors={DenseChannel.name: vectors} if vectors is not None else None,
+                )
             else:
                 self.achievements.upsert(
                     [a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs]
@@ -277,7 +285,7 @@ class MatchEngine:
         matches = []
         for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
             if not include_weak and c < threshold:
-                break
+                continue
             m = Match(
                 candidate_id=cid,
                 label=NodeLabel.ACHIEVEMENT.value,
@@ -376,34 +384,50 @@ class MatchEngine:
 
     def match_achievement(self, achievement_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
         """Enterprises that could absorb an achievement: through their needs' text, their own description,
-        their chain segments (same or downstream) and earlier relationships with the achievement's side."""
+        their chain segments (same or downstream) and earlier relationships with the achievement's side.
+
+        Needs and enterprise profiles are few, so a score against *them* as background would mean little;
+        instead each candidate's text is put to the achievement corpus as a query and the achievement's
+        standing there (its background z-score, as in :meth:`match_need`) is the evidence. Scores and
+        confidences are therefore the same scale in both directions.
+        """
         with self._lock:
             ach = self._achievement(achievement_id)
             text = achievement_text(ach)
             query_terms = tokenize(text)
-            # each enterprise's best text evidence: one of its needs, or its own profile
-            best: dict[str, tuple[float, str | None, dict[str, float]]] = {}
-            if len(self.needs):
-                fused, norm, raw = self.needs.query(text)
-                for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
-                    need_id = self.needs.doc_ids[i]
-                    ent = self.ctx.need_enterprise.get(need_id)
-                    if ent and (ent not in best or fused[i] > best[ent][0]):
-                        best[ent] = (float(fused[i]), need_id, _channel_features(norm, raw, i))
-            if len(self.enterprises):
-                fused, norm, raw = self.enterprises.query(text)
-                for i in np.argsort(-fused)[: max(POOL, 3 * k)]:
-                    ent = self.enterprises.doc_ids[i]
-                    if ent not in best or fused[i] > best[ent][0]:
-                        best[ent] = (float(fused[i]), None, _channel_features(norm, raw, i))
             info = self.ctx.supply.get(ach.id)
             ach_segs = info.segments if info else set()
-            for ent, segs in self.ctx.enterprise_segments.items():  # chain neighbours with no text evidence
-                if ent not in best and segs and (segs & ach_segs or any(
+            pool = max(REVERSE_POOL, k)
+            # candidate texts: the needs and enterprise profiles closest to the achievement ...
+            evidence: dict[str, list[tuple[str | None, str]]] = {}  # enterprise -> [(need id or None, text)]
+            if len(self.needs):
+                fused, _, _ = self.needs.query(text)
+                for i in np.argsort(-fused)[:pool]:
+                    need_id = self.needs.doc_ids[i]
+                    ent = self.ctx.need_enterprise.get(need_id)
+                    if ent:
+                        evidence.setdefault(ent, []).append((need_id, self.needs.text(need_id)))
+            if len(self.enterprises):
+                fused, _, _ = self.enterprises.query(text)
+                for i in np.argsort(-fused)[:pool]:
+                    ent = self.enterprises.doc_ids[i]
+                    evidence.setdefault(ent, []).append((None, self.enterprises.text(ent)))
+            # ... and the enterprises in the achievement's segment or just downstream of it
+            for ent, segs in self.ctx.enterprise_segments.items():
+                if ent not in evidence and (segs & ach_segs or any(
                         d in segs for s in ach_segs for d in self.ctx.downstream.get(s, ()))):
-                    best[ent] = (0.0, None, {})
+                    ent_node = self._ent_nodes.get(ent)
+                    evidence[ent] = [(None, enterprise_text(ent_node) if ent_node else self.ctx.names.get(ent, ent))]
             ranked = []
-            for ent, (text_score, via_need, zs) in best.items():
+            for ent, items in evidence.items():
+                best_item = None
+                for need_id, cand_text in items:
+                    f = self._standing(cand_text, ach.id)
+                    if f and (best_item is None or f["fused"] > best_item[1]["fused"]):
+                        best_item = (need_id, f)
+                if best_item is None:
+                    continue
+                via_need, features = best_item
                 need = self._need_nodes.get(via_need) if via_need else None
                 segs = set(self.ctx.enterprise_segments.get(ent, ()))
                 for n in self.ctx.enterprise_needs.get(ent, ()):
@@ -414,11 +438,11 @@ class MatchEngine:
                     budget_wan=need.budget_wan if need else None,
                     cooperation=frozenset(m.value for m in need.cooperation_modes) if need else frozenset(),
                 )
-                graph = {n: float(v[0]) for n, v in self._graph_features(demand, [ach.id]).items()}
-                features = {"fused": text_score, **zs, **graph}
-                contributions = {"text": text_score}
-                score = text_score
-                for name, v in graph.items():
+                contributions = {c: features.pop(f"_c_{c}") for c in list(CHANNEL_WEIGHTS) if f"_c_{c}" in features}
+                score = features["fused"]
+                for name, values in self._graph_features(demand, [ach.id]).items():
+                    v = float(values[0])
+                    features[name] = v
                     w = GRAPH_WEIGHTS.get(name, 0.0)
                     delta = w * (v - 0.5) if name in CENTRED else w * v
                     if delta:
@@ -439,7 +463,7 @@ class MatchEngine:
                 conf = self.calibrator.confidence(features | {"score": float(score)})
                 best_conf = max(best_conf, conf)
                 if not include_weak and conf < self.settings.gap_confidence:
-                    break
+                    continue
                 terms_source = self.needs if via_need else self.enterprises
                 terms = shared_terms(query_terms, self._doc_terms(terms_source, via_need or ent), self._idf())
                 relation, steps = chain_path(self.ctx, ach_segs, demand.segments)
@@ -453,6 +477,19 @@ class MatchEngine:
                 ))
         return self._result(Question.ACHIEVEMENT_ENTERPRISE, ach.id, NodeLabel.ACHIEVEMENT, ach.name, query_terms,
                             matches, best_conf, sorted(ach_segs))
+
+    def _standing(self, query_text: str, achievement_id: str) -> dict[str, float]:
+        """How an achievement stands in the whole achievement corpus for a query text: its fused score,
+        per-channel z and raw scores, and each channel's share of the fused score (``_c_<channel>``)."""
+        pos = self.achievements.position(achievement_id)
+        if pos is None or not query_text:
+            return {}
+        fused, norm, raw = self.achievements.query(query_text)
+        total_w = sum(CHANNEL_WEIGHTS.get(n, 1.0) for n in norm) or 1.0
+        out = {"fused": float(fused[pos]), **_channel_features(norm, raw, pos)}
+        for name, z in norm.items():
+            out[f"_c_{name}"] = CHANNEL_WEIGHTS.get(name, 1.0) / total_w * float(z[pos])
+        return out
 
     def _result(
         self, question: Question, query_id: str, label: NodeLabel, name: str, terms: list[str],

@@ -17,7 +17,7 @@ import numpy as np
 
 #: direct effect of a verdict on the same (question, query, candidate), in score units (z)
 ACCEPT_BOOST = 1.5
-REJECT_PENALTY = -6.0
+REJECT_PENALTY = -20.0  # a broker's no on this very pair: it leaves the top of that list
 
 
 @dataclass(frozen=True)

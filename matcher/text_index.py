@@ -6,7 +6,7 @@ matrix overwrites in place), so scores are mapped onto one canonical id order be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -23,9 +23,11 @@ class TextIndex:
         self._texts: dict[str, str] = {}
         self._titles: dict[str, str] = {}
         self._order: list[str] | None = None
+        self._positions: dict[str, int] | None = None
         self._maps: dict[str, np.ndarray | None] = {}
 
     def _changed(self) -> None:
+        self._positions: dict[str, int] | None = None
         self._order = None
         self._maps = {}
 
@@ -37,13 +39,27 @@ class TextIndex:
         titles = [self._titles.get(i, "") for i in ids]
         return [f"{ti}\n{t}" if ti else t for ti, t in zip(titles, texts, strict=True)]
 
-    def fit(self, ids: Sequence[str], texts: Sequence[str], titles: Sequence[str] | None = None) -> None:
-        """Build every channel. ``titles`` (optional, aligned with ``ids``) are boosted by lexical channels."""
+    def fit(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        titles: Sequence[str] | None = None,
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Build every channel. ``titles`` (optional, aligned with ``ids``) are boosted by lexical channels;
+        ``vectors`` maps a dense channel's name to precomputed document vectors (aligned with ``ids``, no
+        repeated ids), e.g. loaded from a store of embeddings, so the encoder does not run again."""
+        if vectors and len(set(ids)) != len(ids):
+            raise ValueError("precomputed vectors need unique ids")
         self._texts = dict(zip(ids, (t or "" for t in texts), strict=True))
         self._titles = dict(zip(ids, titles, strict=True)) if titles is not None else {}
         ids, texts = list(self._texts), list(self._texts.values())
         for ch in self.channels:
-            ch.fit(ids, self._for(ch, ids, texts))
+            given = (vectors or {}).get(ch.name)
+            if given is not None and hasattr(ch, "fit_vectors"):
+                ch.fit_vectors(ids, given)
+            else:
+                ch.fit(ids, self._for(ch, ids, texts))
         self._changed()
 
     def upsert(self, ids: Sequence[str], texts: Sequence[str], titles: Sequence[str] | None = None) -> None:
@@ -88,6 +104,12 @@ class TextIndex:
         if self._order is None:
             self._order = list(self.channels[0].doc_ids)
         return self._order
+
+    def position(self, doc_id: str) -> int | None:
+        """Where a document sits in :attr:`doc_ids` (None if not indexed)."""
+        if self._positions is None:
+            self._positions = {d: i for i, d in enumerate(self.doc_ids)}
+        return self._positions.get(doc_id)
 
     def _map(self, ch: Channel) -> np.ndarray | None:
         """Index array taking the channel's score order to the canonical order (None: already aligned)."""

@@ -1,0 +1,150 @@
+"""Speed of one need → achievements query, end to end, at 3k / 30k / 300k achievements.
+
+    python benchmarks/speed.py [--sizes 3000,30000,300000] [--queries 40]
+
+Corpus: texts from the shared data (zhibei achievements, CSL and CSLDCP abstracts, NSFC titles); beyond the
+~38k distinct texts, documents are built by pairing a text with another's title (deterministic, seed 7), so
+every document is distinct and the analysers do their full work. Dense vectors: the real e5-small vectors of
+the zhibei achievements (on-disk cache), reused cyclically with a small deterministic perturbation, because
+encoding 300k passages takes hours on two cores; the matrix has the real size and the query path (query
+encoding with e5, mat-vec, z-scores, fusion, graph features, explanations) is the real one.
+
+Reports, per size: index build time, resident memory added by the index, p50/p95 latency of
+``MatchEngine.match_need(need, k=10)`` (queries: real needs, encoded each time, no query cache), and the
+medians of the parts (query encoding, each channel) so one can see what dominates. Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("TECHMATCH_SHARED", ROOT.parent / "shared"))
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def shared_texts() -> list[tuple[str, str]]:
+    """(title, body) of every distinct text in the shared data."""
+    out: list[tuple[str, str]] = []
+    data = SHARED / "data"
+    for line in (data / "zhibei" / "achievements_dedup.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        out.append((r.get("name") or "", r.get("description") or ""))
+    for line in (data / "csl" / "csl_joined_dev_test.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        out.append((r.get("title") or "", r.get("abstract") or ""))
+    for line in (data / "csldcp" / "csldcp_merged_unique.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        body = r.get("abstract") or ""
+        out.append((body[:30], body))
+    with (data / "nsfc" / "natural-2017-09-26.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            out.append((row.get("项目名称") or "", f"{row.get('项目名称', '')} {row.get('项目类别', '')}"))
+    return [(t, b) for t, b in out if t or b]
+
+
+def corpus(n: int, pool: list[tuple[str, str]]):  # noqa: ANN201
+    from graph.model import Achievement
+
+    rng = random.Random(7)
+    docs = []
+    for i in range(n):
+        title, body = pool[i % len(pool)]
+        if i >= len(pool):  # past the distinct texts: pair with another text's title
+            other = pool[rng.randrange(len(pool))][0]
+            title, body = f"{title} {other}", f"{body} {other}"
+        docs.append(Achievement(id=f"doc-{i}", name=(title or body[:30] or "无题")[:200], description=body))
+    return docs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="3000,30000,300000")
+    ap.add_argument("--queries", type=int, default=40)
+    args = ap.parse_args()
+
+    from graph.settings import get_settings
+    from ingest.zhibei import achievement_from_record, need_from_record
+    from matcher.embedders.registry import make_embedder
+    from matcher.engine import MatchEngine
+
+    pool = shared_texts()
+    emb = make_embedder("e5-small", get_settings().cache_dir)
+    assert emb is not None
+    zhibei = [achievement_from_record(json.loads(line)) for line in
+              (SHARED / "data" / "zhibei" / "achievements_dedup.jsonl").open(encoding="utf-8")]
+    base_vecs = emb.embed_passages([a.text for a in zhibei])  # cached on disk after the first run
+    needs = []
+    for line in (SHARED / "data" / "zhibei" / "requirements_dedup.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        if r.get("name") and r.get("description"):
+            needs.append(need_from_record(r))
+        if len(needs) >= args.queries:
+            break
+
+    rows = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        docs = corpus(n, pool)
+        rng = np.random.default_rng(7)
+        vecs = base_vecs[np.arange(n) % len(base_vecs)] + rng.normal(0, 0.01, (n, base_vecs.shape[1])).astype(
+            np.float32
+        )
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        before = rss_mb()
+        engine = MatchEngine(None, embedder=emb)
+        t0 = time.perf_counter()
+        engine.index_achievements(docs, rebuild=True, vectors=vecs.astype(np.float32))
+        build_s = time.perf_counter() - t0
+        del vecs
+        mem = rss_mb() - before
+        engine.match_need(needs[0], k=10)  # warm-up (model load)
+        total, encode, parts = [], [], {c.name: [] for c in engine.achievements.channels}
+        dense = engine.achievements.channel("dense")
+        for need in needs:
+            t = time.perf_counter()
+            engine.match_need(need, k=10)
+            total.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            qv = dense.query_vector(need.text)  # type: ignore[union-attr]
+            encode.append(time.perf_counter() - t)
+            for ch in engine.achievements.channels:
+                t = time.perf_counter()
+                if ch is dense:
+                    ch.scores_for_vector(qv)  # type: ignore[attr-defined]
+                else:
+                    ch.scores(need.text)
+                parts[ch.name].append(time.perf_counter() - t)
+        ms = lambda xs, q=50: 1000 * float(np.percentile(xs, q))  # noqa: E731
+        rows.append((n, build_s, mem, ms(total), ms(total, 95), ms(encode),
+                     {k: ms(v) for k, v in parts.items()}))
+        print(f"done {n}: build {build_s:.1f}s p50 {ms(total):.0f}ms p95 {ms(total, 95):.0f}ms", file=sys.stderr)
+        del engine, docs
+
+    print(f"One need → achievements, end to end (MatchEngine.match_need, k=10, with explanations); "
+          f"{args.queries} real needs; {os.cpu_count()} CPUs\n")
+    print("| achievements | index build (s) | index memory (MB) | p50 (ms) | p95 (ms) | query encoding p50 (ms) | "
+          "channel scoring p50 (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for n, build_s, mem, p50, p95, enc, parts in rows:
+        part_text = ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
+        print(f"| {n:,} | {build_s:.1f} | {mem:.0f} | {p50:.0f} | {p95:.0f} | {enc:.0f} | {part_text} |")
+
+
+if __name__ == "__main__":
+    main()
