@@ -5,7 +5,10 @@ Gold data (labelled by hand for techmatch, stored in ``tests/data``):
   to cover formats) with the institutions and patent numbers they name. This is the *development* set:
   the extractor's rules were refined while looking at it, so its numbers are optimistic;
 - ``ingest_extraction_heldout.jsonl``: 45 further windows (other listings, another seed), labelled from the
-  text alone after the rules were frozen; its numbers are the honest estimate;
+  text alone after the rules were frozen; one rule (a university's own 研究院 is kept whole) was changed after
+  seeing its errors;
+- ``ingest_extraction_heldout2.jsonl``: 45 more windows (another seed), labelled after that change with the
+  rules frozen: the honest estimate;
 - ``ingest_org_names_gold.jsonl``: 60 pairs of organisation names, same organisation or not (written by
   the same person who wrote the rules, so also optimistic; false merges are the number to watch).
 
@@ -119,7 +122,8 @@ def extraction_table(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     pairs = _rows("ingest_org_names_gold.jsonl")
-    extraction_table("held-out set", _rows("ingest_extraction_heldout.jsonl"))
+    extraction_table("held-out set 2 (rules frozen)", _rows("ingest_extraction_heldout2.jsonl"))
+    extraction_table("held-out set 1", _rows("ingest_extraction_heldout.jsonl"))
     extraction_table("development set", _rows("ingest_extraction_gold.jsonl"))
 
     positives = sum(p["same"] for p in pairs)

@@ -107,7 +107,10 @@ _GENERIC_HEAD = re.compile(
     r"^(?:各|多|诸|该|本|此|这|那|某|全|一|二|三|两|几|数|其他|其它|相关|知名|重点|国内|国外|我国|全国|省|市|县|农科院|"
     r"省内|市内|大中型|大型|中小|基层|乡镇|社区|一流|著名|专业|综合|高等|等)"
 )
-_UNIVERSITY = re.compile(r"^(.{2,12}?(?:大学|(?<!科)学院))(?:.{1,}(?:学院|研究所|研究院|研究中心|医院|系|实验室))$")
+_UNIVERSITY_INSTITUTE = re.compile(r"^(.{2,12}?大学.{1,8}?研究院)")
+#: a university's school, department or lab is reported as the university; its 研究院 (浙江大学台州研究院) is
+#: usually an institute of its own and is kept whole
+_UNIVERSITY = re.compile(r"^(.{2,12}?(?:大学|(?<!科)学院))(?:.{1,}(?:学院|研究所|研究中心|医院|系|实验室))$")
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def find_institutions(text: str | None) -> list[InstitutionMention]:
                     continue
                 uni = _UNIVERSITY.match(name)
                 if uni:
-                    name = uni.group(1)
+                    own_institute = _UNIVERSITY_INSTITUTE.match(name)
+                    name = own_institute.group(1) if own_institute else uni.group(1)
                 if not _plausible(name) or name in seen:
                     continue
                 seen[name] = InstitutionMention(name=name, kind=institution_kind(name), start=start,
