@@ -7,8 +7,10 @@ Gold data (labelled by hand for techmatch, stored in ``tests/data``):
 - ``ingest_extraction_heldout.jsonl``: 45 further windows (other listings, another seed), labelled from the
   text alone after the rules were frozen; one rule (a university's own 研究院 is kept whole) was changed after
   seeing its errors;
-- ``ingest_extraction_heldout2.jsonl``: 45 more windows (another seed), labelled after that change with the
-  rules frozen: the honest estimate;
+- ``ingest_extraction_heldout2.jsonl``: 45 more windows (another seed), labelled after that change. Measured
+  with the rules frozen: institutions P 0.833 R 0.893 (exact name), patents P 1.000 R 0.909 - the honest
+  estimate. Two errors it showed were then fixed (a cut word inside 食用菌; old 8-digit numbers after 专利号),
+  so the table below now shows it higher;
 - ``ingest_org_names_gold.jsonl``: 60 pairs of organisation names, same organisation or not (written by
   the same person who wrote the rules, so also optimistic; false merges are the number to watch).
 
@@ -122,7 +124,7 @@ def extraction_table(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     pairs = _rows("ingest_org_names_gold.jsonl")
-    extraction_table("held-out set 2 (rules frozen)", _rows("ingest_extraction_heldout2.jsonl"))
+    extraction_table("held-out set 2", _rows("ingest_extraction_heldout2.jsonl"))
     extraction_table("held-out set 1", _rows("ingest_extraction_heldout.jsonl"))
     extraction_table("development set", _rows("ingest_extraction_gold.jsonl"))
 

@@ -38,6 +38,9 @@ _CUED_12 = re.compile(
     r"(?:专利号|申请号|专利申请号|授权号|专利)\s*[:：为是]?\s*"
     r"((?:19[89]\d|20[0-4]\d)[12389]\d{7})" + _SEP + r"([\dXx])?(?![\d])"
 )
+_CUED_8 = re.compile(
+    r"(?:专利号|申请号|专利申请号|授权号)\s*[:：为是]?\s*(\d{2}[123]\d{5})" + _SEP + r"([\dXx])(?![\d])"
+)
 _PUBLICATION = re.compile(r"(?<![A-Za-z])CN\s*(\d{9}|\d{7})\s*([ABCUSY]\d?)(?![A-Za-z\d])", re.IGNORECASE)
 
 
@@ -67,7 +70,7 @@ def find_patent_numbers(text: str | None) -> list[str]:
 
     for m in _PUBLICATION.finditer(norm):
         add(m, f"CN{m.group(1)}{m.group(2).upper()}")
-    for pattern in (_ZL_12, _ZL_8, _CUED_12):
+    for pattern in (_ZL_12, _ZL_8, _CUED_12, _CUED_8):
         for m in pattern.finditer(norm):
             digits = m.group(1)
             check = (m.group(2) or patent_check_char(digits)).upper()
@@ -93,7 +96,7 @@ _LEFT_CUTS = (
     "几家", "要去", "哪个", "一个", "各个", "全市", "全省", "知识产权归", "组织", "余所", "余家",
     "由", "向", "对", "为", "是", "在", "于", "从", "被", "将", "把", "的", "了",
     "等", "请", "经", "获", "系", "即", "或", "共", "本", "该", "其", "我", "届", "位", "名", "据", "属", "以",
-    "用", "至", "归", "去",
+    "至", "归", "去", "利用", "采用", "使用", "应用", "运用",
 )
 _LEFT_CUT = re.compile("(?:" + "|".join(sorted(map(re.escape, _LEFT_CUTS), key=len, reverse=True)) + ")")
 #: phrases that end in an institution suffix but name none
