@@ -1,0 +1,92 @@
+"""CSL retrieval: keywords → paper and title → abstract, per channel and fused, on the 2,000 CSL papers.
+
+    python benchmarks/csl_retrieval.py [--no-dense] [--queries 500]
+
+A second, independent check of the channel and fusion choices made on the need → achievement dev set
+(a choice that only helps on 20 needs would show here). Each query has exactly one relevant paper.
+- keywords → paper: query = the paper's keywords joined; document = title + abstract.
+- title → abstract: query = the title; document = the abstract only.
+Queries: the first ``--queries`` papers after ``random.Random(7).shuffle``; the corpus is always all papers.
+Prints a markdown table (nDCG@10, Recall@10, MRR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("TECHMATCH_SHARED", ROOT.parent / "shared"))
+CSL = SHARED / "data" / "csl" / "csl_joined_dev_test.jsonl"
+
+
+def metrics(ranks: list[int | None]) -> dict[str, float]:
+    """ranks: 0-based rank of the one relevant document (None = not retrieved)."""
+    n = len(ranks)
+    return {
+        "ndcg@10": sum(1 / math.log2(r + 2) for r in ranks if r is not None and r < 10) / n,
+        "recall@10": sum(1 for r in ranks if r is not None and r < 10) / n,
+        "mrr": sum(1 / (r + 1) for r in ranks if r is not None) / n,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-dense", action="store_true")
+    ap.add_argument("--queries", type=int, default=500)
+    args = ap.parse_args()
+    from graph.settings import get_settings
+    from matcher.channels.bm25_words import BM25WordsChannel
+    from matcher.channels.char_ngram import CharNgramChannel
+    from matcher.channels.dense import DenseChannel
+    from matcher.embedders.registry import make_embedder
+    from matcher.engine import CHANNEL_WEIGHTS
+    from matcher.fusion import RRFFusion, ZScoreFusion
+    from matcher.text_index import TextIndex
+
+    papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
+    order = list(range(len(papers)))
+    random.Random(7).shuffle(order)
+    sample = order[: args.queries]
+    ids = [p["id"] for p in papers]
+    tasks = {
+        "keywords → paper": ([f"{p['title']}\n{p['abstract']}" for p in papers],
+                             [" ".join(papers[i].get("keywords") or []) for i in sample]),
+        "title → abstract": ([p["abstract"] for p in papers], [papers[i]["title"] for i in sample]),
+    }
+    emb = None if args.no_dense else make_embedder(get_settings().embedder, get_settings().cache_dir)
+    print(f"CSL retrieval: {len(papers)} papers, {len(sample)} queries per task, "
+          f"embedder={'none' if emb is None else emb.name}\n")
+    print("| task | ranker | nDCG@10 | Recall@10 | MRR |")
+    print("|---|---|---|---|---|")
+    for task, (docs, queries) in tasks.items():
+        channels = [BM25WordsChannel(), CharNgramChannel()]
+        if emb is not None:
+            channels.append(DenseChannel(emb))
+        index = TextIndex(channels)
+        index.fit(ids, docs)
+        order_ids = index.doc_ids
+        target = [order_ids.index(ids[i]) for i in sample]
+        per_query = [index.channel_scores(q) for q in queries]
+        rankers = {f"{c.name} alone": (lambda s, n=c.name: s[n]) for c in channels}
+        rankers["RRF (k=60)"] = lambda s: RRFFusion().combine(s)[0]
+        rankers["z-score fusion, equal"] = lambda s: ZScoreFusion().combine(s)[0]
+        weighted = ZScoreFusion(CHANNEL_WEIGHTS)
+        rankers["z-score fusion, engine weights"] = lambda s, w=weighted: w.combine(s)[0]
+        for label, fn in rankers.items():
+            ranks = []
+            for scores, t in zip(per_query, target, strict=True):
+                s = fn(scores)
+                ranks.append(int((s > s[t]).sum()))
+            m = metrics(ranks)
+            print(f"| {task} | {label} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['mrr']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
