@@ -51,9 +51,13 @@ UNMAPPED_METRIC = "unmapped"
 
 # Counting units a plan's targets use; years and dates (年/月/日/号) are deliberately absent.
 _UNITS = r"亿元|万元|元|%|％|家|名|个|项|人|所|件|座|次|倍"
+_CN_DIGITS = "零〇一二两三四五六七八九十百千万"
+# A number in Arabic or Chinese numerals ("200家", "二百家", "1.5万家"); not an ordinal ("第十四个").
 _QUANTITY = re.compile(
-    rf"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>{_UNITS})(?P<cmp>以上|左右|以内|以下|及以上)?"
+    rf"(?<![第.\d{_CN_DIGITS}])(?P<num>\d+(?:\.\d+)?(?:万(?!元))?|[{_CN_DIGITS}]+)\s*(?P<unit>{_UNITS})(?P<cmp>以上|左右|以内|以下|及以上)?"
 )
+_CN_VALUE = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+_CN_SCALE = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _CLAUSE_SPLIT = re.compile(r"[，,；;。！!\n]")
 _DEADLINE = re.compile(r"到\s*(\d{4})\s*年")
 _DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,8}[〔\[（(]\d{4}[〕\]）)]\s*\d+\s*号")
@@ -176,6 +180,27 @@ def split_units(text: str) -> list[str]:
     return [u.strip() for u in units if u.strip()]
 
 
+def parse_number(text: str) -> float | None:
+    """``"200"`` -> 200, ``"1.5万"`` -> 15000, ``"二百"`` -> 200, ``"一千五百"`` -> 1500; None if not a number."""
+    try:
+        return float(text[:-1]) * 10000 if text.endswith("万") and text[:-1] else float(text)
+    except ValueError:
+        pass
+    total, section, digit = 0, 0, None
+    for ch in text:
+        if ch in _CN_VALUE:
+            digit = _CN_VALUE[ch]
+        elif ch == "万":
+            total += (section + (digit or 0) or 1) * 10000
+            section, digit = 0, None
+        elif ch in _CN_SCALE:
+            section += (1 if digit is None else digit) * _CN_SCALE[ch]
+            digit = None
+        else:
+            return None
+    return float(total + section + (digit or 0))
+
+
 def _normalise(text: str) -> str:
     # The published text comes with non-breaking spaces, full-width digits and bullet glyphs.
     table = {ord("\u3000"): " ", ord("\xa0"): " ", ord("•"): " "}
@@ -193,6 +218,9 @@ def _targets_in(
         matches = list(_QUANTITY.finditer(clause))
         prev_end = 0
         for i, m in enumerate(matches):
+            value = parse_number(m.group("num"))
+            if value is None or not value:
+                continue
             next_start = matches[i + 1].start() if i + 1 < len(matches) else len(clause)
             tail = clause[m.end():next_start]
             # What follows the number belongs to this target only up to the next enumeration mark.
@@ -211,7 +239,7 @@ def _targets_in(
                 ParsedTarget(
                     name=_strip_lead(wording),
                     metric=metric,
-                    value=float(m.group("num")),
+                    value=value,
                     unit=unit,
                     comparator=comparator,
                     deadline_year=deadline,

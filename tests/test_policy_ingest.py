@@ -17,8 +17,8 @@ VARIANT = """郑州市人民政府关于印发郑州市科技创新三年行动�
 郑州市科技创新三年行动计划
 
 一、主要目标
-（一）总体目标。到2026年，全市高新技术企业达到3000家以上；科技型中小企业8000家左右；
-新建省级以上研发平台80个以上；技术合同成交额达到150亿元。
+（一）总体目标。围绕第十四个五年规划，到2026年，全市高新技术企业达到3000家以上；科技型中小企业1.2万家左右；
+新建省级以上研发平台八十个以上；技术合同成交额达到150亿元。
 
 二、重点任务
 1、壮大创新主体。实施高新技术企业倍增计划，支持宇通集团等龙头企业建设研发中心，\
@@ -79,7 +79,7 @@ def test_variant_layout_full_width_marks_and_other_units() -> None:
     got = {(t.metric, t.value, t.unit, t.comparator, t.deadline_year) for t in parsed.targets}
     assert got == {
         ("high_tech_enterprises", 3000, "家", ">=", 2026),
-        ("tech_smes", 8000, "家", "~", 2026),
+        ("tech_smes", 12000, "家", "~", 2026),
         ("provincial_platforms", 80, "个", ">=", 2026),
         ("tech_contract_turnover", 150, "亿元", ">=", 2026),
         ("brokers_per_year", 100, "名", ">=", 2026),
@@ -158,3 +158,13 @@ def test_named_organisations_link_by_exact_alias_before_containment(store, real_
     assert store.get_props(NodeLabel.DEPARTMENT, department_id("市科技局"))["demo"] is True  # linked, not rewritten
     tasks = store.read("MATCH (t:Task)-[:NAMES]->(e:Enterprise {id: $id}) RETURN t.number AS n", id="nylon")
     assert [r["n"] for r in tasks] == [4]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("200", 200), ("1.5万", 15000), ("二百", 200), ("一千五百", 1500), ("十", 10), ("两千", 2000), ("万", 10000)],
+)
+def test_numbers_in_arabic_and_chinese_numerals(text: str, value: float) -> None:
+    from ingest.policy import parse_number
+
+    assert parse_number(text) == value
