@@ -20,6 +20,7 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TECHMATCH_GRAPH_PASSWORD", graph_server.password)
     monkeypatch.setenv("TECHMATCH_GRAPH_DATABASE", graph_server.database)
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")  # the matcher's lexical channels only: fast, offline
     get_settings.cache_clear()
     yield store
     get_settings.cache_clear()
@@ -40,6 +41,21 @@ def test_ingest_policy_then_targets_and_export(cli_env, shared_dir: Path, tmp_pa
     assert main(["bureau", "export", "--format", "xlsx", "--output", str(out), "--as-of", "2023"]) == 0
     sheets = load_workbook(out).sheetnames
     assert sheets[:3] == ["目标进度", "目标分年度", "目标分县区"] and "产业链缺口" in sheets
+
+
+def test_gaps_ask_the_matcher_by_default(cli_env, capsys) -> None:
+    from graph.model import ChainPosition, ChainSegment, IndustryChain, Need, NodeLabel, Relation, RelType
+
+    cli_env.write_batch(
+        [IndustryChain(id="c1", name="尼龙"), ChainSegment(id="s1", name="聚合", chain_id="c1",
+                                                         position=ChainPosition.MIDSTREAM),
+         Need(id="n1", name="尼龙66切片黄变，寻求热稳定剂")],
+        [Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.NEED, source_id="n1",
+                  target_label=NodeLabel.CHAIN_SEGMENT, target_id="s1")],
+    )
+    assert main(["bureau", "gaps", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["segments"][0]["unmet_needs"] == 1 and out["ranked"] == ["s1"]  # no achievement at all: a gap
 
 
 def test_targets_without_a_plan_says_what_to_do(cli_env, capsys) -> None:

@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--policy", default=None, help="only this Policy id")
         if unmet:
             p.add_argument(
-                "--unmet", choices=("graph", "matcher"), default="graph",
-                help="who decides a need is unmet: the graph's record (open, nothing SOLVES it) or the matcher",
+                "--unmet", choices=("matcher", "graph"), default="matcher",
+                help="who decides a need is unmet: the matcher (no match reaches the confidence threshold; "
+                "default) or, faster, the graph's record (open and nothing SOLVES it)",
             )
             p.add_argument("--chain", action="append", default=None, help="only this chain id (repeatable)")
         p.set_defaults(func=func)
