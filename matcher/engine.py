@@ -56,7 +56,7 @@ from matcher.features.fit import FitFeatures
 from matcher.features.region import RegionFeatures
 from matcher.fusion import Fusion, ZScoreFusion
 from matcher.rerank import FeedbackExample, FeedbackReranker
-from matcher.results import Match, MatchResult, Question
+from matcher.results import Match, MatchResult, PathStep, Question
 from matcher.text_index import TextIndex
 
 log = logging.getLogger(__name__)
@@ -298,6 +298,10 @@ class MatchEngine:
             )
             if explain:
                 m.explanation = self._explain_supply(cid, scored.query_terms, demand)
+                m.behind = [
+                    PathStep(id=oid, label=self.ctx.labels.get(oid, ""), name=name)
+                    for oid, name in self.ctx.orgs_behind(cid).items()
+                ]
             matches.append(m)
         return matches, best
 

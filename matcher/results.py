@@ -51,6 +51,7 @@ class Match(BaseModel):
     contributions: dict[str, float] = {}  # how much each feature moved the score (sums to about score - bias)
     explanation: Explanation = Explanation()
     via: list[str] = []  # for enterprise answers: the needs / achievements that led to this candidate
+    behind: list[PathStep] = []  # for achievement answers: owners, inventors and the inventors' institutions
 
 
 class MatchResult(BaseModel):

@@ -41,6 +41,7 @@ def test_need_finds_polyamide_achievement_first_with_explanation(engine: MatchEn
     assert "尼龙66聚合" in exp.sentence and "郑州大学" in exp.sentence
     assert top.contributions["chain_same_segment"] > 0 and top.contributions["prior_collaboration"] > 0
     assert 0 < top.confidence <= 1
+    assert {b.id for b in top.behind} == {"t-li", "i-zzu"}  # the talent and institution behind it
 
 
 def test_need_without_supply_is_reported_as_gap_not_padded(engine: MatchEngine) -> None:
