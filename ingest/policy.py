@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from neo4j import ManagedTransaction
+
 from graph.exceptions import ValidationError
 from graph.model import (
     Department,
@@ -29,7 +31,7 @@ from graph.model import (
     Target,
     Task,
 )
-from graph.store import GraphStore
+from graph.store import GraphStore, UpsertReport, write_nodes, write_relations
 
 #: (pattern on the target's wording, metric key) — first match wins, so specific wording goes first
 METRIC_RULES: tuple[tuple[str, str], ...] = (
@@ -550,15 +552,42 @@ def read_policy_text(path: Path | str) -> str:
     return text
 
 
+_STALE_PARTS = (
+    "MATCH (p:Policy {id: $pid})-[:HAS_TARGET|HAS_TASK]->(x) WHERE NOT x.id IN $keep "
+    "WITH x, x.id AS gone DETACH DELETE x RETURN count(gone) AS removed"
+)
+# A re-read plan keeps its links to chains, organisations and regions it still names; the others go.
+_OLD_NAMES = "MATCH (p:Policy {id: $pid})-[r:NAMES]->(x) WHERE NOT x.id IN $keep DELETE r"
+_OLD_TASK_NAMES = (
+    "MATCH (:Policy {id: $pid})-[:HAS_TASK]->(t:Task)-[r:NAMES]->(x) WHERE NOT (t.id + '|' + x.id) IN $keep DELETE r"
+)
+
+
 def load_policy(store: GraphStore, path: Path | str) -> PolicyReport:
-    """Parse the plan at ``path`` and write it to the graph in one transaction (re-running is idempotent)."""
+    """Parse the plan at ``path`` and write it to the graph in one transaction. Re-running is idempotent; re-reading
+    an edited plan updates it in place and removes the targets and tasks it no longer has."""
     text = read_policy_text(path)
     parsed = parse_policy(text, source=str(path))
     nodes, rels, report = build_policy_graph(parsed, store, source=str(path))
     for rel in rels:
         rel.check_endpoints()
-    written = store.write_batch(nodes, rels)
+    keep = [n.id for n in nodes if n.label in (NodeLabel.TARGET, NodeLabel.TASK)]
+
+    def work(tx: ManagedTransaction) -> tuple[UpsertReport, int]:
+        removed = tx.run(_STALE_PARTS, pid=report.policy_id, keep=keep).single()
+        names = [r for r in rels if r.type == RelType.NAMES]
+        policy_names = [r.target_id for r in names if r.source_label == NodeLabel.POLICY]
+        task_names = [f"{r.source_id}|{r.target_id}" for r in names if r.source_label == NodeLabel.TASK]
+        tx.run(_OLD_TASK_NAMES, pid=report.policy_id, keep=task_names).consume()
+        tx.run(_OLD_NAMES, pid=report.policy_id, keep=policy_names).consume()
+        written = write_nodes(tx, nodes)
+        written.add(write_relations(tx, rels))
+        return written, int(removed["removed"]) if removed else 0
+
+    written, removed = store.transaction(work)
     if written.missing_endpoints:  # cannot happen for what we built ourselves, unless the graph changed under us
         report.warnings.append(f"{len(written.missing_endpoints)} links had a missing endpoint")
+    if removed:
+        report.warnings.append(f"{removed} targets/tasks the plan no longer has were removed")
     report.created, report.updated, report.unchanged = written.created, written.updated, written.unchanged
     return report

@@ -168,3 +168,17 @@ def test_numbers_in_arabic_and_chinese_numerals(text: str, value: float) -> None
     from ingest.policy import parse_number
 
     assert parse_number(text) == value
+
+
+def test_re_reading_an_edited_plan_replaces_its_targets_and_tasks(store, tmp_path: Path) -> None:
+    path = tmp_path / "variant.txt"
+    path.write_text(VARIANT, encoding="utf-8")
+    first = load_policy(store, path)
+    assert (first.targets, first.tasks) == (5, 3)
+    edited = VARIANT.replace("；科技型中小企业1.2万家左右", "").replace("3、加强宣传。营造创新氛围。\n", "")
+    path.write_text(edited, encoding="utf-8")
+    again = load_policy(store, path)
+    assert (again.targets, again.tasks) == (4, 2)
+    counts = store.count_by_label()
+    assert counts[NodeLabel.TARGET] == 4 and counts[NodeLabel.TASK] == 2
+    assert any("no longer has were removed" in w for w in again.warnings)
