@@ -60,6 +60,19 @@ class AuditLog:
         self.store.create_node(event)
         return event
 
+    def record_many(self, principal: Principal | None, action: str, label: NodeLabel | str,
+                    targets: list[tuple[str, str]]) -> None:
+        """One event per (target id, detail), written in a single transaction."""
+        if not targets:
+            return
+        now = datetime.now(UTC)
+        self.store.upsert_nodes([
+            AuditEvent(id=f"aud-{uuid.uuid4().hex}", at=now, user_id=principal.user_id if principal else "anonymous",
+                       role=principal.role.value if principal else "", action=action, target_label=str(label),
+                       target_id=target_id, detail=detail[:500])
+            for target_id, detail in targets
+        ])
+
     def query(
         self, target_id: str | None = None, user_id: str | None = None, action: str | None = None,
         skip: int = 0, limit: int = 50,

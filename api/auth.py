@@ -286,6 +286,9 @@ def principal_from_request(request: Request) -> Principal | None:
             raise ApiError(401, "unknown or revoked API key", "X-API-Key")
         return accounts.principal(user)
     cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and request.url.path.startswith("/api") and request.method not in ("GET", "HEAD"):
+        # the session cookie reads the API from the workspace's pages; changes need a key (no CSRF surface)
+        cookie = None
     if cookie:
         user_id = request.app.state.signer.loads(cookie)
         user = accounts.get_user(user_id) if user_id else None

@@ -140,3 +140,22 @@ def test_repeated_wrong_passwords_lock_the_name_for_a_while(api):
     assert locked.status_code == 429 and "失败次数过多" in locked.text
     assert client.post("/login", data={"username": "bureau", "password": PASSWORD},
                        follow_redirects=False).status_code == 303
+
+
+def test_the_session_cookie_reads_the_api_but_changes_need_a_key(api):
+    client = login(api, "nylon")
+    assert client.get("/api/needs/need-pub").status_code == 200
+    resp = client.post("/api/needs", json={"name": "跨站伪造的需求"})
+    assert resp.status_code == 401
+    assert client.delete("/api/needs/need-pub").status_code == 401
+
+
+def test_login_returns_to_the_page_asked_for(api):
+    client = TestClient(api.app)
+    first = client.get("/needs/need-pub", follow_redirects=False)
+    assert first.headers["location"] == "/login?next=/needs/need-pub"
+    form = client.get(first.headers["location"]).text
+    assert 'action="/login?next=/needs/need-pub"' in form or 'action="/login?next=%2Fneeds%2Fneed-pub"' in form
+    done = client.post("/login?next=/needs/need-pub", data={"username": "nylon", "password": PASSWORD},
+                       follow_redirects=False)
+    assert done.headers["location"] == "/needs/need-pub"

@@ -75,6 +75,16 @@ def read_need(store: GraphStore, audit: AuditLog, principal: Principal, need: Ne
     return view
 
 
+def read_needs(store: GraphStore, audit: AuditLog, principal: Principal, needs: list[Need]) -> list[NeedView]:
+    """The caller's views of several needs (hidden ones left out), their audit written in one transaction."""
+    views = [v for v in (view_need(store, principal, n) for n in needs) if v is not None]
+    audit.record_many(principal, "view_need", NodeLabel.NEED, [
+        (v.id, "desensitised" if v.desensitised else "full") for v in views
+        if v.confidentiality != Confidentiality.PUBLIC
+    ])
+    return views
+
+
 def create_need(store: GraphStore, principal: Principal, body: NeedIn) -> Need:
     """Validate the poster's right to post for the enterprise and write the need with its edges at once."""
     enterprise_id = body.enterprise_id
@@ -150,7 +160,7 @@ def list_needs(
     if q:
         # a name search must not confirm what a hidden need is called
         needs = [n for n in needs if need_visibility(principal, n) == Visibility.FULL]
-    items = [read_need(store, audit, principal, n) for n in needs]
+    items = read_needs(store, audit, principal, needs)
     return NeedPage(items=items, page=page.page, page_size=page.page_size, has_more=more)
 
 

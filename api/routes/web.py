@@ -28,7 +28,7 @@ from api.match_views import (
     record_verdict,
     verdicts_for,
 )
-from api.routes.needs import NeedIn, create_need, load_need, read_need, visible_needs
+from api.routes.needs import NeedIn, create_need, load_need, read_need, read_needs, visible_needs
 from api.routes.stats import collect_stats
 from graph.model import Achievement, Challenge, Confidentiality, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
@@ -85,8 +85,8 @@ def _engine(request: Request) -> Any | None:
 # --- login ----------------------------------------------------------------------------------------
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", None)
+def login_page(request: Request, next: str = Query("/", max_length=200)) -> HTMLResponse:
+    return _render(request, "login.html", None, next=next)
 
 
 @router.post("/login")
@@ -94,11 +94,12 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
           next: str = Query("/", max_length=200)) -> Response:
     throttle = request.app.state.login_throttle
     if throttle.blocked(username):
-        return _render(request, "login.html", None, status_code=429, error="失败次数过多，请 15 分钟后再试")
+        return _render(request, "login.html", None, status_code=429, error="失败次数过多，请 15 分钟后再试",
+                       next=next)
     user = request.app.state.accounts.login(username, password)
     if user is None:
         throttle.failed(username)
-        return _render(request, "login.html", None, status_code=401, error="用户名或密码不正确")
+        return _render(request, "login.html", None, status_code=401, error="用户名或密码不正确", next=next)
     throttle.succeeded(username)
     # only local paths: an open redirect would let a link send users elsewhere after login
     target = next if next.startswith("/") and not next.startswith("//") else "/"
@@ -130,7 +131,7 @@ def home(request: Request, q: str | None = Query(None, max_length=200)) -> Respo
     needs, _ = visible_needs(store, me, Page(1, 20), q=q)
     if q:
         needs = [n for n in needs if need_visibility(me, n) == Visibility.FULL]
-    views = [read_need(store, audit, me, n) for n in needs]
+    views = read_needs(store, audit, me, needs)
     achievements = [Achievement.from_props(p) for p in store.list_props(NodeLabel.ACHIEVEMENT, text=q, limit=20)] \
         if q else []
     text_matches = None
@@ -151,7 +152,7 @@ def needs_page(request: Request) -> Response:
     needs, _ = visible_needs(store, me, Page(1, 100))
     if me.role == Role.ADMIN:
         raise ApiError(403, "管理员不查看需求")
-    return _render(request, "needs.html", me, needs=[read_need(store, audit, me, n) for n in needs])
+    return _render(request, "needs.html", me, needs=read_needs(store, audit, me, needs))
 
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
@@ -273,7 +274,7 @@ def enterprise_page(request: Request, error: str | None = None) -> Response:
     ent = store.get_props(NodeLabel.ENTERPRISE, me.enterprise_id or "") or {}
     needs, _ = visible_needs(store, me, Page(1, 100), enterprise_id=me.enterprise_id)
     return _render(request, "enterprise.html", me, enterprise_name=ent.get("name", "我的企业"), error=error,
-                   needs=[read_need(store, audit, me, n) for n in needs])
+                   needs=read_needs(store, audit, me, needs))
 
 
 @router.post("/enterprise/needs")
