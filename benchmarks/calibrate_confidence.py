@@ -83,6 +83,18 @@ def main() -> None:
     print(f"| fitted, leave-one-need-out | {auc(held_out):.4f} |")
     print(f"| defaults in matcher/confidence.py | {auc(cur):.4f} |")
     print(f"\nBrier score (in-sample): {brier:.4f}")
+    from graph.settings import get_settings
+
+    threshold = get_settings().gap_confidence
+    print("\n| top-1 confidence (leave-one-need-out) | needs with supply | needs without |\n|---|---|---|")
+    for label, pick in (("mean", np.mean), ("min", np.min), ("max", np.max)):
+        pos = [held_out[q] for q in held_out if has[q]]
+        neg = [held_out[q] for q in held_out if not has[q]]
+        print(f"| {label} | {pick(pos):.3f} | {pick(neg):.3f} |")
+    flagged = {q: held_out[q] < threshold for q in held_out}
+    print(f"\nat gap_confidence={threshold}: gaps flagged among needs without supply "
+          f"{sum(flagged[q] for q in flagged if not has[q])}/{sum(1 for q in flagged if not has[q])}, "
+          f"among needs with supply {sum(flagged[q] for q in flagged if has[q])}/{sum(1 for q in flagged if has[q])}")
     print(f"COEFFICIENTS = {coefs}\nINTERCEPT = {float(model.intercept_[0]):.4f}")
 
 
