@@ -28,8 +28,9 @@ from api.commands.rank_experts import build_expert_index, read_inputs, throwaway
 from matcher.solvers.expertise import make_aggregation  # noqa: E402
 from matcher.solvers.ranking import DEFAULT_AGGREGATION, SolverIndex  # noqa: E402
 
-AGGREGATIONS = ["max", "mean", "sum", "powermean:4", "topk:3:0.5", "softmax:0.25", "softmax:0.5", "softmax:1"]
+AGGREGATIONS = ["max", "mean", "sum", "powermean:4", "topk:2:0.5", "topk:3:0.5", "softmax:0.5", "softmax:1"]
 TRACK_WEIGHTS = [0.0, 0.2]
+DEFAULT_TRACK_WEIGHT = 0.2
 
 
 def evaluate(index: SolverIndex, graph, queries, truth, work_scores) -> tuple[float, float]:
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                 timings[f"work scores {scorer}, {len(texts)} queries (s)"] = time.perf_counter() - t2
                 for spec in aggregations:
                     index.expertise.aggregation = make_aggregation(spec)
-                    for tw in TRACK_WEIGHTS:
+                    # the track-record bonus is compared on the default aggregation only
+                    for tw in TRACK_WEIGHTS if spec == DEFAULT_AGGREGATION else [DEFAULT_TRACK_WEIGHT]:
                         variant = SolverIndex(index.expertise, index.solvers, index.records, tw)
                         t3 = time.perf_counter()
                         r10, mrr = evaluate(variant, data.graph, data.queries, task.truth, ws)
