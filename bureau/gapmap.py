@@ -218,6 +218,7 @@ def build_gap_map(
                 upstream_of=[(e["source"], e["target"]) for e in chain["upstream_of"]],
             )
         )
+    chains.sort(key=lambda c: (not c.priority, c.chain_id))  # the plan's leading chains first
     return GapMap(chains=chains)
 
 
