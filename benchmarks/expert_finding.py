@@ -46,10 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scorers", default="lexical,dense,combined")
     parser.add_argument("--aggregations", default=",".join(AGGREGATIONS))
     parser.add_argument("--quick", action="store_true", help="only max and the default aggregation")
+    parser.add_argument("--export", type=Path, help="write works.jsonl, queries.jsonl and qrels.tsv here and stop")
     args = parser.parse_args(argv)
     aggregations = ["max", DEFAULT_AGGREGATION] if args.quick else args.aggregations.split(",")
 
     task = load_task(args.seed, args.queries)
+    if args.export:
+        args.export.mkdir(parents=True, exist_ok=True)
+        works_path, queries_path = task.write_jsonl(args.export)
+        qrels = args.export / "qrels.tsv"
+        qrels.write_text("".join(f"{q}\t{e}\t1\n" for q, e in task.truth.items()), encoding="utf-8")
+        run = args.export / "run.tsv"
+        print(f"techmatch rank experts --works {works_path} --queries {queries_path} --top 100 --output {run}")
+        print(f"python ../shared/eval/score_run.py {run} {qrels}")
+        return 0
     rows: list[tuple[str, str, float, float, float]] = []
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="techmatch-bench-experts-") as tmp:
