@@ -188,3 +188,15 @@ def test_docs_page_lists_every_operation_and_needs_no_cdn(api):
     for path in spec["paths"]:
         assert f"<code>{path}</code>" in page, path
     assert "cdn" not in page.lower() and "https://" not in page
+
+
+def test_bureau_exports_an_excel_report(api):
+    import io
+
+    from openpyxl import load_workbook
+
+    resp = api.client.get("/api/stats/report.xlsx", headers=api.world.headers("bureau"))
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/vnd.openxml")
+    book = load_workbook(io.BytesIO(resp.content))
+    assert "目标进度" in book.sheetnames and len(book.sheetnames) >= 3
+    assert api.client.get("/api/stats/report.xlsx", headers=api.world.headers("broker")).status_code == 403

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from api.auth import Principal, Role, require_roles
@@ -67,3 +70,24 @@ def collect_stats(store: GraphStore) -> Stats:
 @router.get("", response_model=Stats, summary="Counts, needs, verdicts and the load of every chain segment")
 def get_stats(store: GraphStore = Depends(get_store), principal: Principal = Depends(BUREAU)) -> Stats:
     return collect_stats(store)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/report.xlsx", summary="The bureau's report as an Excel workbook: targets, gap map, chokepoints",
+            response_class=Response, responses={200: {"content": {XLSX: {}}, "description": "an .xlsx file"}})
+def report_xlsx(request: Request, store: GraphStore = Depends(get_store),
+                principal: Principal = Depends(BUREAU)) -> Response:
+    from bureau.export import bureau_tables, write_xlsx
+    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+    from bureau.targets import target_progress
+
+    engine = request.app.state.engine_if_built()
+    gap_map = build_gap_map(store, engine_need_is_unmet(engine) if engine is not None else None)
+    request.app.state.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=request.app.state.settings.data_dir) as tmp:
+        path = write_xlsx(bureau_tables(target_progress(store), gap_map), Path(tmp) / "report.xlsx")
+        body = path.read_bytes()
+    disposition = 'attachment; filename="techmatch-report.xlsx"'
+    return Response(body, media_type=XLSX, headers={"Content-Disposition": disposition})
