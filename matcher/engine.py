@@ -127,6 +127,7 @@ class MatchEngine:
         self._ach_names: dict[str, str] = {}
         self._ent_nodes: dict[str, Enterprise] = {}
         self._feedback: list[FeedbackExample] = []
+        self._hashes: dict[str, dict[str, str]] = {}  # label -> id -> content hash when indexed
         self._lock = threading.RLock()
 
     # -- construction ------------------------------------------------------------------------------
@@ -150,8 +151,14 @@ class MatchEngine:
         if self.store is None:
             raise ValidationError("this engine has no graph store to refresh from")
         with self._lock:
-            achs = [Achievement.from_props(p) for p in self.store.all_props(NodeLabel.ACHIEVEMENT)]
-            needs = [Need.from_props(p) for p in self.store.all_props(NodeLabel.NEED)]
+            ach_props = self.store.all_props(NodeLabel.ACHIEVEMENT)
+            need_props = self.store.all_props(NodeLabel.NEED)
+            achs = [Achievement.from_props(p) for p in ach_props]
+            needs = [Need.from_props(p) for p in need_props]
+            self._hashes = {
+                NodeLabel.ACHIEVEMENT.value: {p["id"]: p.get("content_hash") for p in ach_props},
+                NodeLabel.NEED.value: {p["id"]: p.get("content_hash") for p in need_props},
+            }
             ents = [Enterprise.from_props(p) for p in self.store.all_props(NodeLabel.ENTERPRISE)]
             self.index_achievements(achs, rebuild=True)
             self.index_needs(needs, rebuild=True)
@@ -210,11 +217,44 @@ class MatchEngine:
         if self.store is not None:
             self.store.upsert_nodes([achievement])
         self.index_achievements([achievement])
+        seen = self._hashes.setdefault(NodeLabel.ACHIEVEMENT.value, {})
+        seen[achievement.id] = achievement.to_props()["content_hash"]
 
     def upsert_need(self, need: Need) -> None:
         if self.store is not None:
             self.store.upsert_nodes([need])
         self.index_needs([need])
+        self._hashes.setdefault(NodeLabel.NEED.value, {})[need.id] = need.to_props()["content_hash"]
+
+    def sync(self) -> dict[str, int]:
+        """Bring the indexes up to date with the graph without a rebuild: re-index only the achievements and
+        needs whose content hash changed since they were indexed, drop the deleted ones. For writes that
+        bypass :meth:`upsert_achievement` / :meth:`upsert_need` (bulk loads, other services)."""
+        if self.store is None:
+            return {}
+        counts = {}
+        for label, model, index, reindex in (
+            (NodeLabel.ACHIEVEMENT, Achievement, self.achievements, self.index_achievements),
+            (NodeLabel.NEED, Need, self.needs, self.index_needs),
+        ):
+            lbl = label.value
+            rows = self.store.read(f"MATCH (n:{lbl}) RETURN n.id AS id, n.content_hash AS h")
+            present = {r["id"]: r["h"] for r in rows}
+            seen = self._hashes.setdefault(lbl, {})
+            changed = [i for i, h in present.items() if seen.get(i) != h or i not in index]
+            gone = [i for i in list(seen) if i not in present]
+            if changed:
+                rows = self.store.read(f"MATCH (n:{lbl}) WHERE n.id IN $ids RETURN properties(n) AS p", ids=changed)
+                reindex([model.from_props(r["p"]) for r in rows])  # type: ignore[operator]
+            if gone:
+                with self._lock:
+                    index.remove(gone)
+                    for i in gone:
+                        self.ctx.supply.pop(i, None)
+                        seen.pop(i, None)
+            seen.update({i: present[i] for i in changed})
+            counts[lbl] = len(changed) + len(gone)
+        return counts
 
     def remove_achievement(self, achievement_id: str) -> None:
         with self._lock:

@@ -107,3 +107,15 @@ def test_enterprise_gets_achievements_worth_its_attention(engine: MatchEngine) -
     result = engine.match_enterprise("e-shenma", k=3, include_weak=True)
     assert result.matches[0].candidate_id in ("a-pa66", "a-fiber")
     assert {m.candidate_id for m in result.matches[:2]} == {"a-pa66", "a-fiber"}
+
+
+def test_sync_picks_up_writes_that_bypassed_the_engine(engine: MatchEngine, store: GraphStore) -> None:
+    store.upsert_nodes([Achievement(id="a-new", name="光伏组件清洗机器人", description="光伏电站组件自动清洗机器人")])
+    store.delete_node(NodeLabel.ACHIEVEMENT, "a-drug")
+    assert engine.sync() == {"Achievement": 2, "Need": 0}
+    from graph.model import Need
+
+    need = Need(id="n-pv", name="光伏板清洗", description="光伏电站需要光伏组件自动清洗机器人")
+    ids = [m.candidate_id for m in engine.match_need(need, k=300, include_weak=True).matches]
+    assert ids[0] == "a-new" and "a-drug" not in ids
+    assert engine.sync() == {"Achievement": 0, "Need": 0}
