@@ -206,3 +206,26 @@ def _api_routes(app):
         for ctx in contexts:
             if ctx.path.startswith("/api") and hasattr(ctx, "dependant"):
                 yield ctx
+
+
+def test_enterprise_found_through_a_private_need_is_hidden_from_those_who_may_not_read_it(api):
+    from api.auth import AccountService
+    from api.routes.matching import HIDDEN_NAME, guard_enterprise_matches
+    from matcher.results import Match, MatchResult, Question
+
+    result = MatchResult(question=Question.ACHIEVEMENT_ENTERPRISE, query_id="ach-gis", query_label="Achievement",
+                         query_name="GIS局部放电故障诊断系统", matches=[
+                             Match(candidate_id="ent-hv", label="Enterprise", name="平顶山某高压开关有限公司",
+                                   score=2.0, confidence=0.6, via=["need-priv"]),
+                             Match(candidate_id="ent-nylon", label="Enterprise",
+                                   name="中国平煤神马集团尼龙科技有限公司", score=1.0, confidence=0.4,
+                                   via=["need-pub"]),
+                         ])
+    accounts = AccountService(api.store)
+    broker = accounts.principal(accounts.get_user(api.world.users["broker"]))
+    bureau = accounts.principal(accounts.get_user(api.world.users["bureau"]))
+    seen = guard_enterprise_matches(api.store, api.app.state.audit, broker, result)
+    assert [m.name for m in seen.matches] == [HIDDEN_NAME, "中国平煤神马集团尼龙科技有限公司"]
+    assert "ent-hv" not in seen.model_dump_json() and "高压开关" not in seen.model_dump_json()
+    full = guard_enterprise_matches(api.store, api.app.state.audit, bureau, result)
+    assert [m.candidate_id for m in full.matches] == ["ent-hv", "ent-nylon"]
