@@ -200,3 +200,27 @@ def test_bureau_exports_an_excel_report(api):
     book = load_workbook(io.BytesIO(resp.content))
     assert "目标进度" in book.sheetnames and len(book.sheetnames) >= 3
     assert api.client.get("/api/stats/report.xlsx", headers=api.world.headers("broker")).status_code == 403
+
+
+@pytest.mark.parametrize("slug", ["achievements", "enterprises", "institutions", "talents", "platforms", "projects"])
+def test_injection_in_every_text_field_of_an_entity_is_stored_verbatim(api, slug):
+    from api.routes.entities import RESOURCES
+    from graph.model import NODE_TYPES
+
+    cls = NODE_TYPES[RESOURCES[slug]]
+    text = INJECTIONS[0] + INJECTIONS[3]
+    body: dict = {"id": f"inj-{slug}"}
+    for name, field in cls.model_fields.items():
+        if name in ("id", "credit_code") or not field.is_required() and field.annotation not in (str, list[str]):
+            continue
+        if field.annotation is str:
+            body[name] = text
+        elif field.annotation == list[str]:
+            body[name] = [text]
+    h = api.world.headers("bureau")
+    before = _counts(api)
+    assert api.client.post(f"/api/{slug}", headers=h, json=body).status_code == 201
+    got = api.client.get(f"/api/{slug}/inj-{slug}", headers=h).json()
+    assert all(got[k] == v for k, v in body.items()), got
+    assert api.client.delete(f"/api/{slug}/inj-{slug}", headers=h).status_code == 204
+    assert _counts(api) == before
