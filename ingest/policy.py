@@ -26,6 +26,7 @@ from graph.model import (
     Node,
     NodeLabel,
     Policy,
+    Provenance,
     Relation,
     RelType,
     Target,
@@ -386,8 +387,13 @@ def build_policy_graph(
 ) -> tuple[list[Node], list[Relation], PolicyReport]:
     """Nodes and relationships for a parsed plan; with a store, NAMES links go to what the graph holds."""
     pid = stable_id("policy", parsed.doc_number or parsed.name)
+    # Where each node came from: the file, and the line of a task or target, so the bureau can check the wording.
+    def prov(line: int | None = None) -> Provenance | None:
+        return Provenance(source=source, row=line) if source else None
+
     policy = Policy(
         id=pid,
+        provenance=prov(),
         name=parsed.name,
         doc_number=parsed.doc_number,
         issued_on=parsed.issued_on,
@@ -405,7 +411,10 @@ def build_policy_graph(
     nodes.extend(d for d in departments.values() if d.id not in existing)
     tasks_by_number: dict[int, Task] = {}
     for t in parsed.tasks:
-        task = Task(id=f"{pid}-task{t.number:02d}", name=t.name, number=t.number, text=t.text, section=t.section)
+        task = Task(
+            id=f"{pid}-task{t.number:02d}", name=t.name, number=t.number, text=t.text, section=t.section,
+            provenance=prov(t.line),
+        )
         tasks_by_number[t.number] = task
         nodes.append(task)
         rels.append(_rel(RelType.HAS_TASK, policy, task))
@@ -423,6 +432,7 @@ def build_policy_graph(
             deadline_year=t.deadline_year,
             baseline_year=baseline,
             sentence=t.sentence,
+            provenance=prov(t.line),
         )
         nodes.append(target)
         rels.append(_rel(RelType.HAS_TARGET, policy, target))

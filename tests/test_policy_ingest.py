@@ -125,6 +125,8 @@ def test_load_policy_links_targets_tasks_departments_and_chains(store, real_text
     assert [r["id"] for r in named] == ["nylon"]
     again = load_policy(store, path)
     assert again.created == 0 and store.count_by_label()[NodeLabel.TARGET] == 12
+    task4 = store.read("MATCH (t:Task {number: $n}) RETURN t.prov_source AS s, t.prov_row AS r", n=4)[0]
+    assert task4["s"] == str(path) and real_text.splitlines()[task4["r"] - 1].lstrip().startswith("4.")
 
 
 def test_load_policy_reports_a_missing_file(store, tmp_path: Path) -> None:
