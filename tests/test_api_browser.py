@@ -203,3 +203,16 @@ def test_bureau_opens_a_challenge_with_ranked_solvers(server, browser):
     browser.find_element(By.ID, "challenge-name")
     assert browser.find_elements(By.CSS_SELECTOR, "#solvers li strong")
     shot(browser, "challenge-solvers")
+
+
+def test_enterprise_page_shows_the_best_match_of_each_need(server, browser):
+    from selenium.webdriver.common.by import By
+
+    base, _ = server
+    login(browser, base, "nylon")
+    browser.get(f"{base}/enterprise")
+    lines = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".best-match")]
+    assert any("最佳匹配" in line and "置信度" in line for line in lines), lines
+    browser.get(f"{base}/needs")
+    assert "尼龙66切片长时熔体保持后黄变问题" in browser.find_element(By.ID, "my-needs").text
+    shot(browser, "enterprise-needs")

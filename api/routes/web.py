@@ -149,10 +149,14 @@ def needs_page(request: Request) -> Response:
     if me is None:
         return _login_redirect(request)
     store, audit = request.app.state.store, request.app.state.audit
-    needs, _ = visible_needs(store, me, Page(1, 100))
     if me.role == Role.ADMIN:
         raise ApiError(403, "管理员不查看需求")
-    return _render(request, "needs.html", me, needs=read_needs(store, audit, me, needs))
+    needs, _ = visible_needs(store, me, Page(1, 200))
+    views = read_needs(store, audit, me, needs)
+    # a broker works first on the enterprises assigned to it, an enterprise on its own needs
+    mine = [v for v in views if v.can_manage]
+    return _render(request, "needs.html", me, mine=mine if me.role != Role.BUREAU else [],
+                   needs=[v for v in views if not v.can_manage or me.role == Role.BUREAU])
 
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
@@ -273,8 +277,15 @@ def enterprise_page(request: Request, error: str | None = None) -> Response:
     store, audit = request.app.state.store, request.app.state.audit
     ent = store.get_props(NodeLabel.ENTERPRISE, me.enterprise_id or "") or {}
     needs, _ = visible_needs(store, me, Page(1, 100), enterprise_id=me.enterprise_id)
+    # the best match of each need, when the engine is ready (a page view never waits for an index build)
+    engine = request.app.state.engine_if_built()
+    best = {}
+    if engine is not None:
+        for need in needs:
+            result = need_matches(engine, need.id, k=1)
+            best[need.id] = result.matches[0] if result.matches else None
     return _render(request, "enterprise.html", me, enterprise_name=ent.get("name", "我的企业"), error=error,
-                   needs=read_needs(store, audit, me, needs))
+                   needs=read_needs(store, audit, me, needs), best=best, engine_ready=engine is not None)
 
 
 @router.post("/enterprise/needs")
