@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--scorers", default="lexical,dense,combined")
+    parser.add_argument("--scorers", default="char,lexical,dense,combined")
     parser.add_argument("--aggregations", default=",".join(AGGREGATIONS))
     parser.add_argument("--quick", action="store_true", help="only max and the default aggregation")
     parser.add_argument("--export", type=Path, help="write works.jsonl, queries.jsonl and qrels.tsv here and stop")
