@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from graph.exceptions import NotFoundError, ValidationError
+from graph.exceptions import DuplicateIdError, NotFoundError, ValidationError
 from graph.model import Challenge, ChallengeStatus, Milestone, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 from matcher.solvers.refs import SolverRef
@@ -80,8 +80,6 @@ class ChallengeService:
             rels.append(Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.CHALLENGE, source_id=challenge.id,
                                  target_label=NodeLabel.CHAIN_SEGMENT, target_id=challenge.segment_id))
         if self.store.get_props(NodeLabel.CHALLENGE, challenge.id) is not None:
-            from graph.exceptions import DuplicateIdError
-
             raise DuplicateIdError(NodeLabel.CHALLENGE.value, challenge.id)
         self.store.write_batch([challenge], rels)
         return challenge
