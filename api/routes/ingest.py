@@ -17,6 +17,7 @@ from api.auth import Principal, Role, require_roles
 from api.deps import get_audit, get_store
 from api.errors import ERROR_RESPONSES, ApiError
 from graph.store import GraphStore
+from ingest.classify import ChainPlacer, default_placer
 from ingest.loader import ingest_file
 from ingest.mapping import ENTITY_TYPES
 
@@ -74,7 +75,7 @@ def upload(
         if target.stat().st_size == 0:
             raise ApiError(422, "the file is empty", "file")
         report = ingest_file(store, target, entity=entity.value if entity else None, rejects_dir=workdir,
-                             progress=False)
+                             placer=_placer(request), progress=False)
     except UnicodeDecodeError as exc:
         raise ApiError(422, f"{name}: cannot decode the text ({exc.reason})", "file") from exc
     finally:
@@ -87,3 +88,11 @@ def upload(
         errors=data["errors"][:MAX_ERRORS_SHOWN],
         summary=report.summary().replace(str(target), name),
     )
+
+
+def _placer(request: Request) -> ChainPlacer:
+    """One chain placer per app: uploads are placed on chain segments like the ingest command's rows."""
+    placer = getattr(request.app.state, "chain_placer", None)
+    if placer is None:
+        placer = request.app.state.chain_placer = default_placer(request.app.state.settings)
+    return placer
