@@ -250,6 +250,8 @@ class ChainPlacer:
 
     def decide_many(self, texts: Sequence[str], labels: Sequence[str | None] | None = None) -> list[ChainDecision]:
         """Decisions for many texts at once (one model call); ``labels`` are their source labels if known."""
+        if not texts:  # a batch with no achievements or needs in it
+            return []
         labels = list(labels) if labels is not None else [None] * len(texts)
         n_chains = len(self._chains)
         if self.model is not None:
