@@ -48,16 +48,22 @@ def main() -> None:
     tops: dict[str, list[list[float]]] = {}
     for need in needs:
         result = engine.match_need(need, k=2810, include_weak=True, explain=False)
-        feats = {m.candidate_id: m.features | {"score": m.score} for m in result.matches}
+        feats = {m.candidate_id: m.features | {"score": m.score, "bonus": m.score - m.features.get("fused", 0.0)}
+                 for m in result.matches}
         tops[need.id] = [[feats[m.candidate_id].get(f, 0.0) for f in CONFIDENCE_FEATURES] for m in result.matches[:1]]
         for doc, grade in qrels[need.id].items():
             if doc in feats:
                 pairs.append((need.id, [feats[doc].get(f, 0.0) for f in CONFIDENCE_FEATURES], grade >= 1))
+    # fit on the channels present (bonus is 0 on the dev set: no graph there, so it is not fitted)
+    used = [i for i, f in enumerate(CONFIDENCE_FEATURES) if f != "bonus" and (f != "z_dense" or not args.no_dense)]
+    pairs = [(q, [row[i] for i in used], rel) for q, row, rel in pairs]
+    tops = {q: [[row[i] for i in used] for row in rows] for q, rows in tops.items()}
+    names = [CONFIDENCE_FEATURES[i] for i in used]
     x = np.array([p[1] for p in pairs])
     y = np.array([p[2] for p in pairs], dtype=int)
     qid = np.array([p[0] for p in pairs])
     model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
-    coefs = dict(zip(CONFIDENCE_FEATURES, model.coef_[0].round(4).tolist(), strict=True))
+    coefs = dict(zip(names, model.coef_[0].round(4).tolist(), strict=True))
     has = {q: max(g.values()) >= 1 for q, g in qrels.items()}
 
     def auc(conf: dict[str, float]) -> float:
@@ -74,7 +80,7 @@ def main() -> None:
         m = LogisticRegression(C=1.0, max_iter=1000).fit(x[mask], y[mask])
         held_out[q] = float(m.predict_proba(np.array(tops[q]))[0, 1])
     current = Calibrator()
-    cur = {q: current.confidence(dict(zip(CONFIDENCE_FEATURES, tops[q][0], strict=True))) for q in tops if tops[q]}
+    cur = {q: current.confidence(dict(zip(names, tops[q][0], strict=True))) for q in tops if tops[q]}
     brier = float(np.mean((model.predict_proba(x)[:, 1] - y) ** 2))
     print(f"judged pairs: {len(y)} ({y.sum()} relevant) over {len(tops)} needs\n")
     print("| curve | gap_auc of top-1 confidence |")
