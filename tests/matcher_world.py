@@ -75,8 +75,8 @@ ACHIEVEMENTS = [
 NEED_PA66 = Need(id="n-pa66", name="尼龙66黄变问题",
                  description="我公司生产尼龙66切片，注塑件高温下容易黄变，现寻求一种热稳定剂技术，提高耐热老化性能。",
                  enterprise_id="e-shenma", budget_wan=80, cooperation_modes=[CooperationMode.LICENSE])
-NEED_NONE = Need(id="n-none", name="古籍书画修复",
-                 description="博物馆藏古代书画的装裱修复与绢本加固，需要文物保护专家。")
+NEED_NONE = Need(id="n-none", name="大熊猫幼崽人工育幼",
+                 description="动物园大熊猫幼崽的人工哺育奶粉配方与育幼箱温湿度管理经验。")
 
 
 def build_graph(store: GraphStore, background: list[Achievement] | None = None) -> None:

@@ -53,6 +53,14 @@ def test_need_without_supply_is_reported_as_gap_not_padded(engine: MatchEngine) 
     assert strong.best_confidence > result.best_confidence
 
 
+def test_a_stricter_threshold_turns_weak_supply_into_a_gap_without_padding(engine: MatchEngine) -> None:
+    engine.settings = engine.settings.model_copy(update={"gap_confidence": 0.999})
+    result = engine.match_need("n-pa66", k=5)
+    assert result.is_gap and result.matches == [] and result.threshold == 0.999
+    assert result.best_confidence > 0  # the best candidate was scored, just not good enough to show
+    assert engine.match_need("n-pa66", k=5, include_weak=True).matches  # batch evaluation still ranks
+
+
 def test_rejecting_a_match_changes_the_next_ranking_and_is_stored(engine: MatchEngine, store: GraphStore) -> None:
     before = [m.candidate_id for m in engine.match_need("n-pa66", k=5, include_weak=True).matches]
     assert before[0] == "a-pa66"
