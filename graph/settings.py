@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     embedder: str = Field(default="e5-small", description="e5-small | st:<path-or-name> | none")
     match_top_k: int = Field(default=20, ge=1, le=200)
     gap_confidence: float = Field(default=0.35, ge=0, le=1, description="below this a need is a gap")
+    coi_rules: str = Field(
+        default="same_organisation,co_inventor,recent_collaboration,financial_tie",
+        description="回避 rules applied to challenge solvers, comma-separated",
+    )
+    coi_window_years: int = Field(default=3, ge=0, description="a collaboration this recent is a conflict")
 
     # --- service -------------------------------------------------------------------------------
     host: str = "127.0.0.1"

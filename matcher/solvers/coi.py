@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Challenge, NodeLabel
+from graph.settings import get_settings
 from graph.store import GraphStore
 from matcher.solvers.refs import SolverRef, solver_key
 
@@ -185,6 +186,13 @@ class ConflictPolicy(BaseModel):
     window_years: int = Field(default=3, ge=0)
     reference_year: int | None = None  # None = this year
 
+    @classmethod
+    def from_settings(cls) -> ConflictPolicy:
+        """The policy configured by ``TECHMATCH_COI_RULES`` and ``TECHMATCH_COI_WINDOW_YEARS``."""
+        settings = get_settings()
+        rules = [r.strip() for r in settings.coi_rules.split(",") if r.strip()]
+        return cls(rules=rules, window_years=settings.coi_window_years)
+
     def build(self) -> list[ConflictRule]:
         unknown = [r for r in self.rules if r not in RULES]
         if unknown:
@@ -221,7 +229,7 @@ def check_conflicts(
     found: dict[str, list[Conflict]] = {}
     if owner is None or not cands:
         return found
-    for rule in (policy or ConflictPolicy()).build():
+    for rule in (policy or ConflictPolicy.from_settings()).build():
         for conflict in rule.find(store, owner, cands):
             found.setdefault(solver_key(conflict.candidate.label, conflict.candidate.id), []).append(conflict)
     return found
