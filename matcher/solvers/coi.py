@@ -52,6 +52,15 @@ class ConflictRule(Protocol):
         """The conflicts this rule finds among ``candidates`` for a challenge owned by ``owner``."""
 
 
+_OWNER = "(o {id: $owner})"
+
+
+def _read_for_owner(store: GraphStore, who: OwnerRef, cypher: str, /, **params: object) -> list[dict]:
+    """Run a rule's query with the owner's label in its pattern (from the enum), so the id index is used."""
+    labelled = cypher.replace(_OWNER, f"(o:{NodeLabel(who.label).value} {{id: $owner}})")
+    return store.read(labelled, **params)
+
+
 def _ids(candidates: Sequence[SolverRef], label: NodeLabel) -> list[str]:
     return [c.id for c in candidates if c.label == label]
 
@@ -66,7 +75,7 @@ class SameOrganisationRule:
             for c in candidates
             if c.label.value == owner.label and c.id == owner.id
         ]
-        rows = store.read(
+        rows = _read_for_owner(store, owner,
             "MATCH (t:Talent)-[:AFFILIATED_WITH]->(o {id: $owner}) "
             "WHERE $owner_label IN labels(o) AND t.id IN $ids RETURN t.id AS id, o.name AS org",
             owner=owner.id, owner_label=owner.label, ids=_ids(candidates, NodeLabel.TALENT),
@@ -89,7 +98,7 @@ class CoInventorRule:
             "EXISTS { MATCH (o)-[:OWNS|INVENTED]->(a) } "
             "OR EXISTS { MATCH (o)<-[:AFFILIATED_WITH]-(p:Talent)-[:INVENTED]->(a) WHERE p.id <> c.id } "
         )
-        rows = store.read(
+        rows = _read_for_owner(store, owner,
             "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
             "MATCH (c:Talent)-[:INVENTED|OWNS]->(a:Achievement) WHERE c.id IN $ids AND (" + owner_side + ") "
             "RETURN DISTINCT c.id AS id, a.id AS ach, a.name AS name",
@@ -98,7 +107,7 @@ class CoInventorRule:
         for r in rows:
             out.append(Conflict(rule=self.name, candidate=SolverRef(label=NodeLabel.TALENT, id=r["id"]),
                                 reason=f"与发榜方共同完成/共有成果「{r['name']}」", via=r["ach"]))
-        rows = store.read(
+        rows = _read_for_owner(store, owner,
             "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
             "MATCH (c)-[:OWNS]->(a:Achievement) WHERE c.id IN $ids AND (c:Institution OR c:Enterprise) "
             "AND NOT (c.id = o.id AND labels(c)[0] = labels(o)[0]) AND (" + owner_side + ") "
@@ -122,7 +131,7 @@ class RecentCollaborationRule:
 
     def find(self, store: GraphStore, owner: OwnerRef, candidates: Sequence[SolverRef]) -> list[Conflict]:
         ref_year = self.reference_year or date.today().year
-        rows = store.read(
+        rows = _read_for_owner(store, owner,
             "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
             "OPTIONAL MATCH (o)<-[:AFFILIATED_WITH]-(p:Talent) "
             "WITH [o] + collect(p) AS side UNWIND side AS s "
@@ -155,7 +164,7 @@ class FinancialTieRule:
     name = "financial_tie"
 
     def find(self, store: GraphStore, owner: OwnerRef, candidates: Sequence[SolverRef]) -> list[Conflict]:
-        rows = store.read(
+        rows = _read_for_owner(store, owner,
             "MATCH (c)-[e:SHAREHOLDER_OF|EMPLOYED_BY]->(o {id: $owner}) "
             "WHERE $owner_label IN labels(o) AND c.id IN $ids "
             "RETURN DISTINCT c.id AS id, labels(c)[0] AS label, type(e) AS kind, o.name AS org",
