@@ -310,7 +310,9 @@ def matched_terms(channel: Channel, query: str, doc_id: str, k: int = 5) -> list
     if index is None:
         return []
     doc_terms = index.terms_of(doc_id)
-    shared = [t for t in dict.fromkeys(index.analyzer(query)) if t in doc_terms]
+    # digits and punctuation fragments (于99, 5%) match by accident; they explain nothing to a reader
+    shared = [t for t in dict.fromkeys(index.analyzer(query))
+              if t in doc_terms and not any(ch.isdigit() for ch in t)]
     shown: list[str] = []
     for term in sorted(shared, key=len, reverse=True):
         if not any(term in longer for longer in shown):

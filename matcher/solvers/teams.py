@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from graph.model import Challenge, NodeLabel
 from graph.store import GraphStore
 from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
-from matcher.solvers.ranking import SolverIndex, challenge_text
+from matcher.solvers.ranking import SolverIndex, cached_solver_index, challenge_text
 from matcher.solvers.refs import SolverRef
 
 #: how much each kind of earlier tie counts towards cohesion (pairs linked / pairs possible)
@@ -48,7 +48,11 @@ _LINKS = (
 )
 _ENTERPRISE_MEMBERS = (
     "MATCH (t:Talent)-[:AFFILIATED_WITH]->(e:Enterprise) WHERE t.id IN $ids "
-    "RETURN t.id AS id, e.name AS name, e.region AS region"
+    "RETURN t.id AS id, e.id AS enterprise, e.name AS name, e.region AS region"
+)
+# The graph is the bureau's own: an enterprise with a recorded district/county counts as local.
+_LOCAL_ENTERPRISES = (
+    "MATCH (e:Enterprise) WHERE e.region IS NOT NULL AND e.region <> '' RETURN e.id AS id, e.name AS name"
 )
 
 
@@ -78,6 +82,9 @@ class TeamProposal(BaseModel):
     cohesion: float  # in [0, 1]
     score: float
     requirements: dict[str, bool] = {}
+    #: a local enterprise proposed to carry the result into production (local_partner requirement)
+    partner: SolverRef | None = None
+    partner_name: str = ""
 
     @property
     def covers_all(self) -> bool:
@@ -95,7 +102,7 @@ def assemble_teams(
     policy: ConflictPolicy | None = None,
 ) -> tuple[list[TeamProposal], dict[str, list[Conflict]]]:
     """Up to ``n_teams`` teams (best first) covering ``challenge.competences``, and the 回避 removals."""
-    index = index or SolverIndex.build(store, labels=(NodeLabel.TALENT,))
+    index = index or cached_solver_index(store)
     competences = list(dict.fromkeys(c.strip() for c in challenge.competences if c.strip())) or [challenge.name]
     talent_pos = [i for i, k in enumerate(index.expertise.solver_ids) if k.startswith(f"{NodeLabel.TALENT.value}:")]
     if not talent_pos:
@@ -133,6 +140,9 @@ def assemble_teams(
     col_max = [max((comp_scores[c, i] for i in pool), default=1.0) or 1.0 for c, pool in enumerate(pools)]
     needs_industrial = any(r.kind == "lead_industrialised" for r in challenge.requirements)
     needs_local = next((r for r in challenge.requirements if r.kind == "local_partner"), None)
+    partner, partner_name = (None, "")
+    if needs_local is not None:
+        partner, partner_name = _local_partner(store, challenge, index, policy)
 
     proposals: dict[frozenset[str], TeamProposal] = {}
     for combo in itertools.product(*pools):
@@ -146,19 +156,19 @@ def assemble_teams(
             cohesion = sum(max((LINK_WEIGHTS[lk.kind] for lk in links.get(frozenset(p), [])), default=0.0)
                            for p in pairs) / len(pairs)
         else:
-            cohesion = 1.0  # one person covering everything needs no coordination
+            cohesion = 0.5  # one person covering everything: nobody to coordinate, but no team either
         coverage = sum(covered) / len(covered)
         lead_i, industrial_ok = _pick_lead(index, keys, members, overall, needs_industrial)
         requirements: dict[str, bool] = {}
         if needs_industrial:
             requirements["lead_industrialised"] = industrial_ok
         if needs_local is not None:
-            requirements["local_partner"] = any(
-                i in enterprise_of and (not needs_local.value or needs_local.value in str(enterprise_of[i]["region"]))
-                for i in ids
-            )
+            local_member = any(i in enterprise_of and enterprise_of[i]["region"] for i in ids)
+            requirements["local_partner"] = local_member or partner is not None
         unmet = sum(1 for ok in requirements.values() if not ok)
-        score = coverage + fit * 0.5 + cohesion_weight * cohesion - 0.25 * unmet
+        # a challenge that names several competences wants several people: each doubled-up slot costs a little
+        doubled = len(combo) - len(members)
+        score = coverage + fit * 0.5 + cohesion_weight * cohesion - 0.25 * unmet - 0.1 * doubled
         key = frozenset(ids)
         if key in proposals and proposals[key].score >= score:
             continue
@@ -177,6 +187,8 @@ def assemble_teams(
             cohesion=cohesion,
             score=score,
             requirements=requirements,
+            partner=None if any(i in enterprise_of for i in ids) else partner,
+            partner_name="" if any(i in enterprise_of for i in ids) else partner_name,
         )
     ranked = sorted(proposals.values(), key=lambda t: (-t.score, sorted(m.id for m in t.members)))
     return ranked[:n_teams], conflicts
@@ -194,3 +206,23 @@ def _pick_lead(
                 return i, True
         return by_fit[0], False
     return by_fit[0], True
+
+
+def _local_partner(
+    store: GraphStore, challenge: Challenge, index: SolverIndex, policy: ConflictPolicy | None
+) -> tuple[SolverRef | None, str]:
+    """The local enterprise whose works fit the challenge best and that has no conflict with its owner."""
+    local = {r["id"]: r["name"] for r in store.read(_LOCAL_ENTERPRISES)}
+    prefix = f"{NodeLabel.ENTERPRISE.value}:"
+    keys = index.expertise.solver_ids
+    scores = index.scores([challenge_text(challenge)])[0]
+    ranked = [keys[i] for i in np.argsort(-scores, kind="stable")
+              if keys[i].startswith(prefix) and keys[i][len(prefix):] in local and scores[i] > 0][:10]
+    if not ranked:
+        return None, ""
+    conflicts = check_conflicts(store, challenge, [SolverRef.from_key(k) for k in ranked], policy)
+    for key in ranked:
+        if key not in conflicts:
+            ref = SolverRef.from_key(key)
+            return ref, local[ref.id]
+    return None, ""
