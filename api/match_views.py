@@ -26,8 +26,8 @@ _VERDICTS = (
 )
 
 
-def need_matches(engine: Any, need_id: str, k: int = 10) -> MatchResult:
-    return engine.match_need(need_id, k=k)
+def need_matches(engine: Any, need_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
+    return engine.match_need(need_id, k=k, include_weak=include_weak)
 
 
 def find_match(result: MatchResult, candidate_id: str) -> Match | None:

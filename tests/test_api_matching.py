@@ -33,6 +33,15 @@ def test_need_matches_are_ranked_explained_and_calibrated(api):
     assert [m["rank"] for m in body["matches"]] == sorted(m["rank"] for m in body["matches"])
 
 
+def test_a_gap_lists_nothing_unless_weak_candidates_are_asked_for(api):
+    h = api.world.headers("bureau")
+    plain = api.client.get("/api/needs/need-04/matches", headers=h).json()
+    assert plain["is_gap"] and plain["matches"] == []
+    weak = api.client.get("/api/needs/need-04/matches", headers=h, params={"include_weak": "true"}).json()
+    assert weak["is_gap"] and weak["matches"]
+    assert all(m["confidence"] < weak["threshold"] for m in weak["matches"])
+
+
 def test_private_need_matches_are_for_its_enterprise_and_the_bureau_only(api):
     for who in ("switch", "bureau"):
         assert api.client.get("/api/needs/need-02/matches", headers=api.world.headers(who)).status_code == 200

@@ -23,6 +23,8 @@ from matcher.results import Explanation, Match, MatchResult
 
 router = APIRouter(prefix="/api", tags=["matching"], responses=ERROR_RESPONSES)
 K = Query(10, ge=1, le=50, description="how many matches at most")
+WEAK = Query(False, description="also list candidates under the confidence threshold (flagged by their "
+             "confidence; ``is_gap`` is unchanged): for a broker who wants to look past a gap verdict")
 HIDDEN_NAME = "（未公开的企业）"
 
 
@@ -72,7 +74,7 @@ def guard_enterprise_matches(store: GraphStore, audit: AuditLog, principal: Prin
 
 
 @router.get("/needs/{need_id}/matches", response_model=MatchResult, summary="Achievements for a need")
-def need_matches(need_id: str, k: int = K, store: GraphStore = Depends(get_store),
+def need_matches(need_id: str, k: int = K, include_weak: bool = WEAK, store: GraphStore = Depends(get_store),
                  audit: AuditLog = Depends(get_audit), engine: Any = Depends(get_engine),
                  principal: Principal = Depends(WORKSPACE_ROLES)) -> MatchResult:
     need = load_need(store, need_id)
@@ -80,27 +82,30 @@ def need_matches(need_id: str, k: int = K, store: GraphStore = Depends(get_store
         raise ApiError(403, "you may see matches only of needs you work on")
     if need.confidentiality != Confidentiality.PUBLIC:
         audit.record(principal, "view_matches", NodeLabel.NEED, need_id)
-    return engine.match_need(need_id, k=k)
+    return engine.match_need(need_id, k=k, include_weak=include_weak)
 
 
 @router.get("/achievements/{achievement_id}/enterprises", response_model=MatchResult,
             summary="Enterprises that could absorb an achievement (broker, bureau)")
-def achievement_matches(achievement_id: str, k: int = K, store: GraphStore = Depends(get_store),
+def achievement_matches(achievement_id: str, k: int = K, include_weak: bool = WEAK,
+                        store: GraphStore = Depends(get_store),
                         audit: AuditLog = Depends(get_audit), engine: Any = Depends(get_engine),
                         principal: Principal = Depends(require_roles(Role.BROKER, Role.BUREAU))) -> MatchResult:
     store.require_node(NodeLabel.ACHIEVEMENT, achievement_id)
-    return guard_enterprise_matches(store, audit, principal, engine.match_achievement(achievement_id, k=k))
+    result = engine.match_achievement(achievement_id, k=k, include_weak=include_weak)
+    return guard_enterprise_matches(store, audit, principal, result)
 
 
 @router.get("/enterprises/{enterprise_id}/achievements", response_model=MatchResult,
             summary="Achievements worth an enterprise's attention (the enterprise, its broker, the bureau)")
-def enterprise_matches(enterprise_id: str, k: int = K, store: GraphStore = Depends(get_store),
+def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK,
+                       store: GraphStore = Depends(get_store),
                        engine: Any = Depends(get_engine),
                        principal: Principal = Depends(WORKSPACE_ROLES)) -> MatchResult:
     store.require_node(NodeLabel.ENTERPRISE, enterprise_id)
     if not principal.may_act_for(enterprise_id):
         raise ApiError(403, "you may see recommendations only for enterprises you act for")
-    return engine.match_enterprise(enterprise_id, k=k)
+    return engine.match_enterprise(enterprise_id, k=k, include_weak=include_weak)
 
 
 def match_text(engine: Any, text: str, k: int) -> MatchResult:

@@ -160,7 +160,7 @@ def needs_page(request: Request) -> Response:
 
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
-def need_page(request: Request, need_id: str) -> Response:
+def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     me = _page_principal(request)
     if me is None:
         return _login_redirect(request)
@@ -173,11 +173,11 @@ def need_page(request: Request, need_id: str) -> Response:
         if engine is None:
             note = "匹配引擎暂不可用。"
         else:
-            result = need_matches(engine, need_id)
+            result = need_matches(engine, need_id, include_weak=weak)
     can_reveal = (me.role == Role.ENTERPRISE and may_manage_need(me, need)
                   and need.confidentiality != Confidentiality.PUBLIC and not need.reveal_identity)
     return _render(request, "need.html", me, need=view, result=result, matcher_note=note, can_reveal=can_reveal,
-                   verdicts=verdicts_for(store, need_id) if result else {})
+                   verdicts=verdicts_for(store, need_id) if result else {}, weak=weak)
 
 
 @router.post("/needs/{need_id}/reveal")
@@ -208,7 +208,7 @@ def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
     if engine is None:
         raise ApiError(503, "匹配引擎暂不可用")
     view = read_need(store, audit, me, need)
-    match = find_match(need_matches(engine, need_id, k=50), candidate_id)
+    match = find_match(need_matches(engine, need_id, k=50, include_weak=True), candidate_id)
     if match is None:
         raise ApiError(404, "该成果不在此需求的推荐列表中")
     sub, highlight = match_subgraph(store, need_id, candidate_id)
