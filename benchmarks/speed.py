@@ -10,8 +10,10 @@ encoding 300k passages takes hours on two cores; the matrix has the real size an
 encoding with e5, mat-vec, z-scores, fusion, graph features, explanations) is the real one.
 
 Reports, per size: index build time, resident memory added by the index, p50/p95 latency of
-``MatchEngine.match_need(need, k=10)`` (queries: real needs, encoded each time, no query cache), and the
-medians of the parts (query encoding, each channel) so one can see what dominates. Markdown table.
+``MatchEngine.match_need(need, k=10)`` cold (queries: real needs, the query-vector cache cleared before each, so
+the query is encoded in the request) and warm (the same need again: its vector from the cache), and the medians
+of the parts (query encoding, each channel, and the exact float32 mat-vec as the baseline for the float16 rows)
+so one can see what dominates. Markdown table.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> None:
 
     from graph.settings import get_settings
     from ingest.zhibei import achievement_from_record, need_from_record
+    from matcher.channels.dense import DenseChannel, Float32Rows
     from matcher.embedders.registry import make_embedder
     from matcher.engine import MatchEngine
 
@@ -122,40 +125,54 @@ def main() -> None:
         t0 = time.perf_counter()
         engine.index_achievements(docs, rebuild=True, vectors=vecs.astype(np.float32))
         build_s = time.perf_counter() - t0
-        del vecs
         mem = rss_mb() - before
-        engine.match_need(needs[0], k=10)  # warm-up (model load)
-        total, encode, parts = [], [], {c.name: [] for c in engine.achievements.channels}
         dense = engine.achievements.channel("dense")
+        assert isinstance(dense, DenseChannel)
+        exact = Float32Rows(emb.dim)  # same-process baseline for the mat-vec: exact float32 rows
+        exact.reset(vecs.astype(np.float32), len(vecs))
+        del vecs
+        engine.match_need(needs[0], k=10)  # warm-up (model load)
+        cold, warm, encode, f32 = [], [], [], []
+        parts: dict[str, list[float]] = {c.name: [] for c in engine.achievements.channels}
         for need in needs:
+            dense.clear_query_cache()  # cold: the query is encoded in the request
             t = time.perf_counter()
             engine.match_need(need, k=10)
-            total.append(time.perf_counter() - t)
+            cold.append(time.perf_counter() - t)
             t = time.perf_counter()
-            qv = dense.query_vector(need.text)  # type: ignore[union-attr]
+            engine.match_need(need, k=10)  # the same need viewed again: its query vector is cached
+            warm.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            qv = emb.embed_queries([need.text])[0]
             encode.append(time.perf_counter() - t)
             for ch in engine.achievements.channels:
                 t = time.perf_counter()
                 if ch is dense:
-                    ch.scores_for_vector(qv)  # type: ignore[attr-defined]
+                    ch.scores_for_vector(qv)
                 else:
                     ch.scores(need.text)
                 parts[ch.name].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            exact.dot(qv, len(dense.doc_ids))
+            f32.append(time.perf_counter() - t)
         ms = lambda xs, q=50: 1000 * float(np.percentile(xs, q))  # noqa: E731
-        rows.append((n, build_s, mem, ms(total), ms(total, 95), ms(encode),
-                     {k: ms(v) for k, v in parts.items()}))
-        print(f"done {n}: build {build_s:.1f}s p50 {ms(total):.0f}ms p95 {ms(total, 95):.0f}ms", file=sys.stderr)
-        del engine, docs
+        rows.append((n, build_s, mem, ms(cold), ms(cold, 95), ms(warm), ms(warm, 95), ms(encode),
+                     {k: ms(v) for k, v in parts.items()}, dense.rows.dtype_name, ms(f32)))
+        print(f"done {n}: build {build_s:.1f}s cold p50 {ms(cold):.0f}ms p95 {ms(cold, 95):.0f}ms", file=sys.stderr)
+        del engine, docs, exact
 
+    load = os.getloadavg()
     print(f"One need → achievements, end to end (MatchEngine.match_need, k=10, with explanations); "
-          f"{args.queries} real needs; {os.cpu_count()} CPUs; document vectors: {vec_note}\n")
-    print("| achievements | index build (s) | index memory (MB) | p50 (ms) | p95 (ms) | query encoding p50 (ms) | "
-          "channel scoring p50 (ms) |")
-    print("|---|---|---|---|---|---|---|")
-    for n, build_s, mem, p50, p95, enc, parts in rows:
+          f"{args.queries} real needs; {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min) "
+          f"at the end; document vectors: {vec_note}. Cold: query vector not cached (encoded in the request); "
+          f"warm: the same need again (query vector from the LRU).\n")
+    print("| achievements | index build (s) | index memory (MB) | cold p50 (ms) | cold p95 (ms) | warm p50 (ms) | "
+          "warm p95 (ms) | query encoding p50 (ms) | channel scoring p50 (ms) | dense rows | f32 mat-vec p50 (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, build_s, mem, p50, p95, w50, w95, enc, parts, dtype, f32_ms in rows:
         part_text = ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
-        print(f"| {n:,} | {build_s:.1f} | {mem:.0f} | {p50:.0f} | {p95:.0f} | {enc:.0f} | {part_text} |")
-
+        print(f"| {n:,} | {build_s:.1f} | {mem:.0f} | {p50:.0f} | {p95:.0f} | {w50:.0f} | {w95:.0f} | {enc:.0f} | "
+              f"{part_text} | {dtype} | {f32_ms:.1f} |")
 
 if __name__ == "__main__":
     main()

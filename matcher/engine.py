@@ -130,6 +130,12 @@ class MatchEngine:
         self._hashes: dict[str, dict[str, str]] = {}  # label -> id -> content hash when indexed
         self._lock = threading.RLock()
 
+    @property
+    def gap_threshold(self) -> float:
+        """Top-1 confidence under which a query is a gap: ``Settings.gap_confidence`` when set, else the
+        threshold fitted with the confidence curve this engine uses (dense or lexical-only)."""
+        return self.calibrator.gap_threshold(self.settings.gap_confidence, dense=self.embedder is not None)
+
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_store(
@@ -275,6 +281,9 @@ class MatchEngine:
         index = self.achievements
         if not len(index):
             return _Scored([], np.zeros(0, np.float32), [], [])
+        dense = index.channel(DenseChannel.name)
+        if isinstance(dense, DenseChannel):  # encode the query while the lexical channels score
+            dense.prefetch(text)
         fused, norm, raw = index.query(text)
         pool = min(len(fused), max(POOL, 3 * k))
         top = np.argpartition(-fused, pool - 1)[:pool] if pool < len(fused) else np.arange(len(fused))
@@ -324,7 +333,7 @@ class MatchEngine:
         ]
         conf = self.calibrator.confidences(rows)
         best = float(conf.max()) if len(conf) else 0.0
-        threshold = self.settings.gap_confidence
+        threshold = self.gap_threshold
         matches = []
         for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
             if not include_weak and c < threshold:
@@ -511,7 +520,7 @@ class MatchEngine:
                     features | {"score": float(score), "bonus": float(score) - features.get("fused", 0.0)}
                 )
                 best_conf = max(best_conf, conf)
-                if not include_weak and conf < self.settings.gap_confidence:
+                if not include_weak and conf < self.gap_threshold:
                     continue
                 terms_source = self.needs if via_need else self.enterprises
                 terms = shared_terms(query_terms, self._doc_terms(terms_source, via_need or ent), self._idf())
@@ -544,7 +553,7 @@ class MatchEngine:
         self, question: Question, query_id: str, label: NodeLabel, name: str, terms: list[str],
         matches: list[Match], best: float, segments: list[str],
     ) -> MatchResult:
-        threshold = self.settings.gap_confidence
+        threshold = self.gap_threshold
         gap = best < threshold
         note = "没有足够匹配的供给 (no candidate reaches the confidence threshold)" if gap else ""
         return MatchResult(
