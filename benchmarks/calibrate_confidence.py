@@ -4,9 +4,10 @@
 
 For every judged (need, achievement) pair of the dev qrels, takes the features the engine computes (the fused
 ranking score and each channel's raw score), fits a logistic regression of "judged relevant (grade >= 1)" on
-them, and reports: the fitted coefficients (paste them into matcher/confidence.py), the Brier score, and
+them, and reports: the fitted coefficients (paste them into matcher/confidence.py), the Brier score,
 gap_auc of the top-1 confidence both in-sample and leave-one-need-out (each need's confidence from a curve
-fitted without it), which is the honest figure for needs not seen.
+fitted without it), which is the honest figure for needs not seen, and the gap threshold fitted with the curve:
+the cut on the leave-one-need-out top-1 confidence that maximises Youden's J of "need has supply".
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> None:
 
     from api.commands.rank_needs import _clean
     from ingest.zhibei import achievement_from_record, need_from_record
-    from matcher.confidence import CONFIDENCE_FEATURES, Calibrator
+    from matcher.confidence import CONFIDENCE_FEATURES, Calibrator, youden_threshold
     from matcher.engine import MatchEngine
 
     sr = score_module()
@@ -91,17 +92,22 @@ def main() -> None:
     print(f"\nBrier score (in-sample): {brier:.4f}")
     from graph.settings import get_settings
 
-    threshold = get_settings().gap_confidence
+    pos = [held_out[q] for q in held_out if has[q]]
+    neg = [held_out[q] for q in held_out if not has[q]]
     print("\n| top-1 confidence (leave-one-need-out) | needs with supply | needs without |\n|---|---|---|")
     for label, pick in (("mean", np.mean), ("min", np.min), ("max", np.max)):
-        pos = [held_out[q] for q in held_out if has[q]]
-        neg = [held_out[q] for q in held_out if not has[q]]
         print(f"| {label} | {pick(pos):.3f} | {pick(neg):.3f} |")
-    flagged = {q: held_out[q] < threshold for q in held_out}
-    print(f"\nat gap_confidence={threshold}: gaps flagged among needs without supply "
-          f"{sum(flagged[q] for q in flagged if not has[q])}/{sum(1 for q in flagged if not has[q])}, "
-          f"among needs with supply {sum(flagged[q] for q in flagged if has[q])}/{sum(1 for q in flagged if has[q])}")
-    print(f"COEFFICIENTS = {coefs}\nINTERCEPT = {float(model.intercept_[0]):.4f}")
+    fitted = youden_threshold([held_out[q] for q in held_out], [has[q] for q in held_out])
+    engine_threshold = current.gap_threshold(get_settings().gap_confidence, dense=not args.no_dense)
+    print("\n| threshold | needs with supply flagged as gaps | needs without supply flagged |\n|---|---|---|")
+    for label, cut, conf in (("fitted (Youden J, leave-one-need-out)", fitted, held_out),
+                             ("engine's current, on its defaults' confidences", engine_threshold, cur)):
+        flagged = {q: conf[q] < cut for q in conf}
+        print(f"| {label}: {cut:.3f} | {sum(flagged[q] for q in flagged if has[q])}/{sum(has[q] for q in flagged)} "
+              f"| {sum(flagged[q] for q in flagged if not has[q])}/{sum(not has[q] for q in flagged)} |")
+    prefix = "LEXICAL" if args.no_dense else "DENSE"
+    print(f"\n{prefix}_COEFFICIENTS = {coefs}\n{prefix}_INTERCEPT = {float(model.intercept_[0]):.4f}\n"
+          f"{prefix}_GAP_THRESHOLD = {fitted:.4f}")
 
 
 if __name__ == "__main__":

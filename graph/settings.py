@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     # --- matcher -------------------------------------------------------------------------------
     embedder: str = Field(default="e5-small", description="e5-small | st:<path-or-name> | none")
     match_top_k: int = Field(default=20, ge=1, le=200)
-    gap_confidence: float = Field(default=0.35, ge=0, le=1, description="below this a need is a gap")
+    gap_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="below this a need is a gap; None = the threshold fitted with the curve"
+    )
     coi_rules: str = Field(
         default="same_organisation,co_inventor,recent_collaboration,financial_tie",
         description="回避 rules applied to challenge solvers, comma-separated",

@@ -129,6 +129,8 @@ class MatchEngine:
         self._feedback: list[FeedbackExample] = []
         self._hashes: dict[str, dict[str, str]] = {}  # label -> id -> content hash when indexed
         self._lock = threading.RLock()
+        #: encode the query on the dense channel's worker thread while the lexical channels score
+        self.prefetch_queries = True
 
     @property
     def gap_threshold(self) -> float:
@@ -282,7 +284,7 @@ class MatchEngine:
         if not len(index):
             return _Scored([], np.zeros(0, np.float32), [], [])
         dense = index.channel(DenseChannel.name)
-        if isinstance(dense, DenseChannel):  # encode the query while the lexical channels score
+        if self.prefetch_queries and isinstance(dense, DenseChannel):  # encode while the lexical channels score
             dense.prefetch(text)
         fused, norm, raw = index.query(text)
         pool = min(len(fused), max(POOL, 3 * k))

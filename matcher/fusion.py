@@ -18,6 +18,8 @@ import numpy as np
 
 #: z-scores are clipped: one rare-term BM25 hit must not outvote every other channel on its own
 Z_CLIP = 12.0
+#: weight, in documents, of the whole corpus's variance in a document's background variance (see background_z)
+BACKGROUND_PRIOR = 20.0
 
 
 class Fusion(Protocol):
@@ -28,14 +30,32 @@ class Fusion(Protocol):
 
 
 def background_z(scores: np.ndarray) -> np.ndarray:
-    """How many standard deviations each document's score stands above the corpus mean for this query."""
+    """How many standard deviations each document's score stands above the background of the *other*
+    documents for this query (a leave-one-out z with a shrunk background variance).
+
+    The plain z of one document among N cannot exceed sqrt(N-1) (the document inflates the std it is measured
+    in), so on a small corpus (71 demo achievements: at most 8.4σ) every strong match saturates at one value
+    and a curve fitted on a large corpus reads it as weak. Leaving the document out of its own background
+    removes that ceiling, but on a small *sparse* corpus the others may all score 0 and their std is no
+    estimate at all; so the background variance is the others' variance pooled with :data:`BACKGROUND_PRIOR`
+    pseudo-documents at the whole corpus's variance (the plain z's). For large N this is the leave-one-out z
+    (2,810 documents: within 1-2% of the plain z below the clip); for a handful of documents it is about the
+    plain z.
+    """
     if scores.size == 0:
         return scores.astype(np.float32)
-    mean = float(scores.mean())
-    std = float(scores.std())
-    if std <= 1e-12:
+    scores = scores.astype(np.float64)
+    n = scores.size
+    total, total_sq = float(scores.sum()), float((scores * scores).sum())
+    var_all = max(total_sq / n - (total / n) ** 2, 0.0)
+    if var_all <= 1e-24 or n < 3:
         return np.zeros_like(scores, dtype=np.float32)
-    return np.clip((scores - mean) / std, -Z_CLIP, Z_CLIP).astype(np.float32)
+    # mean and variance of the other n-1 documents, for every document at once
+    mean_o = (total - scores) / (n - 1)
+    var_o = np.maximum((total_sq - scores * scores) / (n - 1) - mean_o * mean_o, 0.0)
+    var_bg = ((n - 1) * var_o + BACKGROUND_PRIOR * var_all) / (n - 1 + BACKGROUND_PRIOR)
+    z = (scores - mean_o) / np.sqrt(var_bg)
+    return np.clip(z, -Z_CLIP, Z_CLIP).astype(np.float32)
 
 
 class ZScoreFusion:
