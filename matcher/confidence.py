@@ -34,14 +34,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 #: fitted by benchmarks/calibrate_confidence.py (all three channels), see the module docstring
-DENSE_COEFFICIENTS = {"z_dense": 0.9263, "z_char_ngram": 0.2771, "z_bm25_words": 0.0651, "bonus": 0.4}
-DENSE_INTERCEPT = -6.3796
+DENSE_COEFFICIENTS = {"z_dense": 0.9261, "z_char_ngram": 0.2771, "z_bm25_words": 0.0651, "bonus": 0.4}
+DENSE_INTERCEPT = -6.3803
 #: the gap threshold fitted with that curve: the top-1 confidence that best separates dev needs with supply from
 #: needs without (Youden's J on leave-one-need-out confidences)
 DENSE_GAP_THRESHOLD = 0.1369
 #: the same fitted with the lexical channels only (no embedder configured)
 LEXICAL_COEFFICIENTS = {"z_char_ngram": 0.2569, "z_bm25_words": 0.0987, "bonus": 0.4}
-LEXICAL_INTERCEPT = -4.3939
+LEXICAL_INTERCEPT = -4.3941
 LEXICAL_GAP_THRESHOLD = 0.2941
 #: the features the curve reads (missing ones count as 0)
 CONFIDENCE_FEATURES = ("z_dense", "z_char_ngram", "z_bm25_words", "bonus")

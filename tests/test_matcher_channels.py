@@ -130,3 +130,22 @@ def test_zscore_fusion_puts_channels_on_one_scale_and_rrf_does_not_know_gaps() -
     rrf = TextIndex([BM25WordsChannel(), CharNgramChannel()], RRFFusion())
     rrf.fit(IDS, TEXTS)
     assert abs(rrf.query(NEED_PA66.text)[0].max() - rrf.query("古籍书画装裱修复")[0].max()) < 0.01
+
+
+def test_background_z_has_no_small_corpus_ceiling_and_matches_plain_z_on_a_large_corpus() -> None:
+    from matcher.fusion import background_z
+
+    rng = np.random.default_rng(3)
+    # 71 documents (the demo's size), one clear match: the plain z cannot exceed sqrt(70) ~ 8.4
+    small = rng.random(71) * 0.1
+    small[0] = 1.0
+    plain = (small - small.mean()) / small.std()
+    assert plain[0] <= np.sqrt(70) and background_z(small)[0] > plain[0] + 2
+    # 2,810 documents: the leave-one-out background is the whole background
+    large = rng.random(2810)
+    large[0] = 3.0
+    plain = (large - large.mean()) / large.std()
+    assert np.allclose(background_z(large)[1:], plain[1:], atol=0.01)
+    # a handful of sparse scores (all others 0): not read as an infinitely strong match
+    tiny = np.array([0.2, 0, 0, 0, 0, 0], dtype=np.float32)
+    assert background_z(tiny)[0] < 6

@@ -127,3 +127,22 @@ def test_sync_picks_up_writes_that_bypassed_the_engine(engine: MatchEngine, stor
     ids = [m.candidate_id for m in engine.match_need(need, k=300, include_weak=True).matches]
     assert ids[0] == "a-new" and "a-drug" not in ids
     assert engine.sync() == {"Achievement": 0, "Need": 0}
+
+
+def test_gap_threshold_is_the_fitted_one_unless_settings_override_it(engine: MatchEngine) -> None:
+    from matcher.confidence import DENSE_GAP_THRESHOLD, LEXICAL_GAP_THRESHOLD
+
+    engine.settings = engine.settings.model_copy(update={"gap_confidence": None})
+    fitted = LEXICAL_GAP_THRESHOLD if engine.embedder is None else DENSE_GAP_THRESHOLD
+    assert engine.match_need(NEED_NONE.id, k=5).threshold == fitted
+    engine.settings = engine.settings.model_copy(update={"gap_confidence": 0.5})
+    assert engine.match_need(NEED_NONE.id, k=5).threshold == 0.5
+
+
+def test_youden_threshold_separates_needs_with_supply_from_needs_without() -> None:
+    from matcher.confidence import youden_threshold
+
+    cut = youden_threshold([0.1, 0.2, 0.3, 0.6, 0.7], [False, False, False, True, True])
+    assert 0.3 < cut < 0.6
+    with pytest.raises(ValueError, match="both"):
+        youden_threshold([0.1, 0.2], [True, True])
