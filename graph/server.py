@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph.exceptions import DataDirLockedError, ServerStartError
+from graph.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,18 @@ class EmbeddedGraphServer:
             f"the graph server did not become ready within {self.start_timeout_s:.0f}s ({last_error})",
             str(self.log_file),
         )
+
+
+def embedded_server(settings: Settings) -> EmbeddedGraphServer:
+    """The embedded server the settings describe (data directory, heap, ports, start-up timeout)."""
+    return EmbeddedGraphServer(
+        settings.data_dir,
+        database=settings.embedded_database,
+        heap_mb=settings.embedded_heap_mb,
+        bolt_port=settings.embedded_bolt_port,
+        http_port=settings.embedded_http_port,
+        start_timeout_s=settings.embedded_start_timeout_s,
+    )
 
 
 def _is_our_server(pid: int, data_dir: Path) -> bool:

@@ -505,16 +505,9 @@ def open_store(settings: Settings | None = None, setup_schema: bool = True) -> I
             settings.graph_uri, settings.graph_user, password, settings.graph_database, settings.write_batch_size
         )
     else:
-        from graph.server import EmbeddedGraphServer
+        from graph.server import embedded_server
 
-        server = EmbeddedGraphServer(
-            settings.data_dir,
-            database=settings.embedded_database,
-            heap_mb=settings.embedded_heap_mb,
-            bolt_port=settings.embedded_bolt_port,
-            http_port=settings.embedded_http_port,
-            start_timeout_s=settings.embedded_start_timeout_s,
-        )
+        server = embedded_server(settings)
         info = server.start()
         store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size)
     try:

@@ -36,16 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     if settings.graph_uri:
         print(f"a graph URI is configured ({settings.graph_uri}); nothing to start")
         return 0
-    from graph.server import EmbeddedGraphServer
+    from graph.server import embedded_server
 
-    server = EmbeddedGraphServer(
-        settings.data_dir,
-        database=settings.embedded_database,
-        heap_mb=settings.embedded_heap_mb,
-        bolt_port=settings.embedded_bolt_port,
-        http_port=settings.embedded_http_port,
-        start_timeout_s=settings.embedded_start_timeout_s,
-    )
+    server = embedded_server(settings)
     info = server.start()
     print(f"graph server ready at {info.uri} (database {info.database}, user {info.user})")
     print(f"password in {server.secret_file}; log in {info.log_file}; Ctrl-C to stop")
