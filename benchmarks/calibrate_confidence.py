@@ -13,7 +13,6 @@ the cut on the leave-one-need-out top-1 confidence that maximises Youden's J of 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from need_achievement import ACH, QRELS, REQ, score_module  # noqa: E402
+from need_achievement import load_dev_set  # noqa: E402
 
 
 def main() -> None:
@@ -32,16 +31,10 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
 
-    from api.commands.rank_needs import _clean
-    from ingest.zhibei import achievement_from_record, need_from_record
     from matcher.confidence import CONFIDENCE_FEATURES, Calibrator, youden_threshold
     from matcher.engine import MatchEngine
 
-    sr = score_module()
-    qrels = sr.load_qrels(str(QRELS))
-    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
-    records = [json.loads(line) for line in REQ.open(encoding="utf-8") if line.strip()]
-    needs = [need_from_record(_clean(r)) for r in records if r.get("id") in qrels]
+    sr, qrels, achs, _, needs = load_dev_set()
     engine = MatchEngine(None, embedder=None if args.no_dense else "settings")
     engine.index_achievements(achs, rebuild=True)
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,23 +38,30 @@ def score_module():  # noqa: ANN201 - a module loaded by path
     return mod
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--no-dense", action="store_true")
-    ap.add_argument("--skip-pipeline", action="store_true")
-    args = ap.parse_args()
-
+def load_dev_set() -> tuple[Any, dict, list, list[dict], list]:
+    """The scorer module, the dev qrels, every achievement, every need record and the judged needs."""
     from api.commands.rank_needs import _clean
-    from graph.settings import get_settings
     from ingest.zhibei import achievement_from_record, need_from_record
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
-    from matcher.fusion import RRFFusion, ZScoreFusion
 
     sr = score_module()
     qrels = sr.load_qrels(str(QRELS))
     achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
     records = [json.loads(line) for line in REQ.open(encoding="utf-8") if line.strip()]
     needs = [need_from_record(_clean(r)) for r in records if r.get("id") in qrels]
+    return sr, qrels, achs, records, needs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-dense", action="store_true")
+    ap.add_argument("--skip-pipeline", action="store_true")
+    args = ap.parse_args()
+
+    from graph.settings import get_settings
+    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.fusion import RRFFusion, ZScoreFusion
+
+    sr, qrels, achs, records, needs = load_dev_set()
     engine = MatchEngine(None, embedder=None if args.no_dense else "settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)
