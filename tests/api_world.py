@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,3 +149,15 @@ def build_demo_world(store: GraphStore) -> World:
         world.users[name] = user.id
         world.keys[name], _ = accounts.issue_key(user.id)
     return world
+
+
+def serve_world(store: GraphStore, data_dir: Any, build: Any = build_world) -> Iterator[Api]:
+    """A module's service on a freshly built world (``build``), torn down with an empty graph."""
+    from fastapi.testclient import TestClient
+
+    store.clear()
+    world = build(store)
+    app = make_api(store, data_dir)
+    with TestClient(app) as client:
+        yield Api(client, world, store, app)
+    store.clear()

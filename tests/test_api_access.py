@@ -7,8 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from api_world import Api, build_world, make_api
-from fastapi.testclient import TestClient
+from api_world import Api, serve_world
 
 from api.app import iter_routes
 from graph.model import NodeLabel
@@ -19,12 +18,7 @@ PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login",
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:
-    _session_store.clear()
-    world = build_world(_session_store)
-    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
-    with TestClient(app) as client:
-        yield Api(client, world, _session_store, app)
-    _session_store.clear()
+    yield from serve_world(_session_store, tmp_path_factory.mktemp("svc"))
 
 
 def _concrete(path: str) -> str:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import Api, build_demo_world, make_api
-from fastapi.testclient import TestClient
+from api_world import Api, build_demo_world, serve_world
 
 from api.routes.matching import HIDDEN_NAME, desensitise
 from graph.model import NodeLabel
@@ -16,12 +15,7 @@ from matcher.results import Explanation, Match, PathStep
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:
-    _session_store.clear()
-    world = build_demo_world(_session_store)
-    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
-    with TestClient(app) as client:
-        yield Api(client, world, _session_store, app)
-    _session_store.clear()
+    yield from serve_world(_session_store, tmp_path_factory.mktemp("svc"), build_demo_world)
 
 
 def test_need_matches_are_ranked_explained_and_calibrated(api):

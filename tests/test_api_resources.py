@@ -7,20 +7,14 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from api_world import Api, build_world, make_api
-from fastapi.testclient import TestClient
+from api_world import Api, serve_world
 
 from api.app import iter_routes
 
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:
-    _session_store.clear()
-    world = build_world(_session_store)
-    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
-    with TestClient(app) as client:
-        yield Api(client, world, _session_store, app)
-    _session_store.clear()
+    yield from serve_world(_session_store, tmp_path_factory.mktemp("svc"))
 
 
 def _counts(api: Api) -> tuple[dict, dict]:

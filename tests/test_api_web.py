@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import PASSWORD, Api, build_world, csrf_of, make_api
+from api_world import PASSWORD, Api, csrf_of, serve_world
 from fastapi.testclient import TestClient
 
 HTML = {"accept": "text/html"}
@@ -14,12 +14,7 @@ HTML = {"accept": "text/html"}
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:
-    _session_store.clear()
-    world = build_world(_session_store)
-    app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
-    with TestClient(app) as client:
-        yield Api(client, world, _session_store, app)
-    _session_store.clear()
+    yield from serve_world(_session_store, tmp_path_factory.mktemp("svc"))
 
 
 def login(api: Api, who: str) -> TestClient:
