@@ -1,6 +1,6 @@
 """Need → achievement on the shared dev set: each channel alone, the fusions, and the full pipeline.
 
-    python benchmarks/need_achievement.py [--no-dense] [--skip-pipeline]
+    python benchmarks/need_achievement.py [--no-dense | --no-extra] [--skip-pipeline]
 
 Corpus: all 2,810 zhibei achievements; queries: the 20 judged dev needs; scored with the shared
 ``eval/score_run.py`` (nDCG@10, Recall@10, MRR, gap_auc). "full pipeline" runs ``techmatch rank needs`` as a
@@ -53,16 +53,17 @@ def load_dev_set() -> tuple[Any, dict, list, list[dict], list]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-dense", action="store_true")
+    ap.add_argument("--no-dense", action="store_true", help="lexical channels only")
+    ap.add_argument("--no-extra", action="store_true", help="the primary encoder only (no extra_embedders)")
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args()
 
-    from graph.settings import get_settings
     from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
-    from matcher.fusion import RRFFusion, ZScoreFusion
+    from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
 
     sr, qrels, achs, records, needs = load_dev_set()
-    engine = MatchEngine(None, embedder=None if args.no_dense else "settings")
+    engine = MatchEngine(None, embedder=None if args.no_dense else "settings",
+                         extra_embedders=[] if args.no_extra else "settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)
     build_s = time.perf_counter() - t0
@@ -81,10 +82,14 @@ def main() -> None:
     rows: list[tuple[str, dict[str, float]]] = []
     for name in per_query[needs[0].id]:
         rows.append((f"{name} alone", evaluate(lambda s, n=name: s[n])))
-    rows.append(("RRF of the channels (k=60)", evaluate(lambda s: RRFFusion().combine(s)[0])))
-    rows.append(("z-score fusion, equal weights", evaluate(lambda s: ZScoreFusion().combine(s)[0])))
-    weighted = ZScoreFusion(CHANNEL_WEIGHTS)
-    rows.append((f"z-score fusion, weights {CHANNEL_WEIGHTS}", evaluate(lambda s: weighted.combine(s)[0])))
+    rank_normal, z_mean, rrf = RankNormalFusion(CHANNEL_WEIGHTS), ZScoreFusion(CHANNEL_WEIGHTS), RRFFusion()
+    extra = [c for c in per_query[needs[0].id] if c.startswith("dense_")]
+    if extra:  # what the extra encoders add: the same fusion without them
+        rows.append((f"rank-normal fusion without {', '.join(extra)}", evaluate(
+            lambda s: rank_normal.combine({k: v for k, v in s.items() if k not in extra}).score)))
+    rows.append(("RRF of the channels (k=60)", evaluate(lambda s: rrf.combine(s).score)))
+    rows.append(("z-score fusion (mean of background z)", evaluate(lambda s: z_mean.combine(s).score)))
+    rows.append(("rank-normal fusion (the engine's)", evaluate(lambda s: rank_normal.combine(s).score)))
 
     if not args.skip_pipeline:
         with tempfile.TemporaryDirectory() as tmp:
@@ -98,15 +103,16 @@ def main() -> None:
                    str(needs_file), "--top", "100", "--output", str(run_file)]
             if args.no_dense:
                 cmd += ["--embedder", "none"]
+            env = dict(os.environ, TECHMATCH_EXTRA_EMBEDDERS="") if args.no_extra else None
             t1 = time.perf_counter()
-            subprocess.run(cmd, check=True, cwd=ROOT)
+            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
             pipeline_s = time.perf_counter() - t1
             rows.append(("full pipeline (techmatch rank needs)", sr.score(sr.load_run(str(run_file)), qrels)))
     else:
         pipeline_s = float("nan")
 
     print(f"Need → achievement, dev set ({len(needs)} needs, {len(ids)} achievements; "
-          f"embedder={'none' if args.no_dense else get_settings().embedder}; index build {build_s:.1f}s, "
+          f"channels {', '.join(engine.channel_names)}; index build {build_s:.1f}s, "
           f"pipeline run {pipeline_s:.0f}s)\n")
     print("| ranker | nDCG@10 | Recall@10 | MRR | gap_auc |")
     print("|---|---|---|---|---|")

@@ -84,26 +84,32 @@ def main() -> None:
 
     from graph.settings import get_settings
     from ingest.zhibei import achievement_from_record, need_from_record
-    from matcher.channels.dense import DenseChannel, Float32Rows
-    from matcher.embedders.registry import make_embedder
+    from matcher.channels.dense import DenseChannel, Float32Rows, extra_channel_name
+    from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import MatchEngine
 
     pool = shared_texts()
     emb = make_embedder("e5-small", get_settings().cache_dir)
+    extra = make_embedders(get_settings().extra_embedders, get_settings().cache_dir)
     assert emb is not None
     zhibei = [achievement_from_record(json.loads(line)) for line in
               (SHARED / "data" / "zhibei" / "achievements_dedup.jsonl").open(encoding="utf-8")]
     from matcher.embedders.cached import CachedEmbedder, text_key
 
     texts = [a.text for a in zhibei]
-    cached = emb._lookup([text_key(emb.name, "passage", t) for t in texts]) if isinstance(emb, CachedEmbedder) else {}
-    if len(cached) == len(texts) or args.encode:
-        base_vecs = emb.embed_passages(texts)
-        vec_note = "real e5 vectors of the zhibei achievements, reused cyclically"
-    else:  # the mat-vec costs the same whatever the values; only the query encoding must be real
-        rng0 = np.random.default_rng(0)
-        base_vecs = rng0.normal(size=(len(texts), emb.dim)).astype(np.float32)
-        vec_note = "random unit vectors (passage embeddings not cached yet); query encoding is real e5"
+    base_vecs: dict[str, np.ndarray] = {}
+    vec_notes = []
+    for encoder, channel in [(emb, "dense"), *((e, extra_channel_name(e)) for e in extra)]:
+        cached = (encoder._lookup([text_key(encoder.name, "passage", t) for t in texts])
+                  if isinstance(encoder, CachedEmbedder) else {})
+        if len(cached) == len(texts) or args.encode:
+            base_vecs[channel] = encoder.embed_passages(texts)
+            vec_notes.append(f"real {encoder.name} vectors of the zhibei achievements, reused cyclically")
+        else:  # the mat-vec costs the same whatever the values; only the query encoding must be real
+            rng0 = np.random.default_rng(0)
+            base_vecs[channel] = rng0.normal(size=(len(texts), encoder.dim)).astype(np.float32)
+            vec_notes.append(f"random unit vectors for {encoder.name} (passages not cached yet; query encoding real)")
+    vec_note = "; ".join(vec_notes)
     needs = []
     for line in (SHARED / "data" / "zhibei" / "requirements_dedup.jsonl").open(encoding="utf-8"):
         r = json.loads(line)
@@ -115,27 +121,30 @@ def main() -> None:
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         docs = corpus(n, pool)
-        rng = np.random.default_rng(7)
-        vecs = base_vecs[np.arange(n) % len(base_vecs)] + rng.normal(0, 0.01, (n, base_vecs.shape[1])).astype(
-            np.float32
-        )
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs = {}
+        for channel, base in base_vecs.items():
+            rng = np.random.default_rng(7)
+            v = base[np.arange(n) % len(base)] + rng.normal(0, 0.01, (n, base.shape[1])).astype(np.float32)
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            vecs[channel] = v.astype(np.float32)
         before = rss_mb()
-        engine = MatchEngine(None, embedder=emb)
+        engine = MatchEngine(None, embedder=emb, extra_embedders=extra)
         t0 = time.perf_counter()
-        engine.index_achievements(docs, rebuild=True, vectors=vecs.astype(np.float32))
+        engine.index_achievements(docs, rebuild=True, vectors=vecs)
         build_s = time.perf_counter() - t0
         mem = rss_mb() - before
         dense = engine.achievements.channel("dense")
         assert isinstance(dense, DenseChannel)
         exact = Float32Rows(emb.dim)  # same-process baseline for the mat-vec: exact float32 rows
-        exact.reset(vecs.astype(np.float32), len(vecs))
+        exact.reset(vecs["dense"], n)
         del vecs
         engine.match_need(needs[0], k=10)  # warm-up (model load)
         cold, warm, encode, f32 = [], [], [], []
         parts: dict[str, list[float]] = {c.name: [] for c in engine.achievements.channels}
         for need in needs:
-            dense.clear_query_cache()  # cold: the query is encoded in the request
+            for ch in engine.achievements.channels:  # cold: the query is encoded in the request
+                if isinstance(ch, DenseChannel):
+                    ch.clear_query_cache()
             t = time.perf_counter()
             engine.match_need(need, k=10)
             cold.append(time.perf_counter() - t)
@@ -155,6 +164,10 @@ def main() -> None:
             t = time.perf_counter()
             exact.dot(qv, len(dense.doc_ids))
             f32.append(time.perf_counter() - t)
+            raw = engine.achievements.channel_scores(need.text)
+            t = time.perf_counter()
+            engine.achievements.fusion.combine(raw)
+            parts.setdefault("fusion", []).append(time.perf_counter() - t)
         ms = lambda xs, q=50: 1000 * float(np.percentile(xs, q))  # noqa: E731
         rows.append((n, build_s, mem, ms(cold), ms(cold, 95), ms(warm), ms(warm, 95), ms(encode),
                      {k: ms(v) for k, v in parts.items()}, dense.rows.dtype_name, ms(f32)))
@@ -167,7 +180,7 @@ def main() -> None:
           f"at the end; document vectors: {vec_note}. Cold: query vector not cached (encoded in the request); "
           f"warm: the same need again (query vector from the LRU).\n")
     print("| achievements | index build (s) | index memory (MB) | cold p50 (ms) | cold p95 (ms) | warm p50 (ms) | "
-          "warm p95 (ms) | query encoding p50 (ms) | channel scoring p50 (ms) | dense rows | f32 mat-vec p50 (ms) |")
+          "warm p95 (ms) | e5 query encoding p50 (ms) | scoring, fusion p50 (ms) | dense rows | f32 mat-vec p50 (ms) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, build_s, mem, p50, p95, w50, w95, enc, parts, dtype, f32_ms in rows:
         part_text = ", ".join(f"{k} {v:.1f}" for k, v in parts.items())

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
     write_batch_size: int = Field(default=2000, ge=1, le=50000)
 
     # --- matcher -------------------------------------------------------------------------------
-    embedder: str = Field(default="e5-small", description="e5-small | st:<path-or-name> | none")
+    embedder: str = Field(
+        default="e5-small", description="primary dense encoder: e5-small | use-m3 | st:<path-or-name> | none"
+    )
+    extra_embedders: str = Field(
+        default="use-m3",
+        description="further dense channels beside the primary one, comma-separated (none when embedder is none)",
+    )
     match_top_k: int = Field(default=20, ge=1, le=200)
     gap_confidence: float | None = Field(
         default=None, ge=0, le=1, description="below this a need is a gap; None = the threshold fitted with the curve"

@@ -1,23 +1,24 @@
 """Calibrated confidence: the probability that a broker would judge a candidate relevant.
 
-Inputs are the candidate's background z-score in each channel (see :mod:`matcher.fusion`: how many standard
-deviations it stands above the whole corpus for this query) plus ``bonus``, what the graph features and
-brokers' feedback added to its score (same units):
+Two inputs, both in the units of :mod:`matcher.fusion`:
 
-    confidence = 1 / (1 + exp(-(intercept + Σ coefficient_f × feature_f)))
+- the candidate's ``fused`` ranking score plus ``bonus`` (what graph features and brokers' feedback added):
+  where it stands in this query's list;
+- the query's ``supply`` strength: the best, over the whole corpus, of the documents' channel z-scores weighed
+  by ``supply_weights`` (how far the best supply anywhere stands out from the background; the dense channels'
+  margins carry most of it). It says whether this query has real supply at all.
 
-Coefficients are fitted by ``python benchmarks/calibrate_confidence.py``: a logistic regression of "judged
-relevant (grade >= 1)" on every judged (need, achievement) pair of the dev set; a handful of parameters,
-nothing per query. Measured gap_auc of the top-1 confidence: 0.77 in-sample, 0.73 leave-one-need-out (the
-honest figure), against 0.65 for the fused score alone: the dense channel's margin over the background is
-what best tells a need with real supply from one without, so it carries most weight. A deployment without
-the dense channel gets the curve fitted on the lexical channels alone (much weaker: leave-one-need-out gap_auc
-0.44, lexical margins hardly tell needs with supply from needs without; that script with --no-dense).
-``bonus`` is not fitted (the dev set has no graph): it counts like a channel z-score of average weight.
-A deployment refits on its own brokers' verdicts with :meth:`Calibrator.fit`.
+    confidence = 1 / (1 + exp(-(intercept + a × (fused + bonus) + b × supply)))
+
+so within one query the confidence falls with the rank (the list's order and its confidences agree), and
+between queries it follows the supply strength. Both stages are logistic regressions of "judged relevant
+(grade >= 1)" over every judged (need, achievement) pair of the dev set, fitted by
+``python benchmarks/calibrate_confidence.py``: a handful of parameters, nothing per query. Measured gap_auc of
+the top-ranked candidate's confidence with the default channels: 0.77 leave-one-need-out (both stages refitted
+without the need). A deployment refits on its own brokers' verdicts with :meth:`Calibrator.fit`.
 
 Gap decision: a query whose best candidate stays under the gap threshold is a gap (no good supply, reported as
-such and never padded). The threshold is fitted with each curve, not chosen by hand: the top-1 confidence that
+such and never padded). The threshold is fitted with each curve, not chosen by hand: the top confidence that
 maximises Youden's J (balanced accuracy) of "need has supply" over the dev needs, leave-one-need-out
 (:func:`youden_threshold`). ``Settings.gap_confidence`` overrides it when set.
 
@@ -29,22 +30,87 @@ capped at sqrt(N-1) and a small deployment would see every real match as a gap.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: fitted by benchmarks/calibrate_confidence.py (all three channels), see the module docstring
-DENSE_COEFFICIENTS = {"z_dense": 0.9261, "z_char_ngram": 0.2771, "z_bm25_words": 0.0651, "bonus": 0.4}
-DENSE_INTERCEPT = -6.3803
-#: the gap threshold fitted with that curve: the top-1 confidence that best separates dev needs with supply from
-#: needs without (Youden's J on leave-one-need-out confidences)
-DENSE_GAP_THRESHOLD = 0.1369
-#: the same fitted with the lexical channels only (no embedder configured)
-LEXICAL_COEFFICIENTS = {"z_char_ngram": 0.2569, "z_bm25_words": 0.0987, "bonus": 0.4}
-LEXICAL_INTERCEPT = -4.3941
-LEXICAL_GAP_THRESHOLD = 0.2941
-#: the features the curve reads (missing ones count as 0)
-CONFIDENCE_FEATURES = ("z_dense", "z_char_ngram", "z_bm25_words", "bonus")
+
+@dataclass(frozen=True)
+class Curve:
+    """One fitted confidence curve and the gap threshold fitted with it.
+
+    ``supply_weights`` weigh a document's channel z-scores (``z_<channel>``) into how well it answers the
+    query on an absolute scale; a query's *supply strength* is the best of that over the whole corpus.
+    ``coefficients`` read a candidate's ``fused`` ranking score, its query's ``supply`` strength and the
+    ``bonus`` graph features and feedback added to the fused score (weighted like it, so the confidence is
+    monotone in the final ranking score: the list's order and its confidences agree).
+    """
+
+    supply_weights: Mapping[str, float]
+    coefficients: Mapping[str, float]
+    intercept: float
+    gap_threshold: float
+    #: leave-one-need-out gap_auc measured when it was fitted (documentation, not used)
+    loo_gap_auc: float = field(default=float("nan"), compare=False)
+
+    def logit(self, features: Mapping[str, float]) -> float:
+        return self.intercept + sum(c * float(features.get(f, 0.0)) for f, c in self.coefficients.items())
+
+    def supply_strength(self, z: Mapping[str, np.ndarray]) -> float:
+        """max over the documents of Σ weight × z-score (0 for an empty corpus)."""
+        total: np.ndarray | None = None
+        for name, w in self.supply_weights.items():
+            values = z.get(name[2:]) if name.startswith("z_") else None
+            if values is None or not len(values):
+                continue
+            total = w * values if total is None else total + w * values
+        return float(total.max()) if total is not None else 0.0
+
+
+#: fitted by ``python benchmarks/calibrate_confidence.py`` for each channel set an engine can have (paste its
+#: output here after a change to the channels or the fusion), keyed by the channels' names
+CURVES: dict[frozenset[str], Curve] = {
+    # the default: e5-small + USE multilingual + both lexical channels
+    frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"}): Curve(
+        supply_weights={"z_bm25_words": 0.0101, "z_char_ngram": 0.255, "z_dense": 0.8014, "z_dense_use_m3": 0.3824},
+        coefficients={"fused": 1.8754, "supply": 0.3136, "bonus": 1.8754},
+        intercept=-8.5037, gap_threshold=0.2587, loo_gap_auc=0.77,
+    ),
+    # one encoder (Settings.extra_embedders empty)
+    frozenset({"bm25_words", "char_ngram", "dense"}): Curve(
+        supply_weights={"z_bm25_words": 0.0651, "z_char_ngram": 0.2771, "z_dense": 0.9261},
+        coefficients={"fused": 1.709, "supply": 0.3571, "bonus": 1.709},
+        intercept=-8.3857, gap_threshold=0.1080, loo_gap_auc=0.73,
+    ),
+    # no encoder (Settings.embedder = none; z-score fusion): much weaker, lexical margins hardly tell needs with
+    # supply from needs without
+    frozenset({"bm25_words", "char_ngram"}): Curve(
+        supply_weights={"z_bm25_words": 0.0987, "z_char_ngram": 0.2569},
+        coefficients={"fused": 0.3789, "supply": 0.21, "bonus": 0.3789},
+        intercept=-5.0663, gap_threshold=0.1237, loo_gap_auc=0.44,
+    ),
+}
+#: the default engine's curve (tests and docs refer to it)
+DEFAULT_CHANNELS = frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"})
+LEXICAL_CHANNELS = frozenset({"bm25_words", "char_ngram"})
+
+
+def curve_for(channels: Collection[str]) -> Curve:
+    """The curve fitted for exactly these channels, else for the largest fitted set among them (a channel
+    without a fitted coefficient then does not count), else the lexical one."""
+    present = frozenset(channels)
+    if present in CURVES:
+        return CURVES[present]
+    subsets = [c for c in CURVES if c <= present]
+    if subsets:
+        return CURVES[max(subsets, key=len)]
+    return CURVES[LEXICAL_CHANNELS]
+
+
+def channels_of(features: Mapping[str, float]) -> frozenset[str]:
+    """The channels a candidate was scored by: those whose z-score (``z_<channel>``) is among its features."""
+    return frozenset(k[2:] for k in features if k.startswith("z_"))
 
 
 def youden_threshold(confidences: Sequence[float], positive: Sequence[bool]) -> float:
@@ -66,38 +132,34 @@ def youden_threshold(confidences: Sequence[float], positive: Sequence[bool]) -> 
 
 
 class Calibrator:
-    def __init__(
-        self,
-        coefficients: Mapping[str, float] | None = None,
-        intercept: float | None = None,
-        threshold: float | None = None,
-    ) -> None:
-        """Without arguments: the fitted defaults, picking the lexical-only curve (and its gap threshold) for
-        candidates that have no dense-channel score. With ``coefficients``: that one curve for everything,
-        with ``threshold`` as its gap threshold (default: the dense curve's)."""
-        self.coefficients = dict(coefficients) if coefficients is not None else None
-        self.intercept = float(intercept) if intercept is not None else DENSE_INTERCEPT
+    def __init__(self, curve: Curve | None = None, threshold: float | None = None) -> None:
+        """Without arguments: the fitted curves of :data:`CURVES`, each candidate read with the curve of the
+        channels that scored it. With ``curve``: that one for everything. ``threshold`` overrides the gap
+        threshold fitted with the curve."""
+        self.custom = curve
         self.threshold = threshold
 
-    def logit(self, features: Mapping[str, float]) -> float:
-        if self.coefficients is not None:
-            coefs, intercept = self.coefficients, self.intercept
-        elif "z_dense" in features:
-            coefs, intercept = DENSE_COEFFICIENTS, DENSE_INTERCEPT
-        else:
-            coefs, intercept = LEXICAL_COEFFICIENTS, LEXICAL_INTERCEPT
-        return intercept + sum(c * float(features.get(f, 0.0)) for f, c in coefs.items())
+    def curve(self, features: Mapping[str, float]) -> Curve:
+        return self.custom if self.custom is not None else curve_for(channels_of(features))
 
-    def gap_threshold(self, override: float | None = None, dense: bool = True) -> float:
+    def curve_for_channels(self, channels: Collection[str]) -> Curve:
+        return self.custom if self.custom is not None else curve_for(channels)
+
+    def supply_strength(self, z: Mapping[str, np.ndarray]) -> float:
+        """A query's supply strength (see :class:`Curve`) from every document's channel z-scores."""
+        return self.curve_for_channels(z.keys()).supply_strength(z)
+
+    def logit(self, features: Mapping[str, float]) -> float:
+        return self.curve(features).logit(features)
+
+    def gap_threshold(self, override: float | None = None, channels: Collection[str] | None = None) -> float:
         """The top-1 confidence under which a query is a gap: ``override`` (``Settings.gap_confidence``) when
-        set, else the threshold fitted together with the curve in use (``dense``: an embedder is configured)."""
+        set, else the threshold fitted together with the curve in use for ``channels`` (the engine's)."""
         if override is not None:
             return float(override)
         if self.threshold is not None:
             return self.threshold
-        if self.coefficients is not None:
-            return DENSE_GAP_THRESHOLD
-        return DENSE_GAP_THRESHOLD if dense else LEXICAL_GAP_THRESHOLD
+        return self.curve_for_channels(channels if channels is not None else DEFAULT_CHANNELS).gap_threshold
 
     def confidence(self, features: Mapping[str, float]) -> float:
         x = min(max(self.logit(features), -30.0), 30.0)
@@ -107,17 +169,20 @@ class Calibrator:
         return np.array([self.confidence(r) for r in rows], dtype=np.float64)
 
     def fit(self, rows: Sequence[Mapping[str, float]], relevant: Sequence[bool]) -> Calibrator:
-        """Refit on (features, was it relevant) pairs; keeps the current curve when only one class is present."""
+        """Refit the curve on (features, was it relevant) pairs, e.g. brokers' verdicts; the supply weights are
+        kept. Keeps the current curve when only one class is present."""
         y = np.asarray(relevant, dtype=int)
         if len(set(y.tolist())) < 2:
             return self
         from sklearn.linear_model import LogisticRegression
 
-        names = list(CONFIDENCE_FEATURES)
+        names = ["fused", "supply", "bonus"]
         x = np.array([[float(r.get(f, 0.0)) for f in names] for r in rows])
         model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
-        self.coefficients = dict(zip(names, model.coef_[0].tolist(), strict=True))
-        self.intercept = float(model.intercept_[0])
+        base = self.curve(rows[0])
+        coefficients = dict(zip(names, model.coef_[0].tolist(), strict=True))
+        self.custom = Curve(base.supply_weights, coefficients, float(model.intercept_[0]), 0.0)
         # the threshold comes from the same fit: the confidence that best separates the verdicts given
         self.threshold = youden_threshold(self.confidences(rows), y.astype(bool))
+        self.custom = Curve(base.supply_weights, coefficients, self.custom.intercept, self.threshold)
         return self

@@ -4,8 +4,9 @@
 - achievement → enterprises that could absorb it: :meth:`MatchEngine.match_achievement`
 - enterprise → achievements worth its attention: :meth:`MatchEngine.match_enterprise`
 
-Pipeline: text channels (BM25 words, character n-grams, dense embeddings) score every document; scores are
-fused as background z-scores (:mod:`matcher.fusion`); the best few hundred get graph features
+Pipeline: text channels (BM25 words, character n-grams, two dense encoders: e5-small and USE multilingual)
+score every document; each channel's ranks are fused as rank-normal scores, its background z-scores kept for the
+confidence (:mod:`matcher.fusion`); the best few hundred get graph features
 (:mod:`matcher.features`) added with fixed cold-start weights; the feedback re-ranker (:mod:`matcher.rerank`)
 adds what brokers' verdicts taught it; the score is mapped to a calibrated confidence
 (:mod:`matcher.confidence`), and a query whose best candidate stays under the threshold is a gap, reported as
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,25 +45,25 @@ from ingest.text import tokenize
 from matcher.channels.base import Channel
 from matcher.channels.bm25_words import BM25WordsChannel
 from matcher.channels.char_ngram import CharNgramChannel
-from matcher.channels.dense import DenseChannel
+from matcher.channels.dense import DenseChannel, extra_channel_name
 from matcher.confidence import Calibrator
 from matcher.embedders.base import Embedder
-from matcher.embedders.registry import make_embedder
+from matcher.embedders.registry import make_embedder, make_embedders
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand, FeatureFamily, GraphContext, supply_info
 from matcher.features.chain import ChainFeatures
 from matcher.features.collaboration import CollaborationFeatures
 from matcher.features.fit import FitFeatures
 from matcher.features.region import RegionFeatures
-from matcher.fusion import Fusion, ZScoreFusion
+from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
 from matcher.rerank import FeedbackExample, FeedbackReranker
 from matcher.results import Match, MatchResult, PathStep, Question
 from matcher.text_index import TextIndex
 
 log = logging.getLogger(__name__)
 
-#: channel weights in the fused z-score; unequal ones were within noise on the dev set (benchmarks/need_achievement.py)
-CHANNEL_WEIGHTS = {"bm25_words": 1.0, "char_ngram": 1.0, "dense": 1.0}  # equal: no tuning on 20 needs
+#: channel weights in the fused score; equal (absent channels count 1.0): no tuning on 20 judged needs
+CHANNEL_WEIGHTS = {"bm25_words": 1.0, "char_ngram": 1.0, "dense": 1.0, "dense_use_m3": 1.0}
 
 #: cold-start weight of each graph feature, in the fused score's units (standard deviations above the corpus).
 #: Preference features (fit) are centred on 0.5 = unknown. Until brokers' feedback trains the re-ranker these
@@ -81,6 +82,9 @@ CENTRED = {"maturity", "cooperation_fit", "budget_fit"}
 
 #: candidates that get graph features and re-ranking, at least
 POOL = 300
+#: a query's confidence is that of its most confident candidate among the first GAP_WINDOW ranked (the first
+#: page a broker reads), whatever k was asked: the gap decision does not depend on the page size
+GAP_WINDOW = 10
 #: needs and enterprise profiles considered per achievement (each is one query against the achievement corpus)
 REVERSE_POOL = 20
 
@@ -109,13 +113,29 @@ class MatchEngine:
         fusion: Fusion | None = None,
         families: Sequence[FeatureFamily] | None = None,
         calibrator: Calibrator | None = None,
+        extra_embedders: Sequence[Embedder] | str = "settings",
     ) -> None:
+        """``embedder``: the primary dense encoder (``"settings"``: ``Settings.embedder``; None: lexical
+        channels only, and then no extra encoders either). ``extra_embedders``: further dense channels
+        (``"settings"``: ``Settings.extra_embedders``)."""
         self.store = store
         self.settings = settings or get_settings()
         if embedder == "settings":
             embedder = make_embedder(self.settings.embedder, self.settings.cache_dir)
         self.embedder: Embedder | None = embedder  # type: ignore[assignment]
-        self.fusion = fusion or ZScoreFusion(CHANNEL_WEIGHTS)
+        if isinstance(extra_embedders, str):
+            extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir)
+        primary = self.embedder.name if self.embedder is not None else None
+        self.extra_embedders: list[Embedder] = (
+            [e for e in extra_embedders if e.name != primary] if self.embedder is not None else []
+        )
+        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: measured on
+        # the dev needs, rank-normal 0.564 vs z 0.509 nDCG@10 with four channels, but 0.429 vs 0.474 with the two
+        # lexical ones (one channel's tokenisation miss is half the evidence there, and only the z-score can say
+        # that the other channel is sure); benchmarks/need_achievement.py [--no-dense]
+        self.fusion = fusion or (
+            RankNormalFusion(CHANNEL_WEIGHTS) if self.embedder is not None else ZScoreFusion(CHANNEL_WEIGHTS)
+        )
         self.families = list(families) if families is not None else default_families()
         self.calibrator = calibrator or Calibrator()
         self.reranker = FeedbackReranker()
@@ -136,15 +156,19 @@ class MatchEngine:
     def gap_threshold(self) -> float:
         """Top-1 confidence under which a query is a gap: ``Settings.gap_confidence`` when set, else the
         threshold fitted with the confidence curve this engine uses (dense or lexical-only)."""
-        return self.calibrator.gap_threshold(self.settings.gap_confidence, dense=self.embedder is not None)
+        return self.calibrator.gap_threshold(self.settings.gap_confidence, channels=self.channel_names)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_store(
-        cls, store: GraphStore, settings: Settings | None = None, embedder: Embedder | None | str = "settings"
+        cls,
+        store: GraphStore,
+        settings: Settings | None = None,
+        embedder: Embedder | None | str = "settings",
+        extra_embedders: Sequence[Embedder] | str = "settings",
     ) -> MatchEngine:
         """An engine over everything in the graph, indexes built."""
-        engine = cls(store, settings=settings, embedder=embedder)
+        engine = cls(store, settings=settings, embedder=embedder, extra_embedders=extra_embedders)
         engine.refresh()
         return engine
 
@@ -152,7 +176,13 @@ class MatchEngine:
         channels: list[Channel] = [BM25WordsChannel(), CharNgramChannel()]
         if dense and self.embedder is not None:
             channels.append(DenseChannel(self.embedder))
+            channels.extend(DenseChannel(e, name=extra_channel_name(e)) for e in self.extra_embedders)
         return TextIndex(channels, self.fusion)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """The channels scoring achievements (the confidence curve is chosen by this set)."""
+        return [c.name for c in self.achievements.channels]
 
     def refresh(self) -> None:
         """Rebuild every index and the graph context from the graph (the source of truth)."""
@@ -176,17 +206,20 @@ class MatchEngine:
             self._load_feedback()
 
     def index_achievements(
-        self, achievements: Iterable[Achievement], rebuild: bool = False, vectors: np.ndarray | None = None
+        self,
+        achievements: Iterable[Achievement],
+        rebuild: bool = False,
+        vectors: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both).
-        ``vectors``: precomputed dense vectors aligned with ``achievements`` (rebuild only)."""
+        ``vectors``: precomputed vectors aligned with ``achievements`` by dense channel name (rebuild only)."""
         achs = list(achievements)
         with self._lock:
             if rebuild:
                 self._ach_names = {}
                 self.achievements.fit(
                     [a.id for a in achs], [achievement_text(a) for a in achs], [a.name for a in achs],
-                    vectors={DenseChannel.name: vectors} if vectors is not None else None,
+                    vectors=vectors,
                 )
             else:
                 self.achievements.upsert(
@@ -283,25 +316,26 @@ class MatchEngine:
         index = self.achievements
         if not len(index):
             return _Scored([], np.zeros(0, np.float32), [], [])
-        dense = index.channel(DenseChannel.name)
-        if self.prefetch_queries and isinstance(dense, DenseChannel):  # encode while the lexical channels score
-            dense.prefetch(text)
-        fused, norm, raw = index.query(text)
+        if self.prefetch_queries:  # encode on the dense channels' workers while the lexical channels score
+            for ch in index.channels:
+                if isinstance(ch, DenseChannel):
+                    ch.prefetch(text)
+        fused, norm, raw, parts = index.query(text)
         pool = min(len(fused), max(POOL, 3 * k))
         top = np.argpartition(-fused, pool - 1)[:pool] if pool < len(fused) else np.arange(len(fused))
         ids = [index.doc_ids[i] for i in top]
-        total_w = sum(CHANNEL_WEIGHTS.get(n, 1.0) for n in norm) or 1.0
         graph = self._graph_features(demand, ids)
         score = fused[top].astype(np.float32).copy()
+        supply = self.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
         features: list[dict[str, float]] = []
         contributions: list[dict[str, float]] = []
         for j, i in enumerate(top):
-            f = {"fused": float(fused[i])}
+            f = {"fused": float(fused[i]), "supply": supply}
             c = {}
             for name, z in norm.items():
                 f[f"z_{name}"] = float(z[i])
                 f[f"raw_{name}"] = float(raw[name][i])
-                c[name] = CHANNEL_WEIGHTS.get(name, 1.0) / total_w * float(z[i])
+                c[name] = float(parts[name][i])
             for name, values in graph.items():
                 v = float(values[j])
                 f[name] = v
@@ -329,12 +363,13 @@ class MatchEngine:
     def _supply_matches(
         self, scored: _Scored, demand: Demand, k: int, include_weak: bool, explain: bool
     ) -> tuple[list[Match], float]:
+        window = max(k, GAP_WINDOW)
         rows = [
             f | {"score": float(s), "bonus": float(s) - f.get("fused", 0.0)}
-            for f, s in zip(scored.features[:k], scored.score[:k], strict=True)
+            for f, s in zip(scored.features[:window], scored.score[:window], strict=True)
         ]
         conf = self.calibrator.confidences(rows)
-        best = float(conf.max()) if len(conf) else 0.0
+        best = float(conf[:GAP_WINDOW].max()) if len(conf) else 0.0
         threshold = self.gap_threshold
         matches = []
         for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
@@ -459,14 +494,14 @@ class MatchEngine:
             # candidate texts: the needs and enterprise profiles closest to the achievement ...
             evidence: dict[str, list[tuple[str | None, str]]] = {}  # enterprise -> [(need id or None, text)]
             if len(self.needs):
-                fused, _, _ = self.needs.query(text)
+                fused = self.needs.query(text).fused
                 for i in np.argsort(-fused)[:pool]:
                     need_id = self.needs.doc_ids[i]
                     ent = self.ctx.need_enterprise.get(need_id)
                     if ent:
                         evidence.setdefault(ent, []).append((need_id, self.needs.text(need_id)))
             if len(self.enterprises):
-                fused, _, _ = self.enterprises.query(text)
+                fused = self.enterprises.query(text).fused
                 for i in np.argsort(-fused)[:pool]:
                     ent = self.enterprises.doc_ids[i]
                     evidence.setdefault(ent, []).append((None, self.enterprises.text(ent)))
@@ -496,7 +531,7 @@ class MatchEngine:
                     budget_wan=need.budget_wan if need else None,
                     cooperation=frozenset(m.value for m in need.cooperation_modes) if need else frozenset(),
                 )
-                contributions = {c: features.pop(f"_c_{c}") for c in list(CHANNEL_WEIGHTS) if f"_c_{c}" in features}
+                contributions = {k[3:]: features.pop(k) for k in list(features) if k.startswith("_c_")}
                 score = features["fused"]
                 for name, values in self._graph_features(demand, [ach.id]).items():
                     v = float(values[0])
@@ -521,7 +556,8 @@ class MatchEngine:
                 conf = self.calibrator.confidence(
                     features | {"score": float(score), "bonus": float(score) - features.get("fused", 0.0)}
                 )
-                best_conf = max(best_conf, conf)
+                if rank <= GAP_WINDOW:
+                    best_conf = max(best_conf, conf)
                 if not include_weak and conf < self.gap_threshold:
                     continue
                 terms_source = self.needs if via_need else self.enterprises
@@ -544,11 +580,11 @@ class MatchEngine:
         pos = self.achievements.position(achievement_id)
         if pos is None or not query_text:
             return {}
-        fused, norm, raw = self.achievements.query(query_text)
-        total_w = sum(CHANNEL_WEIGHTS.get(n, 1.0) for n in norm) or 1.0
-        out = {"fused": float(fused[pos]), **_channel_features(norm, raw, pos)}
-        for name, z in norm.items():
-            out[f"_c_{name}"] = CHANNEL_WEIGHTS.get(name, 1.0) / total_w * float(z[pos])
+        fused, norm, raw, parts = self.achievements.query(query_text)
+        out = {"fused": float(fused[pos]), "supply": self.calibrator.supply_strength(norm),
+               **_channel_features(norm, raw, pos)}
+        for name, part in parts.items():
+            out[f"_c_{name}"] = float(part[pos])
         return out
 
     def _result(

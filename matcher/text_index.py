@@ -7,11 +7,21 @@ matrix overwrites in place), so scores are mapped onto one canonical id order be
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from matcher.channels.base import Channel
-from matcher.fusion import Fusion, ZScoreFusion
+from matcher.fusion import Fusion, RankNormalFusion
+
+
+class QueryScores(NamedTuple):
+    """One query against a :class:`TextIndex`: arrays aligned with :attr:`TextIndex.doc_ids`."""
+
+    fused: np.ndarray  #: the fused ranking score
+    z: dict[str, np.ndarray]  #: each channel's background z-score
+    raw: dict[str, np.ndarray]  #: each channel's own score
+    parts: dict[str, np.ndarray]  #: each channel's weighted share of ``fused``
 
 
 class TextIndex:
@@ -19,7 +29,7 @@ class TextIndex:
         if not channels:
             raise ValueError("a text index needs at least one channel")
         self.channels = list(channels)
-        self.fusion = fusion or ZScoreFusion()
+        self.fusion = fusion or RankNormalFusion()
         self._texts: dict[str, str] = {}
         self._titles: dict[str, str] = {}
         self._order: list[str] | None = None
@@ -133,11 +143,12 @@ class TextIndex:
             out[ch.name] = s if m is None else s[m]
         return out
 
-    def query(self, query: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(fused score per doc in :attr:`doc_ids` order, normalised score per channel, raw score per channel)."""
+    def query(self, query: str) -> QueryScores:
+        """Every document's fused score, and each channel's z-score, raw score and share of the fused score,
+        all in :attr:`doc_ids` order."""
         raw = self.channel_scores(query)
-        fused, norm = self.fusion.combine(raw)
-        return fused, norm, raw
+        fused = self.fusion.combine(raw)
+        return QueryScores(fused.score, fused.z, raw, fused.parts)
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)

@@ -25,7 +25,7 @@ from graph.store import GraphStore
 
 #: background achievements from the shared zhibei listings: z-scores need a realistic corpus around the
 #: handful of hand-made documents (with 12 documents no candidate can stand more than √11σ above the rest)
-BACKGROUND_SIZE = 250
+BACKGROUND_SIZE = 120
 
 
 def background_achievements(shared_dir: Path, n: int = BACKGROUND_SIZE) -> list[Achievement]:

