@@ -44,10 +44,10 @@ def main() -> None:
     from graph.settings import get_settings
     from matcher.channels.bm25_words import BM25WordsChannel
     from matcher.channels.char_ngram import CharNgramChannel
-    from matcher.channels.dense import DenseChannel
-    from matcher.embedders.registry import make_embedder
+    from matcher.channels.dense import DenseChannel, extra_channel_name
+    from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import CHANNEL_WEIGHTS
-    from matcher.fusion import RRFFusion, ZScoreFusion
+    from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
     from matcher.text_index import TextIndex
 
     papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
@@ -61,24 +61,25 @@ def main() -> None:
         "title → abstract": ([p["abstract"] for p in papers], [papers[i]["title"] for i in sample]),
     }
     emb = None if args.no_dense else make_embedder(get_settings().embedder, get_settings().cache_dir)
+    extra = [] if emb is None else make_embedders(get_settings().extra_embedders, get_settings().cache_dir)
     print(f"CSL retrieval: {len(papers)} papers, {len(sample)} queries per task, "
-          f"embedder={'none' if emb is None else emb.name}\n")
+          f"encoders: {', '.join(e.name for e in [emb, *extra] if e is not None) or 'none'}\n")
     print("| task | ranker | nDCG@10 | Recall@10 | MRR |")
     print("|---|---|---|---|---|")
     for task, (docs, queries) in tasks.items():
         channels = [BM25WordsChannel(), CharNgramChannel()]
         if emb is not None:
             channels.append(DenseChannel(emb))
+            channels.extend(DenseChannel(e, name=extra_channel_name(e)) for e in extra)
         index = TextIndex(channels)
         index.fit(ids, docs)
         order_ids = index.doc_ids
         target = [order_ids.index(ids[i]) for i in sample]
         per_query = [index.channel_scores(q) for q in queries]
         rankers = {f"{c.name} alone": (lambda s, n=c.name: s[n]) for c in channels}
-        rankers["RRF (k=60)"] = lambda s: RRFFusion().combine(s)[0]
-        rankers["z-score fusion, equal"] = lambda s: ZScoreFusion().combine(s)[0]
-        weighted = ZScoreFusion(CHANNEL_WEIGHTS)
-        rankers["z-score fusion, engine weights"] = lambda s, w=weighted: w.combine(s)[0]
+        rankers["RRF (k=60)"] = lambda s: RRFFusion().combine(s).score
+        rankers["z-score fusion"] = lambda s: ZScoreFusion(CHANNEL_WEIGHTS).combine(s).score
+        rankers["rank-normal fusion"] = lambda s: RankNormalFusion(CHANNEL_WEIGHTS).combine(s).score
         for label, fn in rankers.items():
             ranks = []
             for scores, t in zip(per_query, target, strict=True):

@@ -89,7 +89,7 @@ def main() -> None:
             lambda s: rank_normal.combine({k: v for k, v in s.items() if k not in extra}).score)))
     rows.append(("RRF of the channels (k=60)", evaluate(lambda s: rrf.combine(s).score)))
     rows.append(("z-score fusion (mean of background z)", evaluate(lambda s: z_mean.combine(s).score)))
-    rows.append(("rank-normal fusion (the engine's)", evaluate(lambda s: rank_normal.combine(s).score)))
+    rows.append(("rank-normal fusion (the engine's with encoders)", evaluate(lambda s: rank_normal.combine(s).score)))
 
     if not args.skip_pipeline:
         with tempfile.TemporaryDirectory() as tmp:

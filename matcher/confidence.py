@@ -14,7 +14,7 @@ so within one query the confidence falls with the rank (the list's order and its
 between queries it follows the supply strength. Both stages are logistic regressions of "judged relevant
 (grade >= 1)" over every judged (need, achievement) pair of the dev set, fitted by
 ``python benchmarks/calibrate_confidence.py``: a handful of parameters, nothing per query. Measured gap_auc of
-the top-ranked candidate's confidence with the default channels: 0.77 leave-one-need-out (both stages refitted
+the top-ranked candidate's confidence with the default channels: 0.76 leave-one-need-out (both stages refitted
 without the need). A deployment refits on its own brokers' verdicts with :meth:`Calibrator.fit`.
 
 Gap decision: a query whose best candidate stays under the gap threshold is a gap (no good supply, reported as
@@ -73,15 +73,15 @@ class Curve:
 CURVES: dict[frozenset[str], Curve] = {
     # the default: e5-small + USE multilingual + both lexical channels
     frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"}): Curve(
-        supply_weights={"z_bm25_words": 0.0101, "z_char_ngram": 0.255, "z_dense": 0.8014, "z_dense_use_m3": 0.3824},
-        coefficients={"fused": 1.8754, "supply": 0.3136, "bonus": 1.8754},
-        intercept=-8.5037, gap_threshold=0.2587, loo_gap_auc=0.77,
+        supply_weights={"z_bm25_words": 0.0154, "z_char_ngram": 0.2477, "z_dense": 0.8009, "z_dense_use_m3": 0.3876},
+        coefficients={"fused": 1.9117, "supply": 0.3014, "bonus": 1.9117},
+        intercept=-8.4960, gap_threshold=0.2686, loo_gap_auc=0.76,
     ),
     # one encoder (Settings.extra_embedders empty)
     frozenset({"bm25_words", "char_ngram", "dense"}): Curve(
-        supply_weights={"z_bm25_words": 0.0651, "z_char_ngram": 0.2771, "z_dense": 0.9261},
-        coefficients={"fused": 1.709, "supply": 0.3571, "bonus": 1.709},
-        intercept=-8.3857, gap_threshold=0.1080, loo_gap_auc=0.73,
+        supply_weights={"z_bm25_words": 0.0734, "z_char_ngram": 0.2682, "z_dense": 0.923},
+        coefficients={"fused": 1.7574, "supply": 0.3338, "bonus": 1.7574},
+        intercept=-8.3384, gap_threshold=0.1760, loo_gap_auc=0.71,
     ),
     # no encoder (Settings.embedder = none; z-score fusion): much weaker, lexical margins hardly tell needs with
     # supply from needs without

@@ -78,6 +78,11 @@ def background_z(scores: np.ndarray) -> np.ndarray:
     var_all = ss / n
     if var_all <= 1e-24 or n < 3:
         return np.zeros(n, dtype=np.float32)
+    if n > EXACT_RANKS_UP_TO:
+        # leaving one document out moves the background std by at most z²/2n: 0.04% at z = 12 and n = 200k;
+        # the plain z costs 3 passes over the scores instead of 12 (300k: ~1 ms instead of ~3)
+        c *= np.float32(1.0 / np.sqrt(var_all))
+        return np.clip(c, -Z_CLIP, Z_CLIP, out=c)
     # with centred values the others' mean is -c/(n-1) and their variance (ss - c²)/(n-1) - (c/(n-1))²
     k = np.float32(1.0 / (n - 1))
     var_o = (np.float32(ss) - c2) * k
@@ -105,7 +110,7 @@ def rank_normal(scores: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     if n <= EXACT_RANKS_UP_TO:
         return (-ndtri(rankdata(-s, method="average") / (n + 1))).astype(np.float32)
-    top = np.argpartition(-s, TOP_EXACT - 1)[:TOP_EXACT]
+    top = top_indices(s, TOP_EXACT)
     vals = s[top]
     order = np.argsort(-vals, kind="stable")
     top, vals = top[order], vals[order]
@@ -122,6 +127,25 @@ def rank_normal(scores: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
     out[last] = last_value  # equal scores, equal values, inside the top or not
     out[top] = -ndtri(avg_rank / (n + 1))
     return out
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the ``k`` highest scores (in no order; ``k`` ≤ len). A threshold read off a strided
+    sample keeps the partition to a few thousand candidates: 0.4 ms instead of 2.4 ms at 300k scores. When ties
+    or an unlucky sample leave fewer than ``k`` above it, the full partition is used."""
+    n = scores.size
+    stride = max(1, n // 8192)
+    if stride == 1:
+        return np.argpartition(scores, n - k)[n - k :]
+    sample = scores[::stride]
+    m = sample.size
+    j = min(m - 1, int(1.5 * k * m / n) + 8)  # ~1.5x the sample rank of the k-th score, plus a margin
+    threshold = np.partition(sample, m - 1 - j)[m - 1 - j]
+    candidates = np.flatnonzero(scores >= threshold)
+    if candidates.size < k:
+        return np.argpartition(scores, n - k)[n - k :]
+    sub = scores[candidates]
+    return candidates[np.argpartition(sub, sub.size - k)[sub.size - k :]]
 
 
 class RankNormalFusion:

@@ -13,10 +13,12 @@ import numpy as np
 
 #: e5 reads at most 512 tokens; cutting the text first keeps long abstracts from costing time for nothing
 MAX_CHARS = 512
-#: a query (a need) is encoded on the request path: its first 256 characters (the name and the opening of the
-#: description, where the problem is stated) keep the p95 latency down; measured on the dev needs: nDCG@10 of
-#: the fusion 0.495 with the cut vs 0.489 without, 78 vs 92 ms per query (benchmarks/need_achievement.py)
-MAX_QUERY_CHARS = 256
+#: a query (a need) is encoded on the request path, and e5's time grows faster than linearly with its length:
+#: its first 160 characters (the name and the opening of the description, where the problem is stated) keep the
+#: p95 down. Measured on the dev needs with the four-channel rank-normal fusion (the lexical channels and USE
+#: still read the whole need): nDCG@10 0.564 / 0.554 / 0.568 / 0.568 at 256 / 192 / 160 / 128 characters
+#: (noise), e5 query encoding p95 154 / 130 / 92 / 81 ms (docs/matcher.md, *Query length*)
+MAX_QUERY_CHARS = 160
 #: OpenMP threads that sleep at barriers instead of spinning: on two cores shared with other work a spinning
 #: thread takes the core its partner needs. Query encoding p50 110 ms PASSIVE vs 240-680 ms default while
 #: another process kept one core busy (python benchmarks/speed.py running beside it). Read by libgomp when the
