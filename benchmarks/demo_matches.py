@@ -1,6 +1,6 @@
 """Does the match engine find, in the demo graph, the achievements each demo need was written for?
 
-    python benchmarks/demo_matches.py                # lexical-only baseline and the configured encoder (e5-small)
+    python benchmarks/demo_matches.py                # lexical-only baseline and the default engine (e5-small + USE)
     python benchmarks/demo_matches.py --only-lexical
 
 A sanity check of the demo data and the engine together, not a quality benchmark (the demo is small and written by
@@ -53,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     configs = [("baseline: lexical channels + graph features", "none")]
     if not args.only_lexical:
-        configs.append(("engine with e5-small", "e5-small"))
+        configs.append(("default engine (e5-small + USE multilingual)", "e5-small"))
     with tempfile.TemporaryDirectory(prefix="tm-bench-match-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         server = EmbeddedGraphServer(Path(tmp) / "graph", database="bench", heap_mb=768)
