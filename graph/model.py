@@ -399,6 +399,8 @@ class Need(Node):
     budget_wan: float | None = Field(default=None, ge=0)
     deadline: date | None = None
     cooperation_modes: list[CooperationMode] = []
+    #: the least maturity the enterprise will consider (中试以上 → 中试); None = not stated (then read from the text)
+    min_maturity: Maturity | None = None
     confidentiality: Confidentiality = Confidentiality.PUBLIC
     status: NeedStatus = NeedStatus.OPEN
     sector: str = ""  # source sector label, verbatim

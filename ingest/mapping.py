@@ -79,6 +79,8 @@ BUILTIN: dict[str, tuple[FieldSpec, ...]] = {
         _f("deadline", "截止日期", "截止时间", "完成期限"),
         _f("valid_period", "有效期", "有效期限", help="'A至B': the deadline is B"),
         _f("cooperation", "合作方式", "合作模式", "cooperation_modes"),
+        _f("min_maturity", "最低成熟度", "成熟度要求", "要求成熟度", help="研发/小试/中试/样品/产业化: less mature "
+           "achievements are not counted as supply (also read from the text: 中试以上)"),
         _f("sector", "sector_gbt4754", "所属行业", "行业", "行业分类", "国民经济行业"),
         _f("post_time", "发布时间", "发布日期", "posted_on", "date"),
         _f("confidentiality", "保密", "保密级别", "公开范围", help="public/brokers/private or 公开/经纪人可见/保密"),

@@ -198,6 +198,7 @@ def build_need(rec: dict[str, Any]) -> Built:
         budget_wan=budget,
         deadline=deadline,
         cooperation_modes=parse_cooperation(rec.get("cooperation")),
+        min_maturity=parse_maturity(rec.get("min_maturity"), field="min_maturity"),
         confidentiality=enum_of(rec, "confidentiality", Confidentiality, _CONFIDENTIALITY) or Confidentiality.PUBLIC,
         sector=text_of(rec, "sector"),
         posted_on=parse_date(rec.get("post_time")),

@@ -261,3 +261,18 @@ def keywords(text: str | None, k: int = 10, idf: Mapping[str, float] | None = No
         key=lambda w: (-(tf[w] * table.get(w, default) * (1.0 + 0.1 * min(len(w), 6))), first[w]),
     )
     return scored[:k]
+
+
+_STAGES = "研发|小试|中试|样品|样机|产业化|工业化|量产"
+#: "成熟度达到中试以上", "中试及以上", "具备产业化以上条件" ...: a stated floor on the supply's maturity
+_MIN_STAGE = re.compile(rf"({_STAGES})(?:阶段|水平|规模)?(?:及|或)?以上")
+_STAGE_ALIASES = {"样机": "样品", "工业化": "产业化", "量产": "产业化"}
+
+
+def required_maturity(text: str | None) -> str | None:
+    """The least maturity a need's text asks for (one of the ``Maturity`` values: 研发 小试 中试 样品 产业化),
+    from phrases like "成熟度达到中试以上" or "中试及以上"; None when the text states none. The highest stated
+    floor wins when there are several."""
+    order = ["研发", "小试", "中试", "样品", "产业化"]
+    found = [_STAGE_ALIASES.get(m, m) for m in _MIN_STAGE.findall(normalize(text))]
+    return max(found, key=order.index) if found else None

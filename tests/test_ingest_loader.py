@@ -53,6 +53,20 @@ def test_csv_loads_rows_with_provenance_orgs_and_extraction(store, tmp_path):
     assert {r["name"] for r in owners} == {"泉州师范学院", "中国平煤神马集团尼龙科技有限公司"}
 
 
+def test_need_maturity_floor_column_is_loaded_and_a_bad_one_is_rejected_by_row(store, tmp_path):
+    path = _write_csv(tmp_path / "needs.csv", ["需求名称", "需求描述", "最低成熟度"], [
+        ["己二腈工艺包", "拟建万吨级装置，寻求成熟工艺", "中试"],
+        ["尼龙66耐黄变", "注塑件高温黄变", ""],
+        ["热稳定剂", "需要热稳定剂", "很成熟"],
+    ])
+    report = _load(store, path, entity="need")
+    assert (report.created, report.rejected) == (2, 1)
+    assert report.errors[0].row == 4 and report.errors[0].column == "最低成熟度"  # the file's own header
+    by_name = {r["name"]: r for r in store.list_props(NodeLabel.NEED)}
+    assert by_name["己二腈工艺包"]["min_maturity"] == "中试"
+    assert by_name["尼龙66耐黄变"].get("min_maturity") is None
+
+
 def test_name_variants_merge_into_one_enterprise_with_a_record(store, tmp_path):
     path = _write_csv(tmp_path / "achievements.csv", ACH_HEADERS, ACH_ROWS)
     report = _load(store, path)

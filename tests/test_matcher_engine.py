@@ -171,3 +171,24 @@ def test_youden_threshold_separates_needs_with_supply_from_needs_without() -> No
     assert 0.3 < cut < 0.6
     with pytest.raises(ValueError, match="both"):
         youden_threshold([0.1, 0.2], [True, True])
+
+
+def test_need_stating_a_maturity_floor_does_not_count_a_less_mature_achievement_as_supply(
+    engine: MatchEngine,
+) -> None:
+    from graph.model import Maturity
+
+    plain = engine.match_need("n-pa66", k=3, include_weak=True)
+    assert plain.matches[0].candidate_id == "a-pa66" and not plain.is_gap  # a-pa66 is at pilot stage (中试)
+    strict = NEED_PA66.model_copy(update={"id": "n-pa66-strict",
+                                          "description": NEED_PA66.description + "要求技术成熟度达到产业化以上。"})
+    result = engine.match_need(strict, k=3, include_weak=True)
+    top = next(m for m in result.matches if m.candidate_id == "a-pa66")
+    assert top.features["maturity_short"] == 1.0 and top.contributions["maturity_short"] < 0
+    assert top.confidence < plain.matches[0].confidence
+    assert result.is_gap  # the only text match is below the stated floor: no supply, not padded
+    # the field says the same without the sentence; a floor the achievement meets changes nothing
+    by_field = NEED_PA66.model_copy(update={"id": "n-pa66-field", "min_maturity": Maturity.INDUSTRIAL})
+    assert engine.match_need(by_field, k=3).is_gap
+    met = NEED_PA66.model_copy(update={"id": "n-pa66-met", "min_maturity": Maturity.LAB})
+    assert engine.match_need(met, k=3, include_weak=True).matches[0].features["maturity_short"] == 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.text import char_ngrams, keywords, normalize, tokenize
+from ingest.text import char_ngrams, keywords, normalize, required_maturity, tokenize
 
 
 def test_normalize_folds_width_traditional_case_and_spaces() -> None:
@@ -29,3 +29,12 @@ def test_keywords_prefer_specific_repeated_terms() -> None:
     top = keywords(text, k=3)
     assert top[0] in ("尼龙66", "热稳定剂")
     assert set(top[:2]) == {"尼龙66", "热稳定剂"}
+
+
+def test_required_maturity_reads_a_stated_floor_and_nothing_else() -> None:
+    assert required_maturity("拟建设万吨级装置，寻求成熟度达到中试以上的工艺包") == "中试"
+    assert required_maturity("希望技术达到小试及以上水平") == "小试"
+    assert required_maturity("样机以上；最好具备产业化以上条件") == "产业化"  # the highest floor stated wins
+    assert required_maturity("寻求工业化以上的成熟技术") == "产业化"
+    assert required_maturity("目前处于中试阶段，寻求合作") is None  # the enterprise's own stage, not a floor
+    assert required_maturity("") is None and required_maturity(None) is None

@@ -14,7 +14,7 @@ from api.audit import AuditLog
 from api.auth import WORKSPACE_ROLES, Principal, Role, require_roles
 from api.deps import Page, PageOut, get_audit, get_store, page_params
 from api.errors import ERROR_RESPONSES, ApiError
-from graph.model import Confidentiality, CooperationMode, Need, NeedStatus, NodeLabel, Relation, RelType
+from graph.model import Confidentiality, CooperationMode, Maturity, Need, NeedStatus, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 
 router = APIRouter(prefix="/api/needs", tags=["needs"], responses=ERROR_RESPONSES)
@@ -34,6 +34,10 @@ class NeedIn(BaseModel):
     budget_wan: float | None = Field(None, ge=0, le=1e7)
     deadline: date | None = None
     cooperation_modes: list[CooperationMode] = Field([], max_length=6)
+    min_maturity: Maturity | None = Field(
+        None, description="the least maturity the enterprise will take (研发/小试/中试/样品/产业化); read from the "
+        "text (中试以上) when absent"
+    )
     confidentiality: Confidentiality = Confidentiality.PUBLIC
     sector: str = Field("", max_length=100)
     keywords: list[str] = Field([], max_length=20)
@@ -48,6 +52,7 @@ class NeedPatch(BaseModel):
     budget_wan: float | None = Field(None, ge=0, le=1e7)
     deadline: date | None = None
     cooperation_modes: list[CooperationMode] | None = Field(None, max_length=6)
+    min_maturity: Maturity | None = None
     confidentiality: Confidentiality | None = None
     status: NeedStatus | None = None
     keywords: list[str] | None = Field(None, max_length=20)
@@ -109,6 +114,7 @@ def create_need(store: GraphStore, principal: Principal, body: NeedIn) -> Need:
         budget_wan=body.budget_wan,
         deadline=body.deadline,
         cooperation_modes=body.cooperation_modes,
+        min_maturity=body.min_maturity,
         confidentiality=body.confidentiality,
         sector=body.sector,
         keywords=body.keywords,

@@ -48,6 +48,8 @@ class Demand:
     region: str | None = None
     budget_wan: float | None = None
     cooperation: frozenset[str] = frozenset()
+    #: the least maturity the demand accepts, as ``MATURITY_ORDER`` rank (None: not stated)
+    min_maturity: int | None = None
 
 
 @dataclass
