@@ -128,12 +128,11 @@ class MatchEngine:
         if embedder == "settings":
             embedder = make_embedder(self.settings.embedder, self.settings.cache_dir)
         self.embedder: Embedder | None = embedder  # type: ignore[assignment]
-        if isinstance(extra_embedders, str):
-            extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir)
-        primary = self.embedder.name if self.embedder is not None else None
-        self.extra_embedders: list[Embedder] = (
-            [e for e in extra_embedders if e.name != primary] if self.embedder is not None else []
-        )
+        self.extra_embedders: list[Embedder] = []
+        if self.embedder is not None:
+            if isinstance(extra_embedders, str):
+                extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir)
+            self.extra_embedders = [e for e in extra_embedders if e.name != self.embedder.name]
         # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: measured on
         # the dev needs, rank-normal 0.564 vs z 0.509 nDCG@10 with four channels, but 0.429 vs 0.474 with the two
         # lexical ones (one channel's tokenisation miss is half the evidence there, and only the z-score can say
@@ -160,7 +159,7 @@ class MatchEngine:
     @property
     def gap_threshold(self) -> float:
         """Top-1 confidence under which a query is a gap: ``Settings.gap_confidence`` when set, else the
-        threshold fitted with the confidence curve this engine uses (dense or lexical-only)."""
+        threshold fitted with the confidence curve of this engine's channels."""
         return self.calibrator.gap_threshold(self.settings.gap_confidence, channels=self.channel_names)
 
     # -- construction ------------------------------------------------------------------------------
