@@ -90,6 +90,8 @@ POOL = 300
 #: a query's confidence is that of its most confident candidate among the first GAP_WINDOW ranked (the first
 #: page a broker reads), whatever k was asked: the gap decision does not depend on the page size
 GAP_WINDOW = 10
+#: sync() re-reads the graph context of this many changed needs one by one; more, and it reloads it whole
+SYNC_CONTEXT_ONE_BY_ONE = 200
 #: needs and enterprise profiles considered per achievement (each is one query against the achievement corpus)
 REVERSE_POOL = 20
 
@@ -268,7 +270,15 @@ class MatchEngine:
     def upsert_need(self, need: Need) -> None:
         if self.store is not None:
             self.store.upsert_nodes([need])
+        self.reindex_need(need)
+
+    def reindex_need(self, need: Need) -> None:
+        """Re-index a need already written to the graph (posted or edited through the service): its text and
+        its graph context (segments, posting enterprise), so its next matches see its chain at once."""
         self.index_needs([need])
+        if self.store is not None:
+            with self._lock:
+                self.ctx.load_need(self.store, need.id)
         self._hashes.setdefault(NodeLabel.NEED.value, {})[need.id] = need.to_props()["content_hash"]
 
     def sync(self) -> dict[str, int]:
@@ -291,6 +301,13 @@ class MatchEngine:
             if changed:
                 rows = self.store.read(f"MATCH (n:{lbl}) WHERE n.id IN $ids RETURN properties(n) AS p", ids=changed)
                 reindex([model.from_props(r["p"]) for r in rows])  # type: ignore[operator]
+                if label is NodeLabel.NEED:
+                    with self._lock:
+                        if len(changed) > SYNC_CONTEXT_ONE_BY_ONE:
+                            self.ctx = GraphContext.load(self.store)
+                        else:
+                            for need_id in changed:
+                                self.ctx.load_need(self.store, need_id)
             if gone:
                 with self._lock:
                     index.remove(gone)

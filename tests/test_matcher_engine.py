@@ -192,3 +192,23 @@ def test_need_stating_a_maturity_floor_does_not_count_a_less_mature_achievement_
     assert engine.match_need(by_field, k=3).is_gap
     met = NEED_PA66.model_copy(update={"id": "n-pa66-met", "min_maturity": Maturity.LAB})
     assert engine.match_need(met, k=3, include_weak=True).matches[0].features["maturity_short"] == 0.0
+
+
+def test_a_need_posted_after_the_build_gets_its_chain_context_at_once(engine: MatchEngine, store: GraphStore) -> None:
+    from graph.model import Relation, RelType
+
+    posted = NEED_PA66.model_copy(update={"id": "n-posted", "enterprise_id": None})
+    store.write_batch([posted], [
+        Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.NEED, source_id="n-posted",
+                 target_label=NodeLabel.CHAIN_SEGMENT, target_id="s-pa66"),
+        Relation(type=RelType.POSTED, source_label=NodeLabel.ENTERPRISE, source_id="e-shenma",
+                 target_label=NodeLabel.NEED, target_id="n-posted"),
+    ])
+    before = engine.match_need(posted, k=1, include_weak=True).matches[0]
+    assert before.candidate_id == "a-pa66" and before.features["chain_same_segment"] == 0.0
+    engine.reindex_need(posted)  # what the service does after writing a posted need
+    after = engine.match_need("n-posted", k=1, include_weak=True)
+    assert after.segment_ids == ["s-pa66"]
+    top = after.matches[0]
+    assert top.features["chain_same_segment"] == 1.0 and top.features["prior_collaboration"] == 1.0
+    assert top.explanation.chain_relation == "same_segment"

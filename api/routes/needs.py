@@ -128,10 +128,11 @@ def create_need(store: GraphStore, principal: Principal, body: NeedIn) -> Need:
     return need
 
 
-def _reindex(request: Request, need: Need) -> None:
+def reindex_need(request: Request, need: Need) -> None:
+    """Bring the match engine up to date with a need just written (its text and its chain context)."""
     engine = request.app.state.engine_if_built()
     if engine is not None:
-        engine.index_needs([need])
+        engine.reindex_need(need)
 
 
 def visible_needs(
@@ -174,7 +175,7 @@ def list_needs(
 def post_need(request: Request, body: NeedIn, store: GraphStore = Depends(get_store),
               audit: AuditLog = Depends(get_audit), principal: Principal = Depends(POSTERS)) -> NeedView:
     need = create_need(store, principal, body)
-    _reindex(request, need)
+    reindex_need(request, need)
     audit.record(principal, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
     return read_need(store, audit, principal, need)
 
@@ -196,7 +197,7 @@ def patch_need(request: Request, need_id: str, body: NeedPatch, store: GraphStor
         raise ApiError(403, "only the enterprise itself agrees to reveal its identity", "reveal_identity")
     updated = Need.model_validate({**need.model_dump(), **{k: v for k, v in changes.items() if v is not None}})
     store.update_node(updated)
-    _reindex(request, updated)
+    reindex_need(request, updated)
     audit.record(principal, "change_need", NodeLabel.NEED, need_id, ",".join(sorted(changes)))
     return read_need(store, audit, principal, updated)
 

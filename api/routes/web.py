@@ -28,7 +28,7 @@ from api.match_views import (
     record_verdict,
     verdicts_for,
 )
-from api.routes.needs import NeedIn, create_need, load_need, read_need, read_needs, visible_needs
+from api.routes.needs import NeedIn, create_need, load_need, read_need, read_needs, reindex_need, visible_needs
 from api.routes.stats import collect_stats
 from graph.model import Achievement, Challenge, Confidentiality, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
@@ -306,9 +306,7 @@ def post_need_form(request: Request, name: str = Form(..., max_length=200),
         return enterprise_page(request, error="预算须为不小于 0 的数字（万元），名称不能为空。")
     need = create_need(request.app.state.store, me, body)
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
-    engine = request.app.state.engine_if_built()
-    if engine is not None:
-        engine.index_needs([need])
+    reindex_need(request, need)
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
 
 

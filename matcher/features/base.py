@@ -148,6 +148,23 @@ class GraphContext:
             ctx.enterprise_needs[ent].add(need)
         return ctx
 
+    def load_need(self, store: GraphStore, need_id: str) -> None:
+        """Re-read one need's segments and posting enterprise: a need posted or edited after :meth:`load`."""
+        segments = {r["s"] for r in store.read(
+            "MATCH (:Need {id: $id})-[:IN_SEGMENT]->(s:ChainSegment) RETURN s.id AS s", id=need_id)}
+        if segments:
+            self.need_segments[need_id] = segments
+        else:
+            self.need_segments.pop(need_id, None)
+        rows = store.read("MATCH (e:Enterprise)-[:POSTED]->(:Need {id: $id}) RETURN e.id AS e", id=need_id)
+        enterprise = rows[0]["e"] if rows else None
+        old = self.need_enterprise.get(need_id)
+        if old and old != enterprise:
+            self.enterprise_needs[old].discard(need_id)
+        if enterprise:
+            self.need_enterprise[need_id] = enterprise
+            self.enterprise_needs[enterprise].add(need_id)
+
     def orgs_behind(self, achievement_id: str) -> dict[str, str]:
         """Owners, inventors and the inventors' institutions of an achievement (id -> name)."""
         info = self.supply.get(achievement_id)
