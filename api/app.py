@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.audit import AuditLog
-from api.auth import AccountService, LoginThrottle, SessionSigner
+from api.auth import AccountService, ApiKeyRateLimiter, LoginThrottle, SessionSigner
 from api.errors import BodySizeLimit, install_error_handlers
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     app.state.settings = settings
     app.state.signer = SessionSigner(secret)
     app.state.login_throttle = LoginThrottle()
+    app.state.key_limiter = ApiKeyRateLimiter(settings.api_requests_per_minute)
     if store is not None:
         attach(app, store)
     install_error_handlers(app)

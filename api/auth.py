@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -241,6 +242,32 @@ class LoginThrottle:
             self._failures.pop(name, None)
 
 
+class ApiKeyRateLimiter:
+    """A token bucket per API key: on average ``per_minute`` requests a minute, bursts of up to that many.
+    A script that loops on the matching endpoints (each a few hundred ms of CPU) must not starve the
+    workspace's people; ``per_minute`` 0 turns the limit off."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill, monotonic)
+        self._lock = threading.Lock()
+
+    def take(self, key_id: str) -> float:
+        """Spend one request of ``key_id``'s allowance: 0 when allowed, else the seconds until it would be."""
+        if self.per_minute <= 0:
+            return 0.0
+        rate = self.per_minute / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
 # --- sessions for the web pages -------------------------------------------------------------------
 
 class SessionSigner:
@@ -284,6 +311,11 @@ def principal_from_request(request: Request) -> Principal | None:
         user = accounts.user_for_key(key)
         if user is None:
             raise ApiError(401, "unknown or revoked API key", "X-API-Key")
+        wait = request.app.state.key_limiter.take(key.split("_", 2)[1])
+        if wait > 0:
+            raise ApiError(429, f"too many requests with this API key: "
+                           f"{request.app.state.key_limiter.per_minute} a minute; retry in {math.ceil(wait)} s",
+                           "X-API-Key", headers={"Retry-After": str(math.ceil(wait))})
         return accounts.principal(user)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and request.url.path.startswith("/api") and request.method not in ("GET", "HEAD"):

@@ -54,9 +54,11 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """An error a route raises on purpose, with its status and the field at fault."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None, error: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None, error: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.status, self.detail, self.field = status, detail, field
         self.error = error or _CODES.get(status, "error")
+        self.headers = headers
         super().__init__(detail)
 
 
@@ -105,6 +107,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Any:
         headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else None
+        if exc.headers:
+            headers = {**(headers or {}), **exc.headers}
         return respond(request, exc.status, exc.detail, exc.field, exc.error, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     max_upload_mb: int = 20
     max_page_size: int = 200
+    api_requests_per_minute: int = Field(
+        default=600, ge=0, description="requests a minute per API key (bursts up to as many); 0 = no limit"
+    )
     load_demo: bool = True
 
     @property

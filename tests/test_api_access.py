@@ -223,3 +223,35 @@ def test_enterprise_found_through_a_private_need_is_hidden_from_those_who_may_no
     assert "ent-hv" not in seen.model_dump_json() and "高压开关" not in seen.model_dump_json()
     full = guard_enterprise_matches(api.store, api.app.state.audit, bureau, result)
     assert [m.candidate_id for m in full.matches] == ["ent-hv", "ent-nylon"]
+
+
+def test_an_api_key_over_its_rate_gets_429_with_retry_after_and_other_keys_do_not(api):
+    from api.auth import ApiKeyRateLimiter
+
+    saved = api.app.state.key_limiter
+    api.app.state.key_limiter = ApiKeyRateLimiter(per_minute=3)
+    try:
+        for _ in range(3):
+            assert api.client.get("/api/achievements", headers=api.world.headers("broker")).status_code == 200
+        resp = api.client.get("/api/achievements", headers=api.world.headers("broker"))
+        assert resp.status_code == 429
+        body = resp.json()
+        assert body["error"] == "too_many_requests" and body["field"] == "X-API-Key" and "3 a minute" in body["detail"]
+        assert 1 <= int(resp.headers["Retry-After"]) <= 20
+        assert api.client.get("/api/achievements", headers=api.world.headers("bureau")).status_code == 200
+    finally:
+        api.app.state.key_limiter = saved
+
+
+def test_rate_limiter_refills_over_time_and_zero_means_no_limit(monkeypatch):
+    from api import auth
+
+    clock = [100.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    limiter = auth.ApiKeyRateLimiter(per_minute=60)  # one a second on average
+    assert all(limiter.take("k") == 0 for _ in range(60))
+    assert limiter.take("k") == pytest.approx(1.0)
+    clock[0] += 2.0
+    assert limiter.take("k") == 0 and limiter.take("k") == 0 and limiter.take("k") > 0
+    unlimited = auth.ApiKeyRateLimiter(per_minute=0)
+    assert all(unlimited.take("k") == 0 for _ in range(1000))
