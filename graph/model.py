@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graph.exceptions import ValidationError
+
 
 class NodeLabel(StrEnum):
     TALENT = "Talent"
@@ -443,6 +445,15 @@ class Challenge(Node):
     requirements: list[ChallengeRequirement] = []
     milestones: list[Milestone] = []
     source_need_ids: list[str] = []  # the unmet needs a curated topic gathered (bureau.topics.publish_topic)
+
+    def min_team_size(self) -> int:
+        """The ``min_team_size`` requirement as a number of people (1 when the challenge states none)."""
+        size = next((r.value for r in self.requirements if r.kind == "min_team_size"), "1")
+        try:
+            return max(0, int(size))
+        except ValueError as exc:
+            raise ValidationError(f"min_team_size {size!r} is not a number", field="requirements",
+                                  where=self.id) from exc
 
 
 class Project(Node):

@@ -38,3 +38,36 @@ def test_conflicted_talent_is_not_put_in_a_team(store):
     teams, removed = assemble_teams(store, challenge, index=index, policy=ConflictPolicy(reference_year=2026))
     assert "Talent:t-equip" in removed
     assert all("t-equip" not in {m.id for m in t.members} for t in teams)
+
+
+def test_team_is_filled_up_to_the_challenges_minimum_size(store):
+    from graph.model import ChallengeRequirement
+
+    build_world(store)
+    base = team_challenge()
+    challenge = base.model_copy(update={"requirements": [*base.requirements,
+                                                         ChallengeRequirement(kind="min_team_size", value="4")]})
+    index = SolverIndex.build(store, scorer="lexical", labels=(NodeLabel.TALENT,))
+    teams, _ = assemble_teams(store, challenge, index=index, policy=ConflictPolicy(reference_year=2026))
+    best = teams[0]
+    assert len(best.members) >= 4 and best.requirements["min_team_size"]
+    # the competences are still covered by the same people; the fourth member is an addition
+    assert {c.member for c in best.covers} == {"t-mat", "t-proc", "t-equip"}
+    assert len({m.id for m in best.members}) == len(best.members)
+
+
+def test_a_minimum_size_that_cannot_be_reached_is_reported_unmet(store):
+    import pytest
+
+    from graph.exceptions import ValidationError
+    from graph.model import ChallengeRequirement
+
+    build_world(store)
+    base = team_challenge()
+    big = base.model_copy(update={"requirements": [ChallengeRequirement(kind="min_team_size", value="50")]})
+    index = SolverIndex.build(store, scorer="lexical", labels=(NodeLabel.TALENT,))
+    teams, _ = assemble_teams(store, big, index=index, policy=ConflictPolicy(reference_year=2026))
+    assert teams and not teams[0].requirements["min_team_size"]
+    bad = base.model_copy(update={"requirements": [ChallengeRequirement(kind="min_team_size", value="三人")]})
+    with pytest.raises(ValidationError, match="min_team_size"):
+        bad.min_team_size()

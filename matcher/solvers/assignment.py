@@ -194,12 +194,7 @@ def assign_challenges(
     removed: dict[str, list[str]] = {}
     team_sizes: dict[str, int] = {}
     for challenge in challenges:
-        size = next((r.value for r in challenge.requirements if r.kind == "min_team_size"), "1")
-        try:
-            team_sizes[challenge.id] = max(0, int(size))
-        except ValueError as exc:
-            raise ValidationError(f"min_team_size {size!r} is not a number", field="requirements",
-                                  where=challenge.id) from exc
+        team_sizes[challenge.id] = challenge.min_team_size()
         scores = index.scores([challenge_text(challenge)])[0]
         order = [i for i in np.argsort(-scores, kind="stable")
                  if index.expertise.solver_ids[i].split(":", 1)[0] in wanted][:candidates_per_challenge]

@@ -6,7 +6,9 @@ are scored by how well each competence is covered plus how well the members alre
 co-invented achievements, COLLABORATED_WITH edges, shared platforms (MEMBER_OF) or projects
 (WORKED_ON), and, more weakly, the same employer. The lead is the member with the best overall fit
 to the challenge, preferring one with prior industrialisation when the challenge requires it.
-Candidates with a conflict of interest are left out before teams are formed.
+Candidates with a conflict of interest are left out before teams are formed. When the competences are
+covered by fewer people than the challenge's ``min_team_size``, the team is filled up with the best remaining
+talents by overall fit (and the requirement is reported as unmet only if there are not enough).
 """
 
 from __future__ import annotations
@@ -138,6 +140,11 @@ def assemble_teams(
 
     cover_info = {(c, i): best_work(c, i) for c, pool in enumerate(pools) for i in pool}
     col_max = [max((comp_scores[c, i] for i in pool), default=1.0) or 1.0 for c, pool in enumerate(pools)]
+    # people to add when the competences are covered by fewer than the challenge's minimum team size: the best
+    # remaining talents by overall fit, among those already checked for conflicts
+    min_size = challenge.min_team_size()
+    fillers = sorted((i for i in range(len(keys)) if keys[i] in wide and keys[i] not in conflicts),
+                     key=lambda i: (-overall[i], keys[i]))
     needs_industrial = any(r.kind == "lead_industrialised" for r in challenge.requirements)
     needs_local = next((r for r in challenge.requirements if r.kind == "local_partner"), None)
     partner, partner_name = (None, "")
@@ -147,6 +154,7 @@ def assemble_teams(
     proposals: dict[frozenset[str], TeamProposal] = {}
     for combo in itertools.product(*pools):
         members = list(dict.fromkeys(combo))
+        members += [i for i in fillers if i not in members][: max(0, min_size - len(members))]
         ids = [SolverRef.from_key(keys[i]).id for i in members]
         fit = float(np.mean([comp_scores[c, i] / col_max[c] for c, i in enumerate(combo)]))
         covered = [cover_info[(c, i)][0] >= covered_threshold for c, i in enumerate(combo)]
@@ -160,6 +168,8 @@ def assemble_teams(
         coverage = sum(covered) / len(covered)
         lead_i, industrial_ok = _pick_lead(index, keys, members, overall, needs_industrial)
         requirements: dict[str, bool] = {}
+        if min_size > 1:
+            requirements["min_team_size"] = len(members) >= min_size
         if needs_industrial:
             requirements["lead_industrialised"] = industrial_ok
         if needs_local is not None:
@@ -167,7 +177,7 @@ def assemble_teams(
             requirements["local_partner"] = local_member or partner is not None
         unmet = sum(1 for ok in requirements.values() if not ok)
         # a challenge that names several competences wants several people: each doubled-up slot costs a little
-        doubled = len(combo) - len(members)
+        doubled = max(0, len(combo) - len(set(combo)))
         score = coverage + fit * 0.5 + cohesion_weight * cohesion - 0.25 * unmet - 0.1 * doubled
         key = frozenset(ids)
         if key in proposals and proposals[key].score >= score:
