@@ -7,6 +7,8 @@ When no store is given the lifespan opens the configured graph and closes it on 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import importlib.util
 import logging
@@ -21,8 +23,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.audit import AuditLog
-from api.auth import AccountService, ApiKeyRateLimiter, LoginThrottle, SessionSigner
+from api.auth import AccountService, FormSigner, LoginGuard, RequestLimiter, SessionStore
 from api.errors import BodySizeLimit, install_error_handlers
+from api.gate import VocabularySource
+from api.security import SameOriginForms, SecurityHeaders
+from graph.files import private_dir, write_private
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
 
@@ -41,6 +46,7 @@ ROUTE_MODULES = (
     "api.routes.audit_log",
     "api.routes.admin",
     "api.routes.web",
+    "api.routes.admin_pages",
     "api.routes.docs",
 )
 #: route modules that need a domain module which may not be built yet
@@ -95,15 +101,30 @@ def _engine_provider(
     return provide, lambda: box["engine"]
 
 
+def service_secret(settings: Settings) -> str:
+    """The secret that signs forms and hidden-need handles: the setting, else one generated on the first start
+    and kept (owner-only) in the data directory, so that every worker and every restart shares it."""
+    if settings.session_secret:
+        return settings.session_secret.get_secret_value()
+    path = private_dir(settings.data_dir) / "session-secret"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        write_private(path, secrets.token_urlsafe(32))
+        return path.read_text(encoding="utf-8").strip()
+
+
 def create_app(settings: Settings | None = None, store: GraphStore | None = None, engine: Any | None = None) -> FastAPI:
     """The service; ``store`` and ``engine`` are injected in tests, opened from ``settings`` otherwise."""
     settings = settings or get_settings()
-    secret = settings.session_secret.get_secret_value() if settings.session_secret else secrets.token_urlsafe(32)
+    secret = service_secret(settings)
 
     def attach(app: FastAPI, graph: GraphStore) -> None:
         app.state.store = graph
         app.state.accounts = AccountService(graph)
+        app.state.sessions = SessionStore(graph, settings.session_hours)
         app.state.audit = AuditLog(graph)
+        app.state.vocabulary = VocabularySource(graph)
         app.state.engine_provider, app.state.engine_if_built = _engine_provider(graph, engine, settings)
 
     @asynccontextmanager
@@ -132,9 +153,11 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         ],
     )
     app.state.settings = settings
-    app.state.signer = SessionSigner(secret)
-    app.state.login_throttle = LoginThrottle()
-    app.state.key_limiter = ApiKeyRateLimiter(settings.api_requests_per_minute)
+    app.state.signer = FormSigner(secret)
+    app.state.disclosure_secret = hmac.new(secret.encode(), b"disclosure", hashlib.sha256).digest()
+    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute, settings.login_failures_before_lockout,
+                                       settings.login_lockout_minutes, settings.rate_limit_storage)
+    app.state.request_limiter = RequestLimiter(settings.api_requests_per_minute, settings.rate_limit_storage)
     if store is not None:
         attach(app, store)
     install_error_handlers(app)
@@ -147,6 +170,8 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         upload_limit=settings.max_upload_mb * 1024 * 1024,
         upload_paths=UPLOAD_PATHS,
     )
+    app.add_middleware(SameOriginForms)
+    app.add_middleware(SecurityHeaders, hsts=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for name in ROUTE_MODULES:
         if name in REQUIRES and importlib.util.find_spec(REQUIRES[name]) is None:
@@ -170,3 +195,13 @@ def iter_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], Any]]:
                 yield ctx.path, frozenset(ctx.methods or ()), ctx.endpoint
         elif hasattr(route, "methods"):
             yield route.path, frozenset(route.methods or ()), getattr(route, "endpoint", None)
+
+
+def route_contexts(app: FastAPI) -> Iterator[Any]:
+    """Every endpoint route (FastAPI's APIRoute, or its context inside an included router): ``path``,
+    ``methods``, ``dependant``, ``include_in_schema``; for tests that must cover every route."""
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            yield from (ctx for ctx in route.effective_route_contexts() if hasattr(ctx, "dependant"))
+        elif hasattr(route, "dependant"):
+            yield route

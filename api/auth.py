@@ -1,9 +1,10 @@
-"""Who is calling: roles, users and API keys kept in the graph (salted scrypt hashes only), the signed
-session cookie of the web pages, and the FastAPI dependencies that demand a role.
+"""Who is calling: roles, users and API keys kept in the graph (salted scrypt hashes only), web sessions
+kept server-side, login throttling, one request rate limit, and the FastAPI dependencies that demand a role.
 
 An API key looks like ``tm_<key id>_<secret>``; the key id is stored in clear to find the record, the whole
 key only as a scrypt hash with a per-key salt. Verified keys are remembered for a short while so that a
-busy client does not pay the deliberately slow hash on every request.
+busy client does not pay the deliberately slow hash on every request. A login costs one scrypt run whether
+the name exists or not, and runs one at a time, so that a flood of logins cannot starve the API.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
+import limits
+import limits.storage
+import limits.strategies
 from fastapi import Depends, Request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from api.errors import ApiError
-from graph.model import ApiKey, NodeLabel, RelType, User
+from graph.model import ApiKey, NodeLabel, RelType, Session, User
 from graph.store import GraphStore
 
 
@@ -39,8 +43,10 @@ ROLE_NAMES_ZH = {Role.ENTERPRISE: "企业", Role.BROKER: "技术经纪人", Role
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 SESSION_COOKIE = "tm_session"
-SESSION_MAX_AGE_S = 12 * 3600
+PRELOGIN_COOKIE = "tm_prelogin"  # carries the login form's CSRF token before there is a session
 _KEY_CACHE_TTL_S = 60.0
+#: one login's scrypt at a time per worker; a login waits at most this long for its turn, then gets a 503
+_LOGIN_WAIT_S = 5.0
 
 
 def hash_secret(secret: str) -> str:
@@ -48,6 +54,15 @@ def hash_secret(secret: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(secret.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+_LOGIN_SLOT = threading.BoundedSemaphore(1)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to check unknown names against, so that they cost what a known name costs."""
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 def verify_secret(secret: str, stored: str) -> bool:
@@ -117,15 +132,15 @@ class AccountService:
         full_name: str = "",
     ) -> User:
         if role == Role.ENTERPRISE and not enterprise_id:
-            raise ApiError(422, "an enterprise user needs enterprise_id", "enterprise_id")
+            raise ApiError(422, "企业用户须填写所属企业（enterprise_id）", "enterprise_id")
         if role == Role.BROKER and not broker_id:
-            raise ApiError(422, "a broker user needs broker_id", "broker_id")
+            raise ApiError(422, "经纪人用户须填写经纪人 id（broker_id）", "broker_id")
         if enterprise_id and self.store.get_props(NodeLabel.ENTERPRISE, enterprise_id) is None:
-            raise ApiError(422, f"no enterprise with id {enterprise_id!r}", "enterprise_id")
+            raise ApiError(422, f"没有 id 为 {enterprise_id!r} 的企业", "enterprise_id")
         if broker_id and self.store.get_props(NodeLabel.BROKER, broker_id) is None:
-            raise ApiError(422, f"no broker with id {broker_id!r}", "broker_id")
+            raise ApiError(422, f"没有 id 为 {broker_id!r} 的技术经纪人", "broker_id")
         if self.user_by_name(name) is not None:
-            raise ApiError(409, f"user name {name!r} is taken", "name")
+            raise ApiError(409, f"用户名 {name!r} 已被占用", "name")
         user = User(
             id=f"user-{uuid.uuid4().hex[:12]}",
             name=name,
@@ -166,12 +181,27 @@ class AccountService:
         )
 
     def login(self, name: str, password: str) -> User | None:
+        """The user when name and password fit, else None; the same work either way (one scrypt run)."""
         user = self.user_by_name(name)
-        if user is None or not user.active or not user.password_hash:
-            # spend the same time as a real check so a wrong name is not told apart from a wrong password
-            verify_secret(password, hash_secret("timing"))
-            return None
-        return user if verify_secret(password, user.password_hash) else None
+        usable = user is not None and user.active and bool(user.password_hash)
+        stored = user.password_hash if usable and user is not None else _dummy_hash()
+        if not _LOGIN_SLOT.acquire(timeout=_LOGIN_WAIT_S):
+            raise ApiError(503, "登录请求过多，请稍后再试", error="busy", headers={"Retry-After": "5"})
+        try:
+            ok = verify_secret(password, stored)
+        finally:
+            _LOGIN_SLOT.release()
+        return user if ok and usable else None
+
+    def set_password(self, user_id: str, password: str, sessions: SessionStore | None = None) -> User:
+        """Set a user's password and end all their web sessions."""
+        user = self.store.require_node(NodeLabel.USER, user_id)
+        assert isinstance(user, User)
+        updated = user.model_copy(update={"password_hash": hash_secret(password)})
+        self.store.update_node(updated)
+        if sessions is not None:
+            sessions.close_all(user_id)
+        return updated
 
     # -- keys ------------------------------------------------------------------------------------
     def issue_key(self, user_id: str) -> tuple[str, ApiKey]:
@@ -217,75 +247,116 @@ class AccountService:
             self._cache.clear()
 
 
-class LoginThrottle:
-    """Refuse a login name for a while after repeated wrong passwords (guessing is slowed down, and the
-    slow hash is not spent on a name under attack)."""
+class LoginGuard:
+    """Refuses login attempts before any password is checked: a client over its rate of attempts (whatever
+    the names it tries), and an account locked out *for that client* after repeated wrong passwords. Keyed by
+    account and client together, so that nobody can lock the bureau out by failing from their own machine.
+    Counters live in the `limits` library's storage (memory here, redis to share them between workers)."""
 
-    def __init__(self, max_failures: int = 5, window_s: float = 900.0) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, attempts_per_minute: int, failures: int, lockout_minutes: int,
+                 storage_uri: str = "memory://") -> None:
+        self.storage = limits.storage.storage_from_string(storage_uri)
+        self.limiter = limits.strategies.MovingWindowRateLimiter(self.storage)
+        self.attempts = limits.RateLimitItemPerMinute(attempts_per_minute)
+        self.failures = limits.parse(f"{failures}/{lockout_minutes} minutes")
+        self.lockout_minutes = lockout_minutes
 
-    def blocked(self, name: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < self.window_s]
-            self._failures[name] = recent
-            return len(recent) >= self.max_failures
+    def admit(self, client: str, name: str) -> str | None:
+        """None when this attempt may go ahead (it is counted); else why not, in Chinese."""
+        if not self.limiter.test(self.failures, "login-failures", name, client):
+            return f"该账号在此设备上密码错误次数过多，请 {self.lockout_minutes} 分钟后再试"
+        if not self.limiter.hit(self.attempts, "login-attempts", client):
+            return "登录尝试过于频繁，请稍后再试"
+        return None
 
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._failures.setdefault(name, []).append(time.monotonic())
+    def failed(self, client: str, name: str) -> None:
+        self.limiter.hit(self.failures, "login-failures", name, client)
 
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
+    def succeeded(self, client: str, name: str) -> None:
+        self.limiter.clear(self.failures, "login-failures", name, client)
 
 
-class ApiKeyRateLimiter:
-    """A token bucket per API key: on average ``per_minute`` requests a minute, bursts of up to that many.
-    A script that loops on the matching endpoints (each a few hundred ms of CPU) must not starve the
-    workspace's people; ``per_minute`` 0 turns the limit off."""
+class RequestLimiter:
+    """One rate limit per caller, the same for API keys and web sessions: on average ``per_minute`` requests
+    a minute in a moving window. A script that loops on the matching endpoints (each a few hundred ms of
+    CPU) must not starve the workspace's people; ``per_minute`` 0 turns the limit off."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, storage_uri: str = "memory://") -> None:
         self.per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill, monotonic)
-        self._lock = threading.Lock()
+        self.storage = limits.storage.storage_from_string(storage_uri)
+        self.limiter = limits.strategies.MovingWindowRateLimiter(self.storage)
+        self.item = limits.RateLimitItemPerMinute(max(per_minute, 1))
 
-    def take(self, key_id: str) -> float:
-        """Spend one request of ``key_id``'s allowance: 0 when allowed, else the seconds until it would be."""
+    def take(self, caller: str) -> float:
+        """Spend one request of ``caller``'s allowance: 0 when allowed, else the seconds until it would be."""
         if self.per_minute <= 0:
             return 0.0
-        rate = self.per_minute / 60.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / rate
+        if self.limiter.hit(self.item, "requests", caller):
+            return 0.0
+        reset_at = self.limiter.get_window_stats(self.item, "requests", caller).reset_time
+        return max(0.001, reset_at - time.time())
 
 
 # --- sessions for the web pages -------------------------------------------------------------------
 
-class SessionSigner:
-    """Signs the session cookie (user id) and the CSRF token of web forms."""
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_SESSION_USER = (
+    f"MATCH (s:{NodeLabel.SESSION.value} {{id: $id}}) MATCH (u:{NodeLabel.USER.value} {{id: s.user_id}}) "
+    "RETURN properties(u) AS u, s.expires_at AS expires_at"
+)
+_DROP_SESSION = f"MATCH (s:{NodeLabel.SESSION.value} {{id: $id}}) DELETE s"
+_DROP_USER_SESSIONS = f"MATCH (s:{NodeLabel.SESSION.value} {{user_id: $uid}}) DELETE s"
+_DROP_EXPIRED = f"MATCH (s:{NodeLabel.SESSION.value}) WHERE s.expires_at < $now DELETE s"
+
+
+class SessionStore:
+    """Web login sessions kept in the graph, so that logging out, a password change or a disabled account
+    ends them at once, on every worker. The cookie carries a random token; the graph only its hash."""
+
+    def __init__(self, store: GraphStore, hours: float = 12.0) -> None:
+        self.store, self.hours = store, hours
+
+    def open(self, user_id: str) -> str:
+        """A new session for ``user_id``; returns the cookie's token."""
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        self.store.write(_DROP_EXPIRED, now=now.isoformat())
+        self.store.create_node(Session(id=_token_hash(token), user_id=user_id, created_at=now,
+                                       expires_at=now + timedelta(hours=self.hours)))
+        return token
+
+    def user(self, token: str) -> User | None:
+        """The active user of a live session, else None (an expired session is dropped)."""
+        if not token or len(token) > 200:
+            return None
+        rows = self.store.read(_SESSION_USER, id=_token_hash(token))
+        if not rows:
+            return None
+        expires = datetime.fromisoformat(str(rows[0]["expires_at"]))
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires < datetime.now(UTC):
+            self.close(token)
+            return None
+        user = User.from_props(rows[0]["u"])
+        return user if isinstance(user, User) and user.active else None
+
+    def close(self, token: str) -> None:
+        self.store.write(_DROP_SESSION, id=_token_hash(token))
+
+    def close_all(self, user_id: str) -> None:
+        """End every session of a user (password changed, account disabled)."""
+        self.store.write(_DROP_USER_SESSIONS, uid=user_id)
+
+
+class FormSigner:
+    """CSRF tokens of the web forms: an HMAC of the session token (or of the pre-login cookie)."""
 
     def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt="techmatch-session")
         self._secret = secret.encode("utf-8")
-
-    def dumps(self, user_id: str) -> str:
-        return self._serializer.dumps({"uid": user_id, "n": secrets.token_hex(8)})
-
-    def loads(self, cookie: str) -> str | None:
-        try:
-            data = self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S)
-        except BadSignature:
-            return None
-        return data.get("uid") if isinstance(data, dict) else None
 
     def csrf_token(self, cookie: str) -> str:
         return hmac.new(self._secret, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
@@ -300,40 +371,48 @@ def _accounts(request: Request) -> AccountService:
     return request.app.state.accounts
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn puts a trusted proxy's X-Forwarded-For here when told to)."""
+    return request.client.host if request.client else "unknown"
+
+
 def principal_from_request(request: Request) -> Principal | None:
-    """The caller from an API key (``X-API-Key`` or ``Authorization: Bearer``) or the session cookie."""
+    """The caller from an API key (``X-API-Key`` or ``Authorization: Bearer``) or the session cookie, with the
+    caller's request rate checked (one limit for keys and sessions)."""
     accounts = _accounts(request)
     key = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
+    user: User | None = None
     if key:
         user = accounts.user_for_key(key)
         if user is None:
-            raise ApiError(401, "unknown or revoked API key", "X-API-Key")
-        wait = request.app.state.key_limiter.take(key.split("_", 2)[1])
-        if wait > 0:
-            raise ApiError(429, f"too many requests with this API key: "
-                           f"{request.app.state.key_limiter.per_minute} a minute; retry in {math.ceil(wait)} s",
-                           "X-API-Key", headers={"Retry-After": str(math.ceil(wait))})
-        return accounts.principal(user)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie and request.url.path.startswith("/api") and request.method not in ("GET", "HEAD"):
-        # the session cookie reads the API from the workspace's pages; changes need a key (no CSRF surface)
-        cookie = None
-    if cookie:
-        user_id = request.app.state.signer.loads(cookie)
-        user = accounts.get_user(user_id) if user_id else None
-        if user is not None and user.active:
-            return accounts.principal(user)
-    return None
+            raise ApiError(401, "API 密钥无效或已被吊销", "X-API-Key")
+        caller = "key:" + key.split("_", 2)[1]
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and request.url.path.startswith("/api") and request.method not in ("GET", "HEAD"):
+            # the session cookie reads the API from the workspace's pages; changes need a key (no CSRF surface)
+            token = None
+        if token:
+            user = request.app.state.sessions.user(token)
+        if user is None:
+            return None
+        caller = "user:" + user.id
+    limiter: RequestLimiter = request.app.state.request_limiter
+    wait = limiter.take(caller)
+    if wait > 0:
+        raise ApiError(429, f"请求过于频繁（每分钟至多 {limiter.per_minute} 次），请 {math.ceil(wait)} 秒后再试",
+                       "X-API-Key", headers={"Retry-After": str(math.ceil(wait))})
+    return accounts.principal(user)
 
 
 def current_principal(request: Request) -> Principal:
     """Dependency: any authenticated caller, else 401."""
     principal = principal_from_request(request)
     if principal is None:
-        raise ApiError(401, "an API key (header X-API-Key) or a login session is required", "X-API-Key")
+        raise ApiError(401, "需要登录，或在请求头 X-API-Key 中提供 API 密钥", "X-API-Key")
     request.state.principal = principal
     return principal
 
@@ -344,8 +423,8 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 
     def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, f"role {principal.role.value!r} may not do this (needs one of: {names})")
+            names = "、".join(ROLE_NAMES_ZH[r] for r in sorted(allowed))
+            raise ApiError(403, f"{ROLE_NAMES_ZH[principal.role]}账号无权进行此操作（需要：{names}）")
         return principal
 
     dependency.roles = allowed  # type: ignore[attr-defined]  # read by the access tests and the docs page

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from api.auth import AccountService, Role
-from graph.model import Broker, NodeLabel, Relation, RelType
+from graph.model import SERVICE_LABELS, Broker, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class DemoAccount:
 def load_demo_if_empty(store: GraphStore) -> str:
     """Fill an empty graph: the demo data set when it is built, else the chain taxonomy. Says what it did."""
     counts = store.count_by_label()
-    if any(k not in {"User", "ApiKey", "AuditEvent"} for k in counts):
+    if any(k not in SERVICE_LABELS for k in counts):
         return "graph already holds data; nothing loaded"
     if importlib.util.find_spec("graph.demo") is not None:
         from graph.demo import load_demo  # type: ignore[import-not-found]

@@ -9,7 +9,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel
 
 from api.audit import AuditLog
-from api.auth import AccountService
+from api.auth import AccountService, SessionStore
 from api.errors import ApiError
 from graph.model import Node
 from graph.settings import Settings
@@ -32,11 +32,15 @@ def get_accounts(request: Request) -> AccountService:
     return request.app.state.accounts
 
 
+def get_sessions(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
 def get_engine(request: Request) -> Any:
     """The match engine, built on first use; 503 when the matcher cannot run here."""
     engine = request.app.state.engine_provider()
     if engine is None:
-        raise ApiError(503, "the matcher is not available on this server", error="matcher_unavailable")
+        raise ApiError(503, "匹配引擎在此服务器上不可用", error="matcher_unavailable")
     return engine
 
 
@@ -62,7 +66,7 @@ def page_params(
 ) -> Page:
     limit = request.app.state.settings.max_page_size
     if page_size > limit:
-        raise ApiError(422, f"page_size {page_size} is over the limit of {limit}", "page_size")
+        raise ApiError(422, f"page_size {page_size} 超过上限 {limit}", "page_size")
     return Page(page=page, page_size=page_size)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import networkx as nx
 from markupsafe import Markup, escape
 
-from graph.model import NodeLabel
+from graph.model import LABEL_ZH, SERVICE_LABELS, NodeLabel
 from graph.store import GraphEdge, GraphNode
 
 LAYER: dict[str, int] = {
@@ -35,13 +35,8 @@ COLOUR: dict[str, str] = {
     NodeLabel.NEED.value: "#c0504d",
     NodeLabel.ENTERPRISE.value: "#555f6d",
 }
-LABEL_ZH: dict[str, str] = {
-    "Talent": "人才", "Institution": "机构", "Platform": "平台", "Achievement": "成果", "ChainSegment": "产业链环节",
-    "IndustryChain": "产业链", "Need": "需求", "Challenge": "揭榜挂帅", "Enterprise": "企业",
-}
 #: bookkeeping nodes that are not part of the story a drawing tells (and may be confidential)
-NOT_DRAWN = {NodeLabel.FEEDBACK.value, NodeLabel.MERGE_RECORD.value, NodeLabel.AUDIT_EVENT.value,
-             NodeLabel.USER.value, NodeLabel.API_KEY.value}
+NOT_DRAWN = {NodeLabel.FEEDBACK.value, NodeLabel.MERGE_RECORD.value, *(label.value for label in SERVICE_LABELS)}
 BOX_W, BOX_H, COL_GAP, ROW_GAP, MARGIN = 130, 34, 40, 18, 20
 
 

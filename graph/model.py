@@ -41,6 +41,7 @@ class NodeLabel(StrEnum):
     USER = "User"  # a person who logs in to the service (api)
     API_KEY = "ApiKey"  # a hashed API key of a User (api)
     AUDIT_EVENT = "AuditEvent"  # one view of a non-public need, or another audited action (api)
+    SESSION = "Session"  # a web login session, kept server-side so that logout ends it (api)
 
 
 class RelType(StrEnum):
@@ -340,6 +341,8 @@ class Achievement(Node):
     keywords: list[str] = []
     posted_on: date | None = None
     region: str | None = None
+    #: the broker who entered it (through the API or an upload); a broker may change only its own entries
+    curator_id: str | None = None
 
     @property
     def text(self) -> str:
@@ -564,6 +567,16 @@ class ApiKey(Node):
     revoked: bool = False
 
 
+class Session(Node):
+    """A web login session. ``id`` is a hash of the cookie's token (the token itself is never stored)."""
+
+    label = NodeLabel.SESSION
+    title_field: ClassVar[str] = "id"
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class AuditEvent(Node):
     """An append-only record of who saw or changed what (every view of a non-public need)."""
 
@@ -578,12 +591,26 @@ class AuditEvent(Node):
     detail: str = ""
 
 
+#: the Chinese name of each label, for every place a person reads one
+LABEL_ZH: dict[str, str] = {
+    NodeLabel.TALENT: "人才", NodeLabel.INSTITUTION: "机构", NodeLabel.ACHIEVEMENT: "成果",
+    NodeLabel.ENTERPRISE: "企业", NodeLabel.PLATFORM: "平台", NodeLabel.INDUSTRY_CHAIN: "产业链",
+    NodeLabel.CHAIN_SEGMENT: "产业链环节", NodeLabel.NEED: "需求", NodeLabel.CHALLENGE: "揭榜挂帅榜单",
+    NodeLabel.PROJECT: "项目", NodeLabel.BROKER: "技术经纪人", NodeLabel.REGION: "区县",
+    NodeLabel.POLICY: "政策", NodeLabel.TARGET: "目标", NodeLabel.TASK: "任务", NodeLabel.DEPARTMENT: "部门",
+    NodeLabel.FEEDBACK: "匹配评价", NodeLabel.MERGE_RECORD: "合并记录", NodeLabel.USER: "用户",
+    NodeLabel.API_KEY: "API 密钥", NodeLabel.AUDIT_EVENT: "审计记录", NodeLabel.SESSION: "登录会话",
+}
+
+#: the service's own bookkeeping (accounts, keys, sessions, audit): not part of the knowledge graph
+SERVICE_LABELS = frozenset({NodeLabel.USER, NodeLabel.API_KEY, NodeLabel.AUDIT_EVENT, NodeLabel.SESSION})
+
 NODE_TYPES: dict[NodeLabel, type[Node]] = {
     cls.label: cls
     for cls in (
         Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
         Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
-        User, ApiKey, AuditEvent,
+        User, ApiKey, AuditEvent, Session,
     )
 }
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph.exceptions import DataDirLockedError, ServerStartError
+from graph.files import PRIVATE_UMASK, private_dir, secure_tree, write_private
 from graph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ class EmbeddedGraphServer:
                 f"-Xmx{self.heap_mb}m",
                 f"-Darcadedb.server.rootPath={self.data_dir / 'arcadedb'}",
                 f"-Darcadedb.server.databaseDirectory={self.data_dir / 'arcadedb' / 'databases'}",
-                f"-Darcadedb.server.rootPassword={password}",
+                # the password stays in the 0600 file: a -D value would show in every local user's `ps`
+                f"-Darcadedb.server.rootPasswordPath={self.secret_file}",
                 f"-Darcadedb.server.defaultDatabases={self.database}[{self.USER}]",
                 "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
                 "-Darcadedb.bolt.host=127.0.0.1",
@@ -147,8 +149,8 @@ class EmbeddedGraphServer:
                 f"{arcadedb_home() / 'jars'}/*",
                 "com.arcadedb.server.ArcadeDBServer",
             ]
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            log_handle = open(self.log_file, "ab")
+            private_dir(self.log_file.parent)
+            log_handle = open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
             try:
                 # A new session so Ctrl-C in a terminal reaches us first and we stop the JVM cleanly.
                 self._proc = subprocess.Popen(
@@ -158,12 +160,13 @@ class EmbeddedGraphServer:
                     stdin=subprocess.DEVNULL,
                     cwd=self.data_dir,
                     start_new_session=True,
+                    umask=PRIVATE_UMASK,  # the database files it writes are the owner's alone
                 )
             except OSError as exc:
                 raise ServerStartError(f"could not run Java ({exc})", str(self.log_file)) from exc
             finally:
                 log_handle.close()
-            self.pid_file.write_text(str(self._proc.pid))
+            write_private(self.pid_file, str(self._proc.pid))
             self._info = ServerInfo(
                 uri=f"bolt://127.0.0.1:{bolt_port}",
                 user=self.USER,
@@ -201,7 +204,8 @@ class EmbeddedGraphServer:
     # -- internals -------------------------------------------------------------------------------
     def _prepare_dir(self) -> None:
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
+            secure_tree(self.data_dir)  # a directory from an older version may still be world-readable
             probe = self.data_dir / ".write-probe"
             probe.write_text("ok")
             probe.unlink()
@@ -250,9 +254,7 @@ class EmbeddedGraphServer:
         if self.secret_file.exists():
             return self.secret_file.read_text().strip()
         password = secrets.token_urlsafe(24)
-        fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(password)
+        write_private(self.secret_file, password)
         return password
 
     def _wait_ready(self) -> None:

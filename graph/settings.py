@@ -50,8 +50,22 @@ class Settings(BaseSettings):
     # --- service -------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
-    session_secret: SecretStr | None = None
+    session_secret: SecretStr | None = Field(
+        default=None, description="signs CSRF tokens and hidden-need handles; empty = generated once and kept in "
+        "data_dir/session-secret (every worker on one data directory shares it)",
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="a web login lasts this long")
+    cookie_secure: bool = Field(default=False, description="mark cookies Secure and send HSTS: set when served "
+                                "over HTTPS (behind a TLS proxy)")
+    login_attempts_per_minute: int = Field(default=20, ge=1, description="login attempts a minute per client address")
+    login_failures_before_lockout: int = Field(default=5, ge=1, description="wrong passwords for one account from "
+                                               "one client before that pair is locked out")
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    rate_limit_storage: str = Field(default="memory://", description="where request counters live (the `limits` "
+                                    "library's storage URI; redis://host:6379 shares them between workers)")
     max_upload_mb: int = 20
+    max_upload_rows: int = Field(default=100_000, ge=1, description="rows an uploaded file may hold")
+    max_upload_seconds: float = Field(default=120.0, gt=0, description="time an upload may take to read and load")
     max_page_size: int = 200
     api_requests_per_minute: int = Field(
         default=600, ge=0, description="requests a minute per API key (bursts up to as many); 0 = no limit"

@@ -33,6 +33,8 @@ INDEXED_PROPS: dict[NodeLabel, tuple[str, ...]] = {
     NodeLabel.NEED: ("enterprise_id",),
     NodeLabel.CHAIN_SEGMENT: ("chain_id",),
     NodeLabel.FEEDBACK: ("query_id",),
+    NodeLabel.SESSION: ("user_id",),
+    NodeLabel.USER: ("name",),
 }
 
 MAX_DEPTH = 4

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from graph.exceptions import ValidationError
 from graph.model import (
+    NODE_TYPES,
     Achievement,
     Enterprise,
     Institution,
@@ -41,7 +42,7 @@ from graph.store import GraphStore, UpsertReport, write_nodes, write_relations
 from ingest import text as textpipe
 from ingest.extraction import find_institutions, find_patent_numbers
 from ingest.mapping import ENTITY_TYPES, ERROR_COLUMN, ROW_COLUMN, EntityMapping, builtin_mappings, guess_entity
-from ingest.readers import Table, open_table
+from ingest.readers import CLI_LIMITS, ReadLimits, Table, open_table
 from ingest.records import BUILDERS, Built, OrgRef
 from ingest.resolution import KnownOrg, OrgResolver, merge_record, org_label, org_node
 
@@ -58,6 +59,16 @@ class Placement:
     segment_id: str
     confidence: float
     method: str
+
+
+class RowPolicy(Protocol):
+    """Decides, row by row, whether the caller of a load may write a record (the service's role table; a
+    command-line load has none). ``existing`` is the stored record with the same id, ``enterprise_id`` the
+    enterprise a need row names (None when it names none the graph knows)."""
+
+    def admit(self, entity: str, node: Node, existing: Node | None, enterprise_id: str | None
+              ) -> tuple[Node, str | None]:
+        """The node to write (perhaps stamped, e.g. with its curator) and None, or a reason to refuse the row."""
 
 
 class SegmentPlacer(Protocol):
@@ -170,8 +181,12 @@ class Loader:
         rejects_dir: str | Path | None = None,
         before_batch: BatchHook | None = None,
         progress: bool = True,
+        limits: ReadLimits = CLI_LIMITS,
+        row_policy: RowPolicy | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits
+        self.row_policy = row_policy
         self.mappings = mappings or builtin_mappings()
         self.placer = placer
         self.batch_size = batch_size
@@ -192,11 +207,15 @@ class Loader:
         return resolver
 
     # -- public ----------------------------------------------------------------------------------
-    def load(self, path: str | Path, entity: str | None = None, fmt: str | None = None) -> IngestReport:
-        """Load one file; raises :class:`ValidationError` when the file as a whole is unusable."""
+    def load(self, path: str | Path, entity: str | None = None, fmt: str | None = None,
+             source_name: str | None = None) -> IngestReport:
+        """Load one file; raises :class:`ValidationError` when the file as a whole is unusable.
+        ``source_name`` is what reports and the records' provenance call the file (default: its name, never
+        the directory it sits in on this server)."""
         started = time.perf_counter()
         path = Path(path)
-        table = open_table(path, fmt)
+        self._source = source_name or path.name
+        table = open_table(path, fmt, self.limits)
         entity = entity or guess_entity(path, table.headers, self.mappings)
         if entity not in ENTITY_TYPES:
             raise ValidationError(f"unknown entity type {entity!r} (known: {', '.join(ENTITY_TYPES)})", field="type")
@@ -204,9 +223,9 @@ class Loader:
         match = mapping.match(table.headers)
         if match.missing_required:
             missing = ", ".join(f"{m} (headers: {mapping.required_aliases(m)})" for m in match.missing_required)
-            raise ValidationError(f"{path}: missing required column {missing}; found: {', '.join(table.headers)}",
-                                  field=match.missing_required[0], where=str(path))
-        report = IngestReport(source=str(path), entity=entity, format=table.format, encoding=table.encoding,
+            raise ValidationError(f"{self._source}: missing required column {missing}; found: "
+                                  f"{', '.join(table.headers)}", field=match.missing_required[0], where=self._source)
+        report = IngestReport(source=self._source, entity=entity, format=table.format, encoding=table.encoding,
                               unknown_columns=match.unknown)
         loaded_at = datetime.now(UTC).replace(microsecond=0)
         rows = self._validate(table, mapping, match.columns, report, path, loaded_at)
@@ -242,10 +261,10 @@ class Loader:
                 reason = str(exc)
                 if column and value not in (None, "") and repr(str(value)) not in reason and str(value) not in reason:
                     reason = f"{value!r}: {reason}"
-                report.errors.append(RowError(str(path), row_no, column, value, reason))
+                report.errors.append(RowError(self._source, row_no, column, value, reason))
                 continue
             node = built.node
-            node = node.model_copy(update={"provenance": Provenance(source=str(path), row=row_no,
+            node = node.model_copy(update={"provenance": Provenance(source=self._source, row=row_no,
                                                                      loaded_at=loaded_at)})
             built.node = node
             digest = node.to_props()["content_hash"]
@@ -256,7 +275,7 @@ class Loader:
                     report.merges.append(MergeNote(row_no, node.id, node.display_name, node.display_name,
                                                    f"same record as row {seen[0]}"))
                 else:
-                    report.errors.append(RowError(str(path), row_no, columns.get("id", "id"), node.id,
+                    report.errors.append(RowError(self._source, row_no, columns.get("id", "id"), node.id,
                                                   f"id {node.id!r} is already used by row {seen[0]} "
                                                   "with different content"))
                 continue
@@ -265,7 +284,7 @@ class Loader:
         if bar is not None:
             bar.close()
         for row_no, raw, reason in table.broken_rows:
-            report.errors.append(RowError(str(path), row_no, None, raw, reason))
+            report.errors.append(RowError(self._source, row_no, None, raw, reason))
         report.errors.sort(key=lambda e: e.row)
         report.rejected = len(report.errors)
         return out
@@ -383,10 +402,38 @@ class Loader:
         return org_node(org, node.model_copy(update={"name": org.name}))
 
     # -- writing ---------------------------------------------------------------------------------
+    def _admitted(self, chunk: list[_Row], entity: str, report: IngestReport) -> list[_Row]:
+        """The rows of a batch the row policy lets through (stamped as it says); the others become errors."""
+        if self.row_policy is None:
+            return chunk
+        label = chunk[0].built.node.label if chunk else None
+        existing: dict[str, Node] = {}
+        if label is not None:
+            rows = self.store.read(f"MATCH (n:{NodeLabel(label).value}) WHERE n.id IN $ids RETURN properties(n) AS p",
+                                   ids=[r.built.node.id for r in chunk])
+            existing = {r["p"]["id"]: NODE_TYPES[label].from_props(r["p"]) for r in rows}
+        out = []
+        for row in chunk:
+            node = row.built.node
+            enterprise_id = None
+            posted = next((ref for ref in row.built.orgs if ref.rel is RelType.POSTED), None)
+            if posted is not None:
+                hit, _ = self.resolver.match(posted.name or posted.credit_code or "", posted.credit_code,
+                                             NodeLabel.ENTERPRISE)
+                enterprise_id = hit.id if hit is not None else None
+            node, refusal = self.row_policy.admit(entity, node, existing.get(node.id), enterprise_id)
+            if refusal:
+                report.errors.append(RowError(self._source, row.row, None, node.id, refusal))
+                report.rejected += 1
+                continue
+            row.built.node = node
+            out.append(row)
+        return out
+
     def _write(self, rows: list[_Row], entity: str, report: IngestReport, path: Path) -> None:
-        source = str(path)
+        source = self._source
         for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
+            chunk = self._admitted(rows[start : start + self.batch_size], entity, report)
             batch = _Batch()
             extras = [self._enrich(row) for row in chunk]
             placements = self._placements(chunk)
@@ -508,7 +555,7 @@ class Loader:
 
 def _reread(path: Path, fmt: str) -> dict[int, Any]:
     """The original records by row number (for the reject file), read again from the file."""
-    table = open_table(path, fmt)
+    table = open_table(path, fmt, CLI_LIMITS)
     return dict(table.rows)
 
 
@@ -534,11 +581,14 @@ def ingest_file(
     batch_size: int = 500,
     before_batch: BatchHook | None = None,
     progress: bool = True,
+    limits: ReadLimits = CLI_LIMITS,
+    row_policy: RowPolicy | None = None,
+    source_name: str | None = None,
 ) -> IngestReport:
     """Load one file into ``store`` (see :class:`Loader`)."""
     loader = Loader(store, mappings=mappings, placer=placer, batch_size=batch_size, rejects_dir=rejects_dir,
-                    before_batch=before_batch, progress=progress)
-    return loader.load(path, entity=entity, fmt=fmt)
+                    before_batch=before_batch, progress=progress, limits=limits, row_policy=row_policy)
+    return loader.load(path, entity=entity, fmt=fmt, source_name=source_name)
 
 
 #: the zhibei export's files and what they hold

@@ -12,6 +12,8 @@ import codecs
 import csv
 import io
 import json
+import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,57 @@ ENCODINGS = ("utf-8-sig", "gb18030")
 
 class ReadError(ValidationError):
     """The file as a whole cannot be read (encoding, format, missing header)."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what a file may cost to read: a hostile or broken file gets a clear error, not hours of CPU
+    or gigabytes of memory. Rows count empty ones too (a sheet of a million blank rows is not cheap)."""
+
+    max_rows: int = 100_000
+    max_columns: int = 200
+    max_cell_chars: int = 20_000
+    max_seconds: float = 120.0
+    #: what an .xlsx may unpack to (its XML is typically ten times its zipped size)
+    max_unpacked_bytes: int = 400 * 1024 * 1024
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.max_seconds
+
+
+#: reading a file given on the command line: generous, but still bounded
+CLI_LIMITS = ReadLimits(max_rows=5_000_000, max_columns=1000, max_cell_chars=200_000, max_seconds=6 * 3600,
+                        max_unpacked_bytes=8 * 1024**3)
+
+
+class _Budget:
+    """Counts rows and time against :class:`ReadLimits` while a reader iterates."""
+
+    def __init__(self, path: Path, limits: ReadLimits) -> None:
+        self.path, self.limits = path, limits
+        self.deadline = limits.deadline()
+        self.rows = 0
+
+    def row(self, row_no: int) -> None:
+        self.rows += 1
+        if self.rows > self.limits.max_rows:
+            raise ReadError(f"{self.path}: 文件超过 {self.limits.max_rows:,} 行的上限（读到第 {row_no} 行）；"
+                            "请拆分成多个文件再上传", where=f"{self.path}:{row_no}")
+        if self.rows % 256 == 0 and time.monotonic() > self.deadline:
+            raise ReadError(f"{self.path}: 读取超过 {self.limits.max_seconds:.0f} 秒的时限（读到第 {row_no} 行）；"
+                            "请拆分成多个文件再上传", where=f"{self.path}:{row_no}")
+
+    def columns(self, count: int, row_no: int) -> None:
+        if count > self.limits.max_columns:
+            raise ReadError(f"{self.path}: 第 {row_no} 行有 {count} 列，超过 {self.limits.max_columns} 列的上限",
+                            where=f"{self.path}:{row_no}")
+
+    def oversized(self, values: Any) -> str | None:
+        """Why a row's cells are too long to keep, or None."""
+        for v in values:
+            if isinstance(v, str) and len(v) > self.limits.max_cell_chars:
+                return f"单元格内容超过 {self.limits.max_cell_chars:,} 个字符"
+        return None
 
 
 @dataclass
@@ -85,7 +138,8 @@ def _clean_header(value: Any, index: int) -> str:
     return text or f"column_{index + 1}"
 
 
-def read_csv(path: Path) -> Table:
+def read_csv(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
+    budget = _Budget(path, limits)
     text, encoding = decode_bytes(path.read_bytes(), path)
     # the delimiter is the one the header row uses most; sniffing whole rows of Chinese text guesses wrong
     header_line = text.split("\n", 1)[0]
@@ -101,6 +155,7 @@ def read_csv(path: Path) -> Table:
         raise ReadError(f"{path}: the file is empty (no header row)", where=str(path)) from None
     except csv.Error as exc:
         raise ReadError(f"{path}: not a readable CSV file: {exc}", where=f"{path}:1") from None
+    budget.columns(len(header_row), 1)
     headers = [_clean_header(h, i) for i, h in enumerate(header_row)]
     if _is_empty(header_row):
         raise ReadError(f"{path}: the header row (row 1) is empty", where=f"{path}:1")
@@ -120,6 +175,11 @@ def read_csv(path: Path) -> Table:
                 continue
             # a quoted cell may span lines; the reader's line number is where the row ends
             row_no = reader.line_num
+            budget.row(row_no)
+            too_long = budget.oversized(values)
+            if too_long:
+                table.broken_rows.append((row_no, "", too_long))
+                continue
             if _is_empty(values):
                 table.empty_rows.append(row_no)
                 continue
@@ -135,7 +195,8 @@ def read_csv(path: Path) -> Table:
     return table
 
 
-def read_jsonl(path: Path) -> Table:
+def read_jsonl(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
+    budget = _Budget(path, limits)
     text, encoding = decode_bytes(path.read_bytes(), path)
     stripped = text.lstrip()
     lines = text.splitlines()
@@ -152,8 +213,12 @@ def read_jsonl(path: Path) -> Table:
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for row_no, line in enumerate(lines, start=1):
+            budget.row(row_no)
             if not line.strip():
                 table.empty_rows.append(row_no)
+                continue
+            if len(line) > limits.max_cell_chars * 4:
+                table.broken_rows.append((row_no, "", f"这一行超过 {limits.max_cell_chars * 4:,} 个字符"))
                 continue
             try:
                 record = json.loads(line)
@@ -165,6 +230,10 @@ def read_jsonl(path: Path) -> Table:
                 continue
             if _is_empty(record.values()):
                 table.empty_rows.append(row_no)
+                continue
+            too_long = budget.oversized(record.values())
+            if too_long:
+                table.broken_rows.append((row_no, line, too_long))
                 continue
             for key in record:
                 if key not in headers:
@@ -183,9 +252,11 @@ def read_jsonl(path: Path) -> Table:
     return table
 
 
-def read_xlsx(path: Path, sheet: str | None = None) -> Table:
+def read_xlsx(path: Path, sheet: str | None = None, limits: ReadLimits = CLI_LIMITS) -> Table:
     from openpyxl import load_workbook
 
+    budget = _Budget(path, limits)
+    _check_unpacked_size(path, limits)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several unrelated types for a broken file
@@ -196,11 +267,21 @@ def read_xlsx(path: Path, sheet: str | None = None) -> Table:
         ws = workbook[sheet] if sheet else workbook.worksheets[0]
     except KeyError:
         raise ReadError(f"{path}: no sheet named {sheet!r} (sheets: {workbook.sheetnames})", where=str(path)) from None
-    it = ws.iter_rows(values_only=True)
+    declared = ws.max_row or 0
+    if declared > limits.max_rows + 1:
+        workbook.close()
+        raise ReadError(f"{path}: 工作表 {ws.title!r} 有 {declared:,} 行，超过 {limits.max_rows:,} 行的上限；"
+                        "请拆分成多个文件再上传", where=str(path))
+    if (ws.max_column or 0) > limits.max_columns:
+        workbook.close()
+        raise ReadError(f"{path}: 工作表 {ws.title!r} 有 {ws.max_column} 列，超过 {limits.max_columns} 列的上限",
+                        where=str(path))
+    it = ws.iter_rows(values_only=True, max_col=min(ws.max_column or limits.max_columns, limits.max_columns))
     header_row: tuple[Any, ...] | None = None
     header_no = 0
     for values in it:
         header_no += 1
+        budget.row(header_no)
         if not _is_empty(values):
             header_row = values
             break
@@ -217,8 +298,13 @@ def read_xlsx(path: Path, sheet: str | None = None) -> Table:
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             for row_no, values in enumerate(it, start=header_no + 1):
+                budget.row(row_no)
                 if _is_empty(values):
                     table.empty_rows.append(row_no)
+                    continue
+                too_long = budget.oversized(values)
+                if too_long:
+                    table.broken_rows.append((row_no, "", too_long))
                     continue
                 yield row_no, {h: (values[i] if i < len(values) else None) for i, h in enumerate(headers)}
         finally:
@@ -228,16 +314,28 @@ def read_xlsx(path: Path, sheet: str | None = None) -> Table:
     return table
 
 
-def open_table(path: str | Path, fmt: str | None = None) -> Table:
+def _check_unpacked_size(path: Path, limits: ReadLimits) -> None:
+    """Refuse a zip bomb before openpyxl unpacks it: the sum of the members' declared sizes."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ReadError(f"{path}: not a readable .xlsx workbook ({exc})", where=str(path)) from None
+    if unpacked > limits.max_unpacked_bytes:
+        raise ReadError(f"{path}: 工作簿解压后有 {unpacked / 1024**2:,.0f} MB，超过 "
+                        f"{limits.max_unpacked_bytes / 1024**2:,.0f} MB 的上限", where=str(path))
+
+
+def open_table(path: str | Path, fmt: str | None = None, limits: ReadLimits = CLI_LIMITS) -> Table:
     """Open ``path`` as a :class:`Table`; ``fmt`` (csv | jsonl | xlsx) overrides the extension."""
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: no such file", where=str(path))
     fmt = fmt or detect_format(path)
     if fmt == "csv":
-        return read_csv(path)
+        return read_csv(path, limits)
     if fmt == "jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, limits)
     if fmt == "xlsx":
-        return read_xlsx(path)
+        return read_xlsx(path, limits=limits)
     raise ReadError(f"{path}: unknown format {fmt!r} (expected one of {', '.join(FORMATS)})", where=str(path))

@@ -323,6 +323,17 @@ class MatchEngine:
             self.achievements.remove([achievement_id])
             self.ctx.supply.pop(achievement_id, None)
 
+    def remove_need(self, need_id: str) -> None:
+        """Forget a withdrawn need: it no longer leads to its enterprise in reverse matches."""
+        with self._lock:
+            if need_id in self.needs:
+                self.needs.remove([need_id])
+            self._need_nodes.pop(need_id, None)
+            enterprise = self.ctx.need_enterprise.pop(need_id, None)
+            if enterprise:
+                self.ctx.enterprise_needs[enterprise].discard(need_id)
+            self._hashes.get(NodeLabel.NEED.value, {}).pop(need_id, None)
+
     # -- scoring -----------------------------------------------------------------------------------
     def _graph_features(self, demand: Demand, ids: Sequence[str]) -> dict[str, np.ndarray]:
         feats: dict[str, np.ndarray] = {}

@@ -121,6 +121,19 @@ def make_api(store: GraphStore, data_dir: Any, engine: Any | None = None) -> Any
     return create_app(settings, store=store, engine=engine)
 
 
+def web_login(app: Any, who: str, password: str = PASSWORD, next: str = "/", client_addr: str = "testclient",
+              follow_redirects: bool = False) -> Any:
+    """A test client after the login form was fetched and posted (the form's CSRF token and pre-login
+    cookie included), and the answer to the post: ``(client, response)``."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, client=(client_addr, 50000))
+    token = csrf_of(client.get("/login").text)
+    resp = client.post(f"/login?next={next}", data={"username": who, "password": password, "csrf": token},
+                       follow_redirects=follow_redirects)
+    return client, resp
+
+
 def csrf_of(html: str) -> str:
     """The CSRF token a page's forms carry."""
     import re

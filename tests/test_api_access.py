@@ -64,7 +64,7 @@ FORBIDDEN = {
                ("DELETE", "/api/enterprises/ent-nylon"), ("POST", "/api/challenges")],
     "bureau": [("GET", "/api/admin/users"), ("POST", "/api/admin/users/x/keys"), ("DELETE", "/api/admin/keys/x")],
     "admin": [("GET", "/api/needs"), ("GET", "/api/stats"), ("GET", "/api/audit"), ("GET", "/api/needs/need-pub"),
-              ("POST", "/api/needs")],
+              ("POST", "/api/needs"), ("GET", "/api/achievements"), ("GET", "/api/enterprises")],
 }
 
 
@@ -76,14 +76,23 @@ def test_roles_are_refused_what_is_not_theirs(api, who):
         assert resp.json()["error"] == "forbidden"
 
 
-def test_private_need_is_desensitised_for_other_enterprises_and_unassigned_brokers(api):
+def _listed(api, who: str) -> dict:
+    body = api.client.get("/api/needs", headers=api.world.headers(who), params={"page_size": 200}).json()
+    return body
+
+
+def test_private_need_is_listed_desensitised_for_other_enterprises_and_unassigned_brokers(api):
     for who in ("nylon", "broker"):
-        body = api.client.get("/api/needs/need-priv", headers=api.world.headers(who)).json()
-        assert body["desensitised"] is True
-        assert body["name"] is None and body["description"] is None and body["enterprise_id"] is None
-        assert "平顶山某高压开关" not in str(body)
-        assert "高压电气设备" in body["segments"]
-        assert "GIS" in body["key_terms"]
+        body = _listed(api, who)
+        hidden = [n for n in body["items"] if n["desensitised"]]
+        assert len(hidden) == 1, who
+        (item,) = hidden
+        assert set(item) == {"desensitised", "ref", "confidentiality", "status", "segments", "key_terms"}
+        assert item["ref"].startswith("dn-") and "need-priv" not in str(body)
+        assert "平顶山某高压开关" not in str(body) and "ent-hv" not in str(body)
+        assert "高压电气设备" in item["segments"]
+        assert "GIS" in item["key_terms"]
+        assert api.client.get("/api/needs/need-priv", headers=api.world.headers(who)).status_code == 404
 
 
 def test_private_need_is_readable_by_its_enterprise_and_the_bureau(api):
@@ -96,30 +105,55 @@ def test_private_need_is_readable_by_its_enterprise_and_the_bureau(api):
 
 def test_brokers_only_need_is_read_by_brokers_not_by_other_enterprises(api):
     broker = api.client.get("/api/needs/need-brk", headers=api.world.headers("broker")).json()
-    other = api.client.get("/api/needs/need-brk", headers=api.world.headers("hv")).json()
     assert broker["desensitised"] is False and broker["name"] == "尼龙66聚合釜结焦"
-    assert other["desensitised"] is True and other["name"] is None
+    assert api.client.get("/api/needs/need-brk", headers=api.world.headers("hv")).status_code == 404
+    other = _listed(api, "hv")
+    assert "尼龙66聚合釜结焦" not in str(other) and "need-brk" not in str(other)
 
 
 def test_list_shows_no_private_text_to_others(api):
-    body = api.client.get("/api/needs", headers=api.world.headers("nylon"), params={"page_size": 200}).json()
-    by_id = {n["id"]: n for n in body["items"]}
-    assert by_id["need-priv"]["desensitised"] is True
+    body = _listed(api, "nylon")
     assert "GIS产品绝缘故障频发" not in str(body)
+    assert "我司GIS产品" not in str(body), "no fragment of the private text, only public vocabulary terms"
+    by_id = {n.get("id"): n for n in body["items"]}
     assert by_id["need-pub"]["name"] == "尼龙66切片黄变问题"
 
 
 def test_name_search_does_not_confirm_hidden_needs(api):
-    body = api.client.get("/api/needs", headers=api.world.headers("nylon"), params={"q": "GIS"}).json()
-    assert body["items"] == []
+    for q in ("GIS", "need-priv", "绝缘"):
+        body = api.client.get("/api/needs", headers=api.world.headers("nylon"), params={"q": q}).json()
+        assert body["items"] == [] and body["has_more"] is False, q
 
 
-def test_every_view_of_a_non_public_need_is_audited(api):
-    api.client.get("/api/needs/need-priv", headers=api.world.headers("broker"))
+def test_has_more_is_counted_after_filtering(api):
+    """Renaming one's own need to a probe and reading has_more must not tell whether a hidden need matches."""
+    probe = api.client.get("/api/needs", headers=api.world.headers("nylon"),
+                           params={"q": "GIS产品", "page_size": 1}).json()
+    assert probe == {"items": [], "page": 1, "page_size": 1, "has_more": False}
+    own = api.client.get("/api/needs", headers=api.world.headers("nylon"),
+                         params={"q": "尼龙66", "page_size": 1}).json()
+    assert len(own["items"]) == 1 and own["has_more"] is True  # need-pub and need-brk are nylon's own
+
+
+def test_enterprise_filter_does_not_tie_hidden_needs_to_their_enterprise(api):
+    for who in ("nylon", "broker"):
+        body = api.client.get("/api/needs", headers=api.world.headers(who),
+                              params={"enterprise_id": "ent-hv"}).json()
+        assert body["items"] == [] and body["has_more"] is False, who
+
+
+def test_every_full_view_of_a_non_public_need_is_audited_and_desensitised_rows_are_not(api):
+    api.client.get("/api/needs/need-priv", headers=api.world.headers("hv"))
     api.client.get("/api/needs/need-pub", headers=api.world.headers("broker"))
+    _listed(api, "broker")  # need-priv desensitised, need-brk in full
     events = api.client.get("/api/audit", headers=api.world.headers("bureau"),
-                            params={"target_id": "need-priv", "user_id": api.world.users["broker"]}).json()["items"]
-    assert events and events[0]["action"] == "view_need" and events[0]["detail"] == "desensitised"
+                            params={"target_id": "need-priv"}).json()["items"]
+    seen = {(e["user_id"], e["detail"]) for e in events if e["action"] == "view_need"}
+    assert (api.world.users["hv"], "full") in seen
+    assert not any(user == api.world.users["broker"] for user, _ in seen), "desensitised rows are not logged"
+    brk = api.client.get("/api/audit", headers=api.world.headers("bureau"),
+                         params={"target_id": "need-brk", "user_id": api.world.users["broker"]}).json()["items"]
+    assert brk and brk[0]["action"] == "view_need" and brk[0]["detail"] == "full"
     public = api.client.get("/api/audit", headers=api.world.headers("bureau"),
                             params={"target_id": "need-pub", "action": "view_need"}).json()["items"]
     assert public == []
@@ -141,14 +175,34 @@ def test_broker_posts_only_for_assigned_enterprises(api):
     api.client.delete(f"/api/needs/{ok.json()['id']}", headers=api.world.headers("broker"))
 
 
-def test_reveal_identity_opens_the_private_need_to_others(api):
+def test_reveal_identity_opens_the_private_need_to_others_and_only_the_enterprise_gives_it(api):
     hv = api.world.headers("hv")
     assert api.client.patch("/api/needs/need-priv", headers=api.world.headers("broker"),
-                            json={"reveal_identity": True}).status_code == 403
+                            json={"reveal_identity": True}).status_code == 404  # it cannot even read it
+    refused = api.client.patch("/api/needs/need-priv", headers=api.world.headers("bureau"),
+                               json={"reveal_identity": True})
+    assert refused.status_code == 403 and "企业本身" in refused.json()["detail"]
     assert api.client.patch("/api/needs/need-priv", headers=hv, json={"reveal_identity": True}).status_code == 200
     seen = api.client.get("/api/needs/need-priv", headers=api.world.headers("nylon")).json()
     assert seen["desensitised"] is False and seen["name"] == "GIS产品绝缘故障频发"
     api.client.patch("/api/needs/need-priv", headers=hv, json={"reveal_identity": False})
+
+
+def test_only_the_enterprise_lowers_a_needs_confidentiality(api):
+    # the assigned broker manages need-brk but may not open it to everyone; it may make it more private
+    broker = api.world.headers("broker")
+    lowered = api.client.patch("/api/needs/need-brk", headers=broker, json={"confidentiality": "public"})
+    assert lowered.status_code == 403 and "降低保密级别" in lowered.json()["detail"]
+    assert api.store.get_props(NodeLabel.NEED, "need-brk")["confidentiality"] == "brokers"
+    for who in ("bureau",):
+        resp = api.client.patch("/api/needs/need-priv", headers=api.world.headers(who),
+                                json={"confidentiality": "public"})
+        assert resp.status_code == 403, who
+    raised = api.client.patch("/api/needs/need-brk", headers=broker, json={"confidentiality": "private"})
+    assert raised.status_code == 200
+    owner = api.client.patch("/api/needs/need-brk", headers=api.world.headers("nylon"),
+                             json={"confidentiality": "brokers"})
+    assert owner.status_code == 200 and owner.json()["confidentiality"] == "brokers"
 
 
 def test_admin_issues_and_revokes_keys_and_keys_are_stored_hashed(api):
@@ -204,7 +258,7 @@ def _api_routes(app):
 
 def test_enterprise_found_through_a_private_need_is_hidden_from_those_who_may_not_read_it(api):
     from api.auth import AccountService
-    from api.routes.matching import HIDDEN_NAME, guard_enterprise_matches
+    from api.gate import HIDDEN_ENTERPRISE, gate_for
     from matcher.results import Match, MatchResult, Question
 
     result = MatchResult(question=Question.ACHIEVEMENT_ENTERPRISE, query_id="ach-gis", query_label="Achievement",
@@ -218,40 +272,44 @@ def test_enterprise_found_through_a_private_need_is_hidden_from_those_who_may_no
     accounts = AccountService(api.store)
     broker = accounts.principal(accounts.get_user(api.world.users["broker"]))
     bureau = accounts.principal(accounts.get_user(api.world.users["bureau"]))
-    seen = guard_enterprise_matches(api.store, api.app.state.audit, broker, result)
-    assert [m.name for m in seen.matches] == [HIDDEN_NAME, "中国平煤神马集团尼龙科技有限公司"]
+
+    class _Req:
+        app = api.app
+
+    seen = gate_for(_Req(), broker).enterprise_matches(result)
+    assert [m.name for m in seen.matches] == [HIDDEN_ENTERPRISE, "中国平煤神马集团尼龙科技有限公司"]
     assert "ent-hv" not in seen.model_dump_json() and "高压开关" not in seen.model_dump_json()
-    full = guard_enterprise_matches(api.store, api.app.state.audit, bureau, result)
+    assert "need-priv" not in seen.model_dump_json()
+    full = gate_for(_Req(), bureau).enterprise_matches(result)
     assert [m.candidate_id for m in full.matches] == ["ent-hv", "ent-nylon"]
 
 
-def test_an_api_key_over_its_rate_gets_429_with_retry_after_and_other_keys_do_not(api):
-    from api.auth import ApiKeyRateLimiter
+def test_a_caller_over_its_rate_gets_429_with_retry_after_and_other_callers_do_not(api):
+    from api.auth import RequestLimiter
 
-    saved = api.app.state.key_limiter
-    api.app.state.key_limiter = ApiKeyRateLimiter(per_minute=3)
+    saved = api.app.state.request_limiter
+    api.app.state.request_limiter = RequestLimiter(per_minute=3)
     try:
         for _ in range(3):
             assert api.client.get("/api/achievements", headers=api.world.headers("broker")).status_code == 200
         resp = api.client.get("/api/achievements", headers=api.world.headers("broker"))
         assert resp.status_code == 429
         body = resp.json()
-        assert body["error"] == "too_many_requests" and body["field"] == "X-API-Key" and "3 a minute" in body["detail"]
-        assert 1 <= int(resp.headers["Retry-After"]) <= 20
+        assert body["error"] == "too_many_requests" and body["field"] == "X-API-Key"
+        assert "每分钟至多 3 次" in body["detail"]
+        assert 1 <= int(resp.headers["Retry-After"]) <= 61
         assert api.client.get("/api/achievements", headers=api.world.headers("bureau")).status_code == 200
     finally:
-        api.app.state.key_limiter = saved
+        api.app.state.request_limiter = saved
 
 
-def test_rate_limiter_refills_over_time_and_zero_means_no_limit(monkeypatch):
+def test_rate_limiter_counts_a_moving_minute_and_zero_means_no_limit(monkeypatch):
     from api import auth
 
-    clock = [100.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
-    limiter = auth.ApiKeyRateLimiter(per_minute=60)  # one a second on average
-    assert all(limiter.take("k") == 0 for _ in range(60))
-    assert limiter.take("k") == pytest.approx(1.0)
-    clock[0] += 2.0
-    assert limiter.take("k") == 0 and limiter.take("k") == 0 and limiter.take("k") > 0
-    unlimited = auth.ApiKeyRateLimiter(per_minute=0)
+    limiter = auth.RequestLimiter(per_minute=5)
+    assert all(limiter.take("k") == 0 for _ in range(5))
+    wait = limiter.take("k")
+    assert 0 < wait <= 60
+    assert limiter.take("other") == 0
+    unlimited = auth.RequestLimiter(per_minute=0)
     assert all(unlimited.take("k") == 0 for _ in range(1000))

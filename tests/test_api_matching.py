@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from api_world import Api, build_demo_world, serve_world
 
-from api.routes.matching import HIDDEN_NAME, desensitise
+from api.auth import Principal, Role
+from api.gate import HIDDEN_ENTERPRISE, NeedGate
+from api.policy import Vocabulary
 from graph.model import NodeLabel
 from matcher.results import Explanation, Match, PathStep
 
@@ -39,9 +41,9 @@ def test_a_gap_lists_nothing_unless_weak_candidates_are_asked_for(api):
 def test_private_need_matches_are_for_its_enterprise_and_the_bureau_only(api):
     for who in ("switch", "bureau"):
         assert api.client.get("/api/needs/need-02/matches", headers=api.world.headers(who)).status_code == 200
-    for who in ("nylon", "broker"):
+    for who in ("nylon", "broker"):  # they may not read need-02: to them it does not exist
         resp = api.client.get("/api/needs/need-02/matches", headers=api.world.headers(who))
-        assert resp.status_code == 403, who
+        assert resp.status_code == 404, who
     events = api.client.get("/api/audit", headers=api.world.headers("bureau"),
                             params={"target_id": "need-02", "action": "view_matches"}).json()["items"]
     assert {e["user_id"] for e in events} == {api.world.users["switch"], api.world.users["bureau"]}
@@ -82,9 +84,15 @@ def test_rejection_needs_a_reason_and_reaches_the_graph(api):
 
 def test_only_those_working_on_a_need_may_judge_its_matches(api):
     body = {"query_id": "need-02", "candidate_id": "ach-25", "verdict": "accept"}
-    assert api.client.post("/api/feedback", headers=api.world.headers("nylon"), json=body).status_code == 403
-    assert api.client.post("/api/feedback", headers=api.world.headers("broker"), json=body).status_code == 403
+    assert api.client.post("/api/feedback", headers=api.world.headers("nylon"), json=body).status_code == 404
+    assert api.client.post("/api/feedback", headers=api.world.headers("broker"), json=body).status_code == 404
     assert api.client.post("/api/feedback", headers=api.world.headers("switch"), json=body).status_code == 201
+    # a public need of an enterprise the broker does not look after: readable, but not the broker's to judge
+    public_other = {"query_id": "need-03", "candidate_id": "ach-25", "verdict": "accept"}
+    owner = api.store.get_props(NodeLabel.NEED, "need-03")["enterprise_id"]
+    if owner not in api.store.read("MATCH (:Broker {id: 'brk-01'})-[:ASSIGNED_TO]->(e) RETURN e.id AS id"):
+        assert api.client.post("/api/feedback", headers=api.world.headers("broker"),
+                               json=public_other).status_code in (403, 404)
 
 
 def test_achievement_to_enterprises_is_for_brokers_and_the_bureau(api):
@@ -100,21 +108,34 @@ def test_enterprises_found_through_a_private_need_are_desensitised(api):
     names = [m["name"] for m in body["matches"]]
     assert "ent-ruineng-switch" not in [m["candidate_id"] for m in body["matches"]]
     bureau = api.client.get("/api/achievements/ach-25/enterprises", headers=api.world.headers("bureau"),
-                            params={"k": 20}).json()
-    bureau_ids = [m["candidate_id"] for m in bureau["matches"]]
-    if "ent-ruineng-switch" in bureau_ids:  # surfaced through private need-02: the broker sees no name
-        assert HIDDEN_NAME in names
+                            params={"k": 20, "include_weak": True}).json()
+    via = {m["candidate_id"]: m["via"] for m in bureau["matches"]}
+    assert "need-02" in via.get("ent-ruineng-switch", []), "the demo should surface the switch maker via need-02"
+    broker = api.client.get("/api/achievements/ach-25/enterprises", headers=api.world.headers("broker"),
+                            params={"k": 20, "include_weak": True}).json()
+    hidden = [m for m in broker["matches"] if m["name"] == HIDDEN_ENTERPRISE]
+    assert hidden and all(m["via"] == [] and m["candidate_id"].startswith("hidden-") for m in hidden)
+    assert "need-02" not in str(broker) and "ent-ruineng-switch" not in str(broker)
+    again = api.client.get("/api/achievements/ach-25/enterprises", headers=api.world.headers("broker"),
+                           params={"k": 20, "include_weak": True}).json()
+    refs = {m["candidate_id"] for m in again["matches"] if m["name"] == HIDDEN_ENTERPRISE}
+    assert refs.isdisjoint(m["candidate_id"] for m in hidden), "a hidden handle must not link two answers"
+    assert names == [m["name"] for m in body["matches"]]
 
 
-def test_desensitised_match_keeps_segment_and_terms_but_no_identity():
+def test_hidden_candidate_keeps_segments_and_public_terms_but_no_identity():
     match = Match(candidate_id="ent-secret", label="Enterprise", name="某某开关有限公司", score=1.0, confidence=0.5,
                   via=["need-02"], features={"bm25": 1.0},
-                  explanation=Explanation(shared_terms=["GIS", "绝缘"], sentence="某某开关有限公司的需求",
+                  explanation=Explanation(shared_terms=["GIS", "绝缘", "XK-9000型"], sentence="某某开关有限公司的需求",
                                           chain_path=[PathStep(id="seg-gis", label="ChainSegment", name="GIS")]))
-    out = desensitise(match)
-    assert out.name == HIDDEN_NAME and "ent-secret" not in out.model_dump_json()
-    assert "某某开关" not in out.model_dump_json()
+    viewer = Principal(user_id="u", name="u", role=Role.BROKER, broker_id="b")
+    gate = NeedGate(None, None, viewer, b"secret", Vocabulary(["GIS", "绝缘", "高压开关"]))  # type: ignore[arg-type]
+    out = gate.hidden_candidate(match)
+    dumped = out.model_dump_json()
+    assert out.name == HIDDEN_ENTERPRISE and "ent-secret" not in dumped and "某某开关" not in dumped
+    assert "XK-9000" not in dumped, "a product model from the private text is not public vocabulary"
     assert out.explanation.shared_terms == ["GIS", "绝缘"] and "GIS" in out.explanation.sentence
+    assert out.via == [] and out.features == {}
 
 
 def test_enterprise_recommendations_only_for_itself(api):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import PASSWORD, Api, csrf_of, serve_world
+from api_world import PASSWORD, Api, csrf_of, serve_world, web_login
 from fastapi.testclient import TestClient
 
 HTML = {"accept": "text/html"}
@@ -18,24 +18,26 @@ def api(_session_store, tmp_path_factory) -> Iterator[Api]:
 
 
 def login(api: Api, who: str) -> TestClient:
-    client = TestClient(api.app)
-    resp = client.post("/login", data={"username": who, "password": PASSWORD}, follow_redirects=False)
+    client, resp = web_login(api.app, who)
     assert resp.status_code == 303, resp.text
     return client
 
 
 def test_wrong_password_shows_an_error_and_sets_no_session(api):
-    client = TestClient(api.app)
-    resp = client.post("/login", data={"username": "nylon", "password": "wrong-password"})
+    client, resp = web_login(api.app, "nylon", "wrong-password", client_addr="10.0.0.1")
     assert resp.status_code == 401 and "用户名或密码不正确" in resp.text
     assert "tm_session" not in client.cookies
     assert client.get("/", follow_redirects=False).headers["location"].startswith("/login")
 
 
-def test_login_redirects_only_to_local_paths(api):
+def test_login_without_the_forms_token_is_refused(api):
     client = TestClient(api.app)
-    resp = client.post("/login?next=//evil.example/x", data={"username": "nylon", "password": PASSWORD},
-                       follow_redirects=False)
+    resp = client.post("/login", data={"username": "nylon", "password": PASSWORD})
+    assert resp.status_code == 403 and "登录表单已过期" in resp.text and "tm_session" not in client.cookies
+
+
+def test_login_redirects_only_to_local_paths(api):
+    _, resp = web_login(api.app, "nylon", next="//evil.example/x")
     assert resp.headers["location"] == "/"
 
 
@@ -44,9 +46,12 @@ def test_search_page_finds_needs_and_achievements(api):
     assert "尼龙66切片黄变问题" in page and "尼龙66耐黄变热稳定剂" in page
 
 
-def test_private_need_page_is_desensitised_for_others_and_full_for_its_enterprise(api):
-    other = login(api, "nylon").get("/needs/need-priv").text
-    assert "【脱敏需求】" in other and "GIS产品绝缘故障频发" not in other and "平顶山某高压开关" not in other
+def test_private_need_is_listed_desensitised_for_others_and_shown_in_full_to_its_enterprise(api):
+    nylon = login(api, "nylon")
+    listed = nylon.get("/needs").text
+    assert "【脱敏需求】" in listed and "GIS产品绝缘故障频发" not in listed and "平顶山某高压开关" not in listed
+    page = nylon.get("/needs/need-priv", headers=HTML)
+    assert page.status_code == 404 and "GIS产品" not in page.text and "没有该需求" in page.text
     own = login(api, "hv").get("/needs/need-priv").text
     assert "GIS产品绝缘故障频发" in own and "同意公开" in own
 
@@ -83,7 +88,7 @@ def test_bureau_page_is_for_the_bureau_only(api):
     assert "产业链总览" in page and "尼龙新材料" in page and "审计日志" in page
     assert 'id="chain-map"' in page and "<svg" in page
     denied = login(api, "broker").get("/bureau", headers=HTML)
-    assert denied.status_code == 403 and "该页面仅供科技局使用" in denied.text
+    assert denied.status_code == 403 and "你无权查看统计、报表与审计日志" in denied.text
     enterprise_only = login(api, "broker").get("/enterprise", headers=HTML)
     assert enterprise_only.status_code == 403
 
@@ -110,11 +115,16 @@ def test_pages_use_no_external_assets(api):
     assert api.client.get("/static/app.css").status_code == 200
 
 
-def test_logout_needs_the_token_and_ends_the_session(api):
+def test_logout_needs_the_token_and_ends_the_session_on_the_server(api):
     client = login(api, "broker")
+    old_cookie = client.cookies["tm_session"]
+    assert client.post("/logout", data={"csrf": "nope"}, headers=HTML).status_code == 403
     token = csrf_of(client.get("/").text)
     assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+    replay = TestClient(api.app, cookies={"tm_session": old_cookie})
+    assert replay.get("/", follow_redirects=False).status_code == 303, "the old cookie must not work after logout"
+    assert replay.get("/api/needs/need-pub").status_code == 401
 
 
 def test_graph_drawing_leaves_out_bookkeeping_nodes_and_escapes_names():
@@ -127,14 +137,17 @@ def test_graph_drawing_leaves_out_bookkeeping_nodes_and_escapes_names():
     assert "fb-secret" not in svg and "<b>" not in svg and "&lt;b&gt;" in svg and "郑州大学" in svg
 
 
-def test_repeated_wrong_passwords_lock_the_name_for_a_while(api):
-    client = TestClient(api.app)
+def test_repeated_wrong_passwords_lock_the_account_for_that_client_only(api):
     for _ in range(5):
-        assert client.post("/login", data={"username": "admin", "password": "guess-guess"}).status_code == 401
-    locked = client.post("/login", data={"username": "admin", "password": PASSWORD})
-    assert locked.status_code == 429 and "失败次数过多" in locked.text
-    assert client.post("/login", data={"username": "bureau", "password": PASSWORD},
-                       follow_redirects=False).status_code == 303
+        _, resp = web_login(api.app, "admin", "guess-guess", client_addr="10.9.9.9")
+        assert resp.status_code == 401
+    _, locked = web_login(api.app, "admin", PASSWORD, client_addr="10.9.9.9")
+    assert locked.status_code == 429 and "密码错误次数过多" in locked.text
+    # the same attacker cannot lock the admin out elsewhere, and may still try other accounts
+    _, elsewhere = web_login(api.app, "admin", PASSWORD, client_addr="10.1.1.1")
+    assert elsewhere.status_code == 303
+    _, other = web_login(api.app, "bureau", PASSWORD, client_addr="10.9.9.9")
+    assert other.status_code == 303
 
 
 def test_the_session_cookie_reads_the_api_but_changes_need_a_key(api):
@@ -151,6 +164,6 @@ def test_login_returns_to_the_page_asked_for(api):
     assert first.headers["location"] == "/login?next=/needs/need-pub"
     form = client.get(first.headers["location"]).text
     assert 'action="/login?next=/needs/need-pub"' in form or 'action="/login?next=%2Fneeds%2Fneed-pub"' in form
-    done = client.post("/login?next=/needs/need-pub", data={"username": "nylon", "password": PASSWORD},
-                       follow_redirects=False)
+    done = client.post("/login?next=/needs/need-pub", data={"username": "nylon", "password": PASSWORD,
+                                                            "csrf": csrf_of(form)}, follow_redirects=False)
     assert done.headers["location"] == "/needs/need-pub"

@@ -42,7 +42,8 @@ def test_csv_loads_rows_with_provenance_orgs_and_extraction(store, tmp_path):
     report = _load(store, path)
     assert (report.rows_read, report.created, report.rejected) == (3, 3, 0)
     rows = store.list_props(NodeLabel.ACHIEVEMENT, text="尼龙66耐黄变")
-    assert rows[0]["prov_source"] == str(path) and rows[0]["prov_row"] == 2
+    # the file by its name: where it sat on the loading machine is nobody's business
+    assert rows[0]["prov_source"] == "achievements.csv" and rows[0]["prov_row"] == 2
     assert rows[0]["patent_numbers"] == ["ZL201720001285.X"]
     assert rows[0]["maturity"] == "中试" and rows[0]["price_wan"] == 50.0 and rows[0]["keywords"]
     inst = store.list_props(NodeLabel.INSTITUTION, text="泉州师范学院")

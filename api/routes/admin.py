@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import AuditLog
-from api.auth import AccountService, Principal, Role, require_roles
-from api.deps import get_accounts, get_audit
+from api.auth import AccountService, Principal, Role, SessionStore, require_roles
+from api.deps import get_accounts, get_audit, get_sessions
 from api.errors import ERROR_RESPONSES
+from api.policy import Act, Resource, roles_for
 from graph.model import NodeLabel, User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERROR_RESPONSES)
-ADMIN = require_roles(Role.ADMIN)
+ADMIN = require_roles(*roles_for(Resource.ACCOUNTS, Act.UPDATE))
 
 
 class UserIn(BaseModel):
@@ -56,6 +57,11 @@ class ActiveIn(BaseModel):
     active: bool
 
 
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=8, max_length=128)
+
+
 def user_out(user: User) -> UserOut:
     return UserOut(id=user.id, name=user.name, full_name=user.full_name, role=user.role,
                    enterprise_id=user.enterprise_id, broker_id=user.broker_id, active=user.active,
@@ -80,9 +86,21 @@ def create_user(body: UserIn, accounts: AccountService = Depends(get_accounts), 
 
 @router.put("/users/{user_id}/active", response_model=UserOut, summary="Enable or disable a user")
 def set_active(user_id: str, body: ActiveIn, accounts: AccountService = Depends(get_accounts),
-               audit: AuditLog = Depends(get_audit), principal: Principal = Depends(ADMIN)) -> UserOut:
+               sessions: SessionStore = Depends(get_sessions), audit: AuditLog = Depends(get_audit),
+               principal: Principal = Depends(ADMIN)) -> UserOut:
     user = accounts.set_active(user_id, body.active)
+    if not body.active:
+        sessions.close_all(user_id)  # a disabled account is logged out everywhere at once
     audit.record(principal, "set_active", NodeLabel.USER, user_id, str(body.active))
+    return user_out(user)
+
+
+@router.put("/users/{user_id}/password", response_model=UserOut, summary="Set a user's password (ends their sessions)")
+def set_password(user_id: str, body: PasswordIn, accounts: AccountService = Depends(get_accounts),
+                 sessions: SessionStore = Depends(get_sessions), audit: AuditLog = Depends(get_audit),
+                 principal: Principal = Depends(ADMIN)) -> UserOut:
+    user = accounts.set_password(user_id, body.password, sessions)
+    audit.record(principal, "set_password", NodeLabel.USER, user_id)
     return user_out(user)
 
 

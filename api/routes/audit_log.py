@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from api.audit import AuditEventOut, AuditLog
-from api.auth import Principal, Role, require_roles
+from api.auth import Principal, require_roles
 from api.deps import Page, PageOut, get_audit, page_params
 from api.errors import ERROR_RESPONSES
+from api.policy import Act, Resource, roles_for
 
 router = APIRouter(prefix="/api/audit", tags=["bureau"], responses=ERROR_RESPONSES)
 
@@ -23,7 +24,7 @@ def query_audit(
     user_id: str | None = Query(None, max_length=128),
     action: str | None = Query(None, max_length=40, description="view_need, post_need, feedback, ..."),
     audit: AuditLog = Depends(get_audit),
-    principal: Principal = Depends(require_roles(Role.BUREAU)),
+    principal: Principal = Depends(require_roles(*roles_for(Resource.STATISTICS, Act.READ))),
 ) -> AuditPage:
     rows = audit.query(target_id, user_id, action, skip=page.skip, limit=page.page_size + 1)
     return AuditPage(items=rows[: page.page_size], page=page.page, page_size=page.page_size,

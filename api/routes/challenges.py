@@ -5,14 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Query
 
 from api.audit import AuditLog
-from api.auth import WORKSPACE_ROLES, Principal, Role, require_roles
+from api.auth import Principal, Role, require_roles
 from api.deps import Page, PageOut, ensure_storable, get_audit, get_store, page_params
 from api.errors import ERROR_RESPONSES, ApiError
+from api.policy import Act, Resource, Target, permits, roles_for
 from graph.model import Challenge, ChallengeStatus, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 
 router = APIRouter(prefix="/api/challenges", tags=["challenges"], responses=ERROR_RESPONSES)
-BUREAU = require_roles(Role.BUREAU)
+BUREAU = require_roles(*roles_for(Resource.CHALLENGE, Act.CREATE))
+READERS = require_roles(*roles_for(Resource.CHALLENGE, Act.READ))
 
 
 class ChallengePage(PageOut):
@@ -20,7 +22,8 @@ class ChallengePage(PageOut):
 
 
 def visible_challenge(principal: Principal, challenge: Challenge) -> bool:
-    return principal.role == Role.BUREAU or challenge.status != ChallengeStatus.DRAFT
+    return permits(principal, Resource.CHALLENGE, Act.READ,
+                   Target(published=challenge.status != ChallengeStatus.DRAFT))
 
 
 def _check_refs(store: GraphStore, body: Challenge) -> list[Relation]:
@@ -47,10 +50,10 @@ def list_challenges(
     status: ChallengeStatus | None = None,
     q: str | None = Query(None, max_length=100),
     store: GraphStore = Depends(get_store),
-    principal: Principal = Depends(WORKSPACE_ROLES),
+    principal: Principal = Depends(READERS),
 ) -> ChallengePage:
     if status == ChallengeStatus.DRAFT and principal.role != Role.BUREAU:
-        raise ApiError(403, "only the bureau sees draft challenges", "status")
+        raise ApiError(403, "只有科技局可以查看草稿状态的榜单", "status")
     # drafts are filtered after the read, so read a little more than a page and page by hand
     rows = store.list_props(NodeLabel.CHALLENGE, where={"status": status}, text=q or None,
                             skip=0, limit=page.skip + page.page_size + 1 if principal.role == Role.BUREAU else 100_000)
@@ -62,11 +65,11 @@ def list_challenges(
 
 @router.get("/{challenge_id}", response_model=Challenge, summary="Read one challenge")
 def get_challenge(challenge_id: str, store: GraphStore = Depends(get_store),
-                  principal: Principal = Depends(WORKSPACE_ROLES)) -> Challenge:
+                  principal: Principal = Depends(READERS)) -> Challenge:
     challenge = store.require_node(NodeLabel.CHALLENGE, challenge_id)
     assert isinstance(challenge, Challenge)
     if not visible_challenge(principal, challenge):
-        raise ApiError(404, f"no Challenge with id {challenge_id!r}", "id")
+        raise ApiError(404, f"没有 id 为 {challenge_id!r} 的揭榜挂帅榜单", "id")
     return challenge
 
 

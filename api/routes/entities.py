@@ -1,8 +1,9 @@
 """CRUD for the graph's public entities (achievements, enterprises, institutions, talents, platforms,
 chains, segments, regions, projects, brokers, policy items): one set of typed routes per label.
 
-Reading is open to every workspace role; writing to the roles in ``WRITE_ROLES``. Needs, challenges,
-feedback, users, keys and audit events have their own routers with their own rules.
+Who may read and write is the role table's (:mod:`api.policy`): every workspace role reads, the bureau
+writes, a broker enters achievements and changes only those it entered. Needs, challenges, feedback, users,
+keys and audit events have their own routers with their own rules.
 """
 
 # no "from __future__ import annotations": the routes are built from per-label types at run time
@@ -18,7 +19,8 @@ from pydantic import BaseModel, create_model
 from api.auth import Principal, Role, require_roles
 from api.deps import Page, ensure_storable, get_store, page_params
 from api.errors import ERROR_RESPONSES, ApiError
-from graph.model import NODE_TYPES, Node, NodeLabel
+from api.policy import Act, Resource, Target, authorize, roles_for
+from graph.model import NODE_TYPES, Achievement, Node, NodeLabel
 from graph.store import GraphStore
 
 router = APIRouter(prefix="/api", tags=["entities"], responses=ERROR_RESPONSES)
@@ -41,14 +43,18 @@ RESOURCES: dict[str, NodeLabel] = {
     "departments": NodeLabel.DEPARTMENT,
     "merge-records": NodeLabel.MERGE_RECORD,
 }
-READ_ROLES: dict[NodeLabel, tuple[Role, ...]] = {NodeLabel.MERGE_RECORD: (Role.BUREAU,)}
-DEFAULT_READ = (Role.ENTERPRISE, Role.BROKER, Role.BUREAU, Role.ADMIN)
-WRITE_ROLES: dict[NodeLabel, tuple[Role, ...]] = {
-    NodeLabel.ACHIEVEMENT: (Role.BUREAU, Role.BROKER),
-    NodeLabel.MERGE_RECORD: (),  # written only by the loader's deduplication
+#: the role-table resource of each label (the rest are public entities)
+RESOURCE_OF: dict[NodeLabel, Resource] = {
+    NodeLabel.ACHIEVEMENT: Resource.ACHIEVEMENT,
+    NodeLabel.MERGE_RECORD: Resource.MERGE_RECORD,
 }
-DEFAULT_WRITE = (Role.BUREAU,)
+#: labels written only by the service itself (merge records: the loader's deduplication)
+READ_ONLY = {NodeLabel.MERGE_RECORD}
 MAX_TEXT_QUERY = 100
+
+
+def resource_of(label: NodeLabel) -> Resource:
+    return RESOURCE_OF.get(label, Resource.PUBLIC_ENTITY)
 
 
 def _filter_fields(cls: type[Node]) -> dict[str, Any]:
@@ -98,8 +104,8 @@ def _list_endpoint(label: NodeLabel, cls: type[Node], filters: dict[str, Any]) -
 def _register(slug: str, label: NodeLabel) -> None:
     cls = NODE_TYPES[label]
     snake = slug.replace("-", "_")
-    reader = require_roles(*READ_ROLES.get(label, DEFAULT_READ))
-    writer = require_roles(*WRITE_ROLES.get(label, DEFAULT_WRITE))
+    resource = resource_of(label)
+    reader = require_roles(*roles_for(resource, Act.READ))
     list_model = create_model(f"{cls.__name__}Page", items=(list[cls], ...), page=(int, ...),
                               page_size=(int, ...), has_more=(bool, ...))
 
@@ -115,27 +121,32 @@ def _register(slug: str, label: NodeLabel) -> None:
         f"/{slug}/{{node_id}}", get_one, methods=["GET"], response_model=cls, operation_id=f"get_{snake}",
         summary=f"Get one {label.value}", dependencies=[Depends(reader)],
     )
-    if not WRITE_ROLES.get(label, DEFAULT_WRITE):
+    if label in READ_ONLY:
         return
 
     def create(request: Request, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
-               principal: Principal = Depends(writer)) -> Node:
+               principal: Principal = Depends(require_roles(*roles_for(resource, Act.CREATE)))) -> Node:
+        authorize(principal, resource, Act.CREATE)
+        body = _stamp(principal, body)
         ensure_storable(body)
         store.create_node(body)
         _after_write(request, label, body)
         return body
 
     def update(request: Request, node_id: str, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
-               principal: Principal = Depends(writer)) -> Node:
+               principal: Principal = Depends(require_roles(*roles_for(resource, Act.UPDATE)))) -> Node:
         if body.id != node_id:
-            raise ApiError(422, f"the body's id {body.id!r} differs from the URL's {node_id!r}", "id")
+            raise ApiError(422, f"请求体中的 id {body.id!r} 与地址中的 {node_id!r} 不一致", "id")
+        authorize(principal, resource, Act.UPDATE, _target(store.require_node(label, node_id)))
+        body = _stamp(principal, body)
         ensure_storable(body)
         store.update_node(body)
         _after_write(request, label, body)
         return body
 
     def delete(request: Request, node_id: str, store: GraphStore = Depends(get_store),
-               principal: Principal = Depends(writer)) -> None:
+               principal: Principal = Depends(require_roles(*roles_for(resource, Act.DELETE)))) -> None:
+        authorize(principal, resource, Act.DELETE, _target(store.require_node(label, node_id)))
         store.delete_node(label, node_id)
         engine = request.app.state.engine_if_built()
         if engine is not None and label == NodeLabel.ACHIEVEMENT:
@@ -147,6 +158,17 @@ def _register(slug: str, label: NodeLabel) -> None:
                          operation_id=f"update_{snake}", summary=f"Replace a {label.value}")
     router.add_api_route(f"/{slug}/{{node_id}}", delete, methods=["DELETE"], status_code=204,
                          operation_id=f"delete_{snake}", summary=f"Delete a {label.value} and its edges")
+
+
+def _target(node: Node) -> Target:
+    return Target(curator_id=node.curator_id if isinstance(node, Achievement) else None)
+
+
+def _stamp(principal: Principal, node: Node) -> Node:
+    """A broker's entry is marked as its own (whatever the body says), so that it may change it later."""
+    if isinstance(node, Achievement) and principal.role == Role.BROKER:
+        return node.model_copy(update={"curator_id": principal.broker_id})
+    return node
 
 
 def _after_write(request: Request, label: NodeLabel, node: Node) -> None:

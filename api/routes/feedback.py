@@ -1,5 +1,6 @@
 """Verdicts on matches: accept, or reject with a reason from the fixed list (plus free text). The engine
-stores each verdict as a Feedback node and its re-ranker learns from it at once."""
+stores each verdict as a Feedback node and its re-ranker learns from it at once. Who may give and read them
+is the role table's (:mod:`api.policy`): those who act for the enterprise the verdict is about, and the bureau."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.access import may_manage_need, may_see_matches
 from api.audit import AuditLog
-from api.auth import WORKSPACE_ROLES, Principal, Role
-from api.deps import get_audit, get_engine, get_store
+from api.auth import Principal, require_roles
+from api.deps import get_audit, get_engine
 from api.errors import ERROR_RESPONSES, ApiError
-from api.routes.needs import load_need
-from graph.model import Feedback, NodeLabel, RejectReason, Verdict
-from graph.store import GraphStore
+from api.gate import Gate, NeedGate
+from api.policy import Act, Resource, Target, authorize, permits, roles_for
+from graph.model import LABEL_ZH, Feedback, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback"], responses=ERROR_RESPONSES)
+JUDGES = require_roles(*roles_for(Resource.VERDICT, Act.CREATE))
 _QUERY_LABEL = {
     Question.NEED_ACHIEVEMENT: (NodeLabel.NEED, NodeLabel.ACHIEVEMENT),
     Question.ACHIEVEMENT_ENTERPRISE: (NodeLabel.ACHIEVEMENT, NodeLabel.ENTERPRISE),
@@ -62,25 +63,26 @@ class FeedbackOut(BaseModel):
     user: str
 
 
-def may_judge(store: GraphStore, principal: Principal, question: Question, query_id: str) -> bool:
-    """Who may give a verdict: those working on the need, brokers and the bureau on supply questions,
-    an enterprise (or its broker) on its own recommendations."""
+def verdict_target(gate: NeedGate, question: Question, query_id: str, candidate_id: str | None) -> Target:
+    """The record a verdict is about, for the role table: the need's enterprise, the enterprise recommended
+    an achievement, or the enterprise an achievement was recommended to."""
     if question == Question.NEED_ACHIEVEMENT:
-        need = load_need(store, query_id)
-        return may_manage_need(principal, need) or (principal.role == Role.BROKER and may_see_matches(principal, need))
-    if question == Question.ACHIEVEMENT_ENTERPRISE:
-        return principal.role in (Role.BROKER, Role.BUREAU)
-    return principal.may_act_for(query_id)
+        need = gate.readable(query_id, audit=None)  # 404 for a need the caller may not read
+        return Target(enterprise_id=need.enterprise_id)
+    if question == Question.ENTERPRISE_ACHIEVEMENT:
+        return Target(enterprise_id=query_id)
+    return Target(enterprise_id=candidate_id)
 
 
-def give_verdict(store: GraphStore, engine: Any, audit: AuditLog, principal: Principal, body: FeedbackIn) -> Feedback:
+def give_verdict(gate: NeedGate, engine: Any, audit: AuditLog, principal: Principal, body: FeedbackIn) -> Feedback:
+    store = gate.store
     query_label, cand_label = _QUERY_LABEL[body.question]
+    authorize(principal, Resource.VERDICT, Act.CREATE,
+              verdict_target(gate, body.question, body.query_id, body.candidate_id))
     if store.get_props(query_label, body.query_id) is None:
-        raise ApiError(404, f"no {query_label.value} with id {body.query_id!r}", "query_id")
+        raise ApiError(404, f"没有 id 为 {body.query_id!r} 的{LABEL_ZH[query_label]}", "query_id")
     if store.get_props(cand_label, body.candidate_id) is None:
-        raise ApiError(404, f"no {cand_label.value} with id {body.candidate_id!r}", "candidate_id")
-    if not may_judge(store, principal, body.question, body.query_id):
-        raise ApiError(403, "you may judge only matches of what you work on")
+        raise ApiError(404, f"没有 id 为 {body.candidate_id!r} 的{LABEL_ZH[cand_label]}", "candidate_id")
     # the broker's own id links the verdict to the broker (GAVE); others are recorded by user id
     feedback = engine.record_feedback(body.question, body.query_id, body.candidate_id, body.verdict,
                                       body.reason, body.comment, user=principal.broker_id or principal.user_id)
@@ -94,18 +96,24 @@ def feedback_out(fb: Feedback) -> FeedbackOut:
 
 
 @router.post("", response_model=FeedbackOut, status_code=201, summary="Accept or reject a match")
-def post_feedback(body: FeedbackIn, store: GraphStore = Depends(get_store), engine: Any = Depends(get_engine),
-                  audit: AuditLog = Depends(get_audit), principal: Principal = Depends(WORKSPACE_ROLES)) -> FeedbackOut:
-    return feedback_out(give_verdict(store, engine, audit, principal, body))
+def post_feedback(body: FeedbackIn, gate: Gate, engine: Any = Depends(get_engine),
+                  audit: AuditLog = Depends(get_audit), principal: Principal = Depends(JUDGES)) -> FeedbackOut:
+    return feedback_out(give_verdict(gate, engine, audit, principal, body))
 
 
 @router.get("", response_model=list[FeedbackOut], summary="Verdicts given on one query, newest first")
-def list_feedback(query_id: str = Query(..., min_length=1, max_length=128),
-                  question: Question = Question.NEED_ACHIEVEMENT, store: GraphStore = Depends(get_store),
-                  principal: Principal = Depends(WORKSPACE_ROLES)) -> list[FeedbackOut]:
+def list_feedback(gate: Gate, query_id: str = Query(..., min_length=1, max_length=128),
+                  question: Question = Question.NEED_ACHIEVEMENT,
+                  principal: Principal = Depends(require_roles(*roles_for(Resource.VERDICT, Act.READ)))
+                  ) -> list[FeedbackOut]:
+    store = gate.store
     query_label, _ = _QUERY_LABEL[question]
+    if question != Question.ACHIEVEMENT_ENTERPRISE:
+        authorize(principal, Resource.VERDICT, Act.READ, verdict_target(gate, question, query_id, None))
     if store.get_props(query_label, query_id) is None:
-        raise ApiError(404, f"no {query_label.value} with id {query_id!r}", "query_id")
-    if not may_judge(store, principal, question, query_id):
-        raise ApiError(403, "you may read verdicts only of what you work on")
-    return [feedback_out(Feedback.from_props(r["p"])) for r in store.read(_BY_QUERY, qid=query_id)]  # type: ignore[arg-type]
+        raise ApiError(404, f"没有 id 为 {query_id!r} 的{LABEL_ZH[query_label]}", "query_id")
+    rows = [Feedback.from_props(r["p"]) for r in store.read(_BY_QUERY, qid=query_id)]
+    # verdicts on the enterprises an achievement was recommended to: only those about enterprises one acts for
+    return [feedback_out(fb) for fb in rows if isinstance(fb, Feedback) and (
+        question != Question.ACHIEVEMENT_ENTERPRISE
+        or permits(principal, Resource.VERDICT, Act.READ, Target(enterprise_id=fb.candidate_id)))]

@@ -1,6 +1,9 @@
 """Upload a file (CSV, TSV, JSON Lines or Excel) of achievements, needs, enterprises, talents, institutions
 or platforms; the loader validates every row and the answer is its load report (rows rejected with the
-reason, organisations merged). The upload is kept only while it is loaded, under the data directory."""
+reason, organisations merged). The upload is kept only while it is loaded, under the data directory.
+
+Each row is held to the role table like the single-entity routes (:class:`api.policy.UploadRowPolicy`);
+reading is bounded in rows, cells and time (:class:`ingest.readers.ReadLimits`)."""
 
 from __future__ import annotations
 
@@ -13,13 +16,17 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
 from api.audit import AuditLog
-from api.auth import Principal, Role, require_roles
+from api.auth import Principal, require_roles
 from api.deps import get_audit, get_store
 from api.errors import ERROR_RESPONSES, ApiError
+from api.policy import UPLOAD_RESOURCE, Act, Resource, UploadRowPolicy, roles_for
+from graph.exceptions import ValidationError
+from graph.files import private_dir
 from graph.store import GraphStore
 from ingest.classify import ChainPlacer, default_placer
 from ingest.loader import ingest_file
-from ingest.mapping import ENTITY_TYPES
+from ingest.mapping import ENTITY_TYPES, guess_entity
+from ingest.readers import ReadLimits, open_table
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"], responses=ERROR_RESPONSES)
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx")
@@ -48,6 +55,13 @@ class LoadReport(BaseModel):
     summary: str
 
 
+def _display_name(filename: str | None) -> str:
+    """The client's file name as reports show it: its last part, printable characters only, bounded."""
+    name = Path((filename or "upload").replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in "<>\"'")[:100]
+    return name or "upload"
+
+
 @router.post("", response_model=LoadReport, summary="Upload a file and load it (bureau, broker)")
 def upload(
     request: Request,
@@ -55,29 +69,40 @@ def upload(
     entity: EntityType | None = Form(None, description="what the rows are; guessed from the headers if empty"),
     store: GraphStore = Depends(get_store),
     audit: AuditLog = Depends(get_audit),
-    principal: Principal = Depends(require_roles(Role.BUREAU, Role.BROKER)),
+    principal: Principal = Depends(require_roles(*roles_for(Resource.UPLOAD, Act.CREATE))),
 ) -> LoadReport:
-    name = Path(file.filename or "upload").name
+    settings = request.app.state.settings
+    name = _display_name(file.filename)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
-        raise ApiError(415, f"{name!r}: only {', '.join(SUFFIXES)} files can be loaded", "file")
-    limit = request.app.state.settings.max_upload_mb * 1024 * 1024
-    uploads = request.app.state.settings.data_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(dir=uploads))
+        raise ApiError(415, f"{name}: 只能上传 {'、'.join(SUFFIXES)} 文件", "file")
+    policy = UploadRowPolicy(principal)
+    if entity is not None and not policy.may_upload(entity.value):
+        raise ApiError(403, f"你无权上传{UPLOAD_RESOURCE[entity.value].value}", "entity")
+    limit = settings.max_upload_mb * 1024 * 1024
+    limits = ReadLimits(max_rows=settings.max_upload_rows, max_seconds=settings.max_upload_seconds)
+    workdir = Path(tempfile.mkdtemp(dir=private_dir(settings.data_dir / "uploads")))
+    target = workdir / f"upload{suffix}"
     try:
         # keep only a safe stem: the client's file name must not choose where we write
-        target = workdir / f"upload{suffix}"
         with target.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1024 * 1024)
         if target.stat().st_size > limit:
-            raise ApiError(413, f"the file is over the limit of {limit} bytes", "file")
+            raise ApiError(413, f"文件超过 {settings.max_upload_mb} MB 的上限", "file")
         if target.stat().st_size == 0:
-            raise ApiError(422, "the file is empty", "file")
+            raise ApiError(422, "文件是空的", "file")
+        if entity is None:
+            guessed = guess_entity(target, open_table(target, limits=limits).headers)
+            if not policy.may_upload(guessed):
+                raise ApiError(403, f"你无权上传{UPLOAD_RESOURCE[guessed].value}", "entity")
         report = ingest_file(store, target, entity=entity.value if entity else None, rejects_dir=workdir,
-                             placer=_placer(request), progress=False)
+                             placer=_placer(request), progress=False, limits=limits, row_policy=policy,
+                             source_name=name)
     except UnicodeDecodeError as exc:
-        raise ApiError(422, f"{name}: cannot decode the text ({exc.reason})", "file") from exc
+        raise ApiError(422, f"{name}: 无法识别文件编码（{exc.reason}）", "file") from exc
+    except ValidationError as exc:
+        # whole-file problems name the file by the client's name, never by where it sat on this server
+        raise ApiError(422, str(exc).replace(str(target), name).replace(str(workdir), ""), exc.field or "file") from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     audit.record(principal, "ingest", "", name, report.summary())
@@ -86,7 +111,7 @@ def upload(
         **{k: data[k] for k in LoadReport.model_fields if k in data and k not in {"errors", "source", "summary"}},
         source=name,
         errors=data["errors"][:MAX_ERRORS_SHOWN],
-        summary=report.summary().replace(str(target), name),
+        summary=report.summary(),
     )
 
 

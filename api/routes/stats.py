@@ -8,16 +8,17 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from api.auth import Principal, Role, require_roles
+from api.auth import Principal, require_roles
 from api.deps import get_store
 from api.errors import ERROR_RESPONSES
-from graph.model import NodeLabel
+from api.policy import Act, Resource, roles_for
+from graph.model import SERVICE_LABELS, NodeLabel
 from graph.store import GraphStore
 
 router = APIRouter(prefix="/api/stats", tags=["bureau"], responses=ERROR_RESPONSES)
-BUREAU = require_roles(Role.BUREAU)
+BUREAU = require_roles(*roles_for(Resource.STATISTICS, Act.READ))
 #: service bookkeeping, not part of the knowledge graph's statistics
-_SERVICE_LABELS = {NodeLabel.USER.value, NodeLabel.API_KEY.value, NodeLabel.AUDIT_EVENT.value}
+_SERVICE_LABELS = {label.value for label in SERVICE_LABELS}
 _NEEDS_BY = (
     f"MATCH (n:{NodeLabel.NEED.value}) RETURN n.status AS status, n.confidentiality AS confidentiality, "
     "count(n) AS c"
