@@ -12,6 +12,7 @@ from bureau.gapmap import GapMap
 from bureau.targets import TargetProgress
 from bureau.topics import TopicCandidate
 from graph.exceptions import ValidationError
+from ingest.spreadsheet import append_row, csv_cell
 
 STATUS_ZH = {
     "achieved": "已完成", "on_track": "进度正常", "behind": "滞后", "no_data": "无数据", "unknown_metric": "未知指标",
@@ -107,12 +108,12 @@ def write_xlsx(tables: dict[str, Table], path: Path | str) -> Path:
     for name, rows in tables.items():
         ws = wb.create_sheet(title=name[:31])  # Excel's sheet-name limit
         headers = list(rows[0]) if rows else ["(无数据)"]
-        ws.append(headers)
+        append_row(ws, headers)
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
         for row in rows:
-            ws.append([_cell(row.get(h)) for h in headers])
+            append_row(ws, [_cell(row.get(h)) for h in headers])
         for i, h in enumerate(headers, start=1):
             width = max([len(str(h)) * 2, *(len(str(r.get(h) or "")) for r in rows[:200])], default=8)
             ws.column_dimensions[ws.cell(1, i).column_letter].width = min(max(8, width + 2), 60)
@@ -135,7 +136,7 @@ def write_csv(tables: dict[str, Table], directory: Path | str) -> list[Path]:
             writer = csv.DictWriter(fh, fieldnames=headers)
             writer.writeheader()
             for row in rows:
-                writer.writerow({h: _cell(row.get(h)) for h in headers})
+                writer.writerow({h: csv_cell(_cell(row.get(h))) for h in headers})
         written.append(path)
     return written
 

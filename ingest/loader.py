@@ -45,6 +45,7 @@ from ingest.mapping import ENTITY_TYPES, ERROR_COLUMN, ROW_COLUMN, EntityMapping
 from ingest.readers import CLI_LIMITS, ReadLimits, Table, open_table
 from ingest.records import BUILDERS, Built, OrgRef
 from ingest.resolution import KnownOrg, OrgResolver, merge_record, org_label, org_node
+from ingest.spreadsheet import append_row, csv_cell
 
 log = logging.getLogger(__name__)
 
@@ -520,10 +521,10 @@ class Loader:
             out = self._report_path(path, "rejects", ".xlsx")
             wb = Workbook()
             ws = wb.active
-            ws.append([*headers, ERROR_COLUMN, ROW_COLUMN])
+            append_row(ws, [*headers, ERROR_COLUMN, ROW_COLUMN])
             for row_no in sorted(by_row):
                 rec = originals.get(row_no) or {}
-                ws.append([rec.get(h) for h in headers] + ["; ".join(str(e) for e in by_row[row_no]), row_no])
+                append_row(ws, [rec.get(h) for h in headers] + ["; ".join(str(e) for e in by_row[row_no]), row_no])
             wb.save(out)
         else:
             out = self._report_path(path, "rejects", ".csv")
@@ -533,8 +534,8 @@ class Loader:
                 writer.writerow([*headers, ERROR_COLUMN, ROW_COLUMN])
                 for row_no in sorted(by_row):
                     rec = originals.get(row_no) or {}
-                    writer.writerow([rec.get(h, "") for h in headers]
-                                    + ["; ".join(str(e) for e in by_row[row_no]), row_no])
+                    writer.writerow([csv_cell(rec.get(h, "")) for h in headers]
+                                    + [csv_cell("; ".join(str(e) for e in by_row[row_no])), row_no])
         report.rejects_file = str(out)
 
     def _write_merges(self, report: IngestReport, path: Path) -> None:
@@ -546,9 +547,10 @@ class Loader:
             writer = csv.writer(f)
             writer.writerow(["decision", "row", "kept_id", "kept_name", "merged_name", "reason"])
             for m in report.merges:
-                writer.writerow(["merged", m.row, m.kept_id, m.kept_name, m.merged_name, m.reason])
+                writer.writerow(["merged", m.row, m.kept_id, csv_cell(m.kept_name), csv_cell(m.merged_name), m.reason])
             for c in candidates:
-                writer.writerow(["candidate (not merged)", "", "", " | ".join(c.possible), c.name, c.reason])
+                writer.writerow(["candidate (not merged)", "", "", csv_cell(" | ".join(c.possible)), csv_cell(c.name),
+                                 c.reason])
         self.resolver.candidates = []
         report.merges_file = str(out)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.exceptions import ValidationError
+from ingest.spreadsheet import looks_like_formula
 
 FORMATS = ("csv", "jsonl", "xlsx")
 #: tried in order; utf-8-sig also reads plain UTF-8 and drops an Excel BOM
@@ -138,6 +139,11 @@ def _clean_header(value: Any, index: int) -> str:
     return text or f"column_{index + 1}"
 
 
+def _unquote(value: str) -> str:
+    """A cell our own reject files wrote as ``'=…`` (text that looks like a formula) reads back as ``=…``."""
+    return value[1:] if len(value) > 1 and value[0] == "'" and looks_like_formula(value[1:]) else value
+
+
 def read_csv(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
     budget = _Budget(path, limits)
     text, encoding = decode_bytes(path.read_bytes(), path)
@@ -183,7 +189,7 @@ def read_csv(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
             if _is_empty(values):
                 table.empty_rows.append(row_no)
                 continue
-            record = {h: (values[i] if i < len(values) else "") for i, h in enumerate(headers)}
+            record = {h: (_unquote(values[i]) if i < len(values) else "") for i, h in enumerate(headers)}
             if len(values) > len(headers) and not _is_empty(values[len(headers):]):
                 table.broken_rows.append(
                     (row_no, ",".join(values), f"{len(values)} cells but the header has {len(headers)} columns")
