@@ -44,7 +44,7 @@ from api.policy import (
     visibility_params,
 )
 from graph.model import ChallengeStatus, Confidentiality, Need, NeedStatus, NodeLabel
-from graph.store import GraphEdge, GraphNode, GraphStore, Subgraph
+from graph.store import GraphNode, GraphStore, Subgraph
 from matcher.results import Explanation, Match, MatchResult
 
 HIDDEN_ENTERPRISE = "（未公开的企业）"
@@ -224,6 +224,9 @@ class NeedGate:
             for nxt in adjacent[queue.popleft()] - reached:
                 reached.add(nxt)
                 queue.append(nxt)
+        self.audit.record_many(self.viewer, "view_need", NodeLabel.NEED, [
+            (i, "full (drawing)") for i in sorted(reached)
+            if nodes[i].label == _NEED and nodes[i].props.get("confidentiality") != Confidentiality.PUBLIC.value])
         return Subgraph(nodes=[n for i, n in nodes.items() if i in reached],
                         edges=[e for e in edges if e.source in reached and e.target in reached])
 
@@ -238,14 +241,22 @@ class NeedGate:
         return set(ids) - readable
 
     def enterprise_matches(self, result: MatchResult) -> MatchResult:
-        """Enterprise candidates surfaced through needs the caller may not read, desensitised; the rest as is."""
-        hidden = self.hidden_needs(v for m in result.matches for v in m.via)
-        out = []
+        """Enterprise candidates surfaced through needs the caller may not read, desensitised; the rest as is
+        (a non-public need named in a shown explanation is a full view, and audited)."""
+        via = {v for m in result.matches for v in m.via}
+        hidden = self.hidden_needs(via)
+        out, shown = [], set()
         for m in result.matches:
             if hidden.intersection(m.via) and not self.viewer.may_act_for(m.candidate_id):
                 out.append(self.hidden_candidate(m))
             else:
                 out.append(m)
+                shown.update(m.via)
+        if shown:
+            rows = self.store.read(f"MATCH (n:{_NEED}) WHERE n.id IN $ids AND n.confidentiality <> 'public' "
+                                   "RETURN n.id AS id", ids=sorted(shown))
+            self.audit.record_many(self.viewer, "view_need", NodeLabel.NEED,
+                                   [(r["id"], "full (match)") for r in rows])
         return result.model_copy(update={"matches": out})
 
     def hidden_candidate(self, match: Match) -> Match:
@@ -262,10 +273,6 @@ class NeedGate:
             explanation=Explanation(shared_terms=terms, chain_path=steps,
                                     chain_relation=match.explanation.chain_relation, sentence="；".join(parts)),
         )
-
-
-def _edge(a: str, b: str, rel: str) -> GraphEdge:
-    return GraphEdge(a, b, rel)
 
 
 def gate_for(request: Request, viewer: Principal) -> NeedGate:
