@@ -69,6 +69,13 @@ class _Budget:
             raise ReadError(f"{self.path}: 读取超过 {self.limits.max_seconds:.0f} 秒的时限（读到第 {row_no} 行）；"
                             "请拆分成多个文件再上传", where=f"{self.path}:{row_no}")
 
+    def upfront(self, lines: int) -> None:
+        """Refuse at once a file whose line count alone shows it is far over the row limit (a row may span
+        lines, so only well beyond the limit), instead of validating the first rows before saying so."""
+        if lines > 2 * self.limits.max_rows + 1:
+            raise ReadError(f"{self.path}: 文件有 {lines:,} 行，超过 {self.limits.max_rows:,} 行的上限；"
+                            "请拆分成多个文件再上传", where=str(self.path))
+
     def columns(self, count: int, row_no: int) -> None:
         if count > self.limits.max_columns:
             raise ReadError(f"{self.path}: 第 {row_no} 行有 {count} 列，超过 {self.limits.max_columns} 列的上限",
@@ -167,6 +174,7 @@ def read_csv(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
         raise ReadError(f"{path}: the header row (row 1) is empty", where=f"{path}:1")
     table = Table(path=path, format="csv", headers=headers, rows=iter(()), encoding=encoding)
     table.total_hint = max(0, text.count("\n") - 1)
+    budget.upfront(table.total_hint)
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         row_no = 1
@@ -216,6 +224,7 @@ def read_jsonl(path: Path, limits: ReadLimits = CLI_LIMITS) -> Table:
     headers: list[str] = []
     table = Table(path=path, format="jsonl", headers=headers, rows=iter(()), encoding=encoding)
     table.total_hint = len(lines)
+    budget.upfront(len(lines))
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for row_no, line in enumerate(lines, start=1):
@@ -321,15 +330,35 @@ def read_xlsx(path: Path, sheet: str | None = None, limits: ReadLimits = CLI_LIM
 
 
 def _check_unpacked_size(path: Path, limits: ReadLimits) -> None:
-    """Refuse a zip bomb before openpyxl unpacks it: the sum of the members' declared sizes."""
+    """Refuse a zip bomb before openpyxl unpacks it (the sum of the members' declared sizes), and a sheet of
+    too many rows before they are parsed (its ``<row`` elements, counted in a streaming pass over the XML:
+    a sheet need not declare its size, and parsing a million rows to find out costs minutes)."""
     try:
         with zipfile.ZipFile(path) as zf:
             unpacked = sum(info.file_size for info in zf.infolist())
+            if unpacked > limits.max_unpacked_bytes:
+                raise ReadError(f"{path}: 工作簿解压后有 {unpacked / 1024**2:,.0f} MB，超过 "
+                                f"{limits.max_unpacked_bytes / 1024**2:,.0f} MB 的上限", where=str(path))
+            for info in zf.infolist():
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    rows = _count_rows(zf, info)
+                    if rows > limits.max_rows + 1:
+                        raise ReadError(f"{path}: 工作表有 {rows:,} 行，超过 {limits.max_rows:,} 行的上限；"
+                                        "请拆分成多个文件再上传", where=str(path))
     except (zipfile.BadZipFile, OSError) as exc:
         raise ReadError(f"{path}: not a readable .xlsx workbook ({exc})", where=str(path)) from None
-    if unpacked > limits.max_unpacked_bytes:
-        raise ReadError(f"{path}: 工作簿解压后有 {unpacked / 1024**2:,.0f} MB，超过 "
-                        f"{limits.max_unpacked_bytes / 1024**2:,.0f} MB 的上限", where=str(path))
+
+
+def _count_rows(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chunk: int = 1 << 20) -> int:
+    count, tail = 0, b""
+    with zf.open(info) as fh:
+        while block := fh.read(chunk):
+            data = tail + block
+            count += data.count(b"<row ") + data.count(b"<row>")
+            # a tag cut between two blocks is counted in the next one
+            tail = data[-5:]
+            count -= tail.count(b"<row ") + tail.count(b"<row>")
+    return count + tail.count(b"<row ") + tail.count(b"<row>")
 
 
 def open_table(path: str | Path, fmt: str | None = None, limits: ReadLimits = CLI_LIMITS) -> Table:
