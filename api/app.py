@@ -26,6 +26,8 @@ from api.audit import AuditLog
 from api.auth import AccountService, FormSigner, LoginGuard, RequestLimiter, SessionStore
 from api.errors import BodySizeLimit, install_error_handlers
 from api.gate import VocabularySource
+from api.observability import RequestTelemetry
+from api.observability import router as probes
 from api.security import SameOriginForms, SecurityHeaders
 from graph.files import private_dir, write_private
 from graph.settings import Settings, get_settings
@@ -172,7 +174,9 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     )
     app.add_middleware(SameOriginForms)
     app.add_middleware(SecurityHeaders, hsts=settings.cookie_secure)
+    app.add_middleware(RequestTelemetry)  # outermost: every answer gets its request id, counted and logged
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(probes)
     for name in ROUTE_MODULES:
         if name in REQUIRES and importlib.util.find_spec(REQUIRES[name]) is None:
             log.info("%s left out: %s is not available", name, REQUIRES[name])

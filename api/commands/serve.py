@@ -21,10 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
     from api.app import create_app
     from api.bootstrap import bootstrap_accounts, load_demo_if_empty
+    from api.observability import configure_logging
     from graph.store import open_store
 
     settings = get_settings()
@@ -43,5 +46,7 @@ def run(args: argparse.Namespace) -> int:
         # build the matcher's indexes in the background so the first match request does not wait for them
         threading.Thread(target=app.state.engine_provider, name="engine-warmup", daemon=True).start()
         print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        configure_logging(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+        # our own access log (JSON, with the request id and the route template) replaces uvicorn's
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
     return 0

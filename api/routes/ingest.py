@@ -19,6 +19,7 @@ from api.audit import AuditLog
 from api.auth import Principal, require_roles
 from api.deps import get_audit, get_store
 from api.errors import ERROR_RESPONSES, ApiError
+from api.observability import INGEST_ROWS
 from api.policy import UPLOAD_RESOURCE, Act, Resource, UploadRowPolicy, roles_for
 from graph.exceptions import ValidationError
 from graph.files import private_dir
@@ -106,6 +107,8 @@ def upload(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     audit.record(principal, "ingest", "", name, report.summary())
+    for outcome in ("created", "updated", "unchanged", "rejected"):
+        INGEST_ROWS.labels(outcome).inc(getattr(report, outcome))
     data = report.as_dict()
     return LoadReport(
         **{k: data[k] for k in LoadReport.model_fields if k in data and k not in {"errors", "source", "summary"}},

@@ -16,6 +16,7 @@ from api.auth import WORKSPACE_ROLES, Principal, require_roles
 from api.deps import get_engine, get_store
 from api.errors import ERROR_RESPONSES
 from api.gate import Gate, NeedGate
+from api.observability import MATCH_SECONDS
 from api.policy import Act, Resource, Target, authorize, roles_for
 from graph.model import Challenge, Confidentiality, Need, NodeLabel
 from graph.store import GraphStore
@@ -49,7 +50,8 @@ def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK
                  principal: Principal = Depends(require_roles(*roles_for(Resource.NEED_MATCHES, Act.READ)))
                  ) -> MatchResult:
     need_for_matches(gate, need_id)
-    return engine.match_need(need_id, k=k, include_weak=include_weak)
+    with MATCH_SECONDS.labels("need_achievement").time():
+        return engine.match_need(need_id, k=k, include_weak=include_weak)
 
 
 @router.get("/achievements/{achievement_id}/enterprises", response_model=MatchResult,
@@ -59,7 +61,9 @@ def achievement_matches(achievement_id: str, gate: Gate, k: int = K, include_wea
                         principal: Principal = Depends(
                             require_roles(*roles_for(Resource.ACHIEVEMENT_ENTERPRISES, Act.READ)))) -> MatchResult:
     store.require_node(NodeLabel.ACHIEVEMENT, achievement_id)
-    return gate.enterprise_matches(engine.match_achievement(achievement_id, k=k, include_weak=include_weak))
+    with MATCH_SECONDS.labels("achievement_enterprise").time():
+        result = engine.match_achievement(achievement_id, k=k, include_weak=include_weak)
+    return gate.enterprise_matches(result)
 
 
 @router.get("/enterprises/{enterprise_id}/achievements", response_model=MatchResult,
@@ -70,7 +74,8 @@ def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK
                        principal: Principal = Depends(WORKSPACE_ROLES)) -> MatchResult:
     authorize(principal, Resource.ENTERPRISE_RECOMMENDATIONS, Act.READ, Target(enterprise_id=enterprise_id))
     store.require_node(NodeLabel.ENTERPRISE, enterprise_id)
-    return engine.match_enterprise(enterprise_id, k=k, include_weak=include_weak)
+    with MATCH_SECONDS.labels("enterprise_achievement").time():
+        return engine.match_enterprise(enterprise_id, k=k, include_weak=include_weak)
 
 
 def match_text(engine: Any, text: str, k: int) -> MatchResult:
@@ -87,7 +92,8 @@ def match_text(engine: Any, text: str, k: int) -> MatchResult:
 @router.post("/search", response_model=MatchResult, summary="Achievements for a free-text need or technology")
 def search(body: TextQuery, engine: Any = Depends(get_engine),
            principal: Principal = Depends(require_roles(*roles_for(Resource.SEARCH, Act.READ)))) -> MatchResult:
-    return match_text(engine, body.text, body.k)
+    with MATCH_SECONDS.labels("search").time():
+        return match_text(engine, body.text, body.k)
 
 
 # --- challenge → solvers --------------------------------------------------------------------------
