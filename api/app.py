@@ -26,9 +26,12 @@ from api.audit import AuditLog
 from api.auth import AccountService, FormSigner, LoginGuard, RequestLimiter, SessionStore
 from api.errors import BodySizeLimit, install_error_handlers
 from api.gate import VocabularySource
+from api.jobs import JobRunner
+from api.notifications import Notifier
 from api.observability import RequestTelemetry
 from api.observability import router as probes
 from api.security import SameOriginForms, SecurityHeaders
+from api.upkeep import Upkeep
 from graph.files import private_dir, write_private
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
@@ -127,14 +130,30 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         app.state.sessions = SessionStore(graph, settings.session_hours)
         app.state.audit = AuditLog(graph)
         app.state.vocabulary = VocabularySource(graph)
-        app.state.engine_provider, app.state.engine_if_built = _engine_provider(graph, engine, settings)
+        app.state.jobs = JobRunner()
+        app.state.notifier = Notifier(graph)
+        provide, if_built = _engine_provider(graph, engine, settings)
+        app.state.engine_if_built = if_built
+        app.state.upkeep = Upkeep(graph, app.state.jobs, app.state.notifier, if_built)
+
+        def provide_and_catch_up() -> Any | None:
+            first = if_built() is None
+            built = provide()
+            if first and built is not None:  # standings from before this start (or another engine) refreshed
+                app.state.jobs.submit("refresh-stale-standings", app.state.upkeep.refresh_stale)
+            return built
+
+        app.state.engine_provider = provide_and_catch_up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
             if store is None:
                 attach(app, stack.enter_context(open_store(settings)))
-            yield
+            try:
+                yield
+            finally:
+                app.state.jobs.stop()
 
     app = FastAPI(
         title="techmatch",

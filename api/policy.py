@@ -108,6 +108,8 @@ class Resource(StrEnum):
     CHALLENGE_SOLVERS = "揭榜团队推荐"
     SEARCH = "语义搜索"
     UPLOAD = "批量上传"
+    DOCKING = "对接（联系、洽谈、签约）"
+    INBOX = "本人的通知与订阅"
     STATISTICS = "统计、报表与审计日志"
     ACCOUNTS = "用户与 API 密钥"
 
@@ -119,6 +121,7 @@ class Act(StrEnum):
     DELETE = "删除"
     LOWER_CONFIDENTIALITY = "降低保密级别"
     REVEAL_IDENTITY = "同意公开企业身份"
+    ESCALATE = "提交科技局"
 
 
 class Scope(StrEnum):
@@ -140,6 +143,7 @@ ROLE_TABLE: dict[tuple[Resource, Act], dict[Role, Scope]] = {
     (Resource.NEED, Act.DELETE): {_E: OWN, _K: OWN, _B: ANY},
     (Resource.NEED, Act.LOWER_CONFIDENTIALITY): {_E: OWN},
     (Resource.NEED, Act.REVEAL_IDENTITY): {_E: OWN},
+    (Resource.NEED, Act.ESCALATE): {_E: OWN, _K: OWN},
     (Resource.NEED_MATCHES, Act.READ): {_E: OWN, _K: READABLE, _B: ANY},
     (Resource.VERDICT, Act.READ): {_E: OWN, _K: OWN, _B: ANY},
     (Resource.VERDICT, Act.CREATE): {_E: OWN, _K: OWN, _B: ANY},
@@ -161,6 +165,12 @@ ROLE_TABLE: dict[tuple[Resource, Act], dict[Role, Scope]] = {
     (Resource.CHALLENGE_SOLVERS, Act.READ): {_B: ANY},
     (Resource.SEARCH, Act.READ): {_E: ANY, _K: ANY, _B: ANY},
     (Resource.UPLOAD, Act.CREATE): {_K: OWN, _B: ANY},  # each row: the rule of its entity, see upload_rule
+    (Resource.DOCKING, Act.READ): {_E: OWN, _K: OWN, _B: ANY},
+    (Resource.DOCKING, Act.CREATE): {_E: OWN, _K: OWN, _B: ANY},
+    (Resource.DOCKING, Act.UPDATE): {_E: OWN, _K: OWN, _B: ANY},
+    (Resource.INBOX, Act.READ): {_E: ANY, _K: ANY, _B: ANY, _A: ANY},  # one's own inbox only
+    (Resource.INBOX, Act.CREATE): {_E: ANY, _K: ANY, _B: ANY},  # saved searches and segment subscriptions
+    (Resource.INBOX, Act.DELETE): {_E: ANY, _K: ANY, _B: ANY},
     (Resource.STATISTICS, Act.READ): {_B: ANY},
     (Resource.ACCOUNTS, Act.READ): {_A: ANY},
     (Resource.ACCOUNTS, Act.CREATE): {_A: ANY},
@@ -185,6 +195,7 @@ _DENIED_ZH = {
     Act.DELETE: "你无权删除{what}",
     Act.LOWER_CONFIDENTIALITY: "只有发布需求的企业本身可以降低保密级别",
     Act.REVEAL_IDENTITY: "只有发布需求的企业本身可以同意公开企业身份",
+    Act.ESCALATE: "只有发布需求的企业或其经纪人可以提交科技局",
 }
 
 

@@ -42,6 +42,13 @@ class NodeLabel(StrEnum):
     API_KEY = "ApiKey"  # a hashed API key of a User (api)
     AUDIT_EVENT = "AuditEvent"  # one view of a non-public need, or another audited action (api)
     SESSION = "Session"  # a web login session, kept server-side so that logout ends it (api)
+    DOCKING = "Docking"  # 对接: a broker carrying an accepted match towards a contract
+    DOCKING_EVENT = "DockingEvent"  # one step of a docking: a contact, a meeting, negotiation notes, a stage change
+    NEED_STANDING = "NeedStanding"  # a need's best matches and gap verdict as last computed (matcher.standing)
+    NOTIFICATION = "Notification"  # an inbox item for one user (api)
+    OUTBOX_MESSAGE = "OutboxMessage"  # a message waiting for e-mail or SMS delivery (api)
+    SUBSCRIPTION = "Subscription"  # a saved search or a chain-segment subscription of one user (api)
+    UPLOAD_JOB = "UploadJob"  # a file uploaded in the browser, loaded in the background (api)
 
 
 class RelType(StrEnum):
@@ -172,6 +179,53 @@ class NeedStatus(StrEnum):
 class Verdict(StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
+    WITHDRAWN = "withdrawn"  # an earlier verdict taken back: the pair is judged by nobody again
+
+
+class DockingStage(StrEnum):
+    """Where a docking (对接) stands, from an accepted match to a registered contract."""
+
+    ACCEPTED = "accepted"  # 已接受匹配，待联系成果方
+    CONTACTED = "contacted"  # 已联系成果方
+    NEGOTIATING = "negotiating"  # 洽谈中（会谈、走访、议价）
+    SIGNED = "signed"  # 已签约
+    ABANDONED = "abandoned"  # 已终止
+
+
+OPEN_DOCKING_STAGES = (DockingStage.ACCEPTED, DockingStage.CONTACTED, DockingStage.NEGOTIATING)
+
+
+class ContactChannel(StrEnum):
+    PHONE = "电话"
+    VISIT = "走访"
+    MEETING = "会谈"
+    EMAIL = "邮件"
+    ONLINE = "线上洽谈"
+    OTHER = "其他"
+
+
+class AbandonReason(StrEnum):
+    """Why a docking ended without a contract: what lets the product learn (users.md)."""
+
+    PRICE = "price"  # 价格谈不拢
+    MATURITY = "maturity"  # 成熟度不够（未过小试/中试）
+    IP_UNCLEAR = "ip_unclear"  # 知识产权权属不清（职务发明未理清）
+    CAPACITY = "capacity"  # 企业承接能力不足
+    NO_RESPONSE = "no_response"  # 成果方或企业无回应
+    OFF_TOPIC = "off_topic"  # 技术并不对路
+    OTHER = "other"
+
+
+class ContractType(StrEnum):
+    """技术合同 types of the Civil Code's technology-contract chapter, with 作价入股 as listings know it."""
+
+    TRANSFER = "技术转让"
+    LICENSE = "技术许可"
+    JOINT_DEVELOPMENT = "合作开发"
+    COMMISSIONED_DEVELOPMENT = "委托开发"
+    EQUITY = "作价入股"
+    CONSULTING = "技术咨询"
+    SERVICE = "技术服务"
 
 
 class RejectReason(StrEnum):
@@ -412,6 +466,11 @@ class Need(Node):
     keywords: list[str] = []
     posted_on: date | None = None
     reveal_identity: bool = False  # the enterprise agreed to show its name and text
+    contact_name: str = ""  # 联系人 (shown to those who read the need in full)
+    contact_phone: str = ""
+    region: str | None = None  # 所在县区 of the enterprise's site concerned
+    #: the enterprise (or its broker) submitted this unmet need to the bureau (提交科技局)
+    escalated_on: date | None = None
 
     @property
     def text(self) -> str:
@@ -528,6 +587,8 @@ class Feedback(Node):
     comment: str = ""
     user: str = ""
     at: datetime | None = None
+    #: how much this verdict teaches the re-ranker (a signed contract counts as several plain verdicts)
+    strength: float = Field(default=1.0, ge=0, le=10)
     features: dict[str, float] = {}
 
 
@@ -554,6 +615,8 @@ class User(Node):
     enterprise_id: str | None = None  # for role enterprise
     broker_id: str | None = None  # for role broker
     active: bool = True
+    email: str = ""  # for the outbox's e-mail delivery
+    phone: str = ""  # for the outbox's SMS delivery
 
 
 class ApiKey(Node):
@@ -591,6 +654,122 @@ class AuditEvent(Node):
     detail: str = ""
 
 
+class Docking(Node):
+    """对接: one accepted match carried by a broker towards a technology contract."""
+
+    label = NodeLabel.DOCKING
+    title_field: ClassVar[str] = "id"
+    need_id: str
+    achievement_id: str
+    enterprise_id: str  # the need's enterprise (the future contract's buyer)
+    broker_id: str | None = None  # the broker carrying it (None: the enterprise or the bureau itself)
+    stage: DockingStage = DockingStage.ACCEPTED
+    opened_at: datetime
+    updated_at: datetime
+    owner_contact: str = ""  # who at the achievement's side (技术转移办公室, the inventor)
+    abandon_reason: AbandonReason | None = None
+    abandon_note: str = ""
+    contract_type: ContractType | None = None
+    amount_wan: float | None = Field(default=None, ge=0)
+    tech_amount_wan: float | None = Field(default=None, ge=0)  # 技术交易额 (what the registration counts)
+    signed_on: date | None = None
+    contract_no: str = ""
+    registration_no: str = ""  # 技术合同认定登记号
+    registered_on: date | None = None
+
+
+class DockingEvent(Node):
+    """One step of a docking: a contact, a meeting, negotiation notes, or a stage change."""
+
+    label = NodeLabel.DOCKING_EVENT
+    title_field: ClassVar[str] = "id"
+    docking_id: str
+    at: datetime
+    kind: str  # contact | note | stage
+    channel: ContactChannel | None = None
+    who: str = ""  # the person spoken to
+    note: str = ""
+    stage: DockingStage | None = None  # for kind "stage": the stage entered
+    user_id: str = ""
+
+
+class NeedStanding(Node):
+    """A need's matches as last computed: the best achievements (above and under the threshold), the gap
+    verdict and the engine that produced them. Bureau views and work queues read these instead of matching
+    every need per view; :mod:`matcher.standing` keeps them current."""
+
+    label = NodeLabel.NEED_STANDING
+    title_field: ClassVar[str] = "id"  # the need's id
+    achievement_ids: list[str] = []  # best first
+    confidences: list[float] = []
+    threshold: float = 0.0
+    best_confidence: float = 0.0
+    is_gap: bool = True
+    engine_version: str = ""
+    refreshed_at: datetime | None = None
+
+
+class Notification(Node):
+    """An inbox item of one user: what happened, in one Chinese sentence, and where to look."""
+
+    label = NodeLabel.NOTIFICATION
+    title_field: ClassVar[str] = "title"
+    user_id: str
+    kind: str  # new_fit | new_need | docking_stage | saved_search | segment
+    title: str
+    body: str = ""
+    link: str = ""
+    created_at: datetime
+    read: bool = False
+    dedupe_key: str = ""  # one notification per key and user (a fitting achievement is announced once)
+
+
+class OutboxMessage(Node):
+    """A message ready for e-mail or SMS delivery (delivered by an adapter; see docs/notifications.md)."""
+
+    label = NodeLabel.OUTBOX_MESSAGE
+    title_field: ClassVar[str] = "subject"
+    channel: str  # email | sms
+    to: str
+    subject: str
+    body: str
+    created_at: datetime
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    last_error: str = ""
+    notification_id: str = ""
+
+
+class Subscription(Node):
+    """A saved search (its text) or a chain-segment subscription of one user."""
+
+    label = NodeLabel.SUBSCRIPTION
+    title_field: ClassVar[str] = "id"
+    user_id: str
+    kind: str  # search | segment
+    query: str = ""  # the saved search text
+    segment_id: str | None = None
+    created_at: datetime
+
+
+class UploadJob(Node):
+    """A file uploaded in the browser and loaded in the background: its progress and report."""
+
+    label = NodeLabel.UPLOAD_JOB
+    title_field: ClassVar[str] = "file_name"
+    user_id: str
+    file_name: str
+    entity: str = ""
+    status: str = "queued"  # queued | running | done | failed
+    rows_done: int = 0
+    rows_total: int = 0
+    created_at: datetime
+    finished_at: datetime | None = None
+    report_json: str = ""  # the load report, JSON
+    error: str = ""
+    rejects_file: str = ""  # the reject file's name inside the job's directory
+
+
 #: the Chinese name of each label, for every place a person reads one
 LABEL_ZH: dict[str, str] = {
     NodeLabel.TALENT: "人才", NodeLabel.INSTITUTION: "机构", NodeLabel.ACHIEVEMENT: "成果",
@@ -600,17 +779,23 @@ LABEL_ZH: dict[str, str] = {
     NodeLabel.POLICY: "政策", NodeLabel.TARGET: "目标", NodeLabel.TASK: "任务", NodeLabel.DEPARTMENT: "部门",
     NodeLabel.FEEDBACK: "匹配评价", NodeLabel.MERGE_RECORD: "合并记录", NodeLabel.USER: "用户",
     NodeLabel.API_KEY: "API 密钥", NodeLabel.AUDIT_EVENT: "审计记录", NodeLabel.SESSION: "登录会话",
+    NodeLabel.DOCKING: "对接", NodeLabel.DOCKING_EVENT: "对接记录", NodeLabel.NEED_STANDING: "需求匹配结果",
+    NodeLabel.NOTIFICATION: "通知", NodeLabel.OUTBOX_MESSAGE: "待发消息", NodeLabel.SUBSCRIPTION: "订阅",
+    NodeLabel.UPLOAD_JOB: "上传任务",
 }
 
 #: the service's own bookkeeping (accounts, keys, sessions, audit): not part of the knowledge graph
-SERVICE_LABELS = frozenset({NodeLabel.USER, NodeLabel.API_KEY, NodeLabel.AUDIT_EVENT, NodeLabel.SESSION})
+SERVICE_LABELS = frozenset({NodeLabel.USER, NodeLabel.API_KEY, NodeLabel.AUDIT_EVENT, NodeLabel.SESSION,
+                            NodeLabel.NEED_STANDING, NodeLabel.NOTIFICATION, NodeLabel.OUTBOX_MESSAGE,
+                            NodeLabel.SUBSCRIPTION, NodeLabel.UPLOAD_JOB})
 
 NODE_TYPES: dict[NodeLabel, type[Node]] = {
     cls.label: cls
     for cls in (
         Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
         Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
-        User, ApiKey, AuditEvent, Session,
+        User, ApiKey, AuditEvent, Session, Docking, DockingEvent, NeedStanding, Notification, OutboxMessage,
+        Subscription, UploadJob,
     )
 }
 

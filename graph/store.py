@@ -34,6 +34,12 @@ INDEXED_PROPS: dict[NodeLabel, tuple[str, ...]] = {
     NodeLabel.CHAIN_SEGMENT: ("chain_id",),
     NodeLabel.FEEDBACK: ("query_id",),
     NodeLabel.SESSION: ("user_id",),
+    NodeLabel.DOCKING: ("need_id", "enterprise_id", "broker_id"),
+    NodeLabel.DOCKING_EVENT: ("docking_id",),
+    NodeLabel.NOTIFICATION: ("user_id", "dedupe_key"),
+    NodeLabel.OUTBOX_MESSAGE: ("status",),
+    NodeLabel.SUBSCRIPTION: ("user_id",),
+    NodeLabel.UPLOAD_JOB: ("user_id",),
     NodeLabel.USER: ("name",),
 }
 

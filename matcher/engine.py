@@ -153,6 +153,7 @@ class MatchEngine:
         self._ach_names: dict[str, str] = {}
         self._ent_nodes: dict[str, Enterprise] = {}
         self._feedback: list[FeedbackExample] = []
+        self._feedback_by_pair: dict[tuple[str, str, str], FeedbackExample] = {}
         self._hashes: dict[str, dict[str, str]] = {}  # label -> id -> content hash when indexed
         self._lock = threading.RLock()
         #: encode the query on the dense channel's worker thread while the lexical channels score
@@ -318,6 +319,10 @@ class MatchEngine:
             counts[lbl] = len(changed) + len(gone)
         return counts
 
+    def achievement_hashes(self) -> dict[str, str]:
+        """Content hash of every indexed achievement (what :meth:`sync` compares with the graph)."""
+        return dict(self._hashes.get(NodeLabel.ACHIEVEMENT.value, {}))
+
     def remove_achievement(self, achievement_id: str) -> None:
         with self._lock:
             self.achievements.remove([achievement_id])
@@ -378,11 +383,14 @@ class MatchEngine:
                     score[j] += delta
             features.append(f)
             contributions.append(c)
-        adjust = self.reranker.adjust(question.value, query_id, ids, features)
-        for j, a in enumerate(adjust):
-            if a:
-                contributions[j]["feedback"] = float(a)
-        score = score + adjust
+        learned, verdict = self.reranker.adjust_parts(question.value, query_id, ids, features)
+        for j in range(len(ids)):
+            if learned[j]:
+                contributions[j]["feedback"] = float(learned[j])
+            if verdict[j]:
+                # the pair's own verdict moves it in the list; it is shown as a verdict, not as confidence
+                contributions[j]["verdict"] = float(verdict[j])
+        score = score + learned + verdict
         order = np.argsort(-score, kind="stable")
         return _Scored(
             ids=[ids[j] for j in order],
@@ -396,10 +404,11 @@ class MatchEngine:
         self, scored: _Scored, demand: Demand, k: int, include_weak: bool, explain: bool
     ) -> tuple[list[Match], float]:
         window = max(k, GAP_WINDOW)
-        rows = [
-            f | {"score": float(s), "bonus": float(s) - f.get("fused", 0.0)}
-            for f, s in zip(scored.features[:window], scored.score[:window], strict=True)
-        ]
+        # the pair's own verdict moves it in the list but is no evidence of fit: left out of the confidence
+        shown = [float(s) - c.get("verdict", 0.0) for s, c in zip(scored.score[:window], scored.contributions[:window],
+                                                                     strict=True)]
+        rows = [f | {"score": v, "bonus": v - f.get("fused", 0.0)}
+                for f, v in zip(scored.features[:window], shown, strict=True)]
         conf = self.calibrator.confidences(rows)
         best = float(conf[:GAP_WINDOW].max()) if len(conf) else 0.0
         threshold = self.gap_threshold
@@ -577,18 +586,22 @@ class MatchEngine:
                         score += delta
                 ranked.append([score, ent, via_need, demand, features, contributions])
             if ranked:
-                adjust = self.reranker.adjust(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
-                                              [r[1] for r in ranked], [r[4] for r in ranked])
-                for r, a in zip(ranked, adjust, strict=True):
+                learned, verdict = self.reranker.adjust_parts(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
+                                                              [r[1] for r in ranked], [r[4] for r in ranked])
+                for r, a, v in zip(ranked, learned, verdict, strict=True):
                     if a:
                         r[0] += float(a)
                         r[5]["feedback"] = float(a)
+                    if v:
+                        r[0] += float(v)
+                        r[5]["verdict"] = float(v)
             ranked.sort(key=lambda r: -r[0])
             matches = []
             best_conf = 0.0
             for rank, (score, ent, via_need, demand, features, contributions) in enumerate(ranked[:k], start=1):
+                own = contributions.get("verdict", 0.0)  # the pair's own verdict is no evidence of fit
                 conf = self.calibrator.confidence(
-                    features | {"score": float(score), "bonus": float(score) - features.get("fused", 0.0)}
+                    features | {"score": float(score) - own, "bonus": float(score) - own - features.get("fused", 0.0)}
                 )
                 if rank <= GAP_WINDOW:
                     best_conf = max(best_conf, conf)
@@ -663,9 +676,11 @@ class MatchEngine:
         reason: str | RejectReason | None = None,
         comment: str = "",
         user: str = "",
+        strength: float = 1.0,
     ) -> Feedback:
         """Store a broker's verdict on one match in the graph (``Feedback`` node, ``ABOUT`` both sides) and
-        retrain the re-ranker, so the next ranking already reflects it."""
+        retrain the re-ranker, so the next ranking already reflects it. ``strength``: how many plain verdicts
+        this one is worth (a signed contract teaches more than a click)."""
         try:
             question = Question(question)
             verdict = Verdict(verdict)
@@ -683,7 +698,7 @@ class MatchEngine:
         fb = Feedback(
             id="fb-" + hashlib.sha1(key.encode()).hexdigest()[:16],
             question=question.value, query_id=query_id, candidate_id=candidate_id, verdict=verdict,
-            reason=reason, comment=comment, user=user, at=now, features=features,
+            reason=reason, comment=comment, user=user, at=now, features=features, strength=strength,
         )
         if self.store is not None:
             rels = [
@@ -700,9 +715,19 @@ class MatchEngine:
             if missing:
                 log.warning("feedback %s: %d ABOUT endpoints not in the graph", fb.id, len(missing))
         with self._lock:
-            self._feedback.append(_example(fb).example)
+            self._learn(_example(fb))
             self.reranker.fit(self._feedback)
         return fb
+
+    def _learn(self, ordered: _Ordered) -> None:
+        """The latest verdict on a pair is the one that teaches; a withdrawn verdict teaches nothing."""
+        ex = ordered.example
+        key = (ex.question, ex.query_id, ex.candidate_id)
+        if ordered.withdrawn:
+            self._feedback_by_pair.pop(key, None)
+        else:
+            self._feedback_by_pair[key] = ex
+        self._feedback = list(self._feedback_by_pair.values())
 
     def _load_feedback(self) -> None:
         examples = []
@@ -713,7 +738,10 @@ class MatchEngine:
                 except Exception as exc:  # one unreadable record must not stop the engine
                     log.warning("skipping feedback %s: %s", props.get("id"), exc)
         examples.sort(key=lambda e: e.order)
-        self._feedback = [e.example for e in examples]
+        self._feedback_by_pair = {}
+        self._feedback = []
+        for ordered in examples:
+            self._learn(ordered)
         self.reranker.fit(self._feedback)
 
     def _pair_features(self, question: Question, query_id: str, candidate_id: str) -> dict[str, float]:
@@ -739,14 +767,15 @@ class MatchEngine:
 class _Ordered:
     order: str
     example: FeedbackExample
+    withdrawn: bool = False
 
 
 def _example(fb: Feedback) -> _Ordered:
     ex = FeedbackExample(
         question=fb.question, query_id=fb.query_id, candidate_id=fb.candidate_id,
-        accepted=fb.verdict == Verdict.ACCEPT, features=dict(fb.features),
+        accepted=fb.verdict == Verdict.ACCEPT, features=dict(fb.features), weight=fb.strength,
     )
-    return _Ordered(order=(fb.at.isoformat() if fb.at else ""), example=ex)
+    return _Ordered(order=(fb.at.isoformat() if fb.at else ""), example=ex, withdrawn=fb.verdict == Verdict.WITHDRAWN)
 
 
 def _channel_features(norm: dict[str, np.ndarray], raw: dict[str, np.ndarray], i: int) -> dict[str, float]:

@@ -27,6 +27,7 @@ class FeedbackExample:
     candidate_id: str
     accepted: bool
     features: Mapping[str, float]
+    weight: float = 1.0  # a signed contract teaches more than a click
 
 
 class FeedbackReranker:
@@ -57,19 +58,29 @@ class FeedbackReranker:
         self.feature_names = sorted({k for ex in examples for k in ex.features})
         x = np.array([[float(ex.features.get(f, 0.0)) for f in self.feature_names] for ex in examples])
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced"))
-        self.model.fit(x, np.asarray(labels, dtype=int))
+        self.model.fit(x, np.asarray(labels, dtype=int),
+                       logisticregression__sample_weight=np.asarray([ex.weight for ex in examples]))
         return self
 
     def adjust(
         self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[Mapping[str, float]]
     ) -> np.ndarray:
         """The score change for each candidate: learned log-odds (weighted) plus the pair's own verdict."""
-        out = np.zeros(len(candidate_ids), dtype=np.float32)
+        learned, verdict = self.adjust_parts(question, query_id, candidate_ids, features)
+        return learned + verdict
+
+    def adjust_parts(
+        self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[Mapping[str, float]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(learned log-odds, the pair's own verdict) for each candidate, apart: the verdict moves the pair in
+        the ranking but is shown as a verdict, not folded into the pair's confidence."""
+        learned = np.zeros(len(candidate_ids), dtype=np.float32)
+        verdict = np.zeros(len(candidate_ids), dtype=np.float32)
         if self.model is not None and len(candidate_ids):
             x = np.array([[float(f.get(name, 0.0)) for name in self.feature_names] for f in features])
             weight = self.n_examples / (self.n_examples + self.prior)
-            out += (weight * self.model.decision_function(x)).astype(np.float32)
+            learned += (weight * self.model.decision_function(x)).astype(np.float32)
         if query_id is not None and self._pairs:
             for i, cid in enumerate(candidate_ids):
-                out[i] += self._pairs.get((question, query_id, cid), 0.0)
-        return out
+                verdict[i] += self._pairs.get((question, query_id, cid), 0.0)
+        return learned, verdict

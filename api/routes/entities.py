@@ -150,7 +150,7 @@ def _register(slug: str, label: NodeLabel) -> None:
         store.delete_node(label, node_id)
         engine = request.app.state.engine_if_built()
         if engine is not None and label == NodeLabel.ACHIEVEMENT:
-            engine.remove_achievement(node_id)
+            engine.remove_achievement(node_id)  # standings that listed it are refreshed when next stale
 
     router.add_api_route(f"/{slug}", create, methods=["POST"], response_model=cls, status_code=201,
                          operation_id=f"create_{snake}", summary=f"Create a {label.value}")
@@ -172,10 +172,9 @@ def _stamp(principal: Principal, node: Node) -> Node:
 
 
 def _after_write(request: Request, label: NodeLabel, node: Node) -> None:
-    """Keep the matcher's indexes current after an edit (only when the engine is already built)."""
-    engine = request.app.state.engine_if_built()
-    if engine is not None and label == NodeLabel.ACHIEVEMENT:
-        engine.index_achievements([node])
+    """Keep the matcher's indexes, the needs' standings and the subscribers current after an edit."""
+    if isinstance(node, Achievement):
+        request.app.state.upkeep.after_achievements([node])
 
 
 for _slug, _label in RESOURCES.items():

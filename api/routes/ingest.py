@@ -107,6 +107,8 @@ def upload(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     audit.record(principal, "ingest", "", name, report.summary())
+    if report.created or report.updated:
+        request.app.state.upkeep.after_load()
     for outcome in ("created", "updated", "unchanged", "rejected"):
         INGEST_ROWS.labels(outcome).inc(getattr(report, outcome))
     data = report.as_dict()

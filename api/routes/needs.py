@@ -140,11 +140,9 @@ def change_need(gate: NeedGate, need_id: str, changes: dict[str, object]) -> Nee
     return updated
 
 
-def reindex_need(request: Request, need: Need) -> None:
-    """Bring the match engine up to date with a need just written (its text and its chain context)."""
-    engine = request.app.state.engine_if_built()
-    if engine is not None:
-        engine.reindex_need(need)
+def after_need(request: Request, need: Need, posted: bool = False) -> None:
+    """Bring the matcher, the need's standing matches and (for a new need) its brokers up to date."""
+    request.app.state.upkeep.after_need(need, posted=posted)
 
 
 @router.get("", response_model=NeedPage, summary="List needs visible to the caller")
@@ -167,7 +165,7 @@ def list_needs(
 def post_need(request: Request, body: NeedIn, gate: Gate, store: GraphStore = Depends(get_store),
               audit: AuditLog = Depends(get_audit), principal: Principal = Depends(POSTERS)) -> NeedView:
     need = create_need(store, principal, body)
-    reindex_need(request, need)
+    after_need(request, need, posted=True)
     audit.record(principal, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
     return gate.view(need)
 
@@ -182,7 +180,7 @@ def patch_need(request: Request, need_id: str, body: NeedPatch, gate: Gate, audi
                principal: Principal = Depends(POSTERS)) -> NeedView:
     changes = body.model_dump(exclude_unset=True)
     updated = change_need(gate, need_id, changes)
-    reindex_need(request, updated)
+    after_need(request, updated)
     audit.record(principal, "change_need", NodeLabel.NEED, need_id, ",".join(sorted(changes)))
     return gate.view(updated)
 
@@ -193,7 +191,5 @@ def delete_need(request: Request, need_id: str, gate: Gate, audit: AuditLog = De
     need = gate.readable(need_id, audit=None)
     authorize(principal, Resource.NEED, Act.DELETE, Target(enterprise_id=need.enterprise_id))
     gate.store.delete_node(NodeLabel.NEED, need_id)
-    engine = request.app.state.engine_if_built()
-    if engine is not None:
-        engine.remove_need(need_id)
+    request.app.state.upkeep.after_need_removed(need_id)
     audit.record(principal, "delete_need", NodeLabel.NEED, need_id)

@@ -81,11 +81,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def report_xlsx(request: Request, store: GraphStore = Depends(get_store),
                 principal: Principal = Depends(BUREAU)) -> Response:
     from bureau.export import bureau_tables, write_xlsx
-    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+    from bureau.gapmap import build_gap_map
     from bureau.targets import target_progress
 
-    engine = request.app.state.engine_if_built()
-    gap_map = build_gap_map(store, engine_need_is_unmet(engine) if engine is not None else None)
+    standing = request.app.state.upkeep.standing()  # each need's last computed matches: a read per need
+    gap_map = build_gap_map(store, standing.unmet() if standing is not None else None)
     request.app.state.settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=request.app.state.settings.data_dir) as tmp:
         path = write_xlsx(bureau_tables(target_progress(store), gap_map), Path(tmp) / "report.xlsx")

@@ -40,7 +40,7 @@ from api.match_views import (
     verdicts_for,
 )
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
-from api.routes.needs import NeedIn, change_need, create_need, reindex_need
+from api.routes.needs import NeedIn, after_need, change_need, create_need
 from api.routes.stats import collect_stats
 from graph.model import Achievement, Challenge, Confidentiality, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
@@ -264,7 +264,7 @@ def reveal(request: Request, need_id: str, csrf: str = Form("", max_length=100))
         return _login_redirect(request)
     _check_csrf(request, csrf)
     updated = change_need(_gate(request, me), need_id, {"reveal_identity": True})
-    reindex_need(request, updated)
+    after_need(request, updated)
     request.app.state.audit.record(me, "reveal", NodeLabel.NEED, need_id)
     return RedirectResponse(f"/needs/{quote(need_id)}?msg=revealed", status_code=303)
 
@@ -383,7 +383,7 @@ def post_need_form(request: Request, name: str = Form(..., max_length=200),
         return _enterprise_page(request, me, error="预算须为不小于 0 的数字（万元），名称不能为空。", status_code=422)
     need = create_need(request.app.state.store, me, body)
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
-    reindex_need(request, need)
+    after_need(request, need, posted=True)
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
 
 
@@ -391,13 +391,13 @@ def _chain_map_svg(request: Request) -> Markup | None:
     """The bureau's gap map drawn by bureau.charts; unmet = the engine finds no confident match when it is
     built, else the graph's record of solved needs."""
     from bureau.charts import render_chain_map_svg
-    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+    from bureau.gapmap import build_gap_map
 
     store = request.app.state.store
     if store.read(f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN count(s) AS c")[0]["c"] == 0:
         return None
-    engine = request.app.state.engine_if_built()
-    gap_map = build_gap_map(store, engine_need_is_unmet(engine) if engine is not None else None)
+    standing = request.app.state.upkeep.standing()  # each need's last computed matches: a read per need
+    gap_map = build_gap_map(store, standing.unmet() if standing is not None else None)
     # matplotlib writes the SVG and escapes the names in it; it carries no script
     return Markup(render_chain_map_svg(gap_map))
 

@@ -1,0 +1,166 @@
+"""Each need's matches as last computed, kept in the graph (``NeedStanding`` nodes) and kept current.
+
+Bureau views (gap map, topics, the Excel report), a broker's work queue and the notifications read these
+instead of asking the matcher about every need on every view: a view costs a read, not a full-corpus query
+per need. They are refreshed incrementally:
+
+- a need posted or edited: its own standing (:meth:`StandingMatches.refresh`);
+- achievements added or changed: the needs whose text is closest to them, found through the needs index
+  (:meth:`StandingMatches.after_achievements`), not every need;
+- an engine with other channels or another confidence curve (``engine_version``): every standing is stale
+  and refreshed by a background job (:meth:`StandingMatches.stale`).
+
+A refresh reports the achievements that newly reached the confidence threshold for a need
+(:class:`NewFit`), which is what the notifications announce — once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from graph.model import Achievement, NeedStanding, NodeLabel
+from graph.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+#: achievements kept per need (above and under the threshold, best first)
+KEEP = 10
+#: needs looked at per changed achievement (the closest texts in the needs index)
+NEEDS_PER_ACHIEVEMENT = 20
+_STANDINGS = (
+    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE $ids IS NULL OR s.id IN $ids RETURN properties(s) AS p"
+)
+_NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN n.id AS id"
+_VERSIONS = f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v"
+_DROP_ORPHANS = (
+    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE NOT EXISTS {{ MATCH (n:{NodeLabel.NEED.value} {{id: s.id}}) }} "
+    "DELETE s"
+)
+
+
+@dataclass(frozen=True)
+class NewFit:
+    """An achievement that now reaches the confidence threshold for a need and did not before."""
+
+    need_id: str
+    achievement_id: str
+    confidence: float
+
+
+def engine_version(engine: Any) -> str:
+    """What the standings were computed with: the channels and the confidence threshold."""
+    raw = "|".join([*engine.channel_names, f"{engine.gap_threshold:.6f}"])
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:12]
+
+
+class StandingMatches:
+    """Reads and refreshes ``NeedStanding`` nodes (see the module docstring)."""
+
+    def __init__(self, store: GraphStore, engine: Any, keep: int = KEEP) -> None:
+        self.store, self.engine, self.keep = store, engine, keep
+
+    @property
+    def version(self) -> str:
+        return engine_version(self.engine)
+
+    # -- reads -------------------------------------------------------------------------------------
+    def read(self, need_ids: Iterable[str] | None = None) -> dict[str, NeedStanding]:
+        ids = sorted(set(need_ids)) if need_ids is not None else None
+        rows = self.store.read(_STANDINGS, ids=ids)
+        out = {}
+        for r in rows:
+            node = NeedStanding.from_props(r["p"])
+            assert isinstance(node, NeedStanding)
+            out[node.id] = node
+        return out
+
+    def unmet(self) -> Callable[[str], bool]:
+        """``need_id -> is it a gap`` from the standings (bureau.gapmap's ``NeedIsUnmet``); a need without a
+        standing yet is computed once, then read."""
+        standings = self.read()
+
+        def unmet(need_id: str) -> bool:
+            if need_id not in standings:
+                self.refresh([need_id])
+                standings.update(self.read([need_id]))
+            found = standings.get(need_id)
+            return found.is_gap if found is not None else True
+
+        return unmet
+
+    def stale(self) -> list[str]:
+        """Needs without a standing, or with one from another engine."""
+        version = self.version
+        have = {r["id"]: r["v"] for r in self.store.read(_VERSIONS)}
+        return sorted(r["id"] for r in self.store.read(_NEED_IDS) if have.get(r["id"]) != version)
+
+    # -- writes ------------------------------------------------------------------------------------
+    def refresh(self, need_ids: Sequence[str], announce: Iterable[str] = (), batch: int = 100) -> list[NewFit]:
+        """Recompute the standings of ``need_ids``; returns which of the ``announce`` achievements (those that
+        just arrived or changed) newly reached the threshold for one of them."""
+        changed = set(announce)
+        fits: list[NewFit] = []
+        version = self.version
+        ids = list(dict.fromkeys(need_ids))
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            before = self.read(chunk)
+            fresh: list[NeedStanding] = []
+            now = datetime.now(UTC)
+            for need_id in chunk:
+                try:
+                    result = self.engine.match_need(need_id, k=self.keep, include_weak=True, explain=False)
+                except Exception as exc:  # a need deleted meanwhile, or unreadable: skip it, say so
+                    log.warning("standing of %s not refreshed: %s", need_id, exc)
+                    continue
+                standing = NeedStanding(
+                    id=need_id, achievement_ids=[m.candidate_id for m in result.matches],
+                    confidences=[round(float(m.confidence), 6) for m in result.matches],
+                    threshold=float(result.threshold), best_confidence=float(result.best_confidence),
+                    is_gap=bool(result.is_gap), engine_version=version, refreshed_at=now,
+                )
+                fresh.append(standing)
+                fits.extend(f for f in _new_fits(before.get(need_id), standing) if f.achievement_id in changed)
+            if fresh:
+                self.store.upsert_nodes(fresh)
+        return fits
+
+    def needs_near(self, achievements: Sequence[Achievement], per: int = NEEDS_PER_ACHIEVEMENT) -> list[str]:
+        """The needs whose text is closest to each achievement's (through the needs index)."""
+        index = self.engine.needs
+        if not len(index):
+            return []
+        found: list[str] = []
+        from matcher.engine import achievement_text
+
+        for ach in achievements:
+            fused = index.query(achievement_text(ach)).fused
+            top = np.argsort(-fused)[:per]
+            found.extend(index.doc_ids[i] for i in top)
+        return list(dict.fromkeys(found))
+
+    def after_achievements(self, achievements: Sequence[Achievement]) -> list[NewFit]:
+        """Refresh the needs the changed achievements could answer; which of them newly fit which need."""
+        return self.refresh(self.needs_near(achievements), announce=[a.id for a in achievements])
+
+    def drop_orphans(self) -> None:
+        """Standings of needs that no longer exist."""
+        self.store.write(_DROP_ORPHANS)
+
+
+def _new_fits(before: NeedStanding | None, after: NeedStanding) -> list[NewFit]:
+    def above(s: NeedStanding | None) -> set[str]:
+        if s is None:
+            return set()
+        return {a for a, c in zip(s.achievement_ids, s.confidences, strict=False) if c >= s.threshold}
+
+    known = above(before)
+    return [NewFit(after.id, a, c) for a, c in zip(after.achievement_ids, after.confidences, strict=False)
+            if c >= after.threshold and a not in known]
