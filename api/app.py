@@ -52,6 +52,8 @@ ROUTE_MODULES = (
     "api.routes.admin",
     "api.routes.web",
     "api.routes.admin_pages",
+    "api.routes.workspace",
+    "api.routes.dockings",
     "api.routes.docs",
 )
 #: route modules that need a domain module which may not be built yet
@@ -144,6 +146,9 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             return built
 
         app.state.engine_provider = provide_and_catch_up
+        from api.routes.workspace import mark_interrupted_uploads
+
+        mark_interrupted_uploads(graph)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

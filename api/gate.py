@@ -56,7 +56,7 @@ _LIST = (
     "WHERE ($enterprise_id IS NULL OR n.enterprise_id = $enterprise_id) "
     "AND ($status IS NULL OR n.status = $status) "
     "AND ($mine IS NULL OR n.enterprise_id IN $mine) "
-    "AND ($text IS NULL OR n.name CONTAINS $text OR n.id = $text) "
+    "AND ($text IS NULL OR n.id = $text OR size([t IN $terms WHERE n.name CONTAINS t]) = size($terms)) "
     f"AND (NOT $full_only OR {FULL_VIEW_CONDITION}) "
     "RETURN properties(n) AS p ORDER BY n.id SKIP $skip LIMIT $limit"
 )
@@ -164,6 +164,8 @@ class NeedGate:
                 budget_wan=need.budget_wan, deadline=need.deadline, posted_on=need.posted_on,
                 cooperation_modes=need.cooperation_modes, min_maturity=need.min_maturity, sector=need.sector,
                 reveal_identity=need.reveal_identity, can_manage=self.may_manage(need),
+                contact_name=need.contact_name, contact_phone=need.contact_phone, region=need.region,
+                escalated_on=need.escalated_on,
             ))
         self.audit.record_many(self.viewer, "view_need", NodeLabel.NEED, audited)
         return out
@@ -192,7 +194,8 @@ class NeedGate:
                               self.viewer.enterprise_id else self.viewer.assigned)
         rows = self.store.read(
             _LIST, enterprise_id=enterprise_id, status=status.value if status else None, mine=mine_ids,
-            text=text or None, full_only=bool(text or enterprise_id), skip=max(0, int(skip)),
+            text=text or None, terms=(text or "").split() or [""], full_only=bool(text or enterprise_id),
+            skip=max(0, int(skip)),
             limit=int(limit) + 1, **visibility_params(self.viewer),
         )
         needs = [Need.from_props(r["p"]) for r in rows]

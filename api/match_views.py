@@ -9,7 +9,7 @@ from typing import Any
 from api.auth import Principal
 from graph.model import Feedback, NodeLabel, RejectReason, Verdict
 from graph.store import GraphNode, GraphStore, Subgraph
-from matcher.results import Match, MatchResult, Question
+from matcher.results import Explanation, Match, MatchResult, Question
 
 REASON_ZH: dict[str, str] = {
     RejectReason.OFF_TOPIC.value: "技术方向不符",
@@ -19,10 +19,10 @@ REASON_ZH: dict[str, str] = {
     RejectReason.ALREADY_KNOWN.value: "企业已掌握或已接触",
     RejectReason.OTHER.value: "其他",
 }
-VERDICT_ZH = {Verdict.ACCEPT.value: "已接受", Verdict.REJECT.value: "已拒绝"}
+VERDICT_ZH = {Verdict.ACCEPT.value: "已接受", Verdict.REJECT.value: "已拒绝", Verdict.WITHDRAWN.value: "已撤销"}
 _VERDICTS = (
-    f"MATCH (f:{NodeLabel.FEEDBACK.value} {{query_id: $qid}}) "
-    "RETURN f.candidate_id AS candidate, f.verdict AS verdict, f.at AS at ORDER BY f.at"
+    f"MATCH (f:{NodeLabel.FEEDBACK.value} {{query_id: $qid}}) WHERE f.question = $question "
+    "RETURN properties(f) AS p ORDER BY f.at"
 )
 
 
@@ -34,9 +34,20 @@ def find_match(result: MatchResult, candidate_id: str) -> Match | None:
     return next((m for m in result.matches if m.candidate_id == candidate_id), None)
 
 
+def verdict_records(store: GraphStore, query_id: str, question: Question = Question.NEED_ACHIEVEMENT
+                    ) -> dict[str, Feedback]:
+    """The standing verdict per candidate of one query: the latest one, unless it was withdrawn."""
+    latest: dict[str, Feedback] = {}
+    for r in store.read(_VERDICTS, qid=query_id, question=question.value):
+        fb = Feedback.from_props(r["p"])
+        if isinstance(fb, Feedback):
+            latest[fb.candidate_id] = fb
+    return {c: fb for c, fb in latest.items() if fb.verdict != Verdict.WITHDRAWN}
+
+
 def verdicts_for(store: GraphStore, query_id: str) -> dict[str, str]:
-    """The latest verdict per candidate of one query."""
-    return {r["candidate"]: r["verdict"] for r in store.read(_VERDICTS, qid=query_id)}
+    """The standing verdict (accept / reject) per candidate of one need."""
+    return {c: fb.verdict.value for c, fb in verdict_records(store, query_id).items()}
 
 
 def record_verdict(
@@ -49,8 +60,10 @@ def record_verdict(
                                   user=principal.broker_id or principal.user_id)
 
 
-def match_subgraph(store: GraphStore, need_id: str, achievement_id: str) -> tuple[Subgraph, list[str]]:
-    """The achievement's neighbourhood, the need's enterprise and segments, and the paths between them."""
+def match_subgraph(store: GraphStore, need_id: str, achievement_id: str, explanation: Explanation | None = None
+                   ) -> tuple[Subgraph, list[str]]:
+    """The achievement's neighbourhood, the need's enterprise and segments, the paths between them, and the
+    earlier relationship the explanation names (so that what the sentence says is also drawn)."""
     sub = store.neighbourhood(NodeLabel.ACHIEVEMENT, achievement_id, depth=1, limit=60)
     need_side = store.neighbourhood(NodeLabel.NEED, need_id, depth=1, limit=30)
     nodes: dict[str, GraphNode] = {n.id: n for n in sub.nodes}
@@ -65,6 +78,15 @@ def match_subgraph(store: GraphStore, need_id: str, achievement_id: str) -> tupl
             nodes.setdefault(n.id, n)
             highlight.append(n.id)
         for a, b, rel in zip(path.nodes, path.nodes[1:], path.rel_types, strict=False):
+            edges.setdefault((a.id, b.id, rel), _edge(a.id, b.id, rel))
+    for explained in (explanation.graph_paths if explanation else []):
+        steps = explained.nodes
+        if any(step.label in (NodeLabel.NEED.value, NodeLabel.CHALLENGE.value) for step in steps):
+            continue  # drawn only from the graph itself, where their confidentiality is known
+        for step in steps:
+            nodes.setdefault(step.id, GraphNode(step.id, step.label, step.name, {}))
+            highlight.append(step.id)
+        for a, b, rel in zip(steps, steps[1:], explained.rel_types, strict=False):
             edges.setdefault((a.id, b.id, rel), _edge(a.id, b.id, rel))
     return Subgraph(nodes=list(nodes.values()), edges=list(edges.values())), highlight
 

@@ -276,6 +276,10 @@ class NeedView(BaseModel):
     sector: str = ""
     reveal_identity: bool = False
     can_manage: bool = False
+    contact_name: str = ""
+    contact_phone: str = ""
+    region: str | None = None
+    escalated_on: date | None = None
 
 
 class DesensitisedNeedView(BaseModel):

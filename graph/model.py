@@ -768,6 +768,7 @@ class UploadJob(Node):
     report_json: str = ""  # the load report, JSON
     error: str = ""
     rejects_file: str = ""  # the reject file's name inside the job's directory
+    worker: str = ""  # host:pid of the process loading it (an interrupted load is recognised on restart)
 
 
 #: the Chinese name of each label, for every place a person reads one

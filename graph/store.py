@@ -337,7 +337,8 @@ class GraphStore:
         # The filter keys were checked against the model, so they are identifiers we own.
         conds = [f"n.{key} = $w_{key}" for key in where]
         if text:
-            conds.append("(n.name CONTAINS $text OR n.id = $text)")
+            # every word of a multi-word query in the name (尼龙66 黄变), or the exact id
+            conds.append("(n.id = $text OR size([t IN $terms WHERE n.name CONTAINS t]) = size($terms))")
         clause = ("WHERE " + " AND ".join(conds)) if conds else ""
         params = {f"w_{k}": (v.value if hasattr(v, "value") else v) for k, v in where.items()}
         return [
@@ -345,6 +346,7 @@ class GraphStore:
             for r in self.read(
                 f"MATCH (n:{lbl}) {clause} RETURN properties(n) AS p ORDER BY n.id SKIP $skip LIMIT $limit",
                 text=text,
+                terms=(text or "").split() or [""],
                 skip=max(0, int(skip)),
                 limit=max(0, int(limit)),
                 **params,

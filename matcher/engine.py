@@ -496,6 +496,22 @@ class MatchEngine:
         return self._result(Question.NEED_ACHIEVEMENT, need.id, NodeLabel.NEED, need.name, scored.query_terms,
                             matches, best, sorted(demand.segments))
 
+    def match_pair(self, need: str | Need, achievement_id: str) -> Match | None:
+        """One need–achievement pair as the need's ranking sees it (rank, confidence, explanation), also when
+        a verdict moved it off the first page; None when it is not among the candidates scored at all."""
+        need = self._need(need)
+        with self._lock:
+            demand = self.demand_for_need(need)
+            scored = self._rank_supply(need.text, demand, Question.NEED_ACHIEVEMENT, need.id, POOL)
+            if achievement_id not in scored.ids:
+                return None
+            matches, _ = self._supply_matches(scored, demand, len(scored.ids), include_weak=True, explain=False)
+            match = next(m for m in matches if m.candidate_id == achievement_id)
+            match.explanation = self._explain_supply(achievement_id, scored.query_terms, demand)
+            match.behind = [PathStep(id=oid, label=self.ctx.labels.get(oid, ""), name=name)
+                            for oid, name in self.ctx.orgs_behind(achievement_id).items()]
+        return match
+
     def match_enterprise(self, enterprise_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
         """Achievements worth an enterprise's attention: its description, products and open needs as the query."""
         with self._lock:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
@@ -121,8 +122,12 @@ def upload(
 
 
 def _placer(request: Request) -> ChainPlacer:
+    return _placer_of(request.app.state)
+
+
+def _placer_of(state: Any) -> ChainPlacer:
     """One chain placer per app: uploads are placed on chain segments like the ingest command's rows."""
-    placer = getattr(request.app.state, "chain_placer", None)
+    placer = getattr(state, "chain_placer", None)
     if placer is None:
-        placer = request.app.state.chain_placer = default_placer(request.app.state.settings)
+        placer = state.chain_placer = default_placer(state.settings)
     return placer

@@ -58,6 +58,9 @@ class NeedIn(BaseModel):
     confidentiality: Confidentiality = Confidentiality.PUBLIC
     sector: str = Field("", max_length=100)
     keywords: list[Keyword] = Field([], max_length=20)
+    contact_name: str = Field("", max_length=50, description="联系人")
+    contact_phone: str = Field("", max_length=30, pattern=r"^[0-9+\-() 转]*$")
+    region: str | None = Field(None, max_length=40, description="所在县区")
 
 
 class NeedPatch(BaseModel):
@@ -75,6 +78,9 @@ class NeedPatch(BaseModel):
     status: NeedStatus | None = None
     keywords: list[Keyword] | None = Field(None, max_length=20)
     reveal_identity: bool | None = Field(None, description="the enterprise itself agrees to show its name and text")
+    contact_name: str | None = Field(None, max_length=50)
+    contact_phone: str | None = Field(None, max_length=30, pattern=r"^[0-9+\-() 转]*$")
+    region: str | None = Field(None, max_length=40)
 
 
 class NeedPage(PageOut):
@@ -114,12 +120,16 @@ def create_need(store: GraphStore, principal: Principal, body: NeedIn) -> Need:
         sector=body.sector,
         keywords=body.keywords,
         posted_on=datetime.now(UTC).date(),
+        contact_name=body.contact_name,
+        contact_phone=body.contact_phone,
+        region=body.region,
     )
     ensure_storable(need)
     rels = [Relation(type=RelType.POSTED, source_label=NodeLabel.ENTERPRISE, source_id=enterprise_id,
                      target_label=NodeLabel.NEED, target_id=need.id)]
     rels += [Relation(type=RelType.IN_SEGMENT, source_label=NodeLabel.NEED, source_id=need.id,
-                      target_label=NodeLabel.CHAIN_SEGMENT, target_id=seg) for seg in body.segment_ids]
+                      target_label=NodeLabel.CHAIN_SEGMENT, target_id=seg, props={"method": "confirmed"})
+             for seg in body.segment_ids]
     store.write_batch([need], rels)
     return need
 

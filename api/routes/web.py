@@ -9,14 +9,18 @@ Pages are rendered on the server with Jinja2 (autoescaped); forms carry a CSRF t
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from pydantic import ValidationError as PydanticValidationError
 
 from api.auth import (
     PRELOGIN_COOKIE,
@@ -27,33 +31,48 @@ from api.auth import (
     client_address,
     principal_from_request,
 )
+from api.docking import DockingService
 from api.errors import ApiError
 from api.gate import NeedGate, gate_for
 from api.graph_svg import render_subgraph
 from api.match_views import (
     REASON_ZH,
     VERDICT_ZH,
-    find_match,
     match_subgraph,
     need_matches,
     record_verdict,
-    verdicts_for,
+    verdict_records,
 )
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
+from api.present import FILTERS, band
 from api.routes.needs import NeedIn, after_need, change_need, create_need
 from api.routes.stats import collect_stats
-from graph.model import Achievement, Challenge, Confidentiality, NodeLabel, RejectReason, Verdict
+from graph.files import private_dir, write_private
+from graph.model import (
+    Achievement,
+    Challenge,
+    Confidentiality,
+    CooperationMode,
+    Need,
+    NodeLabel,
+    RejectReason,
+    Verdict,
+)
 from matcher.results import Question
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "templates"))
+templates.env.filters.update(FILTERS)
 
 CONF_ZH = {Confidentiality.PUBLIC.value: "公开", Confidentiality.BROKERS.value: "仅经纪人可见",
            Confidentiality.PRIVATE.value: "保密"}
 STATUS_ZH = {"open": "征集中", "matched": "已对接", "closed": "已关闭"}
 #: fixed flash messages: a query parameter picks one, so no user text is ever reflected
-FLASH = {"posted": "需求已发布。", "accepted": "已接受该匹配。", "rejected": "已拒绝该匹配。",
-         "revealed": "已同意公开。", "bye": "已退出。", "password": "密码已修改，其他设备上的登录已失效。"}
+FLASH = {"posted": "需求已发布。", "accepted": "已接受该匹配，对接已开始。", "rejected": "已拒绝该匹配。",
+         "withdrawn": "已撤销评价。", "revealed": "已同意公开。", "bye": "已退出。",
+         "password": "密码已修改，其他设备上的登录已失效。", "escalated": "已提交科技局，列入未满足需求清单。",
+         "docking": "对接记录已保存。", "signed": "合同已登记，计入技术合同成交额。", "abandoned": "对接已终止。",
+         "saved": "已保存。", "removed": "已删除。"}
 PASSWORD_MIN = 8
 
 
@@ -84,6 +103,8 @@ def _render(request: Request, name: str, me: Principal | None, status_code: int 
         "conf_zh": CONF_ZH,
         "status_zh": STATUS_ZH,
         "verdict_zh": VERDICT_ZH,
+        "reason_zh": REASON_ZH,
+        "unread": request.app.state.notifier.unread(me) if me else 0,
     }
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
 
@@ -210,14 +231,14 @@ def home(request: Request, q: str | None = Query(None, max_length=200)) -> Respo
     needs, _ = gate.page(0, 20, text=q)  # a name search only finds needs the caller reads in full
     achievements = [Achievement.from_props(p) for p in
                     request.app.state.store.list_props(NodeLabel.ACHIEVEMENT, text=q, limit=20)] if q else []
-    text_matches = None
+    text_result = None
     engine = _engine(request)
     if q and engine is not None and len(q) >= 2:
         from api.routes.matching import match_text
 
-        text_matches = match_text(engine, q, k=10).matches
+        text_result = match_text(engine, q, k=10)
     return _render(request, "home.html", me, q=q, needs=gate.views(needs), achievements=achievements,
-                   text_matches=text_matches)
+                   text_result=text_result, band=band)
 
 
 @router.get("/needs", response_class=HTMLResponse)
@@ -235,6 +256,14 @@ def needs_page(request: Request) -> Response:
                    needs=[v for v in views if not (isinstance(v, NeedView) and v.can_manage) or me.role == Role.BUREAU])
 
 
+def achievement_cards(store: Any, ids: list[str]) -> dict[str, Achievement]:
+    """The achievements behind a list of matches (cooperation modes, owners, maturity for the cards)."""
+    if not ids:
+        return {}
+    rows = store.read(f"MATCH (a:{NodeLabel.ACHIEVEMENT.value}) WHERE a.id IN $ids RETURN properties(a) AS p", ids=ids)
+    return {a.id: a for a in (Achievement.from_props(r["p"]) for r in rows) if isinstance(a, Achievement)}
+
+
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
 def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     me = _page_principal(request)
@@ -244,17 +273,32 @@ def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     need = gate.readable(need_id)
     view = gate.view(need)
     result, note = None, ""
+    target = Target(enterprise_id=need.enterprise_id)
+    records: dict[str, Any] = {}
+    dockings: dict[str, Any] = {}
     if permits(me, Resource.NEED_MATCHES, Act.READ, Target(enterprise_id=need.enterprise_id, readable=True)):
         engine = _engine(request)
         if engine is None:
             note = "匹配引擎暂不可用。"
         else:
             result = need_matches(engine, need_id, include_weak=weak)
-    target = Target(enterprise_id=need.enterprise_id)
+        records = verdict_records(gate.store, need_id)
+        if permits(me, Resource.DOCKING, Act.READ, target):
+            service = _dockings(request)
+            dockings = {a: d for a in records if (d := service.open_for(need_id, a)) is not None}
+    shown = {m.candidate_id for m in result.matches} if result else set()
+    rejected = [fb for c, fb in records.items() if fb.verdict == Verdict.REJECT and c not in shown]
+    accepted = [c for c, fb in records.items() if fb.verdict == Verdict.ACCEPT]
+    cards = achievement_cards(gate.store, [*shown, *records])
     can_reveal = (permits(me, Resource.NEED, Act.REVEAL_IDENTITY, target)
                   and need.confidentiality != Confidentiality.PUBLIC and not need.reveal_identity)
+    can_escalate = (result is not None and result.is_gap and not accepted and need.escalated_on is None
+                    and permits(me, Resource.NEED, Act.ESCALATE, target))
     return _render(request, "need.html", me, need=view, result=result, matcher_note=note, can_reveal=can_reveal,
-                   verdicts=verdicts_for(gate.store, need_id) if result else {}, weak=weak)
+                   attachments=attachments_of(request, need_id),
+                   records=records, rejected=rejected, accepted=accepted, cards=cards, dockings=dockings,
+                   weak=weak, band=band, can_escalate=can_escalate, escalated_on=need.escalated_on,
+                   can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), reasons=list(REASON_ZH.items()))
 
 
 @router.post("/needs/{need_id}/reveal")
@@ -269,6 +313,22 @@ def reveal(request: Request, need_id: str, csrf: str = Form("", max_length=100))
     return RedirectResponse(f"/needs/{quote(need_id)}?msg=revealed", status_code=303)
 
 
+@router.post("/needs/{need_id}/escalate")
+def escalate(request: Request, need_id: str, csrf: str = Form("", max_length=100)) -> Response:
+    """提交科技局: an unmet need goes on the bureau's list of needs without supply."""
+    me = _page_principal(request)
+    if me is None:
+        return _login_redirect(request)
+    _check_csrf(request, csrf)
+    gate = _gate(request, me)
+    need = gate.readable(need_id, audit=None)
+    authorize(me, Resource.NEED, Act.ESCALATE, Target(enterprise_id=need.enterprise_id))
+    if need.escalated_on is None:
+        gate.store.update_node(need.model_copy(update={"escalated_on": datetime.now(UTC).date()}))
+        request.app.state.audit.record(me, "escalate_need", NodeLabel.NEED, need_id)
+    return RedirectResponse(f"/needs/{quote(need_id)}?msg=escalated", status_code=303)
+
+
 @router.get("/needs/{need_id}/matches/{candidate_id}", response_class=HTMLResponse)
 def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
     me = _page_principal(request)
@@ -280,23 +340,32 @@ def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
     engine = _engine(request)
     if engine is None:
         raise ApiError(503, "匹配引擎暂不可用")
-    match = find_match(need_matches(engine, need_id, k=50, include_weak=True), candidate_id)
-    if match is None:
-        raise ApiError(404, "该成果不在此需求的推荐列表中")
-    sub, highlight = match_subgraph(gate.store, need_id, candidate_id)
-    sub = gate.subgraph(sub, [need_id, candidate_id])
     achievement = gate.store.get_node(NodeLabel.ACHIEVEMENT, candidate_id)
+    if not isinstance(achievement, Achievement):
+        raise ApiError(404, "没有该成果")
+    # the pair as the need's ranking sees it, also after a verdict moved it off the first page
+    match = engine.match_pair(need_id, candidate_id)
+    record = verdict_records(gate.store, need_id).get(candidate_id)
+    if match is None and record is None:
+        raise ApiError(404, "该成果不在此需求的候选之中")
+    sub, highlight = match_subgraph(gate.store, need_id, candidate_id, match.explanation if match else None)
+    sub = gate.subgraph(sub, [need_id, candidate_id])
     svg = render_subgraph(sub.nodes, sub.edges, highlight)
-    can_judge = permits(me, Resource.VERDICT, Act.CREATE, Target(enterprise_id=need.enterprise_id))
-    return _render(request, "match.html", me, need=gate.view(need), match=match, svg=svg,
-                   achievement=achievement, can_judge=can_judge,
-                   reasons=list(REASON_ZH.items()), verdict=verdicts_for(gate.store, need_id).get(candidate_id))
+    target = Target(enterprise_id=need.enterprise_id)
+    docking = _dockings(request).open_for(need_id, candidate_id) if permits(
+        me, Resource.DOCKING, Act.READ, target) else None
+    threshold = engine.gap_threshold
+    return _render(request, "match.html", me, need=gate.view(need), match=match, svg=svg, achievement=achievement,
+                   can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), record=record, docking=docking,
+                   reasons=list(REASON_ZH.items()), band=band(match.confidence, threshold) if match else None)
 
 
 @router.post("/needs/{need_id}/matches/{candidate_id}/verdict")
 def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict = Form(...),
-            reason: RejectReason | None = Form(None), comment: str = Form("", max_length=500),
+            reason: str = Form("", max_length=40), comment: str = Form("", max_length=500),
             csrf: str = Form("", max_length=100)) -> Response:
+    """Accept, reject (with a reason the user picked), or withdraw the standing verdict; accepting opens the
+    docking. Always back to the match page, which shows the verdict and how to change or undo it."""
     me = _page_principal(request)
     if me is None:
         return _login_redirect(request)
@@ -304,20 +373,30 @@ def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict 
     gate = _gate(request, me)
     need = gate.readable(need_id, audit=None)
     authorize(me, Resource.VERDICT, Act.CREATE, Target(enterprise_id=need.enterprise_id))
-    if verdict == Verdict.REJECT and reason is None:
-        raise ApiError(422, "拒绝时请选择原因", "reason")
-    if reason == RejectReason.OTHER and not comment.strip():
-        raise ApiError(422, "选择“其他”时请填写说明", "comment")
+    why: RejectReason | None = None
+    if verdict == Verdict.REJECT:
+        if reason not in {r.value for r in RejectReason}:
+            raise ApiError(422, "拒绝时请选择原因", "reason")
+        why = RejectReason(reason)
+        if why == RejectReason.OTHER and not comment.strip():
+            raise ApiError(422, "选择“其他”时请填写说明", "comment")
     engine = _engine(request)
     if engine is None:
         raise ApiError(503, "匹配引擎暂不可用")
     if gate.store.get_props(NodeLabel.ACHIEVEMENT, candidate_id) is None:
         raise ApiError(404, "没有该成果")
-    record_verdict(engine, me, Question.NEED_ACHIEVEMENT, need_id, candidate_id, verdict,
-                   reason if verdict == Verdict.REJECT else None, comment.strip())
+    record_verdict(engine, me, Question.NEED_ACHIEVEMENT, need_id, candidate_id, verdict, why, comment.strip())
     request.app.state.audit.record(me, "feedback", NodeLabel.NEED, need_id, f"{verdict.value} {candidate_id}")
-    msg = "accepted" if verdict == Verdict.ACCEPT else "rejected"
+    if verdict == Verdict.ACCEPT and permits(me, Resource.DOCKING, Act.CREATE,
+                                             Target(enterprise_id=need.enterprise_id)):
+        _dockings(request).open(me, need, candidate_id)
+    msg = {Verdict.ACCEPT: "accepted", Verdict.REJECT: "rejected", Verdict.WITHDRAWN: "withdrawn"}[verdict]
     return RedirectResponse(f"/needs/{quote(need_id)}/matches/{quote(candidate_id)}?msg={msg}", status_code=303)
+
+
+def _dockings(request: Request) -> DockingService:
+    state = request.app.state
+    return DockingService(state.store, state.audit, state.notifier, state.engine_if_built())
 
 
 @router.get("/achievements/{achievement_id}", response_class=HTMLResponse)
@@ -334,11 +413,20 @@ def achievement_page(request: Request, achievement_id: str) -> Response:
     engine = _engine(request)
     if engine is not None and permits(me, Resource.ACHIEVEMENT_ENTERPRISES, Act.READ):
         result = gate.enterprise_matches(engine.match_achievement(achievement_id, k=10))
-    return _render(request, "achievement.html", me, a=achievement,
+    return _render(request, "achievement.html", me, a=achievement, band=band,
                    svg=render_subgraph(sub.nodes, sub.edges, [achievement_id]), result=result)
 
 
 # --- enterprise and bureau ------------------------------------------------------------------------
+
+ATTACHMENT_TYPES = {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt"}
+ATTACHMENT_MAX_MB = 10
+ATTACHMENTS_PER_NEED = 5
+_REGIONS = f"MATCH (r:{NodeLabel.REGION.value}) RETURN r.name AS name ORDER BY r.name"
+_SEGMENTS = (f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) "
+             f"OPTIONAL MATCH (s)-[:PART_OF]->(c:{NodeLabel.INDUSTRY_CHAIN.value}) "
+             "RETURN s.id AS id, s.name AS name, c.name AS chain ORDER BY s.chain_id, s.order")
+
 
 @router.get("/enterprise", response_class=HTMLResponse)
 def enterprise_page(request: Request) -> Response:
@@ -348,43 +436,161 @@ def enterprise_page(request: Request) -> Response:
     return _enterprise_page(request, me)
 
 
-def _enterprise_page(request: Request, me: Principal, error: str | None = None, status_code: int = 200) -> Response:
+def _enterprise_page(request: Request, me: Principal, error: str | None = None, status_code: int = 200,
+                     form: dict[str, Any] | None = None, suggested: dict[str, float] | None = None) -> Response:
     if me.role != Role.ENTERPRISE:
         raise ApiError(403, "该页面仅供企业用户使用")
     gate = _gate(request, me)
     ent = gate.store.get_props(NodeLabel.ENTERPRISE, me.enterprise_id or "") or {}
     needs, _ = gate.page(0, 100, mine=True)
-    # the best match of each need, when the engine is ready (a page view never waits for an index build)
-    engine = request.app.state.engine_if_built()
-    best = {}
-    if engine is not None:
-        for need in needs:
-            result = need_matches(engine, need.id, k=1)
-            best[need.id] = result.matches[0] if result.matches else None
+    # each need's best match as last computed (a read, not a query per need)
+    standing = request.app.state.upkeep.standing()
+    best: dict[str, Any] = {}
+    if standing is not None:
+        for need_id, st in standing.read([n.id for n in needs]).items():
+            if st.achievement_ids and st.confidences[0] >= st.threshold:
+                best[need_id] = (st.achievement_ids[0], st.confidences[0], band(st.confidences[0], st.threshold))
+    names = {r["id"]: r["name"] for r in gate.store.read(
+        f"MATCH (a:{NodeLabel.ACHIEVEMENT.value}) WHERE a.id IN $ids RETURN a.id AS id, a.name AS name",
+        ids=[b[0] for b in best.values()])} if best else {}
+    form = form or {}
     return _render(request, "enterprise.html", me, status_code=status_code, enterprise_name=ent.get("name", "我的企业"),
-                   error=error, needs=gate.views(needs), best=best, engine_ready=engine is not None)
+                   error=error, needs=gate.views(needs), best=best, best_names=names,
+                   engine_ready=standing is not None, form=form, suggested=suggested or {},
+                   chosen=set(form.get("segment_ids", [])), segments=gate.store.read(_SEGMENTS),
+                   regions=[r["name"] for r in gate.store.read(_REGIONS)],
+                   modes=[m.value for m in CooperationMode], attachment_types=sorted(ATTACHMENT_TYPES),
+                   attachment_max_mb=ATTACHMENT_MAX_MB, default_region=ent.get("region") or "")
+
+
+def _suggest_segments(request: Request, name: str, description: str) -> dict[str, float]:
+    """Chain segments the classifier suggests for a need text (segment id -> confidence)."""
+    from api.routes.ingest import _placer_of
+
+    probe = Need(id="need-draft", name=name or "草稿", description=description)
+    return {p.segment_id: float(p.confidence) for p in _placer_of(request.app.state).place(probe)}
 
 
 @router.post("/enterprise/needs")
-def post_need_form(request: Request, name: str = Form(..., max_length=200),
-                   description: str = Form("", max_length=5000),
-                   confidentiality: Confidentiality = Form(Confidentiality.PUBLIC),
-                   budget_wan: str = Form("", max_length=12), csrf: str = Form("", max_length=100)) -> Response:
+async def post_need_form(request: Request) -> Response:
+    """Post a need from the form (or, with ``action=suggest``, show the form again with the chain segments the
+    classifier suggests checked). A field in error keeps everything that was typed."""
     me = _page_principal(request)
     if me is None:
         return _login_redirect(request)
-    _check_csrf(request, csrf)
+    form = await request.form()
+    _check_csrf(request, str(form.get("csrf", ""))[:100])
     if me.role != Role.ENTERPRISE:
         raise ApiError(403, "该页面仅供企业用户使用")
+    fields = {k: str(form.get(k, "")).strip()[:5000] for k in (
+        "name", "description", "confidentiality", "budget_wan", "deadline", "contact_name", "contact_phone",
+        "region")}
+    typed: dict[str, Any] = {**fields, "segment_ids": [str(v)[:128] for v in form.getlist("segment_ids")][:10],
+                             "cooperation_modes": [str(v)[:10] for v in form.getlist("cooperation_modes")][:6]}
+    if form.get("action") == "suggest":
+        suggested = _suggest_segments(request, fields["name"], fields["description"])
+        typed["segment_ids"] = sorted(set(typed["segment_ids"]) | set(suggested))
+        return _enterprise_page(request, me, form=typed, suggested=suggested)
+    problem = _need_form_problem(typed)
+    files = [f for f in form.getlist("attachments") if getattr(f, "filename", "")]
+    problem = problem or _attachments_problem(files)
+    if problem:
+        return _enterprise_page(request, me, error=problem, status_code=422, form=typed,
+                                suggested=_suggest_segments(request, fields["name"], fields["description"]))
     try:
-        budget = float(budget_wan) if budget_wan.strip() else None
-        body = NeedIn(name=name, description=description, confidentiality=confidentiality, budget_wan=budget)
-    except ValueError:
-        return _enterprise_page(request, me, error="预算须为不小于 0 的数字（万元），名称不能为空。", status_code=422)
+        body = NeedIn(
+            name=fields["name"], description=fields["description"],
+            confidentiality=Confidentiality(fields["confidentiality"] or "public"),
+            budget_wan=float(fields["budget_wan"].removesuffix("万元").removesuffix("万")) if fields["budget_wan"]
+            else None, deadline=fields["deadline"] or None, contact_name=fields["contact_name"],
+            contact_phone=fields["contact_phone"], region=fields["region"] or None,
+            segment_ids=typed["segment_ids"], cooperation_modes=typed["cooperation_modes"])
+    except (ValueError, PydanticValidationError) as exc:
+        return _enterprise_page(request, me, error=_form_error(exc), status_code=422, form=typed)
     need = create_need(request.app.state.store, me, body)
+    await _save_attachments(request, need.id, files)
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
     after_need(request, need, posted=True)
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
+
+
+def _need_form_problem(typed: dict[str, Any]) -> str | None:
+    if not typed["name"]:
+        return "请填写需求名称。"
+    budget = typed["budget_wan"].removesuffix("万元").removesuffix("万").strip()
+    if budget:
+        try:
+            value = float(budget)
+        except ValueError:
+            return f"预算「{typed['budget_wan']}」不是数字：请填写万元数，例如 50 或 12.5（可空）。"
+        if value < 0 or value > 1e7:
+            return "预算须为 0 到 1000 万万元之间的数字（万元）。"
+    if typed["deadline"]:
+        try:
+            date.fromisoformat(typed["deadline"])
+        except ValueError:
+            return "期限须为日期，例如 2027-06-30。"
+    if typed["contact_phone"] and not re.fullmatch(r"[0-9+\-() 转]{5,30}", typed["contact_phone"]):
+        return "联系电话只能包含数字、+、-、括号和空格。"
+    return None
+
+
+def _form_error(exc: Exception) -> str:
+    if isinstance(exc, PydanticValidationError):
+        first = exc.errors()[0]
+        where = {"segment_ids": "所属环节", "cooperation_modes": "合作方式", "name": "需求名称",
+                 "description": "需求描述", "region": "所在县区"}.get(str(first["loc"][0]), str(first["loc"][0]))
+        return f"{where}：填写有误，请检查。"
+    return "填写有误，请检查。"
+
+
+def _attachments_problem(files: list[Any]) -> str | None:
+    if len(files) > ATTACHMENTS_PER_NEED:
+        return f"附件最多 {ATTACHMENTS_PER_NEED} 个。"
+    for f in files:
+        suffix = Path(f.filename).suffix.lower()
+        if suffix not in ATTACHMENT_TYPES:
+            return f"附件「{Path(f.filename).name}」的类型不支持（可用：{'、'.join(sorted(ATTACHMENT_TYPES))}）。"
+        if (f.size or 0) > ATTACHMENT_MAX_MB * 1024 * 1024:
+            return f"附件「{Path(f.filename).name}」超过 {ATTACHMENT_MAX_MB} MB。"
+    return None
+
+
+def _attachment_dir(request: Request, need_id: str) -> Path:
+    return request.app.state.settings.data_dir / "attachments" / need_id
+
+
+async def _save_attachments(request: Request, need_id: str, files: list[Any]) -> None:
+    from api.routes.ingest import _display_name
+
+    if not files:
+        return
+    directory = private_dir(_attachment_dir(request, need_id))
+    for f in files:
+        name = _display_name(f.filename)
+        data = await f.read(ATTACHMENT_MAX_MB * 1024 * 1024 + 1)
+        if len(data) > ATTACHMENT_MAX_MB * 1024 * 1024:
+            continue  # checked above by the declared size; a lying client gets nothing stored
+        write_private(directory / name, data)
+
+
+def attachments_of(request: Request, need_id: str) -> list[str]:
+    directory = _attachment_dir(request, need_id)
+    return sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")) \
+        if directory.is_dir() else []
+
+
+@router.get("/needs/{need_id}/attachments/{name}")
+def need_attachment(request: Request, need_id: str, name: str) -> Response:
+    """An attachment of a need, for those who read the need in full (audited like a view)."""
+    me = _page_principal(request)
+    if me is None:
+        return _login_redirect(request)
+    _gate(request, me).readable(need_id)
+    if name not in attachments_of(request, need_id):
+        raise ApiError(404, "没有该附件")
+    return FileResponse(_attachment_dir(request, need_id) / name, filename=name,
+                        content_disposition_type="attachment")
 
 
 def _chain_map_svg(request: Request) -> Markup | None:

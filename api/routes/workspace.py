@@ -1,0 +1,686 @@
+"""The working day in the browser: the broker's work queue, the docking board and a docking's page, the inbox
+and subscriptions, uploading files, and the bureau's list of needs submitted as unmet.
+
+Everything a page lists is bounded by the caller's portfolio (the enterprises they act for) or paged; what
+the matcher found is read from each need's standing matches (:mod:`matcher.standing`), never recomputed per
+view. Rights come from the role table (:mod:`api.policy`), needs are shown through the caller's gate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from api.auth import Principal, Role
+from api.docking import ABANDON_ZH, Contract, DockingService
+from api.errors import ApiError
+from api.gate import NeedGate, gate_for
+from api.policy import UPLOAD_RESOURCE, Act, Resource, Target, UploadRowPolicy, authorize, permits
+from api.present import band
+from api.routes.web import _check_csrf, _login_redirect, _page_principal, _render
+from graph.files import private_dir
+from graph.model import (
+    OPEN_DOCKING_STAGES,
+    AbandonReason,
+    ContactChannel,
+    ContractType,
+    Docking,
+    DockingStage,
+    Need,
+    NeedStatus,
+    NodeLabel,
+    Subscription,
+    UploadJob,
+    Verdict,
+)
+from ingest.spreadsheet import append_row
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 20
+NEW_NEED_DAYS = 14
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+_QUEUE_NEEDS = (
+    f"MATCH (n:{NodeLabel.NEED.value}) WHERE ($all OR n.enterprise_id IN $ents) "
+    "AND ($status IS NULL OR n.status = $status) AND ($conf IS NULL OR n.confidentiality = $conf) "
+    "AND ($segment IS NULL OR EXISTS { MATCH (n)-[:IN_SEGMENT]->(s:ChainSegment) WHERE s.id = $segment }) "
+    "AND ($chain IS NULL OR EXISTS { MATCH (n)-[:IN_SEGMENT]->(s:ChainSegment) WHERE s.chain_id = $chain }) "
+    "AND ($county IS NULL OR n.region = $county OR EXISTS { MATCH (e:Enterprise) "
+    "WHERE e.id = n.enterprise_id AND e.region = $county }) "
+    "AND ($since IS NULL OR n.posted_on >= $since) "
+    "RETURN properties(n) AS p ORDER BY coalesce(n.posted_on, '') DESC, n.id SKIP $skip LIMIT $limit"
+)
+_QUEUE_COUNT = _QUEUE_NEEDS.split(" RETURN ")[0] + " RETURN count(n) AS c"
+_VERDICTS_OF = (
+    f"MATCH (f:{NodeLabel.FEEDBACK.value}) WHERE f.query_id IN $ids AND f.question = 'need_achievement' "
+    "RETURN f.query_id AS q, f.candidate_id AS c, f.verdict AS v, f.at AS at ORDER BY f.at"
+)
+_NAMES = "MATCH (x) WHERE x.id IN $ids RETURN x.id AS id, x.name AS name"
+_ESCALATED = (
+    f"MATCH (n:{NodeLabel.NEED.value}) WHERE n.escalated_on IS NOT NULL "
+    "RETURN properties(n) AS p ORDER BY n.escalated_on DESC, n.id SKIP $skip LIMIT $limit"
+)
+_SEGMENTS = "MATCH (s:ChainSegment) RETURN s.id AS id, s.name AS name, s.chain_id AS chain ORDER BY s.chain_id, s.order"
+_CHAINS = "MATCH (c:IndustryChain) RETURN c.id AS id, c.name AS name ORDER BY c.id"
+_REGIONS = "MATCH (r:Region) RETURN r.name AS name ORDER BY r.name"
+_MY_SUBSCRIPTIONS = (
+    f"MATCH (s:{NodeLabel.SUBSCRIPTION.value} {{user_id: $uid}}) RETURN properties(s) AS p ORDER BY s.created_at DESC"
+)
+_MY_JOBS = (
+    f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE $all OR j.user_id = $uid "
+    "RETURN properties(j) AS p ORDER BY j.created_at DESC LIMIT 20"
+)
+CHANNEL_CHOICES = [(c.value, c.value) for c in ContactChannel]
+ABANDON_CHOICES = [(r.value, ABANDON_ZH[r]) for r in AbandonReason]
+CONTRACT_CHOICES = [(c.value, c.value) for c in ContractType]
+STATUS_ZH = {NeedStatus.OPEN.value: "征集中", NeedStatus.MATCHED.value: "已对接", NeedStatus.CLOSED.value: "已关闭"}
+
+
+def _me(request: Request) -> Principal | Response:
+    me = _page_principal(request)
+    return me if me is not None else _login_redirect(request)
+
+
+def _acts_for(me: Principal) -> list[str]:
+    if me.role == Role.ENTERPRISE and me.enterprise_id:
+        return [me.enterprise_id]
+    if me.role == Role.BROKER:
+        return sorted(me.assigned)
+    return []
+
+
+def _names(store: Any, ids: set[str]) -> dict[str, str]:
+    return {r["id"]: r["name"] for r in store.read(_NAMES, ids=sorted(ids))} if ids else {}
+
+
+def _dockings(request: Request) -> DockingService:
+    s = request.app.state
+    return DockingService(s.store, s.audit, s.notifier, s.engine_if_built())
+
+
+# --- the broker's work queue ---------------------------------------------------------------------
+
+def _queue_filters(chain: str | None, segment: str | None, county: str | None, status: str | None,
+                   conf: str | None) -> dict[str, Any]:
+    return {"chain": chain or None, "segment": segment or None, "county": county or None,
+            "status": status or None, "conf": conf or None}
+
+
+def awaiting_review(request: Request, gate: NeedGate, needs: list[Need]) -> list[dict[str, Any]]:
+    """Matches of these needs that reach the threshold and have no verdict yet, best first."""
+    upkeep = request.app.state.upkeep
+    standing = upkeep.standing()
+    if standing is None or not needs:
+        return []
+    ids = [n.id for n in needs]
+    standings = standing.read(ids)
+    judged: dict[tuple[str, str], str] = {}
+    for r in gate.store.read(_VERDICTS_OF, ids=ids):
+        judged[(r["q"], r["c"])] = r["v"]
+    rows = []
+    for need in needs:
+        st = standings.get(need.id)
+        if st is None:
+            continue
+        for ach, conf in zip(st.achievement_ids, st.confidences, strict=False):
+            if conf < st.threshold or judged.get((need.id, ach)) in (Verdict.ACCEPT.value, Verdict.REJECT.value):
+                continue
+            rows.append({"need": need, "achievement_id": ach, "confidence": conf, "band": band(conf, st.threshold)})
+    names = _names(gate.store, {r["achievement_id"] for r in rows})
+    for r in rows:
+        r["achievement_name"] = names.get(r["achievement_id"], r["achievement_id"])
+    rows.sort(key=lambda r: -r["confidence"])
+    return rows
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, chain: str | None = Query(None, max_length=64),
+               segment: str | None = Query(None, max_length=128), county: str | None = Query(None, max_length=40),
+               status: str | None = Query(None, max_length=20), conf: str | None = Query(None, max_length=20),
+               sort: str = Query("newest", max_length=20), page: int = Query(1, ge=1, le=10_000)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.NEED_MATCHES, Act.READ)
+    if me.role not in (Role.BROKER, Role.BUREAU):
+        raise ApiError(403, "工作台供技术经纪人和科技局使用")
+    gate = gate_for(request, me)
+    filters = _queue_filters(chain, segment, county, status, conf)
+    base = {"all": me.role == Role.BUREAU, "ents": _acts_for(me), **filters}
+    store = gate.store
+    rows = store.read(_QUEUE_NEEDS, **base, since=None, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
+    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    more = len(needs) > PAGE_SIZE
+    needs = needs[:PAGE_SIZE]
+    since = (datetime.now(UTC).date() - timedelta(days=NEW_NEED_DAYS)).isoformat()
+    counts = {
+        "needs": store.read(_QUEUE_COUNT, **base, since=None)[0]["c"],
+        "new_needs": store.read(_QUEUE_COUNT, **base, since=since)[0]["c"],
+    }
+    awaiting = awaiting_review(request, gate, needs)
+    if sort == "confidence":
+        needs.sort(key=lambda n: -max((r["confidence"] for r in awaiting if r["need"].id == n.id), default=0))
+    dockings = _dockings(request).board(me, stages=list(OPEN_DOCKING_STAGES), limit=50)
+    counts["awaiting"] = len(awaiting)
+    counts["dockings"] = len(dockings)
+    views = {v.id: v for v in gate.views(needs) if not v.desensitised}  # type: ignore[union-attr]
+    names = _names(store, {d.need_id for d in dockings} | {d.achievement_id for d in dockings}
+                   | {d.enterprise_id for d in dockings})
+    query = {k: v for k, v in {**filters, "sort": sort}.items() if v}
+    return _render(request, "queue.html", me, needs=[views[n.id] for n in needs if n.id in views], awaiting=awaiting,
+                   dockings=dockings, names=names, counts=counts, filters=filters, sort=sort, page=page, more=more,
+                   chains=store.read(_CHAINS), segments=store.read(_SEGMENTS), regions=store.read(_REGIONS),
+                   status_choices=STATUS_ZH, query=urlencode(query), export_query=urlencode({**query, "page": page}),
+                   new_since=since)
+
+
+@router.get("/queue/export.xlsx")
+def queue_export(request: Request, chain: str | None = Query(None, max_length=64),
+                 segment: str | None = Query(None, max_length=128), county: str | None = Query(None, max_length=40),
+                 status: str | None = Query(None, max_length=20), conf: str | None = Query(None, max_length=20),
+                 page: int = Query(1, ge=1, le=10_000), sort: str = Query("newest", max_length=20)) -> Response:
+    """The shortlist on screen (matches awaiting review of the needs on this page) as an Excel file."""
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    if me.role not in (Role.BROKER, Role.BUREAU):
+        raise ApiError(403, "工作台供技术经纪人和科技局使用")
+    from openpyxl import Workbook
+
+    gate = gate_for(request, me)
+    filters = _queue_filters(chain, segment, county, status, conf)
+    rows = gate.store.read(_QUEUE_NEEDS, all=me.role == Role.BUREAU, ents=_acts_for(me), **filters, since=None,
+                           skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    gate.views(needs)  # the export shows them in full: audited like a page view
+    names = _names(gate.store, {n.enterprise_id for n in needs if n.enterprise_id})
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "待评价的匹配"
+    append_row(ws, ["需求", "企业", "成果", "匹配程度", "置信度", "需求链接"])
+    for r in awaiting_review(request, gate, needs):
+        need = r["need"]
+        append_row(ws, [need.name, names.get(need.enterprise_id or "", ""), r["achievement_name"], r["band"].label,
+                        round(r["confidence"], 3), f"/needs/{need.id}/matches/{r['achievement_id']}"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    request.app.state.audit.record(me, "export_queue", "", "", f"{ws.max_row - 1} rows")
+    return Response(buf.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": "attachment; filename*=UTF-8''" + quote("待评价匹配.xlsx")})
+
+
+# --- dockings -----------------------------------------------------------------------------------
+
+@router.get("/dockings", response_class=HTMLResponse)
+def docking_board(request: Request) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.DOCKING, Act.READ)
+    dockings = _dockings(request).board(me, limit=300)
+    names = _names(request.app.state.store, {d.need_id for d in dockings} | {d.achievement_id for d in dockings}
+                   | {d.enterprise_id for d in dockings})
+    columns = [(stage, [d for d in dockings if d.stage == stage]) for stage in DockingStage]
+    return _render(request, "dockings.html", me, columns=columns, names=names)
+
+
+def _docking_page(request: Request, me: Principal, docking: Docking, error: str | None = None,
+                  form: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    service = _dockings(request)
+    store = request.app.state.store
+    names = _names(store, {docking.need_id, docking.achievement_id, docking.enterprise_id})
+    return _render(request, "docking.html", me, status_code=status_code, d=docking, events=service.events(docking),
+                   names=names, stages=list(DockingStage), error=error, form=form or {},
+                   can_update=permits(me, Resource.DOCKING, Act.UPDATE, Target(enterprise_id=docking.enterprise_id))
+                   and docking.stage in OPEN_DOCKING_STAGES,
+                   channels=CHANNEL_CHOICES, abandon_reasons=ABANDON_CHOICES, contract_types=CONTRACT_CHOICES,
+                   today=datetime.now(UTC).date().isoformat())
+
+
+@router.get("/dockings/{docking_id}", response_class=HTMLResponse)
+def docking_page(request: Request, docking_id: str) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    docking = _dockings(request).get(me, docking_id)
+    request.app.state.audit.record(me, "view_docking", NodeLabel.DOCKING, docking_id)
+    return _docking_page(request, me, docking)
+
+
+@router.post("/dockings/{docking_id}/contact")
+def docking_contact(request: Request, docking_id: str, who: str = Form("", max_length=100),
+                    channel: str = Form("", max_length=20), note: str = Form("", max_length=2000),
+                    csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    service = _dockings(request)
+    docking = service.get(me, docking_id)
+    form = {"who": who, "channel": channel, "note": note}
+    try:
+        if channel not in {c.value for c in ContactChannel}:
+            raise ApiError(422, "请选择联系方式", "channel")
+        service.record_contact(me, docking, who, ContactChannel(channel), note)
+    except ApiError as exc:
+        if exc.status == 422:
+            return _docking_page(request, me, docking, exc.detail, form, 422)
+        raise
+    return RedirectResponse(f"/dockings/{quote(docking_id)}?msg=docking", status_code=303)
+
+
+@router.post("/dockings/{docking_id}/note")
+def docking_note(request: Request, docking_id: str, note: str = Form("", max_length=2000),
+                 advance: str = Form("", max_length=20), csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    service = _dockings(request)
+    docking = service.get(me, docking_id)
+    try:
+        if note.strip():
+            docking = service.add_note(me, docking, note)
+        if advance:
+            docking = service.advance(me, docking, DockingStage(advance))
+        elif not note.strip():
+            raise ApiError(422, "请填写洽谈记录", "note")
+    except (ApiError, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, ApiError) else "无效的阶段"
+        return _docking_page(request, me, docking, detail, {"note": note}, 422)
+    return RedirectResponse(f"/dockings/{quote(docking_id)}?msg=docking", status_code=303)
+
+
+@router.post("/dockings/{docking_id}/abandon")
+def docking_abandon(request: Request, docking_id: str, reason: str = Form("", max_length=20),
+                    note: str = Form("", max_length=1000), csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    service = _dockings(request)
+    docking = service.get(me, docking_id)
+    if reason not in {r.value for r in AbandonReason}:
+        return _docking_page(request, me, docking, "请选择终止原因", {"abandon_note": note}, 422)
+    try:
+        service.abandon(me, docking, AbandonReason(reason), note)
+    except ApiError as exc:
+        if exc.status == 422:
+            return _docking_page(request, me, docking, exc.detail, {"abandon_note": note}, 422)
+        raise
+    return RedirectResponse(f"/dockings/{quote(docking_id)}?msg=abandoned", status_code=303)
+
+
+def _parse_money(text: str, label: str, required: bool) -> float | None:
+    raw = text.strip().replace(",", "").replace("，", "").removesuffix("万元").removesuffix("万").strip()
+    if not raw:
+        if required:
+            raise ApiError(422, f"请填写{label}（万元）", label)
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(422, f"{label}须为数字（万元），例如 120 或 12.5", label) from None
+    if value < 0 or value != value or value > 1e8:
+        raise ApiError(422, f"{label}须为不小于 0 的数字（万元）", label)
+    return value
+
+
+def _parse_day(text: str, label: str, required: bool) -> date | None:
+    if not text.strip():
+        if required:
+            raise ApiError(422, f"请填写{label}", label)
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(422, f"{label}须为日期，例如 2026-11-30", label) from None
+
+
+@router.post("/dockings/{docking_id}/sign")
+def docking_sign(request: Request, docking_id: str, contract_type: str = Form("", max_length=20),
+                 amount_wan: str = Form("", max_length=20), tech_amount_wan: str = Form("", max_length=20),
+                 signed_on: str = Form("", max_length=20), contract_no: str = Form("", max_length=60),
+                 registration_no: str = Form("", max_length=60), registered_on: str = Form("", max_length=20),
+                 csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    service = _dockings(request)
+    docking = service.get(me, docking_id)
+    form = {"contract_type": contract_type, "amount_wan": amount_wan, "tech_amount_wan": tech_amount_wan,
+            "signed_on": signed_on, "contract_no": contract_no, "registration_no": registration_no,
+            "registered_on": registered_on}
+    try:
+        if contract_type not in {c.value for c in ContractType}:
+            raise ApiError(422, "请选择合同类型", "contract_type")
+        contract = Contract(
+            contract_type=ContractType(contract_type), amount_wan=_parse_money(amount_wan, "合同金额", True) or 0.0,
+            tech_amount_wan=_parse_money(tech_amount_wan, "技术交易额", False),
+            signed_on=_parse_day(signed_on, "签订日期", True) or datetime.now(UTC).date(),
+            contract_no=contract_no, registration_no=registration_no,
+            registered_on=_parse_day(registered_on, "登记日期", False))
+        service.sign(me, docking, contract)
+    except ApiError as exc:
+        if exc.status == 422:
+            return _docking_page(request, me, docking, exc.detail, form, 422)
+        raise
+    return RedirectResponse(f"/dockings/{quote(docking_id)}?msg=signed", status_code=303)
+
+
+# --- inbox and subscriptions ---------------------------------------------------------------------
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, unread: bool = False, page: int = Query(1, ge=1, le=10_000)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.INBOX, Act.READ)
+    items = request.app.state.notifier.inbox(me, unread_only=unread, skip=(page - 1) * 50, limit=51)
+    return _render(request, "inbox.html", me, items=items[:50], more=len(items) > 50, page=page, only_unread=unread)
+
+
+@router.post("/inbox/read")
+def inbox_read(request: Request, note_id: str = Form("", max_length=64), csrf: str = Form("", max_length=100)
+               ) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    request.app.state.notifier.mark_read(me, [note_id] if note_id else None)
+    return RedirectResponse("/inbox", status_code=303)
+
+
+def _subscriptions(request: Request, me: Principal) -> list[Subscription]:
+    rows = request.app.state.store.read(_MY_SUBSCRIPTIONS, uid=me.user_id)
+    return [s for s in (Subscription.from_props(r["p"]) for r in rows) if isinstance(s, Subscription)]
+
+
+@router.get("/subscriptions", response_class=HTMLResponse)
+def subscriptions_page(request: Request) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.INBOX, Act.CREATE)
+    store = request.app.state.store
+    subs = _subscriptions(request, me)
+    names = _names(store, {s.segment_id for s in subs if s.segment_id})
+    return _render(request, "subscriptions.html", me, subs=subs, names=names, segments=store.read(_SEGMENTS))
+
+
+@router.post("/subscriptions")
+def subscribe(request: Request, kind: str = Form(..., max_length=10), query: str = Form("", max_length=200),
+              segment_id: str = Form("", max_length=128), csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    authorize(me, Resource.INBOX, Act.CREATE)
+    store = request.app.state.store
+    if kind == "search":
+        if len(query.strip()) < 2:
+            raise ApiError(422, "保存的搜索至少 2 个字", "query")
+        sub = Subscription(id=f"sub-{uuid.uuid4().hex[:12]}", user_id=me.user_id, kind="search", query=query.strip(),
+                           created_at=datetime.now(UTC))
+    elif kind == "segment":
+        if store.get_props(NodeLabel.CHAIN_SEGMENT, segment_id) is None:
+            raise ApiError(422, "请选择产业链环节", "segment_id")
+        sub = Subscription(id=f"sub-{uuid.uuid4().hex[:12]}", user_id=me.user_id, kind="segment",
+                           segment_id=segment_id, created_at=datetime.now(UTC))
+    else:
+        raise ApiError(422, "未知的订阅类型", "kind")
+    if len(_subscriptions(request, me)) >= 50:
+        raise ApiError(422, "订阅已达 50 条上限，请先删除不用的订阅", "kind")
+    store.create_node(sub)
+    return RedirectResponse("/subscriptions?msg=saved", status_code=303)
+
+
+@router.post("/subscriptions/{sub_id}/delete")
+def unsubscribe(request: Request, sub_id: str, csrf: str = Form("", max_length=100)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    node = request.app.state.store.get_node(NodeLabel.SUBSCRIPTION, sub_id)
+    if not isinstance(node, Subscription) or node.user_id != me.user_id:
+        raise ApiError(404, "没有该订阅")
+    request.app.state.store.delete_node(NodeLabel.SUBSCRIPTION, sub_id)
+    return RedirectResponse("/subscriptions?msg=removed", status_code=303)
+
+
+# --- uploads in the browser -----------------------------------------------------------------------
+
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx")
+
+
+ENTITY_ZH = {"achievement": "科技成果", "need": "技术需求", "enterprise": "企业", "institution": "高校与科研机构",
+             "talent": "人才", "platform": "创新平台"}
+
+
+def _uploadable(me: Principal) -> list[tuple[str, str]]:
+    policy = UploadRowPolicy(me)
+    return [(e, ENTITY_ZH[e]) for e in UPLOAD_RESOURCE if policy.may_upload(e)]
+
+
+def _jobs_of(request: Request, me: Principal) -> list[UploadJob]:
+    rows = request.app.state.store.read(_MY_JOBS, all=me.role == Role.BUREAU, uid=me.user_id)
+    return [j for j in (UploadJob.from_props(r["p"]) for r in rows) if isinstance(j, UploadJob)]
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.UPLOAD, Act.CREATE)
+    return _render(request, "upload.html", me, entities=_uploadable(me), jobs=_jobs_of(request, me),
+                   max_mb=request.app.state.settings.max_upload_mb, max_rows=request.app.state.settings.max_upload_rows)
+
+
+@router.get("/upload/templates/{entity}.xlsx")
+def upload_template(request: Request, entity: str) -> Response:
+    """An Excel template with the Chinese headers the loader knows, the required ones first, and a sheet that
+    explains each column (skipped by the loader: it is not the first sheet)."""
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.UPLOAD, Act.CREATE)
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from ingest.mapping import builtin_mappings
+
+    mapping = builtin_mappings().get(entity)
+    if mapping is None or entity not in UPLOAD_RESOURCE:
+        raise ApiError(404, "没有该类数据的模板")
+    fields = sorted(mapping.fields.values(), key=lambda f: not f.required)
+    header = {f.name: next((a for a in f.aliases if not a.isascii()), f.name) for f in fields}  # the Chinese one
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "数据"
+    append_row(ws, [header[f.name] for f in fields])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    notes = wb.create_sheet("填写说明")
+    append_row(notes, ["列名", "是否必填", "说明", "也认的列名"])
+    for f in fields:
+        others = [a for a in f.aliases if a != header[f.name]][:5]
+        append_row(notes, [header[f.name], "必填" if f.required else "", f.help or "", "、".join(others)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    label = dict(_uploadable(me)).get(entity, entity)
+    return Response(buf.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": "attachment; filename*=UTF-8''" + quote(f"{label}模板.xlsx")})
+
+
+@router.post("/upload")
+def upload_file(request: Request, file: UploadFile = File(...), entity: str = Form("", max_length=20),
+                csrf: str = Form("", max_length=100)) -> Response:
+    """Keep the file, queue its load, and send the user to the job's page (it shows the progress)."""
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    _check_csrf(request, csrf)
+    authorize(me, Resource.UPLOAD, Act.CREATE)
+    from api.routes.ingest import _display_name
+
+    settings = request.app.state.settings
+    name = _display_name(file.filename)
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ApiError(415, f"{name}：只能上传 {'、'.join(UPLOAD_SUFFIXES)} 文件", "file")
+    if entity and entity not in dict(_uploadable(me)):
+        raise ApiError(403, "你无权上传这类数据", "entity")
+    job = UploadJob(id=f"upl-{uuid.uuid4().hex[:12]}", user_id=me.user_id, file_name=name, entity=entity,
+                    created_at=datetime.now(UTC), worker=worker_name())
+    workdir = private_dir(settings.data_dir / "uploads" / job.id)
+    target = workdir / f"upload{suffix}"
+    limit = settings.max_upload_mb * 1024 * 1024
+    with target.open("wb") as out:
+        shutil.copyfileobj(file.file, out, length=1024 * 1024)
+    size = target.stat().st_size
+    if size == 0 or size > limit:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ApiError(413 if size else 422, f"文件超过 {settings.max_upload_mb} MB 的上限" if size else "文件是空的",
+                       "file")
+    request.app.state.store.create_node(job)
+    request.app.state.jobs.submit(f"upload {job.id}", lambda: run_upload(request.app.state, me, job.id, target))
+    request.app.state.audit.record(me, "upload", NodeLabel.UPLOAD_JOB, job.id, name)
+    return RedirectResponse(f"/upload/jobs/{job.id}", status_code=303)
+
+
+def run_upload(state: Any, me: Principal, job_id: str, path: Path) -> None:
+    """Load one uploaded file, recording progress on its job; the report and reject file stay with the job."""
+    from api.routes.ingest import _placer_of
+    from graph.exceptions import TechmatchError
+    from ingest.loader import Loader
+    from ingest.readers import ReadLimits, open_table
+
+    store, settings = state.store, state.settings
+    job = store.get_node(NodeLabel.UPLOAD_JOB, job_id)
+    assert isinstance(job, UploadJob)
+    limits = ReadLimits(max_rows=settings.max_upload_rows, max_seconds=settings.max_upload_seconds)
+    batch = 200
+
+    def progress(batch_no: int, nodes: Any) -> None:
+        store.write(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value} {{id: $id}}) SET j.rows_done = $done",
+                    id=job_id, done=min(batch_no * batch, job.rows_total or batch_no * batch))
+
+    try:
+        total = open_table(path, limits=limits).total_hint or 0
+        job = job.model_copy(update={"status": "running", "rows_total": total})
+        store.update_node(job)
+        loader = Loader(store, placer=_placer_of(state), batch_size=batch, rejects_dir=path.parent,
+                        before_batch=progress, progress=False, limits=limits, row_policy=UploadRowPolicy(me))
+        report = loader.load(path, entity=job.entity or None, source_name=job.file_name)
+        job = job.model_copy(update={
+            "status": "done", "rows_done": report.rows_read, "finished_at": datetime.now(UTC),
+            "report_json": json.dumps({**report.as_dict(), "summary": report.summary()}, ensure_ascii=False,
+                                      default=str)[:200_000],
+            "rejects_file": Path(report.rejects_file).name if report.rejects_file else ""})
+        store.update_node(job)
+        if report.created or report.updated:
+            state.upkeep.after_load()
+    except TechmatchError as exc:
+        store.update_node(job.model_copy(update={"status": "failed", "finished_at": datetime.now(UTC),
+                                                 "error": str(exc).replace(str(path), job.file_name)[:1000]}))
+    except Exception:
+        store.update_node(job.model_copy(update={"status": "failed", "finished_at": datetime.now(UTC),
+                                                 "error": "加载时出现内部错误，已记录在日志中"}))
+        raise
+    finally:
+        path.unlink(missing_ok=True)  # the reject file stays for download; the upload itself does not
+
+
+def _job(request: Request, me: Principal, job_id: str) -> UploadJob:
+    job = request.app.state.store.get_node(NodeLabel.UPLOAD_JOB, job_id)
+    if not isinstance(job, UploadJob) or (job.user_id != me.user_id and me.role != Role.BUREAU):
+        raise ApiError(404, "没有该上传任务")
+    return job
+
+
+@router.get("/upload/jobs/{job_id}", response_class=HTMLResponse)
+def upload_job_page(request: Request, job_id: str) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    job = _job(request, me, job_id)
+    report = json.loads(job.report_json) if job.report_json else None
+    return _render(request, "upload_job.html", me, job=job, report=report,
+                   running=job.status in ("queued", "running"))
+
+
+@router.get("/upload/jobs/{job_id}/rejects")
+def upload_rejects(request: Request, job_id: str) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    job = _job(request, me, job_id)
+    if not job.rejects_file:
+        raise ApiError(404, "该上传没有被拒绝的行")
+    path = request.app.state.settings.data_dir / "uploads" / job.id / Path(job.rejects_file).name
+    if not path.is_file():
+        raise ApiError(404, "拒绝文件已不在服务器上")
+    download = f"{Path(job.file_name).stem}.被拒绝的行{path.suffix}"
+    return FileResponse(path, filename=download)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def mark_interrupted_uploads(store: Any) -> int:
+    """Uploads that a process on this host started and did not finish (it is gone) are failed, with a sentence
+    that says what to do; other workers' running uploads are left alone."""
+    host = socket.gethostname()
+    rows = store.read(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE j.status IN ['queued', 'running'] "
+                      "RETURN j.id AS id, j.worker AS worker")
+    gone = []
+    for r in rows:
+        worker_host, _, pid = str(r["worker"] or "").rpartition(":")
+        if worker_host == host and not _alive(int(pid) if pid.isdigit() else -1):
+            gone.append(r["id"])
+    if gone:
+        store.write(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE j.id IN $ids SET j.status = 'failed', "
+                    "j.error = $why", ids=gone, why="服务重启，上传中断：请重新上传该文件（已写入的批次不会重复）")
+    return len(gone)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- the bureau's list of needs submitted as unmet -------------------------------------------------
+
+@router.get("/escalations", response_class=HTMLResponse)
+def escalations_page(request: Request, page: int = Query(1, ge=1, le=10_000)) -> Response:
+    me = _me(request)
+    if isinstance(me, Response):
+        return me
+    authorize(me, Resource.STATISTICS, Act.READ)
+    gate = gate_for(request, me)
+    rows = gate.store.read(_ESCALATED, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
+    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    escalated = {n.id: n.escalated_on for n in needs}
+    return _render(request, "escalations.html", me, needs=gate.views(needs[:PAGE_SIZE]), escalated=escalated,
+                   page=page, more=len(needs) > PAGE_SIZE)
