@@ -37,11 +37,25 @@ COLOUR: dict[str, str] = {
 }
 #: bookkeeping nodes that are not part of the story a drawing tells (and may be confidential)
 NOT_DRAWN = {NodeLabel.FEEDBACK.value, NodeLabel.MERGE_RECORD.value, *(label.value for label in SERVICE_LABELS)}
-BOX_W, BOX_H, COL_GAP, ROW_GAP, MARGIN = 130, 34, 40, 18, 20
+BOX_W, BOX_H, COL_GAP, ROW_GAP, MARGIN = 138, 46, 40, 16, 20
+#: characters a box line holds (12 px CJK glyphs in a 138 px box)
+LINE = 10
 
 
-def _short(text: str, n: int = 9) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _lines(text: str, n: int = LINE) -> list[str]:
+    """A name in at most two lines; only names longer than two lines end in …"""
+    if len(text) <= n:
+        return [text]
+    if len(text) <= 2 * n:
+        return [text[:n], text[n:]]
+    return [text[:n], text[n : 2 * n - 1] + "…"]
+
+
+def _text(name: str, cx: float, top: float) -> str:
+    lines = _lines(name)
+    first = top + BOX_H / 2 + 5 - 8 * (len(lines) - 1)
+    return "".join(f'<text x="{cx:.0f}" y="{first + 16 * i:.0f}" text-anchor="middle">{escape(line)}</text>'
+                   for i, line in enumerate(lines))
 
 
 def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], highlight: Iterable[str] = (),
@@ -105,8 +119,7 @@ def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], high
         parts.append(
             f'<g class="{cls}"><title>{escape(LABEL_ZH.get(node.label, node.label))}: {escape(node.name)}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{colour}"/>'
-            f'<text x="{x + BOX_W / 2:.0f}" y="{y + BOX_H / 2 + 5:.0f}" text-anchor="middle">'
-            f"{escape(_short(node.name))}</text></g>"
+            + _text(node.name, x + BOX_W / 2, y) + "</g>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

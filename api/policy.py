@@ -420,3 +420,7 @@ class UploadRowPolicy:
                 node = node.model_copy(update={"reveal_identity": False})
             return node, None
         return node, None
+
+
+if __name__ == "__main__":  # python -m api.policy: the table docs/security.md prints
+    print(role_table_markdown())

@@ -4,6 +4,7 @@ e.g. "同属尼龙66聚合环节; 共有关键词 热稳定剂/黄变; 发明人
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from graph.model import NodeLabel, RelType
@@ -20,12 +21,23 @@ _RELATION_WORDS = {
 }
 
 
+_WORD = re.compile(r"^[\w\u4e00-\u9fff.+#-]+$")
+
+
+def readable_term(term: str) -> bool:
+    """A whole term a broker reads as a word: no slashes or other punctuation glued to it (尼龙66/c), and not a
+    lone Latin letter or two (b, mm) that a tokeniser cut from a formula."""
+    if not _WORD.match(term):
+        return False
+    return not (term.isascii() and len(term) <= 2)
+
+
 def shared_terms(query_terms: Iterable[str], doc_terms: set[str], idf: Mapping[str, float], k: int = 5) -> list[str]:
     """Query words the document also uses, rarest (most telling) first; a term inside a longer shared term
     is left out (尼龙 when 尼龙66 is listed)."""
     seen: list[str] = []
     for term in dict.fromkeys(query_terms):
-        if term in doc_terms:
+        if term in doc_terms and readable_term(term):
             seen.append(term)
     seen.sort(key=lambda t: -idf.get(t, 0.0))
     out: list[str] = []
@@ -108,7 +120,7 @@ def describe(
         parts.append(f"{who}{org.name}曾向该企业转让成果" if deal else f"{who}{org.name}曾与该企业合作")
     if extra:
         parts.append(extra)
-    sentence = "; ".join(parts) if parts else "文本内容相近"
+    sentence = "；".join(parts) if parts else "文本内容相近"
     return Explanation(
         shared_terms=terms,
         chain_path=chain_steps,

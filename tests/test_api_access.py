@@ -13,7 +13,8 @@ from api.app import iter_routes
 from graph.model import NodeLabel
 
 #: routes anyone may open: docs, static files, the login page (pages redirect to it)
-PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static"}
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static", "/healthz", "/readyz",
+          "/metrics"}
 
 
 @pytest.fixture(scope="module")

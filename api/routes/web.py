@@ -53,7 +53,6 @@ from graph.model import (
     Challenge,
     Confidentiality,
     CooperationMode,
-    Need,
     NodeLabel,
     RejectReason,
     Verdict,
@@ -463,12 +462,30 @@ def _enterprise_page(request: Request, me: Principal, error: str | None = None, 
                    attachment_max_mb=ATTACHMENT_MAX_MB, default_region=ent.get("region") or "")
 
 
+#: segments suggested at most (the enterprise confirms or corrects them)
+SUGGESTIONS = 3
+
+
 def _suggest_segments(request: Request, name: str, description: str) -> dict[str, float]:
-    """Chain segments the classifier suggests for a need text (segment id -> confidence)."""
+    """Chain segments to suggest for a need text (segment id -> confidence): the classifier's placements, and
+    when it is not sure enough to place the need by itself, the segments whose keywords the text uses (a
+    person confirms a suggestion; an automatic placement has no one to check it)."""
     from api.routes.ingest import _placer_of
 
-    probe = Need(id="need-draft", name=name or "草稿", description=description)
-    return {p.segment_id: float(p.confidence) for p in _placer_of(request.app.state).place(probe)}
+    text = "\n".join(p for p in (name, description) if p)
+    if not text.strip():
+        return {}
+    decision = _placer_of(request.app.state).decide(text)
+    out = {p.segment_id: float(p.confidence) for p in decision.placements}
+    chain_of = {r["id"]: r["chain"] for r in request.app.state.store.read(
+        f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN s.id AS id, s.chain_id AS chain")}
+    by_hits = sorted(decision.keyword_hits.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    for seg, _ in by_hits:
+        if len(out) >= SUGGESTIONS:
+            break
+        if seg in chain_of and seg not in out:
+            out[seg] = round(float(decision.chain_scores.get(chain_of[seg], 0.0)), 4)
+    return out
 
 
 @router.post("/enterprise/needs")

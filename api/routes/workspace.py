@@ -296,9 +296,12 @@ def docking_note(request: Request, docking_id: str, note: str = Form("", max_len
             docking = service.advance(me, docking, DockingStage(advance))
         elif not note.strip():
             raise ApiError(422, "请填写洽谈记录", "note")
-    except (ApiError, ValueError) as exc:
-        detail = exc.detail if isinstance(exc, ApiError) else "无效的阶段"
-        return _docking_page(request, me, docking, detail, {"note": note}, 422)
+    except ValueError:
+        return _docking_page(request, me, docking, "无效的阶段", {"note": note}, 422)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return _docking_page(request, me, docking, exc.detail, {"note": note}, 422)
     return RedirectResponse(f"/dockings/{quote(docking_id)}?msg=docking", status_code=303)
 
 
