@@ -37,7 +37,9 @@ def server(_session_store, tmp_path_factory) -> Iterator[tuple[str, object]]:
     _session_store.clear()
     world = build_demo_world(_session_store)
     app = make_api(_session_store, tmp_path_factory.mktemp("svc"))
+    world.app = app  # type: ignore[attr-defined]  # tests reach the service's state (jobs, store) through it
     app.state.engine_provider()  # build the engine before the browser's first request
+    app.state.jobs.wait_idle(300)  # and the needs' standing matches, as a started service does
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -362,9 +362,10 @@ def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
 @router.post("/needs/{need_id}/matches/{candidate_id}/verdict")
 def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict = Form(...),
             reason: str = Form("", max_length=40), comment: str = Form("", max_length=500),
-            csrf: str = Form("", max_length=100)) -> Response:
+            back: str = Form("", max_length=10), csrf: str = Form("", max_length=100)) -> Response:
     """Accept, reject (with a reason the user picked), or withdraw the standing verdict; accepting opens the
-    docking. Always back to the match page, which shows the verdict and how to change or undo it."""
+    docking. Back to the match page, which shows the verdict and how to change or undo it (or to the need's
+    page when the verdict was given from there: ``back=need``)."""
     me = _page_principal(request)
     if me is None:
         return _login_redirect(request)
@@ -390,6 +391,8 @@ def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict 
                                              Target(enterprise_id=need.enterprise_id)):
         _dockings(request).open(me, need, candidate_id)
     msg = {Verdict.ACCEPT: "accepted", Verdict.REJECT: "rejected", Verdict.WITHDRAWN: "withdrawn"}[verdict]
+    if back == "need":
+        return RedirectResponse(f"/needs/{quote(need_id)}?msg={msg}", status_code=303)
     return RedirectResponse(f"/needs/{quote(need_id)}/matches/{quote(candidate_id)}?msg={msg}", status_code=303)
 
 
