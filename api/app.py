@@ -173,6 +173,8 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             {"name": "challenges", "description": "揭榜挂帅 challenges (bureau)"},
             {"name": "matching", "description": "need → achievements, achievement → enterprises, challenge → solvers"},
             {"name": "feedback", "description": "accept or reject a match"},
+            {"name": "docking", "description": "对接: from an accepted match to a signed contract; notifications and "
+             "subscriptions"},
             {"name": "ingest", "description": "upload a file, get a load report"},
             {"name": "bureau", "description": "statistics and the audit log"},
             {"name": "admin", "description": "users and API keys"},

@@ -26,6 +26,13 @@ def _wait_jobs(service) -> None:  # noqa: ANN001
     assert app.state.jobs.wait_idle(180)
 
 
+def _after(driver, message: str) -> None:  # noqa: ANN001
+    """Wait for the page a form post redirects to (its flash message), not the page the click left."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: f"msg={message}" in d.current_url)
+
+
 def _by(driver, how: str, what: str):  # noqa: ANN001, ANN202
     from selenium.webdriver.common.by import By
 
@@ -55,7 +62,7 @@ def test_enterprise_posts_a_need_and_confirms_its_segment(server, browser):
 
 def test_broker_finds_it_in_the_queue_and_carries_a_match_to_a_signed_contract(server, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from bureau.targets import tech_contract_turnover
 
@@ -70,21 +77,25 @@ def test_broker_finds_it_in_the_queue_and_carries_a_match_to_a_signed_contract(s
     browser.get(f"{base}/needs/need-01")
     browser.find_elements(By.CSS_SELECTOR, "#matches a.match-link")[0].click()
     _by(browser, "ID", "accept").click()
+    _after(browser, "accepted")
     assert "对接已开始" in _by(browser, "ID", "flash").text
     _by(browser, "CSS_SELECTOR", "#docking-link a").click()
     _by(browser, "ID", "who").send_keys("郑州大学技术转移中心 张老师")
     Select(_by(browser, "ID", "channel")).select_by_value("电话")
     _by(browser, "ID", "contact-note").send_keys("约定下周走访实验室")
     _by(browser, "ID", "save-contact").click()
+    _after(browser, "docking")
     _by(browser, "ID", "note").send_keys("走访实验室，中试线运行正常；对方报价 80 万元，可许可。")
     _by(browser, "ID", "to-negotiating").click()
     _by(browser, "ID", "save-note").click()
+    WebDriverWait(browser, 30).until(lambda d: "洽谈中" in d.find_element(By.CSS_SELECTOR, "#stages .now").text)
     assert "洽谈中" in _by(browser, "CSS_SELECTOR", "#stages .now").text
     Select(_by(browser, "ID", "contract_type")).select_by_value("技术许可")
     _by(browser, "ID", "amount_wan").send_keys("80")
     _by(browser, "ID", "contract_no").send_keys("PDS-2026-0815")
     shot(browser, "docking")
     _by(browser, "ID", "sign").click()
+    _after(browser, "signed")
     assert "合同已登记" in _by(browser, "ID", "flash").text
     assert "80 万元" in _by(browser, "ID", "contract").text
     after = sum(f.value for f in tech_contract_turnover(store) if f.year == year)
@@ -142,12 +153,14 @@ def test_a_rejected_match_is_listed_with_its_reason_and_can_be_undone(server, br
         "no reason is chosen for the user"
     Select(_by(browser, "ID", "reject-reason")).select_by_value("immature")
     _by(browser, "ID", "reject").click()
+    _after(browser, "rejected")
     assert "已拒绝该匹配" in _by(browser, "ID", "flash").text and "已拒绝" in _by(browser, "ID", "verdict-state").text
     browser.get(f"{base}/needs/need-01")
     rejected = _by(browser, "ID", "rejected")
     assert "成熟度不够" in rejected.text
     shot(browser, "rejected-list")
     rejected.find_element(By.CSS_SELECTOR, f"li[data-candidate='{candidate}'] button.undo").click()
+    _after(browser, "withdrawn")
     assert "已撤销评价" in _by(browser, "ID", "flash").text
     assert not browser.find_elements(By.ID, "rejected")
     assert browser.find_elements(By.CSS_SELECTOR, f"#matches li[data-candidate='{candidate}']")
