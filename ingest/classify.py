@@ -42,7 +42,7 @@ from ingest.loader import Placement
 log = logging.getLogger(__name__)
 
 INDUSTRY_CHAINS_FILE = Path(__file__).resolve().parent / "data" / "industry_chains.yaml"
-MODEL_VERSION = "chain-svm-2"
+MODEL_VERSION = "chain-svm-3"
 # temperature, keyword weight and threshold were chosen on a validation split carved out of the training
 # part (benchmarks/chain_classification.py reports the untouched test split): T 16, weight 0.5, 0.45
 DEFAULT_THRESHOLD = 0.45
@@ -105,7 +105,9 @@ class IndustryModel:
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
                               max_features=60_000, preprocessor=_analyzer_text)
         x = vec.fit_transform(texts)
-        clf = LinearSVC(C=c)
+        # liblinear visits the examples in a random order: a fixed seed makes the model, and so every
+        # confidence written into the graph, the same wherever and whenever it is trained
+        clf = LinearSVC(C=c, random_state=0)
         clf.fit(x, list(labels))
         return cls(vectorizer=vec, classifier=clf, labels=[str(x) for x in clf.classes_])
 

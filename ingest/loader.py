@@ -41,9 +41,18 @@ from graph.model import (
 from graph.store import GraphStore, UpsertReport, write_nodes, write_relations
 from ingest import text as textpipe
 from ingest.extraction import find_institutions, find_patent_numbers
-from ingest.mapping import ENTITY_TYPES, ERROR_COLUMN, ROW_COLUMN, EntityMapping, builtin_mappings, guess_entity
+from ingest.mapping import (
+    ENTITY_NAMES,
+    ENTITY_TYPES,
+    ERROR_COLUMN,
+    EXTRA_COLUMN,
+    ROW_COLUMN,
+    EntityMapping,
+    builtin_mappings,
+    guess_entity,
+)
 from ingest.readers import CLI_LIMITS, ReadLimits, Table, open_table
-from ingest.records import BUILDERS, Built, OrgRef
+from ingest.records import BUILDERS, Built, OrgRef, prepare_record
 from ingest.resolution import KnownOrg, OrgResolver, merge_record, org_label, org_node
 from ingest.spreadsheet import append_row, csv_cell
 
@@ -81,17 +90,20 @@ class SegmentPlacer(Protocol):
 
 @dataclass
 class RowError:
-    """One rejected row: where, which column, what value, and why."""
+    """One rejected row: where, which column, what value, and why; ``cells`` and ``overflow`` are the row as
+    the file had it (by header, and beyond the header) for the reject file."""
 
     source: str
     row: int
     column: str | None
     value: Any
     reason: str
+    cells: dict[str, Any] | None = field(default=None, repr=False)
+    overflow: tuple[Any, ...] = field(default=(), repr=False)
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.reason}"
+        where = f"第 {self.row} 行" + (f"，列 {self.column}" if self.column else "")
+        return f"{where}：{self.reason}"
 
 
 @dataclass
@@ -131,15 +143,26 @@ class IngestReport:
     unknown_columns: list[str] = field(default_factory=list)
     rejects_file: str | None = None
     merges_file: str | None = None
+    #: a workbook's sheet read and the row of its header (CSV: 1; JSON Lines: 0)
+    sheet: str | None = None
+    header_row: int = 1
+    #: vertical merged ranges filled down ("C3:C5（所属行业）") and the cells that filled
+    merged_filled: list[str] = field(default_factory=list)
+    merged_cells_filled: int = 0
+    #: control characters removed from text (NUL, form feed ... ; newline and tab are kept)
+    control_chars_removed: int = 0
+    #: what the load decided that the user should know (sheet chosen, title rows skipped ...), in Chinese
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = self.rows_read / self.seconds if self.seconds else 0.0
         return (
-            f"{self.source} ({self.entity}): {self.rows_read} rows read, {self.created} created, "
-            f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected} rejected, "
-            f"{self.merged} merged as duplicates; {self.organisations_created} organisations created, "
-            f"{self.institutions_extracted} institutions and {self.patents_extracted} patent numbers from text, "
-            f"{self.placed} placed on chain segments; {self.seconds:.1f} s ({rate:.0f} rows/s)"
+            f"{self.source}（{ENTITY_NAMES.get(self.entity, self.entity)}）：读取 {self.rows_read} 行，"
+            f"新建 {self.created}，更新 {self.updated}，未变 {self.unchanged}，拒绝 {self.rejected}，"
+            f"合并重复 {self.merged}；新建机构 {self.organisations_created} 个，从文本中找到机构 "
+            f"{self.institutions_extracted} 个、专利号 {self.patents_extracted} 个，"
+            f"{self.placed} 行放到了产业链环节上；"
+            f"用时 {self.seconds:.1f} 秒（每秒 {rate:.0f} 行）"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -209,29 +232,38 @@ class Loader:
 
     # -- public ----------------------------------------------------------------------------------
     def load(self, path: str | Path, entity: str | None = None, fmt: str | None = None,
-             source_name: str | None = None) -> IngestReport:
+             source_name: str | None = None, sheet: str | None = None, header_row: int | None = None
+             ) -> IngestReport:
         """Load one file; raises :class:`ValidationError` when the file as a whole is unusable.
         ``source_name`` is what reports and the records' provenance call the file (default: its name, never
-        the directory it sits in on this server)."""
+        the directory it sits in on this server). ``sheet`` and ``header_row`` choose a workbook's sheet (name
+        or 1-based number) and header row; left out, they are found."""
         started = time.perf_counter()
         path = Path(path)
         self._source = source_name or path.name
-        table = open_table(path, fmt, self.limits)
+        table = open_table(path, fmt, self.limits, sheet=sheet, header_row=header_row, mappings=self.mappings)
         entity = entity or guess_entity(path, table.headers, self.mappings)
         if entity not in ENTITY_TYPES:
-            raise ValidationError(f"unknown entity type {entity!r} (known: {', '.join(ENTITY_TYPES)})", field="type")
+            raise ValidationError(f"未知的数据类型 {entity!r}（可用：{'、'.join(ENTITY_TYPES)}）", field="type")
         mapping = self.mappings[entity]
         match = mapping.match(table.headers)
         if match.missing_required:
-            missing = ", ".join(f"{m} (headers: {mapping.required_aliases(m)})" for m in match.missing_required)
-            raise ValidationError(f"{self._source}: missing required column {missing}; found: "
-                                  f"{', '.join(table.headers)}", field=match.missing_required[0], where=self._source)
+            missing = "；".join(f"{mapping.required_aliases(m)} 之一" for m in match.missing_required)
+            where = f"工作表“{table.sheet}”第 {table.header_row} 行的" if table.sheet else ""
+            raise ValidationError(f"{self._source}: 缺少必填列（{ENTITY_NAMES[entity]}的表头要有 {missing}）；"
+                                  f"{where}表头是：{'、'.join(table.headers)}", field=match.missing_required[0],
+                                  where=self._source)
         report = IngestReport(source=self._source, entity=entity, format=table.format, encoding=table.encoding,
-                              unknown_columns=match.unknown)
+                              unknown_columns=match.unknown, sheet=table.sheet, header_row=table.header_row)
         loaded_at = datetime.now(UTC).replace(microsecond=0)
         rows = self._validate(table, mapping, match.columns, report, path, loaded_at)
         self._write(rows, entity, report, path)
         report.empty_rows = len(table.empty_rows)
+        report.merged_filled = list(table.merged_filled)
+        report.merged_cells_filled = table.merged_cells_filled
+        report.notes = [*table.notes, *self._load_notes(report)]
+        if table.format != "xlsx" and (sheet or header_row):
+            report.notes.append("指定的工作表和表头行只用于 .xlsx 文件，这个文件没有用到（它的表头在第一行）")
         report.seconds = time.perf_counter() - started
         self._write_rejects(table, report, path)
         self._write_merges(report, path)
@@ -241,6 +273,7 @@ class Loader:
     def _validate(self, table: Table, mapping: EntityMapping, columns: dict[str, str], report: IngestReport,
                   path: Path, loaded_at: datetime) -> list[_Row]:
         builder = BUILDERS[mapping.entity]
+        self._control_rows: list[int] = []
         out: list[_Row] = []
         first_row: dict[str, tuple[int, str]] = {}
         iterator: Iterable[tuple[int, dict[str, Any]]] = table.rows
@@ -255,15 +288,20 @@ class Loader:
             report.rows_read += 1
             canonical = mapping.canonical(record, columns)
             try:
+                canonical, removed = prepare_record(canonical)
                 built = builder(canonical)
             except ValidationError as exc:
                 column = columns.get(exc.field or "", exc.field)
                 value = record.get(column) if column else None
                 reason = str(exc)
-                if column and value not in (None, "") and repr(str(value)) not in reason and str(value) not in reason:
-                    reason = f"{value!r}: {reason}"
-                report.errors.append(RowError(self._source, row_no, column, value, reason))
+                if (column and value not in (None, "") and not isinstance(value, (dict, list))
+                        and repr(str(value)) not in reason and str(value) not in reason):
+                    reason = f"{value!r}：{reason}"
+                report.errors.append(RowError(self._source, row_no, column, value, reason, cells=record))
                 continue
+            if removed:
+                report.control_chars_removed += removed
+                self._control_rows.append(row_no)
             node = built.node
             node = node.model_copy(update={"provenance": Provenance(source=self._source, row=row_no,
                                                                      loaded_at=loaded_at)})
@@ -274,21 +312,35 @@ class Loader:
                 if seen[1] == digest:
                     report.merged += 1
                     report.merges.append(MergeNote(row_no, node.id, node.display_name, node.display_name,
-                                                   f"same record as row {seen[0]}"))
+                                                   f"与第 {seen[0]} 行是同一条记录"))
                 else:
                     report.errors.append(RowError(self._source, row_no, columns.get("id", "id"), node.id,
-                                                  f"id {node.id!r} is already used by row {seen[0]} "
-                                                  "with different content"))
+                                                  f"编号 {node.id!r} 已被第 {seen[0]} 行使用，而两行内容不同",
+                                                  cells=record))
                 continue
             first_row[node.id] = (row_no, digest)
             out.append(_Row(row_no, record, built, given_id=bool(str(canonical.get("id") or "").strip())))
         if bar is not None:
             bar.close()
-        for row_no, raw, reason in table.broken_rows:
-            report.errors.append(RowError(self._source, row_no, None, raw, reason))
+        for broken in table.broken_rows:
+            report.errors.append(RowError(self._source, broken.row, None, broken.raw, broken.reason,
+                                          cells=broken.cells, overflow=broken.overflow))
         report.errors.sort(key=lambda e: e.row)
         report.rejected = len(report.errors)
         return out
+
+    def _load_notes(self, report: IngestReport) -> list[str]:
+        """The report's notes on what the load changed in the cells (merged cells filled, characters removed)."""
+        notes = []
+        if report.merged_filled:
+            shown = "、".join(report.merged_filled[:8]) + (" 等" if len(report.merged_filled) > 8 else "")
+            notes.append(f"合并单元格已按列向下填充（共 {report.merged_cells_filled} 个单元格）：{shown}")
+        if report.control_chars_removed:
+            rows = self._control_rows
+            shown = "、".join(map(str, rows[:8])) + (" 等" if len(rows) > 8 else "")
+            notes.append(f"删除了 {report.control_chars_removed} 个控制字符（看不见的特殊字符，如 NUL；"
+                         f"换行和制表符保留），在第 {shown} 行")
+        return notes
 
     # -- enrichment and resolution ---------------------------------------------------------------
     def _enrich(self, row: _Row) -> list[OrgRef]:
@@ -396,7 +448,7 @@ class Loader:
             if not res.merged:  # the same name again, or a name already merged on an earlier load
                 report.merged += 1
                 report.merges.append(MergeNote(row.row, org.id, org.name, node.name,
-                                               "same organisation as an earlier row"))
+                                               "与前面的行是同一个机构"))
             return None
         self._row_orgs.add(org.id)
         # an organisation already in the graph: this row updates it (the stored name stays the main name)
@@ -424,7 +476,7 @@ class Loader:
                 enterprise_id = hit.id if hit is not None else None
             node, refusal = self.row_policy.admit(entity, node, existing.get(node.id), enterprise_id)
             if refusal:
-                report.errors.append(RowError(self._source, row.row, None, node.id, refusal))
+                report.errors.append(RowError(self._source, row.row, None, node.id, refusal, cells=row.record))
                 report.rejected += 1
                 continue
             row.built.node = node
@@ -497,45 +549,67 @@ class Loader:
         return directory / f"{path.stem}.{kind}{suffix}"
 
     def _write_rejects(self, table: Table, report: IngestReport, path: Path) -> None:
+        """The rejected rows as the file had them (every cell, also of rows the reader refused), in the input's
+        format, plus the reason and the original row number; fixed, the file loads as it is."""
         if not report.errors:
             return
         headers = [h for h in table.headers if h not in (ERROR_COLUMN, ROW_COLUMN)]
         by_row: dict[int, list[RowError]] = {}
         for e in report.errors:
             by_row.setdefault(e.row, []).append(e)
-        records = {e.row: e for e in report.errors}
-        originals = _reread(path, table.format)
+
+        def first(row_no: int) -> RowError:
+            """The error of a row that kept its cells (a row may have several errors)."""
+            return next((e for e in by_row[row_no] if e.cells is not None), by_row[row_no][0])
+
+        def reason(row_no: int) -> str:
+            return "; ".join(str(e) for e in by_row[row_no])
+
+        extra = max((len(first(r).overflow) for r in by_row), default=0)
+        extra_headers = [f"{EXTRA_COLUMN}{i}" for i in range(1, extra + 1)]
+
+        def line(row_no: int) -> list[Any]:
+            e = first(row_no)
+            cells = e.cells or {}
+            overflow = list(e.overflow) + [None] * (extra - len(e.overflow))
+            return [cells.get(h) for h in headers] + overflow
+
         if table.format == "jsonl":
             out = self._report_path(path, "rejects", ".jsonl")
             with out.open("w", encoding="utf-8") as f:
                 for row_no in sorted(by_row):
-                    rec = originals.get(row_no)
-                    data = dict(rec) if isinstance(rec, dict) else {"_raw": records[row_no].value}
+                    e = first(row_no)
+                    data = dict(e.cells) if e.cells is not None else {"_raw": e.value}
                     data = {k: v for k, v in data.items() if k not in ("_error", "_row")}
-                    data["_error"] = "; ".join(str(e) for e in by_row[row_no])
+                    data["_error"] = reason(row_no)
                     data["_row"] = row_no
                     f.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
         elif table.format == "xlsx":
             from openpyxl import Workbook
+            from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+            def cell(value: Any) -> Any:
+                # a character a workbook cannot hold (a control character) is dropped there, not the row
+                return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
             out = self._report_path(path, "rejects", ".xlsx")
             wb = Workbook()
             ws = wb.active
-            append_row(ws, [*headers, ERROR_COLUMN, ROW_COLUMN])
+            if table.sheet:
+                ws.title = table.sheet[:31]
+            append_row(ws, [*headers, *extra_headers, ERROR_COLUMN, ROW_COLUMN])
             for row_no in sorted(by_row):
-                rec = originals.get(row_no) or {}
-                append_row(ws, [rec.get(h) for h in headers] + ["; ".join(str(e) for e in by_row[row_no]), row_no])
+                append_row(ws, [cell(v) for v in line(row_no)] + [cell(reason(row_no)), row_no])
             wb.save(out)
         else:
             out = self._report_path(path, "rejects", ".csv")
             # utf-8-sig so Excel on Windows opens the Chinese text correctly
             with out.open("w", encoding="utf-8-sig", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow([*headers, ERROR_COLUMN, ROW_COLUMN])
+                writer.writerow([*headers, *extra_headers, ERROR_COLUMN, ROW_COLUMN])
                 for row_no in sorted(by_row):
-                    rec = originals.get(row_no) or {}
-                    writer.writerow([csv_cell(rec.get(h, "")) for h in headers]
-                                    + [csv_cell("; ".join(str(e) for e in by_row[row_no])), row_no])
+                    writer.writerow([csv_cell("" if v is None else v) for v in line(row_no)]
+                                    + [csv_cell(reason(row_no)), row_no])
         report.rejects_file = str(out)
 
     def _write_merges(self, report: IngestReport, path: Path) -> None:
@@ -545,20 +619,14 @@ class Loader:
         out = self._report_path(path, "merges", ".csv")
         with out.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["decision", "row", "kept_id", "kept_name", "merged_name", "reason"])
+            writer.writerow(["处理", "行号", "保留的编号", "保留的名称", "合并的名称", "原因"])
             for m in report.merges:
-                writer.writerow(["merged", m.row, m.kept_id, csv_cell(m.kept_name), csv_cell(m.merged_name), m.reason])
+                writer.writerow(["已合并", m.row, m.kept_id, csv_cell(m.kept_name), csv_cell(m.merged_name), m.reason])
             for c in candidates:
-                writer.writerow(["candidate (not merged)", "", "", csv_cell(" | ".join(c.possible)), csv_cell(c.name),
+                writer.writerow(["可能重复（未合并）", "", "", csv_cell(" | ".join(c.possible)), csv_cell(c.name),
                                  c.reason])
         self.resolver.candidates = []
         report.merges_file = str(out)
-
-
-def _reread(path: Path, fmt: str) -> dict[int, Any]:
-    """The original records by row number (for the reject file), read again from the file."""
-    table = open_table(path, fmt, CLI_LIMITS)
-    return dict(table.rows)
 
 
 def ensure_taxonomy(store: GraphStore) -> int:
@@ -586,11 +654,13 @@ def ingest_file(
     limits: ReadLimits = CLI_LIMITS,
     row_policy: RowPolicy | None = None,
     source_name: str | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
 ) -> IngestReport:
     """Load one file into ``store`` (see :class:`Loader`)."""
     loader = Loader(store, mappings=mappings, placer=placer, batch_size=batch_size, rejects_dir=rejects_dir,
                     before_batch=before_batch, progress=progress, limits=limits, row_policy=row_policy)
-    return loader.load(path, entity=entity, fmt=fmt, source_name=source_name)
+    return loader.load(path, entity=entity, fmt=fmt, source_name=source_name, sheet=sheet, header_row=header_row)
 
 
 #: the zhibei export's files and what they hold
@@ -600,10 +670,18 @@ _ENTITY_ORDER = {e: i for i, e in enumerate(("enterprise", "institution", "platf
                                               "need"))}
 
 
-def plan_paths(paths: Iterable[str | Path], entity: str | None = None, fmt: str = "auto"
-               ) -> list[tuple[Path, str | None]]:
-    """The files to load and their entity (None = guess), expanding directories; zhibei layout recognised."""
+def plan_paths(paths: Iterable[str | Path], entity: str | None = None, fmt: str = "auto",
+               problems: list[tuple[Path, str]] | None = None) -> list[tuple[Path, str | None]]:
+    """The files to load and their entity (None = guess), expanding directories; zhibei layout recognised.
+    A path that gives nothing to load (missing, an empty directory) raises :class:`ValidationError`, or, when
+    ``problems`` is given, is added to it as (path, cause) so the other paths still load."""
     planned: list[tuple[Path, str | None]] = []
+
+    def problem(path: Path, cause: str) -> None:
+        if problems is None:
+            raise ValidationError(f"{path}: {cause}", where=str(path))
+        problems.append((path, cause))
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -612,17 +690,19 @@ def plan_paths(paths: Iterable[str | Path], entity: str | None = None, fmt: str 
                 planned.extend(zhibei)
                 continue
             if fmt == "zhibei":
-                raise ValidationError(f"{path}: not a zhibei export (no {ZHIBEI_FILES[0][0]})", where=str(path))
+                problem(path, f"不是 zhibei 导出目录（没有 {ZHIBEI_FILES[0][0]}）")
+                continue
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in
                            (".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx") and ".rejects." not in p.name
                            and ".merges." not in p.name)
             if not files:
-                raise ValidationError(f"{path}: no .csv, .jsonl or .xlsx files in this directory", where=str(path))
+                problem(path, "目录里没有 .csv、.jsonl 或 .xlsx 文件")
+                continue
             planned.extend((p, entity) for p in files)
         elif path.is_file():
             planned.append((path, entity))
         else:
-            raise ValidationError(f"{path}: no such file or directory", where=str(path))
+            problem(path, "文件或目录不存在")
     if entity is None:
         planned.sort(key=lambda pe: _ENTITY_ORDER.get(pe[1] or _name_entity(pe[0]), 3))
     return planned

@@ -131,10 +131,22 @@ BUILTIN: dict[str, tuple[FieldSpec, ...]] = {
     ),
 }
 
+#: how messages name each entity
+ENTITY_NAMES = {"achievement": "科技成果", "need": "技术需求", "enterprise": "企业", "talent": "人才",
+                "institution": "机构", "platform": "平台"}
+
 #: the column the loader appends to a reject file; ignored when the fixed file is loaded again
 ERROR_COLUMN = "错误原因"
 ROW_COLUMN = "原行号"
-IGNORED_HEADERS = frozenset({ERROR_COLUMN, ROW_COLUMN, "_error", "_row"})
+#: a reject file's columns for the cells a row had beyond the header (多余的单元格1, 2 ...): the reader
+#: refuses the row again while they hold anything, so they are merged back before the row loads
+EXTRA_COLUMN = "多余的单元格"
+#: ``_raw``: a JSON Lines reject file's text of a line that was not a JSON object
+IGNORED_HEADERS = frozenset({ERROR_COLUMN, ROW_COLUMN, "_error", "_row", "_raw"})
+
+
+def is_extra_column(header: str) -> bool:
+    return header.startswith(EXTRA_COLUMN) and header[len(EXTRA_COLUMN):].isdigit()
 
 _UNIT = re.compile(r"[（(][^）)]*[)）]\s*$")
 
@@ -195,7 +207,9 @@ class EntityMapping:
         return {name: record.get(header) for name, header in columns.items()}
 
     def required_aliases(self, name: str) -> str:
-        return " / ".join(self.fields[name].aliases[:4])
+        """The headers that mean a field, for a message: 成果名称、项目名称、名称、标题 (the English ones last)."""
+        aliases = self.fields[name].aliases
+        return "、".join(sorted(aliases, key=lambda a: a.isascii())[:5])
 
 
 def builtin_mappings() -> dict[str, EntityMapping]:
@@ -210,7 +224,7 @@ def load_mapping_file(path: str | Path, base: dict[str, EntityMapping] | None = 
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"mapping file {path}: cannot read it ({exc})", where=str(path)) from None
+        raise ValidationError(f"表头映射文件 {path}：无法读取（{exc}）", where=str(path)) from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -219,26 +233,26 @@ def load_mapping_file(path: str | Path, base: dict[str, EntityMapping] | None = 
 
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise their own error types
-        raise ValidationError(f"mapping file {path}: not valid YAML/JSON ({exc})", where=str(path)) from None
+        raise ValidationError(f"表头映射文件 {path}：不是有效的 YAML/JSON（{exc}）", where=str(path)) from None
     mappings = {k: EntityMapping(v.entity, dict(v.fields)) for k, v in (base or builtin_mappings()).items()}
     if data is None:
         return mappings
     if not isinstance(data, dict):
-        raise ValidationError(f"mapping file {path}: expected a mapping of entity -> field -> headers", where=str(path))
+        raise ValidationError(f"表头映射文件 {path}：应为“数据类型 → 字段 → 表头列表”的结构", where=str(path))
     for entity, fields in data.items():
         if entity not in mappings:
             raise ValidationError(
-                f"mapping file {path}: unknown entity {entity!r} (known: {', '.join(ENTITY_TYPES)})",
+                f"表头映射文件 {path}：未知的数据类型 {entity!r}（可用：{'、'.join(ENTITY_TYPES)}）",
                 field=str(entity), where=str(path),
             )
         if not isinstance(fields, dict):
-            raise ValidationError(f"mapping file {path}: {entity} must map fields to header lists", where=str(path))
+            raise ValidationError(f"表头映射文件 {path}：{entity} 下应为“字段 → 表头列表”", where=str(path))
         for name, aliases in fields.items():
             spec = mappings[entity].fields.get(name)
             if spec is None:
                 known = ", ".join(mappings[entity].fields)
                 raise ValidationError(
-                    f"mapping file {path}: {entity} has no field {name!r} (fields: {known})",
+                    f"表头映射文件 {path}：{entity} 没有字段 {name!r}（字段有：{known}）",
                     field=str(name), where=str(path),
                 )
             extra = [aliases] if isinstance(aliases, str) else list(aliases or [])
@@ -254,6 +268,18 @@ _NAME_HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("institution", ("institution", "universit", "机构", "高校", "院所")),
     ("platform", ("platform", "平台", "实验室")),
 )
+
+
+def known_headers(mappings: dict[str, EntityMapping] | None = None) -> frozenset[str]:
+    """Every header any entity accepts, normalised: a row holding several of them is a header row."""
+    return frozenset(normalize_header(a) for m in (mappings or builtin_mappings()).values()
+                     for spec in m.fields.values() for a in spec.aliases)
+
+
+def fits_an_entity(headers: Iterable[str], mappings: dict[str, EntityMapping] | None = None) -> bool:
+    """Whether some entity finds all its required columns among ``headers``."""
+    headers = list(headers)
+    return any(not m.match(headers).missing_required for m in (mappings or builtin_mappings()).values())
 
 
 def guess_entity(path: Path, headers: Iterable[str], mappings: dict[str, EntityMapping] | None = None) -> str:
@@ -274,9 +300,11 @@ def guess_entity(path: Path, headers: Iterable[str], mappings: dict[str, EntityM
         if score > best_score:
             best, best_score = entity, score
     if best is None:
+        shown = "、".join(h for h in headers[:12] if h not in IGNORED_HEADERS) or "（没有）"
         raise ValidationError(
-            f"{path}: cannot tell which entity the file holds; pass --type ({'|'.join(ENTITY_TYPES)})",
-            where=str(path),
+            f"{path}: 无法判断文件里是哪一类数据（表头：{shown}）；请指定类型（命令行 --type "
+            f"{'|'.join(ENTITY_TYPES)}，上传时选择类型），或把表头改成 docs/ingest.md 列出的写法",
+            field="entity", where=str(path),
         )
     return best
 

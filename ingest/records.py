@@ -32,6 +32,7 @@ from graph.model import (
     Talent,
 )
 from ingest import text as textpipe
+from ingest.cleaning import has_control, strip_control
 from ingest.zhibei import (
     parse_cooperation,
     parse_date,
@@ -61,9 +62,52 @@ class Built:
     orgs: list[OrgRef] = field(default_factory=list)
 
 
+#: fields that take a list (a JSON array is fine there; elsewhere it is a wrong-typed value)
+LIST_FIELDS = frozenset({"owners", "inventors", "patent_numbers", "expertise", "products", "aliases", "cooperation"})
+
 _LIST_SPLIT = re.compile(r"[,，、;；|/\n]+")
 _TRUE = {"是", "有", "y", "yes", "true", "1", "√", "✓", "t"}
 _FALSE = {"否", "无", "n", "no", "false", "0", "×", "f", ""}
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as JSON, cut short, for a message."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def prepare_record(rec: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A canonical record checked for wrong-typed values and cleaned of control characters, and how many
+    characters were removed. A JSON object, or a list where text is expected, is a
+    :class:`ValidationError` naming the field (never stored as its Python text); a control character in
+    the id is refused (ids are compared and shown everywhere); in text it is removed (newline and tab stay)."""
+    out: dict[str, Any] = {}
+    removed = 0
+    for key, value in rec.items():
+        if isinstance(value, dict):
+            raise ValidationError(f"应为文本，却是一个 JSON 对象 {_shown(value)}", field=key)
+        if isinstance(value, (list, tuple, set)):
+            if key not in LIST_FIELDS:
+                raise ValidationError(f"应为文本，却是一个列表 {_shown(list(value))}", field=key)
+            items = []
+            for item in value:
+                if isinstance(item, (dict, list, tuple, set)):
+                    raise ValidationError(f"列表里应为文本，却有 {_shown(item)}", field=key)
+                if isinstance(item, str):
+                    item, n = strip_control(item)
+                    removed += n
+                items.append(item)
+            value = items
+        elif isinstance(value, str):
+            if key == "id" and has_control(value):
+                raise ValidationError(f"编号 {_shown(value)} 含有控制字符（如 NUL、换行）：编号里不能有这些字符",
+                                      field=key)
+            value, n = strip_control(value)
+            removed += n
+        out[key] = value
+    return out, removed
 
 
 def text_of(rec: dict[str, Any], key: str) -> str:
@@ -92,7 +136,7 @@ def bool_of(rec: dict[str, Any], key: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValidationError(f"{text!r} is not yes/no (是/否)", field=key)
+    raise ValidationError(f"{text!r} 不是 是/否", field=key)
 
 
 def int_of(rec: dict[str, Any], key: str) -> int | None:
@@ -101,7 +145,7 @@ def int_of(rec: dict[str, Any], key: str) -> int | None:
         return None
     m = re.fullmatch(r"(\d{1,6})(?:\.0+)?\s*年?", text)
     if not m:
-        raise ValidationError(f"{text!r} is not a whole number", field=key)
+        raise ValidationError(f"{text!r} 不是整数", field=key)
     return int(m.group(1))
 
 
@@ -118,7 +162,7 @@ def enum_of(rec: dict[str, Any], key: str, enum: Any, words: dict[str, Any] | No
             if member.value in text:  # "省级重点实验室" contains 重点实验室
                 return member
     allowed = "/".join(m.value for m in enum)
-    raise ValidationError(f"{text!r} is not one of {allowed}", field=key)
+    raise ValidationError(f"{text!r} 不是 {allowed} 之一", field=key)
 
 
 def stable_id(prefix: str, *parts: str) -> str:
@@ -131,7 +175,7 @@ def _id(rec: dict[str, Any], prefix: str, *parts: str) -> str:
     given = text_of(rec, "id")
     if given:
         if re.search(r"\s", given) or len(given) > 128:
-            raise ValidationError(f"id {given!r} must be 1-128 characters without spaces", field="id")
+            raise ValidationError(f"编号 {given!r} 应为 1-128 个字符，且不能有空格", field="id")
         return given
     return stable_id(prefix, *parts)
 
@@ -139,8 +183,21 @@ def _id(rec: dict[str, Any], prefix: str, *parts: str) -> str:
 def _name(rec: dict[str, Any]) -> str:
     name = text_of(rec, "name")
     if not name:
-        raise ValidationError("name is required and is empty", field="name")
+        raise ValidationError("名称必填，但这里是空的", field="name")
     return name
+
+
+#: what the model's own checks mean, in the words of the person who filled the file
+_MODEL_ERRORS = {
+    "string_pattern_mismatch": "格式不对",
+    "string_too_long": "太长（最多 {max_length} 个字符）",
+    "string_too_short": "不能为空",
+    "greater_than_equal": "不能小于 {ge}",
+    "greater_than": "应大于 {gt}",
+    "less_than_equal": "不能大于 {le}",
+    "float_parsing": "不是数值",
+    "int_parsing": "不是整数",
+}
 
 
 def _model(factory: Callable[..., Node], **kwargs: Any) -> Node:
@@ -151,7 +208,11 @@ def _model(factory: Callable[..., Node], **kwargs: Any) -> Node:
         err = exc.errors()[0]
         loc = str(err["loc"][0]) if err.get("loc") else None
         value = kwargs.get(loc) if loc else None
-        raise ValidationError(f"{value!r}: {err['msg']}", field=loc) from None
+        if loc == "credit_code":
+            raise ValidationError(f"{value!r} 不是有效的统一社会信用代码（18 位数字和大写字母）", field=loc) from None
+        template = _MODEL_ERRORS.get(err.get("type", ""))
+        message = template.format(**(err.get("ctx") or {})) if template else f"不符合要求（{err['msg']}）"
+        raise ValidationError(f"{value!r} {message}", field=loc) from None
 
 
 def build_achievement(rec: dict[str, Any]) -> Built:

@@ -113,7 +113,7 @@ def parse_maturity(value: Any, field: str = "maturity") -> Maturity | None:
         return Maturity(text)
     except ValueError:
         raise ValidationError(
-            f"{text!r} is not one of {'/'.join(m.value for m in Maturity)}", field=field
+            f"{text!r} 不是 {'/'.join(m.value for m in Maturity)} 之一", field=field
         ) from None
 
 
@@ -136,7 +136,7 @@ def parse_cooperation(value: Any, field: str = "cooperation") -> list[Cooperatio
                     mode = CooperationMode(part[pos:])
                 except ValueError:
                     raise ValidationError(
-                        f"{part!r} is not a cooperation mode (known: {_allowed(COOPERATION_WORDS)})", field=field
+                        f"{part!r} 不是合作方式（可用：{_allowed(COOPERATION_WORDS)}）", field=field
                     ) from None
                 pos = len(part)
             else:
@@ -157,7 +157,7 @@ def parse_kind(value: Any, field: str = "ip_type") -> AchievementKind:
     try:
         return AchievementKind(text)
     except ValueError:
-        raise ValidationError(f"{text!r} is not a kind of achievement (known: {_allowed(IP_TYPE_WORDS)})",
+        raise ValidationError(f"{text!r} 不是成果类型（可用：{_allowed(IP_TYPE_WORDS)}）",
                               field=field) from None
 
 
@@ -177,7 +177,7 @@ def parse_price_wan(value: Any, field: str = "price") -> float | None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
-            raise ValidationError(f"price {value} is negative", field=field)
+            raise ValidationError(f"金额 {value} 是负数", field=field)
         return float(value)
     text = str(value).strip().replace(",", "").replace("，", "")
     if not text or text in _NEGOTIABLE:
@@ -190,7 +190,7 @@ def parse_price_wan(value: Any, field: str = "price") -> float | None:
     if m:
         return _to_wan(m.group(1), m.group(2))
     raise ValidationError(
-        f"{text!r} is not a price (面议, a number of 万元 or a range like 10万元-20万元)", field=field
+        f"{text!r} 不是金额（可写 面议、万元数，或 10万元-20万元 这样的范围）", field=field
     )
 
 
@@ -207,11 +207,11 @@ def parse_date(value: Any, field: str = "post_time") -> date | None:
         return None
     m = _DATE.search(text)
     if not m:
-        raise ValidationError(f"{text!r} is not a date (expected YYYY-MM-DD)", field=field)
+        raise ValidationError(f"{text!r} 不是日期（应为 YYYY-MM-DD，如 2024-03-20）", field=field)
     try:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise ValidationError(f"{text!r} is not a valid date", field=field) from None
+        raise ValidationError(f"{text!r} 不是有效的日期", field=field) from None
 
 
 def parse_valid_period(value: Any, field: str = "valid_period") -> date | None:
@@ -229,14 +229,14 @@ def parse_valid_period(value: Any, field: str = "valid_period") -> date | None:
 def _required(rec: dict[str, Any], key: str) -> str:
     text = _text(rec, key)
     if not text:
-        raise ValidationError(f"{key} is required and is empty", field=key)
+        raise ValidationError(f"{key} 必填，但这里是空的", field=key)
     return text
 
 
 def _record_id(rec: dict[str, Any]) -> str:
     rid = _required(rec, "id")
     if re.search(r"\s", rid) or len(rid) > 128:
-        raise ValidationError(f"id {rid!r} must be 1-128 characters without spaces", field="id")
+        raise ValidationError(f"编号 {rid!r} 应为 1-128 个字符，且不能有空格", field="id")
     return rid
 
 

@@ -57,3 +57,41 @@ def test_upload_over_the_limit_is_refused_before_loading(api):
                            files={"file": ("big.csv", big, "text/csv")})
     assert resp.status_code == 413
     assert api.store.count_by_label().get("Enterprise") == 2
+
+
+def _xlsx(*sheets: tuple[str, list[list]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_an_uploaded_workbook_finds_its_sheet_header_and_entity_or_is_told_them(api):
+    h = api.world.headers("bureau")
+    book = _xlsx(("填写说明", [["企业名称：必填"], ["规模：大型/中型/小型/微型"]]),
+                 ("企业名录", [["2024年企业名录"], ["企业名称", "统一社会信用代码", "企业规模"],
+                               ["平顶山市表格科技有限公司", "", "小型"]]))
+    resp = api.client.post("/api/ingest", headers=h, files={"file": ("名录.xlsx", book, "application/octet-stream")})
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert (report["entity"], report["sheet"], report["header_row"]) == ("enterprise", "企业名录", 2)
+    assert report["created"] == 1
+    notes = " ".join(report["notes"])
+    assert "跳过了说明页“填写说明”" in notes and "表头在第 2 行" in notes
+    told = api.client.post("/api/ingest", headers=h, data={"sheet": "2", "header_row": "2"},
+                           files={"file": ("名录.xlsx", book, "application/octet-stream")})
+    assert told.status_code == 200 and told.json()["unchanged"] == 1
+    wrong = api.client.post("/api/ingest", headers=h, data={"sheet": "数据"},
+                            files={"file": ("名录.xlsx", book, "application/octet-stream")})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "sheet"
+    assert "没有名为“数据”的工作表" in wrong.json()["detail"] and "/tmp" not in wrong.text
+    assert str(api.app.state.settings.data_dir) not in wrong.text

@@ -30,9 +30,9 @@ def test_ingest_command_loads_a_directory_and_reports(tmp_path, monkeypatch, cap
         get_settings.cache_clear()
     out = capsys.readouterr().out
     assert code == 0
-    assert "enterprises.csv (enterprise): 1 rows read, 1 created" in out
-    assert "needs.csv (need): 2 rows read, 1 created" in out and "1 rejected" in out
-    assert "row 3, column 需求名称: name is required and is empty" in out
+    assert "enterprises.csv（企业）：读取 1 行，新建 1" in out
+    assert "needs.csv（技术需求）：读取 2 行，新建 1" in out and "拒绝 1" in out
+    assert "第 3 行，列 需求名称：名称必填，但这里是空的" in out
     reports = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert [r["entity"] for r in reports] == ["enterprise", "need"]
     assert reports[1]["merged"] == 1  # 平煤神马尼龙科技 folded into the enterprise row

@@ -80,7 +80,7 @@ def test_name_variants_merge_into_one_enterprise_with_a_record(store, tmp_path):
     rec = store.read("MATCH (m:MergeRecord)-[:MERGED_INTO]->(e:Enterprise) RETURN m.merged_name AS n, e.id AS id")
     assert rec == [{"n": "平煤神马尼龙科技", "id": nylon["id"]}]
     merges = list(csv.reader(Path(report.merges_file).open(encoding="utf-8-sig")))
-    assert merges[1][0] == "merged" and merges[1][4] == "平煤神马尼龙科技"
+    assert merges[1][0] == "已合并" and merges[1][4] == "平煤神马尼龙科技"
 
 
 def test_generic_short_name_is_not_merged(store, tmp_path):
@@ -160,9 +160,9 @@ def test_bad_rows_are_rejected_with_row_column_reason_and_reloadable_reject_file
     report = _load(store, path)
     assert (report.rows_read, report.created, report.rejected, report.empty_rows) == (4, 1, 3, 1)
     messages = [str(e) for e in report.errors]
-    assert messages[0] == "row 3, column 成熟度: '大概中试' is not one of 研发/小试/中试/样品/产业化"
-    assert messages[1].startswith("row 5, column 成果名称:")
-    assert messages[2].startswith("row 6, column 价格（万元）: '很贵'")
+    assert messages[0] == "第 3 行，列 成熟度：'大概中试' 不是 研发/小试/中试/样品/产业化 之一"
+    assert messages[1].startswith("第 5 行，列 成果名称：")
+    assert messages[2].startswith("第 6 行，列 价格（万元）：'很贵'")
     rejects = Path(report.rejects_file)
     assert rejects.suffix == ".csv"
     lines = list(csv.reader(rejects.open(encoding="utf-8-sig")))
@@ -178,7 +178,7 @@ def test_bad_rows_are_rejected_with_row_column_reason_and_reloadable_reject_file
 def test_file_in_an_unknown_encoding_is_refused_with_a_clear_error(store, tmp_path):
     path = tmp_path / "achievements.csv"
     path.write_bytes("成果名称\n尼龙\n".encode() + b"\xff\xfe\xfa\n")
-    with pytest.raises(ValidationError, match="cannot decode the file as UTF-8 or GB18030.*line 3"):
+    with pytest.raises(ValidationError, match="无法按 UTF-8 或 GB18030 编码读取文件（第 3 行"):
         _load(store, path)
     assert store.count_by_label() == {}
 
@@ -190,7 +190,7 @@ def test_gb18030_csv_is_read(store, tmp_path):
 
 def test_missing_required_column_refuses_the_file(store, tmp_path):
     path = _write_csv(tmp_path / "achievements.csv", ["成果简介", "成熟度"], [["x", "中试"]])
-    with pytest.raises(ValidationError, match="missing required column name") as info:
+    with pytest.raises(ValidationError, match="缺少必填列.*成果名称") as info:
         _load(store, path)
     assert info.value.field == "name"
     assert store.count_by_label() == {}
@@ -225,7 +225,7 @@ def test_jsonl_with_broken_lines_and_duplicates(store, tmp_path):
     report = _load(store, path)
     assert (report.rows_read, report.created, report.merged, report.rejected, report.empty_rows) == (3, 1, 1, 3, 1)
     assert [e.row for e in report.errors] == [2, 5, 6]
-    assert "already used by row 1" in report.errors[1].reason
+    assert "已被第 1 行使用" in report.errors[1].reason
     rejects = [json.loads(x) for x in Path(report.rejects_file).read_text(encoding="utf-8").splitlines()]
     assert [r["_row"] for r in rejects] == [2, 5, 6] and rejects[1]["description"] == "不同"
 
@@ -246,7 +246,7 @@ def test_mapping_file_adds_headers(store, tmp_path):
 def test_unknown_field_in_mapping_file_is_named(tmp_path):
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("need:\n  colour: [颜色]\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match="need has no field 'colour'"):
+    with pytest.raises(ValidationError, match="need 没有字段 'colour'"):
         load_mapping_file(mapping)
 
 

@@ -43,13 +43,33 @@ def test_utf16_with_bom_is_read(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
-    ("x.xls", b"whatever", "old Excel .xls"),
-    ("x.pdf", b"%PDF", "unknown file type"),
-    ("x.xlsx", b"not a zip", "not a readable .xlsx"),
-    ("x.csv", b"", "empty"),
+    ("x.xls", b"whatever", "不支持旧版 Excel"),
+    ("x.pdf", b"%PDF", "无法识别的文件类型"),
+    ("x.xlsx", b"not a zip", "不是可读的 .xlsx"),
+    ("x.csv", b"", "文件是空的"),
 ])
 def test_unusable_files_are_refused_with_the_cause(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ReadError, match=message):
+        open_table(path)
+
+
+def test_a_data_sheet_named_like_instructions_is_still_found(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "成果说明表"
+    wb.active.append(["成果名称", "成熟度"])
+    wb.active.append(["尼龙", "中试"])
+    wb.create_sheet("Sheet2")
+    wb.save(tmp_path / "x.xlsx")
+    table = open_table(tmp_path / "x.xlsx")
+    assert (table.sheet, list(table.rows)) == ("成果说明表", [(2, {"成果名称": "尼龙", "成熟度": "中试"})])
+
+
+def test_an_empty_jsonl_file_is_refused(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n", encoding="utf-8")
+    with pytest.raises(ReadError, match="文件是空的"):
         open_table(path)

@@ -5,57 +5,123 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from graph.settings import get_settings
+from graph.exceptions import GraphUnavailableError, TechmatchError
+from graph.settings import Settings, get_settings
 from graph.store import open_store
-from ingest.mapping import ENTITY_TYPES, builtin_mappings, load_mapping_file
+from ingest.mapping import (
+    ENTITY_NAMES,
+    ENTITY_TYPES,
+    ERROR_COLUMN,
+    EntityMapping,
+    builtin_mappings,
+    load_mapping_file,
+)
+
+if TYPE_CHECKING:
+    from ingest.loader import IngestReport
+
+log = logging.getLogger(__name__)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ingest.loader import Loader, ensure_taxonomy, plan_paths
+    from ingest.loader import plan_paths
 
     settings = get_settings()
     mappings = load_mapping_file(args.mapping) if args.mapping else builtin_mappings()
-    planned = plan_paths(args.paths, entity=args.type, fmt=args.format)
+    failures: list[tuple[Path, str]] = []
+    planned = plan_paths(args.paths, entity=args.type, fmt=args.format, problems=failures)
+    for path, cause in failures:
+        print(f"✗ {path}：没有载入：{cause}")
     rejects_dir = Path(args.rejects) if args.rejects else None
     if rejects_dir is None:
         # the input may sit on a read-only share; fall back to the data directory then
         rejects_dir = None if all(_writable(p.parent) for p, _ in planned) else settings.data_dir / "rejects"
     started = time.perf_counter()
-    reports = []
+    reports: list[IngestReport] = []
+    if planned:
+        reports = _load_all(planned, args, settings, mappings, rejects_dir, failures)
+    if args.json:
+        data = [r.as_dict() for r in reports] + [{"source": str(p), "failed": True, "error": c} for p, c in failures]
+        Path(args.json).write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    rows = sum(r.rows_read for r in reports)
+    took = time.perf_counter() - started
+    if failures:
+        names = "、".join(str(p) for p, _ in failures)
+        print(f"完成：{len(reports)} 个文件已载入（共 {rows} 行），{len(failures)} 个没有载入：{names}；"
+              f"用时 {took:.1f} 秒")
+        return 1
+    print(f"完成：{len(reports)} 个文件已载入，共 {rows} 行，用时 {took:.1f} 秒")
+    return 1 if any(r.rejected for r in reports) and args.strict else 0
+
+
+def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, settings: Settings,
+              mappings: dict[str, EntityMapping], rejects_dir: Path | None, failures: list[tuple[Path, str]]
+              ) -> list[IngestReport]:
+    """Load each planned file in turn; a file that cannot be loaded is added to ``failures`` and the next
+    one is loaded."""
+    from ingest.loader import Loader, ensure_taxonomy
+
+    reports: list[IngestReport] = []
     with open_store(settings) as store:
         placer = None
-        if not args.no_classify:
+        if not args.no_classify and planned:
             from ingest.classify import default_placer
 
             ensure_taxonomy(store)
             placer = default_placer(settings)
         loader = Loader(store, mappings=mappings, placer=placer, batch_size=args.batch_size,
                         rejects_dir=rejects_dir, progress=not args.quiet)
+        fmt = None if args.format in ("auto", "zhibei") else args.format
         for path, entity in planned:
-            report = loader.load(path, entity=entity, fmt=None if args.format in ("auto", "zhibei") else args.format)
+            try:
+                report = loader.load(path, entity=entity, fmt=fmt, sheet=args.sheet, header_row=args.header_row)
+            except GraphUnavailableError:
+                raise
+            except Exception as exc:  # one bad file never stops the others; each is named with its cause
+                cause = _cause(exc, path)
+                if getattr(args, "verbose", False):
+                    log.error("%s", path, exc_info=True)
+                failures.append((path, cause))
+                print(f"✗ {path}：没有载入：{cause}")
+                continue
             reports.append(report)
-            print(report.summary())
-            if report.unknown_columns:
-                print(f"  columns not used (no field of {report.entity} has that header): "
-                      f"{', '.join(report.unknown_columns)}; see docs/ingest.md or pass --mapping")
-            for err in report.errors[: args.show_errors]:
-                print(f"  {Path(report.source).name}: {err}")
-            if len(report.errors) > args.show_errors:
-                print(f"  ... {len(report.errors) - args.show_errors} more")
-            if report.rejects_file:
-                print(f"  rejected rows written to {report.rejects_file} (the reason is in its error column; "
-                      "fix the rows and load that file again)")
-            if report.merges_file:
-                print(f"  merges and possible duplicates for review: {report.merges_file}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2,
-                                              default=str), encoding="utf-8")
-    print(f"done: {len(reports)} file(s), {sum(r.rows_read for r in reports)} rows in "
-          f"{time.perf_counter() - started:.1f} s")
-    return 1 if any(r.rejected for r in reports) and args.strict else 0
+            _print_report(report, args.show_errors)
+    return reports
+
+
+def _cause(exc: BaseException, path: Path) -> str:
+    """The error's message without the file name it starts with (the line names the file already)."""
+    if not isinstance(exc, (TechmatchError, OSError)):
+        return f"内部错误（{type(exc).__name__}: {exc}）；加 -v 可看到详细信息"
+    if isinstance(exc, OSError) and not isinstance(exc, TechmatchError):
+        return f"无法读取（{exc.strerror or exc}）"
+    text = str(exc)
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _print_report(report: IngestReport, show_errors: int) -> None:
+    print(report.summary())
+    for note in report.notes:
+        print(f"  {note}")
+    if report.unknown_columns:
+        print(f"  没有用到的列（{ENTITY_NAMES.get(report.entity, report.entity)}没有这样的表头）："
+              f"{'、'.join(report.unknown_columns)}；表头的写法见 docs/ingest.md，或用 --mapping 补充")
+    for err in report.errors[:show_errors]:
+        print(f"  {Path(report.source).name}：{err}")
+    if len(report.errors) > show_errors:
+        print(f"  ……还有 {len(report.errors) - show_errors} 条")
+    if report.rejects_file:
+        print(f"  被拒绝的行已写入 {report.rejects_file}（原因在“{ERROR_COLUMN}”列）：改正这些行后直接载入这个文件即可")
+    if report.merges_file:
+        print(f"  合并记录和可能的重复（请复核）：{report.merges_file}")
 
 
 def _writable(directory: Path) -> bool:
@@ -77,6 +143,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="what the files hold (default: from the file name, else from the headers)")
     parser.add_argument("--format", choices=("auto", "zhibei", "csv", "jsonl", "xlsx"), default="auto",
                         help="input format (default: from the extension; zhibei = the zhibei export directory)")
+    parser.add_argument("--sheet", metavar="NAME|N", default=None,
+                        help="the sheet of an .xlsx to read, by name or number from 1 (default: the first sheet "
+                        "whose header fits an entity; instruction sheets such as 填写说明 are skipped)")
+    parser.add_argument("--header-row", type=int, metavar="N", default=None,
+                        help="the row of an .xlsx sheet that holds the header, from 1 (default: found among the "
+                        "first rows by its known headers, so title rows above it are skipped)")
     parser.add_argument("--mapping", metavar="FILE", help="YAML/JSON file with extra column headers per field")
     parser.add_argument("--rejects", metavar="DIR",
                         help="where reject and merge reports go (default: next to the input)")

@@ -55,6 +55,12 @@ class LoadReport(BaseModel):
     unknown_columns: list[str]
     errors: list[str]
     summary: str
+    sheet: str | None = None
+    header_row: int = 1
+    merged_filled: list[str] = []
+    merged_cells_filled: int = 0
+    control_chars_removed: int = 0
+    notes: list[str] = []
 
 
 def _display_name(filename: str | None) -> str:
@@ -69,6 +75,10 @@ def upload(
     request: Request,
     file: UploadFile = File(..., description="CSV/TSV/JSONL/XLSX, at most the server's max_upload_mb"),
     entity: EntityType | None = Form(None, description="what the rows are; guessed from the headers if empty"),
+    sheet: str | None = Form(None, max_length=100, description="an .xlsx's sheet, by name or number from 1; "
+                             "found if empty (instruction sheets such as 填写说明 skipped)"),
+    header_row: int | None = Form(None, ge=1, le=1000, description="the row of an .xlsx sheet that holds the "
+                                  "header; found if empty (title rows above it skipped)"),
     store: GraphStore = Depends(get_store),
     audit: AuditLog = Depends(get_audit),
     principal: Principal = Depends(require_roles(*roles_for(Resource.UPLOAD, Act.CREATE))),
@@ -93,13 +103,15 @@ def upload(
             raise ApiError(413, f"文件超过 {settings.max_upload_mb} MB 的上限", "file")
         if target.stat().st_size == 0:
             raise ApiError(422, "文件是空的", "file")
-        if entity is None:
-            guessed = guess_entity(target, open_table(target, limits=limits).headers)
-            if not policy.may_upload(guessed):
-                raise ApiError(403, f"你无权上传{UPLOAD_RESOURCE[guessed].value}", "entity")
-        report = ingest_file(store, target, entity=entity.value if entity else None, rejects_dir=workdir,
+        chosen = entity.value if entity else None
+        if chosen is None:
+            # the same reading as the load's (sheet and header row found or given), so xlsx is guessed like csv
+            chosen = guess_entity(target, open_table(target, limits=limits, sheet=sheet, header_row=header_row).headers)
+            if not policy.may_upload(chosen):
+                raise ApiError(403, f"你无权上传{UPLOAD_RESOURCE[chosen].value}", "entity")
+        report = ingest_file(store, target, entity=chosen, rejects_dir=workdir,
                              placer=_placer(request), progress=False, limits=limits, row_policy=policy,
-                             source_name=name)
+                             source_name=name, sheet=sheet, header_row=header_row)
     except UnicodeDecodeError as exc:
         raise ApiError(422, f"{name}: 无法识别文件编码（{exc.reason}）", "file") from exc
     except ValidationError as exc:
