@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -226,8 +227,8 @@ def _with_cached_value(path: Path, cell: str, value: str) -> None:
     src = members["xl/worksheets/sheet1.xml"].decode()
     start = src.index(f'<c r="{cell}"')
     end = src.index("</c>", start)
-    members["xl/worksheets/sheet1.xml"] = (src[:start] + src[start:end].replace("<v />", f"<v>{value}</v>")
-                                           + src[end:]).encode()
+    cached = re.sub(r"<v\s*/>|<v></v>", f"<v>{value}</v>", src[start:end])  # lxml and ElementTree differ
+    members["xl/worksheets/sheet1.xml"] = (src[:start] + cached + src[end:]).encode()
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
