@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 #: command modules, each exposing ``register(subparsers)``; a new command is a new module here
@@ -48,15 +49,64 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("techmatch：已中断（已提交的批次保留，再次运行会接着完成）", file=sys.stderr)
         return 130
-    except Exception as exc:  # one clear line for the user; -v shows the traceback
-        from graph.exceptions import TechmatchError
+    except Exception as exc:  # one clear line for the user; the traceback goes to the log (and -v shows it)
+        if args.verbose:
+            raise
+        line, log_file = explain_failure(exc), _log_traceback(exc)
+        print(f"techmatch：错误：{line}" + (f"（详情见 {log_file}）" if log_file else ""), file=sys.stderr)
+        return 1
 
-        if isinstance(exc, TechmatchError) and not args.verbose:
-            print(f"techmatch: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+
+def explain_failure(exc: BaseException) -> str:
+    """One line naming the cause of a failure and what to do about it."""
+    import errno
+
+    from graph.exceptions import TechmatchError
+
+    if isinstance(exc, TechmatchError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f"（{exc.filename}）" if exc.filename else ""
+        return f"磁盘空间不足{where}：请清理磁盘或换一个数据目录（TECHMATCH_DATA_DIR）后重试；已写入的部分不会重复"
+    if isinstance(exc, MemoryError):
+        return "内存不足：请关闭其他程序，或分批处理（例如把大文件拆开加载）后重试"
+    if isinstance(exc, PermissionError):
+        return f"没有权限访问 {exc.filename or '所需文件'}：请检查文件和目录的权限"
+    text = str(exc)
+    if "No space left on device" in text or "disk is full" in text.lower():
+        return "磁盘空间不足（图数据库写入失败）：请清理磁盘后重试；已写入的批次不会重复"
+    try:
+        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable
+    except ImportError:  # pragma: no cover - the driver is a dependency
+        pass
+    else:
+        if isinstance(exc, ServiceUnavailable):
+            return "无法连接图数据库：它没有运行或已退出；请查看图数据库日志后重试"
+        if isinstance(exc, (Neo4jError, DriverError)):
+            return f"图数据库报错：{type(exc).__name__}"
+    return f"内部错误（{type(exc).__name__}）"
+
+
+def _log_traceback(exc: BaseException) -> str | None:
+    """Append the traceback to the data directory's log (owner-only); its path, or None if it cannot be written."""
+    import traceback
+    from datetime import UTC, datetime
+
+    try:
+        from graph.files import private_dir
+        from graph.settings import get_settings
+
+        log_dir = private_dir(get_settings().data_dir / "logs")
+        path = log_dir / "techmatch.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {datetime.now(UTC).isoformat()} techmatch {' '.join(sys.argv[1:])}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        return str(path)
+    except Exception:  # a full disk may refuse the log too: the one-line message still stands
+        return None
 
 
 if __name__ == "__main__":
