@@ -42,6 +42,7 @@ class NodeLabel(StrEnum):
     API_KEY = "ApiKey"  # a hashed API key of a User (api)
     AUDIT_EVENT = "AuditEvent"  # one view of a non-public need, or another audited action (api)
     SESSION = "Session"  # a web login session, kept server-side so that logout ends it (api)
+    APPLICATION = "Application"  # a team's 揭榜申报 to a challenge, with the bureau's review
 
 
 class RelType(StrEnum):
@@ -459,6 +460,40 @@ class Challenge(Node):
                                   where=self.id) from exc
 
 
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    SHORTLISTED = "shortlisted"  # the bureau's review passed it
+    DECLINED = "declined"
+    AWARDED = "awarded"
+
+
+class ChallengeApplication(Node):
+    """A 揭榜申报: a team applying to a challenge — the applicant unit (an institution or an enterprise), the
+    lead and members (talents where the graph knows them, names otherwise), a local partner enterprise, the
+    plan — and the bureau's review. Seen by the bureau and by whoever submitted it."""
+
+    label = NodeLabel.APPLICATION
+    title_field: ClassVar[str] = "team_name"
+    challenge_id: str
+    applicant_label: str  # Institution | Enterprise
+    applicant_id: str
+    team_name: str = Field(min_length=1, max_length=100)
+    lead_id: str | None = None  # a Talent
+    lead_name: str = ""
+    member_ids: list[str] = []  # Talents
+    member_names: list[str] = []  # members the graph does not know, as written
+    partner_id: str | None = None  # an Enterprise that carries the result into production
+    plan: str = Field(default="", max_length=3000)
+    budget_wan: float | None = Field(default=None, ge=0)
+    submitted_by: str = ""  # the user id
+    submitted_at: datetime | None = None
+    status: ApplicationStatus = ApplicationStatus.SUBMITTED
+    review_score: int | None = Field(default=None, ge=0, le=100)
+    review_comment: str = Field(default="", max_length=1000)
+    reviewed_by: str = ""
+    reviewed_at: datetime | None = None
+
+
 class Project(Node):
     """A 重大科技专项 (major special project)."""
 
@@ -600,6 +635,7 @@ LABEL_ZH: dict[str, str] = {
     NodeLabel.POLICY: "政策", NodeLabel.TARGET: "目标", NodeLabel.TASK: "任务", NodeLabel.DEPARTMENT: "部门",
     NodeLabel.FEEDBACK: "匹配评价", NodeLabel.MERGE_RECORD: "合并记录", NodeLabel.USER: "用户",
     NodeLabel.API_KEY: "API 密钥", NodeLabel.AUDIT_EVENT: "审计记录", NodeLabel.SESSION: "登录会话",
+    NodeLabel.APPLICATION: "揭榜申报",
 }
 
 #: the service's own bookkeeping (accounts, keys, sessions, audit): not part of the knowledge graph
@@ -610,7 +646,7 @@ NODE_TYPES: dict[NodeLabel, type[Node]] = {
     for cls in (
         Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
         Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
-        User, ApiKey, AuditEvent, Session,
+        User, ApiKey, AuditEvent, Session, ChallengeApplication,
     )
 }
 

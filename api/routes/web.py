@@ -1,6 +1,6 @@
 """The Chinese web workspace: login, search, needs with their ranked matches, a match's graph drawn as
-inline SVG, accept/reject, the enterprise page (post a need, watch its matches), the bureau page and the
-account page.
+inline SVG, accept/reject, the enterprise page (post a need, watch its matches) and the account page. The
+bureau's cockpit is ``api/routes/bureau_pages.py``, 揭榜挂帅 ``api/routes/challenge_pages.py``.
 
 Pages are rendered on the server with Jinja2 (autoescaped); forms carry a CSRF token tied to the session
 (the login form one tied to a pre-login cookie). What a page shows of needs goes through the caller's
@@ -16,7 +16,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 
 from api.auth import (
     PRELOGIN_COOKIE,
@@ -41,16 +40,16 @@ from api.match_views import (
 )
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
 from api.routes.needs import NeedIn, change_need, create_need, reindex_need
-from api.routes.stats import collect_stats
-from graph.model import Achievement, Challenge, Confidentiality, NodeLabel, RejectReason, Verdict
+from graph.model import LABEL_ZH, Achievement, Confidentiality, NodeLabel, RejectReason, Verdict
+from graph.zh import CONFIDENTIALITY_ZH, NEED_STATUS_ZH, zh
 from matcher.results import Question
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "templates"))
+templates.env.globals.update(zh=zh, label_zh=LABEL_ZH)
 
-CONF_ZH = {Confidentiality.PUBLIC.value: "公开", Confidentiality.BROKERS.value: "仅经纪人可见",
-           Confidentiality.PRIVATE.value: "保密"}
-STATUS_ZH = {"open": "征集中", "matched": "已对接", "closed": "已关闭"}
+CONF_ZH = CONFIDENTIALITY_ZH  # the Chinese names of internal values live in graph.zh
+STATUS_ZH = NEED_STATUS_ZH
 #: fixed flash messages: a query parameter picks one, so no user text is ever reflected
 FLASH = {"posted": "需求已发布。", "accepted": "已接受该匹配。", "rejected": "已拒绝该匹配。",
          "revealed": "已同意公开。", "bye": "已退出。", "password": "密码已修改，其他设备上的登录已失效。"}
@@ -338,7 +337,7 @@ def achievement_page(request: Request, achievement_id: str) -> Response:
                    svg=render_subgraph(sub.nodes, sub.edges, [achievement_id]), result=result)
 
 
-# --- enterprise and bureau ------------------------------------------------------------------------
+# --- enterprise (the bureau's pages: api/routes/bureau_pages.py, challenges: challenge_pages.py) ----
 
 @router.get("/enterprise", response_class=HTMLResponse)
 def enterprise_page(request: Request) -> Response:
@@ -385,46 +384,3 @@ def post_need_form(request: Request, name: str = Form(..., max_length=200),
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
     reindex_need(request, need)
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
-
-
-def _chain_map_svg(request: Request) -> Markup | None:
-    """The bureau's gap map drawn by bureau.charts; unmet = the engine finds no confident match when it is
-    built, else the graph's record of solved needs."""
-    from bureau.charts import render_chain_map_svg
-    from bureau.gapmap import build_gap_map, engine_need_is_unmet
-
-    store = request.app.state.store
-    if store.read(f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN count(s) AS c")[0]["c"] == 0:
-        return None
-    engine = request.app.state.engine_if_built()
-    gap_map = build_gap_map(store, engine_need_is_unmet(engine) if engine is not None else None)
-    # matplotlib writes the SVG and escapes the names in it; it carries no script
-    return Markup(render_chain_map_svg(gap_map))
-
-
-@router.get("/bureau", response_class=HTMLResponse)
-def bureau_page(request: Request) -> Response:
-    me = _page_principal(request)
-    if me is None:
-        return _login_redirect(request)
-    authorize(me, Resource.STATISTICS, Act.READ)
-    store = request.app.state.store
-    stats = collect_stats(store)
-    challenges = [Challenge.from_props(p) for p in store.list_props(NodeLabel.CHALLENGE, limit=50)]
-    return _render(request, "bureau.html", me, chains=store.chain_topology(), stats=stats,
-                   chain_map=_chain_map_svg(request),
-                   seg_load={s.id: s for s in stats.segments}, challenges=challenges,
-                   audit=request.app.state.audit.query(limit=30))
-
-
-@router.get("/challenges/{challenge_id}", response_class=HTMLResponse)
-def challenge_page(request: Request, challenge_id: str) -> Response:
-    me = _page_principal(request)
-    if me is None:
-        return _login_redirect(request)
-    authorize(me, Resource.CHALLENGE_SOLVERS, Act.READ)
-    from api.routes.matching import rank_challenge_solvers
-
-    challenge = request.app.state.store.require_node(NodeLabel.CHALLENGE, challenge_id)
-    ranking = rank_challenge_solvers(request, challenge_id, k=10)
-    return _render(request, "challenge.html", me, c=challenge, ranking=ranking)
