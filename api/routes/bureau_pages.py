@@ -9,6 +9,7 @@ its :class:`~api.gate.NeedGate`, so those views are audited like any other. Thin
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -89,7 +90,7 @@ def cockpit(request: Request, year: int | None = Query(None, ge=2000, le=2100)) 
     as_of = year or default_year(store)
     plan = plan_view(store, as_of)
     first = plan.years[0] if plan.years else as_of - 4
-    trend = activity_trend(store, first, max(as_of, first))
+    trend = activity_trend(store, first, max(as_of, first, date.today().year))
     counties = county_table(store, as_of, first)
     departments = department_view(plan)
     gap_map = gap_map_for(request)
