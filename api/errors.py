@@ -118,12 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _loc(first.get("loc", ()))
         msg = str(first.get("msg", "invalid input"))
         if first.get("type") == "json_invalid":
-            return respond(request, 400, f"malformed JSON: {msg}", "body", "malformed_json")
+            return respond(request, 400, "请求体不是合法的 JSON", "body", "malformed_json")
         named = re.match(r"^Value error, (\w+): ", msg)
         if named and field in ("body", ""):
             # a whole-model check names its field at the start of the message ("reason: ...")
             field, msg = named.group(1), msg[len("Value error, "):]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        more = f"（另有 {len(errors) - 1} 处问题）" if len(errors) > 1 else ""
         return respond(request, 422, f"{field}: {msg}{more}", field)
 
     @app.exception_handler(StarletteHTTPException)
@@ -144,11 +144,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AccessDeniedError)
     async def _denied(request: Request, exc: AccessDeniedError) -> Any:
-        return respond(request, 403, str(exc) or "not allowed for this role")
+        return respond(request, 403, str(exc) or "你的角色无权进行此操作")
 
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(request: Request, exc: GraphUnavailableError) -> Any:
-        return respond(request, 503, "the graph server is unavailable; try again shortly")
+        return respond(request, 503, "图数据库暂时不可用，请稍后再试")
 
     @app.exception_handler(TechmatchError)
     async def _domain(request: Request, exc: TechmatchError) -> Any:
@@ -158,7 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Any:
         # the traceback goes to the log, never to the client
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return respond(request, 500, "internal error; it has been logged", error="internal")
+        return respond(request, 500, "服务内部出错，已记录，请稍后再试", error="internal")
 
 
 class BodySizeLimit:
@@ -181,10 +181,10 @@ class BodySizeLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_error(send, 400, "Content-Length is not a number", "content-length")
+                    await _send_error(send, 400, "Content-Length 不是数字", "content-length")
                     return
                 if declared > limit:
-                    await _send_error(send, 413, f"request body of {declared} bytes is over the limit of {limit}")
+                    await _send_error(send, 413, f"请求体 {declared} 字节，超过上限 {limit} 字节")
                     return
         received = 0
         too_big = False
@@ -211,10 +211,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_error(send, 413, f"request body is over the limit of {limit} bytes")
+                await _send_error(send, 413, f"请求体超过上限 {limit} 字节")
         except Exception:
             if too_big and not started:
-                await _send_error(send, 413, f"request body is over the limit of {limit} bytes")
+                await _send_error(send, 413, f"请求体超过上限 {limit} 字节")
             else:
                 raise
 

@@ -87,12 +87,19 @@ def _render(request: Request, name: str, me: Principal | None, status_code: int 
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
 
 
+#: the error page's heading: what happened, in words (the status code itself is for machines)
+ERROR_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "没有找到", 405: "不支持该操作",
+                409: "与当前状态冲突", 413: "内容过大", 422: "填写有误", 429: "操作过于频繁", 500: "服务出错",
+                503: "服务暂不可用"}
+
+
 def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
     try:
         me = _page_principal(request)
     except ApiError:
         me = None
-    return _render(request, "error.html", me, status_code=status, status=status, detail=detail)
+    return _render(request, "error.html", me, status_code=status, status=status, detail=detail,
+                   title=ERROR_TITLES.get(status, "出错了"))
 
 
 def _check_csrf(request: Request, token: str | None) -> None:
