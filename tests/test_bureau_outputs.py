@@ -53,7 +53,7 @@ def test_chart_files_follow_the_suffix(gap_map: GapMap, progress, tmp_path: Path
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = charts.save_figure(charts.segment_supply_demand_figure(gap_map), tmp_path / "s.svg")
     assert b"<svg" in svg.read_bytes()
-    with pytest.raises(ValueError, match="unknown picture format"):
+    with pytest.raises(ValueError, match="不支持的图片格式"):
         charts.save_figure(charts.chain_map_figure(gap_map), tmp_path / "m.gif")
 
 

@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--output", type=Path, required=True, metavar="文件", help="文件名.png / .svg / .pdf")
     p = add("chart-targets", "规划目标的逐年完成进度", _chart, targets=True)
     p.add_argument("--output", type=Path, required=True, metavar="文件", help="文件名.png / .svg / .pdf")
-    p = add("charts", "全部图表输出到一个目录（匹配引擎只询问一次）", _charts, unmet=True, targets=True)
+    p = add("charts", "全部图表（缺口图、目标进度、环节供需、动态趋势、县区对比）输出到一个目录", _charts, unmet=True,
+            targets=True)
     p.add_argument("--output-dir", type=Path, required=True, metavar="目录", help="输出目录")
     p.add_argument("--format", choices=("png", "svg", "pdf"), action="append", default=None,
                    help="可重复；默认 png 和 svg")
@@ -253,15 +254,22 @@ def _chart(args: argparse.Namespace) -> int:
 
 def _charts(args: argparse.Namespace) -> int:
     from bureau import charts
-    from bureau.targets import target_progress
+    from bureau.cockpit import activity_trend, county_table, default_year
+    from bureau.targets import plan_years, target_progress
 
     with _store() as store:
-        progress = target_progress(store, args.as_of, args.policy)
+        as_of = args.as_of or default_year(store)
+        progress = target_progress(store, as_of, args.policy)
         gap_map = _gap_map(store, args)
+        years = plan_years(progress) or [as_of]
+        trend = activity_trend(store, years[0], max(as_of, years[0], date.today().year))
+        counties = county_table(store, as_of, years[0])
     figures = {
         "chain-map": charts.chain_map_figure(gap_map),
         "targets": charts.target_progress_figure(progress),
         "segments": charts.segment_supply_demand_figure(gap_map),
+        "activity": charts.activity_figure(trend),
+        "counties": charts.county_figure(counties, ("high_tech_enterprises", "tech_contract_turnover")),
     }
     for name, fig in figures.items():
         for fmt in args.format or ("png", "svg"):
