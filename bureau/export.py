@@ -173,8 +173,12 @@ def write_csv(tables: dict[str, Table], directory: Path | str) -> list[Path]:
 
 
 def _cell(value: Any) -> Any:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     if isinstance(value, (list, tuple)):
-        return "、".join(map(str, value))
+        value = "、".join(map(str, value))
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters a typed name may carry: Excel refuses them
     return value
 
 

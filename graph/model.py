@@ -456,7 +456,7 @@ class Challenge(Node):
         try:
             return max(0, int(size))
         except ValueError as exc:
-            raise ValidationError(f"min_team_size {size!r} is not a number", field="requirements",
+            raise ValidationError(f"团队最少人数须为整数，现为 {size!r}", field="requirements",
                                   where=self.id) from exc
 
 
