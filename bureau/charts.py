@@ -221,6 +221,39 @@ def county_figure(table: Any, metrics: Sequence[str] | None = None) -> Figure:
     return fig
 
 
+def team_coverage_figure(advice: Any) -> Figure:
+    """The recommended teams of a challenge (:class:`bureau.challenges.TeamAdvice`): for each team, how much of
+    each competence its best-placed member's own works show (green: covered, amber: partly, red: not seen),
+    with the team's fit out of 100 in the panel's title."""
+    teams = list(advice.teams) or []
+    competences = list(advice.competences)
+    fig = _new_figure(4.2 * max(len(teams), 1), 0.55 * len(competences) + 1.6)
+    colours = {"覆盖": "#2f9e6b", "部分覆盖": "#e0b341", "未见相关成果": "#d9534f"}
+    for i, team in enumerate(teams or [None], start=1):
+        ax = fig.add_subplot(1, max(len(teams), 1), i)
+        if team is None:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "暂无可推荐的团队", ha="center", va="center")
+            continue
+        fits = team.fit.competences
+        ax.barh([c.competence for c in fits], [max(c.share, 0.02) for c in fits],
+                color=[colours.get(c.level, "#999999") for c in fits])
+        for y, c in enumerate(fits):
+            ax.text(0.02, y, c.member_name or "无人覆盖", va="center", fontsize=8, color="white" if c.share > 0.3
+                    else "#333333")
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_title(f"第 {team.rank} 队（牵头人 {team.lead.name}）\n匹配度 {team.fit.score}/100 · {team.fit.band}",
+                     fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlabel("成果中显示的程度", fontsize=8)
+    title = "推荐揭榜团队的能力覆盖"
+    if advice.weak_fit:
+        title += "（契合度提醒：最佳团队与榜单差距较大）"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def figure_bytes(fig: Figure, fmt: str = "svg") -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"不支持的图片格式 {fmt!r}：请用 {'、'.join(FORMATS)}")

@@ -80,3 +80,16 @@ def test_the_pictures_escape_what_they_draw_and_scale_to_their_box():
     assert chart.startswith('<svg class="chart" viewBox="0 0 420 ') and 'width="420.0"' in chart  # capped at full
     columns = svg.column_chart(["2021", "2022"], [("需求", [1, 3]), ("成交", [0, 2])], "趋势")
     assert columns.count("<rect") >= 6 and "2022" in columns
+
+
+def test_a_challenges_team_coverage_is_drawn_for_files_too(tmp_path):
+    from bureau import charts
+    from bureau.challenges import Named, RecommendedTeam, TeamAdvice, TeamMember
+
+    fit = team_fit(["表面电荷", "碳化硅器件"], [("t2", "乙", [GIS])], cohesion=0.5, conditions={})
+    lead = TeamMember(id="t2", name="乙", role="牵头人")
+    advice = TeamAdvice(challenge_id="c", competences=["表面电荷", "碳化硅器件"], conflicts=[], weak_fit=True,
+                        teams=[RecommendedTeam(rank=1, lead=lead, members=[lead], fit=fit,
+                                               partner=Named(id="e", name="某企业"))])
+    path = charts.save_figure(charts.team_coverage_figure(advice), tmp_path / "teams.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

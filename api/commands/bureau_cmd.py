@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--output", type=Path, required=True, metavar="文件", help="文件名.png / .svg / .pdf")
     p = add("chart-targets", "规划目标的逐年完成进度", _chart, targets=True)
     p.add_argument("--output", type=Path, required=True, metavar="文件", help="文件名.png / .svg / .pdf")
+    p = add("chart-teams", "一个揭榜挂帅榜单的推荐团队及其能力覆盖", _chart_teams)
+    p.add_argument("challenge_id", metavar="榜单编号")
+    p.add_argument("--output", type=Path, required=True, metavar="文件", help="文件名.png / .svg / .pdf")
     p = add("charts", "全部图表（缺口图、目标进度、环节供需、动态趋势、县区对比）输出到一个目录", _charts, unmet=True,
             targets=True)
     p.add_argument("--output-dir", type=Path, required=True, metavar="目录", help="输出目录")
@@ -249,6 +252,18 @@ def _chart(args: argparse.Namespace) -> int:
         else:
             fig = charts.segment_supply_demand_figure(_gap_map(store, args))
     print(charts.save_figure(fig, args.output))
+    return 0
+
+
+def _chart_teams(args: argparse.Namespace) -> int:
+    from bureau import charts
+    from bureau.challenges import get_challenge, recommend_teams
+    from matcher.solvers.ranking import SolverIndex
+
+    with _store() as store:
+        challenge = get_challenge(store, args.challenge_id)
+        advice = recommend_teams(store, challenge, SolverIndex.build(store, scorer="lexical"))
+    print(charts.save_figure(charts.team_coverage_figure(advice), args.output))
     return 0
 
 
