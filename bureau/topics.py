@@ -204,8 +204,15 @@ def _need_rows(store: GraphStore, need_ids: Sequence[str]) -> tuple[dict[str, di
         ids=list(need_ids),
     )
     by_id = {r["id"]: r for r in rows}
-    terms = {i: [w for w in keywords(_text(r), k=8) if not _FILLER.match(w)] for i, r in by_id.items()}
+    terms = {i: [_as_written(w, _text(r)) for w in keywords(_text(r), k=8) if not _FILLER.match(w)]
+             for i, r in by_id.items()}
     return by_id, terms
+
+
+def _as_written(word: str, text: str) -> str:
+    """The keyword as the need spells it (keywords are normalised: "svg" for the SVG a need names)."""
+    found = re.search(re.escape(word), text, re.IGNORECASE)
+    return found.group(0) if found else word
 
 
 def _topic(chain_id: str, chain_name: str, members: list[str], by_id: dict[str, dict[str, Any]],
