@@ -51,6 +51,8 @@ ROUTE_MODULES = (
     "api.routes.audit_log",
     "api.routes.admin",
     "api.routes.web",
+    "api.routes.bureau_pages",
+    "api.routes.challenge_pages",
     "api.routes.admin_pages",
     "api.routes.workspace",
     "api.routes.dockings",
@@ -61,6 +63,7 @@ REQUIRES = {
     "api.routes.matching": "matcher.engine",
     "api.routes.feedback": "matcher.engine",
     "api.routes.ingest": "ingest.loader",
+    "api.routes.challenge_pages": "matcher.engine",
 }
 JSON_BODY_LIMIT = 1 * 1024 * 1024
 UPLOAD_PATHS = ("/api/ingest",)

@@ -85,6 +85,6 @@ def ensure_storable(node: Node) -> None:
         values = value if isinstance(value, list) else [value]
         for v in values:
             if isinstance(v, int) and not isinstance(v, bool) and not _INT64[0] <= v <= _INT64[1]:
-                raise ApiError(422, f"{name}: {v} is outside the 64-bit integer range", name)
+                raise ApiError(422, f"{name}: {v} 超出 64 位整数的范围", name)
             if isinstance(v, float) and v != v:  # NaN compares unequal to itself
-                raise ApiError(422, f"{name}: not a number", name)
+                raise ApiError(422, f"{name}: 须为数字", name)

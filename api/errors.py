@@ -77,6 +77,50 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: pydantic's error types in words a person reads (the field is named before them); ctx fills the braces
+_VALIDATION_ZH = {
+    "missing": "必须填写",
+    "string_too_short": "太短（至少 {min_length} 个字符）",
+    "string_too_long": "太长（最多 {max_length} 个字符）",
+    "too_short": "太少（至少 {min_length} 项）",
+    "too_long": "太多（最多 {max_length} 项）",
+    "greater_than_equal": "不能小于 {ge}",
+    "greater_than": "须大于 {gt}",
+    "less_than_equal": "不能大于 {le}",
+    "less_than": "须小于 {lt}",
+    "int_parsing": "须为整数",
+    "int_from_float": "须为整数",
+    "float_parsing": "须为数字",
+    "bool_parsing": "须为是或否（true / false）",
+    "date_parsing": "日期须写成 年-月-日",
+    "date_from_datetime_parsing": "日期须写成 年-月-日",
+    "datetime_parsing": "时间格式不对",
+    "enum": "须为以下之一：{expected}",
+    "literal_error": "须为以下之一：{expected}",
+    "string_pattern_mismatch": "格式不对",
+    "string_type": "须为文字",
+    "list_type": "须为列表",
+    "dict_type": "须为对象",
+    "model_type": "须为对象",
+    "extra_forbidden": "不是可以填写的项目",
+}
+
+
+def _validation_zh(error: dict[str, Any]) -> str:
+    """One pydantic error in Chinese; a check of ours ("Value error, ...") keeps its own words."""
+    kind = str(error.get("type", ""))
+    if kind == "value_error":
+        return str(error.get("msg", "")).removeprefix("Value error, ")
+    template = _VALIDATION_ZH.get(kind)
+    if template is None:
+        return "填写有误"
+    ctx = {k: str(v).replace("'", "") for k, v in (error.get("ctx") or {}).items()}
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template.split("（", 1)[0].split("：", 1)[0]
+
+
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     # drop the "body"/"query" prefix: integrators care about the field, not FastAPI's plumbing
     parts = [str(p) for p in loc]
@@ -116,14 +160,14 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {}
         field = _loc(first.get("loc", ()))
-        msg = str(first.get("msg", "invalid input"))
+        msg = _validation_zh(first)
         if first.get("type") == "json_invalid":
-            return respond(request, 400, f"malformed JSON: {msg}", "body", "malformed_json")
-        named = re.match(r"^Value error, (\w+): ", msg)
+            return respond(request, 400, "请求体不是合法的 JSON", "body", "malformed_json")
+        named = re.match(r"^(\w+): ", msg) if first.get("type") == "value_error" else None
         if named and field in ("body", ""):
             # a whole-model check names its field at the start of the message ("reason: ...")
-            field, msg = named.group(1), msg[len("Value error, "):]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            field, msg = named.group(1), msg[len(named.group(0)):]
+        more = f"（另有 {len(errors) - 1} 处问题）" if len(errors) > 1 else ""
         return respond(request, 422, f"{field}: {msg}{more}", field)
 
     @app.exception_handler(StarletteHTTPException)
@@ -144,11 +188,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AccessDeniedError)
     async def _denied(request: Request, exc: AccessDeniedError) -> Any:
-        return respond(request, 403, str(exc) or "not allowed for this role")
+        return respond(request, 403, str(exc) or "你的角色无权进行此操作")
 
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(request: Request, exc: GraphUnavailableError) -> Any:
-        return respond(request, 503, "the graph server is unavailable; try again shortly")
+        return respond(request, 503, "图数据库暂时不可用，请稍后再试")
 
     @app.exception_handler(TechmatchError)
     async def _domain(request: Request, exc: TechmatchError) -> Any:
@@ -158,7 +202,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Any:
         # the traceback goes to the log, never to the client
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return respond(request, 500, "internal error; it has been logged", error="internal")
+        return respond(request, 500, "服务内部出错，已记录，请稍后再试", error="internal")
 
 
 class BodySizeLimit:
@@ -181,10 +225,10 @@ class BodySizeLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_error(send, 400, "Content-Length is not a number", "content-length")
+                    await _send_error(send, 400, "Content-Length 不是数字", "content-length")
                     return
                 if declared > limit:
-                    await _send_error(send, 413, f"request body of {declared} bytes is over the limit of {limit}")
+                    await _send_error(send, 413, f"请求体 {declared} 字节，超过上限 {limit} 字节")
                     return
         received = 0
         too_big = False
@@ -211,10 +255,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_error(send, 413, f"request body is over the limit of {limit} bytes")
+                await _send_error(send, 413, f"请求体超过上限 {limit} 字节")
         except Exception:
             if too_big and not started:
-                await _send_error(send, 413, f"request body is over the limit of {limit} bytes")
+                await _send_error(send, 413, f"请求体超过上限 {limit} 字节")
             else:
                 raise
 

@@ -9,17 +9,10 @@ from typing import Any
 from api.auth import Principal
 from graph.model import Feedback, NodeLabel, RejectReason, Verdict
 from graph.store import GraphNode, GraphStore, Subgraph
+from graph.zh import REJECT_REASON_ZH, VERDICT_ZH  # noqa: F401  (VERDICT_ZH: re-exported to the pages)
 from matcher.results import Explanation, Match, MatchResult, Question
 
-REASON_ZH: dict[str, str] = {
-    RejectReason.OFF_TOPIC.value: "技术方向不符",
-    RejectReason.IMMATURE.value: "成熟度不够",
-    RejectReason.TOO_EXPENSIVE.value: "价格超出预算",
-    RejectReason.WRONG_COOPERATION.value: "合作方式不符",
-    RejectReason.ALREADY_KNOWN.value: "企业已掌握或已接触",
-    RejectReason.OTHER.value: "其他",
-}
-VERDICT_ZH = {Verdict.ACCEPT.value: "已接受", Verdict.REJECT.value: "已拒绝", Verdict.WITHDRAWN.value: "已撤销"}
+REASON_ZH = REJECT_REASON_ZH  # the Chinese names live in graph.zh
 _VERDICTS = (
     f"MATCH (f:{NodeLabel.FEEDBACK.value} {{query_id: $qid}}) WHERE f.question = $question "
     "RETURN properties(f) AS p ORDER BY f.at"

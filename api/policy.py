@@ -106,6 +106,7 @@ class Resource(StrEnum):
     MERGE_RECORD = "机构合并记录"
     CHALLENGE = "揭榜挂帅榜单"
     CHALLENGE_SOLVERS = "揭榜团队推荐"
+    CHALLENGE_APPLICATION = "揭榜申报"
     SEARCH = "语义搜索"
     UPLOAD = "批量上传"
     DOCKING = "对接（联系、洽谈、签约）"
@@ -122,6 +123,7 @@ class Act(StrEnum):
     LOWER_CONFIDENTIALITY = "降低保密级别"
     REVEAL_IDENTITY = "同意公开企业身份"
     ESCALATE = "提交科技局"
+    REVIEW = "评审"
 
 
 class Scope(StrEnum):
@@ -130,10 +132,13 @@ class Scope(StrEnum):
     CURATED = "本人录入的"
     READABLE = "可完整查看的需求的"
     PUBLISHED = "已发布的"
+    ON_BEHALF = "代高校院所团队 / 所服务企业"
+    SUBMITTED = "本企业 / 本人提交的"
 
 
 _E, _K, _B, _A = Role.ENTERPRISE, Role.BROKER, Role.BUREAU, Role.ADMIN
 ANY, OWN, CURATED, READABLE, PUBLISHED = Scope.ANY, Scope.OWN, Scope.CURATED, Scope.READABLE, Scope.PUBLISHED
+ON_BEHALF, SUBMITTED = Scope.ON_BEHALF, Scope.SUBMITTED
 
 #: (resource, action) -> {role: the records that role may act on}; a role not listed may not act at all
 ROLE_TABLE: dict[tuple[Resource, Act], dict[Role, Scope]] = {
@@ -163,6 +168,11 @@ ROLE_TABLE: dict[tuple[Resource, Act], dict[Role, Scope]] = {
     (Resource.CHALLENGE, Act.UPDATE): {_B: ANY},
     (Resource.CHALLENGE, Act.DELETE): {_B: ANY},
     (Resource.CHALLENGE_SOLVERS, Act.READ): {_B: ANY},
+    # a team applies through an enterprise (for itself) or a broker (for a university's or institute's team,
+    # or an enterprise it serves); the bureau, which sets the challenge, reviews and does not apply
+    (Resource.CHALLENGE_APPLICATION, Act.READ): {_E: SUBMITTED, _K: SUBMITTED, _B: ANY},
+    (Resource.CHALLENGE_APPLICATION, Act.CREATE): {_E: OWN, _K: ON_BEHALF},
+    (Resource.CHALLENGE_APPLICATION, Act.REVIEW): {_B: ANY},
     (Resource.SEARCH, Act.READ): {_E: ANY, _K: ANY, _B: ANY},
     (Resource.UPLOAD, Act.CREATE): {_K: OWN, _B: ANY},  # each row: the rule of its entity, see upload_rule
     (Resource.DOCKING, Act.READ): {_E: OWN, _K: OWN, _B: ANY},
@@ -196,6 +206,7 @@ _DENIED_ZH = {
     Act.LOWER_CONFIDENTIALITY: "只有发布需求的企业本身可以降低保密级别",
     Act.REVEAL_IDENTITY: "只有发布需求的企业本身可以同意公开企业身份",
     Act.ESCALATE: "只有发布需求的企业或其经纪人可以提交科技局",
+    Act.REVIEW: "你无权评审{what}",
 }
 
 
@@ -212,6 +223,7 @@ class Target:
     curator_id: str | None = None  # the broker who entered it (achievements)
     readable: bool = False  # a need the caller may read in full
     published: bool = False  # a challenge that is no longer a draft
+    submitter_id: str | None = None  # the user who submitted it (applications)
 
 
 def permits(principal: Principal | None, resource: Resource, act: Act, target: Target | None = None) -> bool:
@@ -231,6 +243,12 @@ def permits(principal: Principal | None, resource: Resource, act: Act, target: T
         return target.readable
     if scope == Scope.PUBLISHED:
         return target.published
+    if scope == Scope.ON_BEHALF:  # a university's or institute's team, or an enterprise the broker serves
+        return target.enterprise_id is None or principal.may_act_for(target.enterprise_id)
+    if scope == Scope.SUBMITTED:
+        return bool(target.submitter_id and target.submitter_id == principal.user_id) or (
+            principal.role == Role.ENTERPRISE and target.enterprise_id is not None
+            and principal.may_act_for(target.enterprise_id))
     return False
 
 

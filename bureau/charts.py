@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -42,6 +43,16 @@ def cjk_font() -> str | None:
     from matplotlib import font_manager
 
     names = sorted({f.name for f in font_manager.fontManager.ttflist})
+    if not any(name.startswith(_CJK_HINTS) for name in names):
+        # a font cache written before the CJK fonts were installed: add them from the system's font files
+        for path in font_manager.findSystemFonts():
+            stem = Path(path).name.replace(" ", "")
+            if "CJK" in stem or "wqy" in stem.lower() or any(h.replace(" ", "") in stem for h in _CJK_HINTS):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        names = sorted({f.name for f in font_manager.fontManager.ttflist})
     for hint in _CJK_HINTS:
         for name in names:
             if name.startswith(hint):
@@ -81,7 +92,7 @@ def chain_map_figure(gap_map: GapMap, chain_ids: Sequence[str] | None = None) ->
     ax.set_xlim(-1.5, width_slots - 0.4)
     ax.set_ylim(len(chains) - 0.45, -0.55)
     ax.axis("off")
-    ax.set_title("产业链缺口图  (颜色: 未满足需求占比; 需=需求 缺=未满足 供=供给)", fontsize=10)
+    ax.set_title("产业链缺口图（颜色：未满足需求占比；需=需求，缺=未满足，供=供给）", fontsize=10)
     box_w, box_h = 0.9, 0.78
     for row, chain in enumerate(chains):
         ax.text(-1.45, row, textwrap.fill(chain.name, 5), va="center", ha="left", fontsize=9, fontweight="bold")
@@ -109,7 +120,7 @@ def chain_map_figure(gap_map: GapMap, chain_ids: Sequence[str] | None = None) ->
                 ))
     mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=GAP_CMAP)
     bar = fig.colorbar(mappable, ax=ax, orientation="horizontal", fraction=0.04, pad=0.01, shrink=0.4)
-    bar.set_label("未满足需求占比 (灰色: 暂无需求)", fontsize=8)
+    bar.set_label("未满足需求占比（灰色：暂无需求）", fontsize=8)
     return fig
 
 
@@ -131,7 +142,7 @@ def target_progress_figure(progress: Sequence[TargetProgress]) -> Figure:
         if p.kind == "stock" and p.undated:
             # Some records carry no year: a yearly line would understate; show only where it stands now.
             ax.plot([p.as_of_year], [100.0 * p.current / p.target_value], marker="D", markersize=5, linestyle="",
-                    label=label + " (部分无年份)")
+                    label=label + "（部分无年份）")
             continue
         shares = [100.0 * p.by_year[y] / p.target_value for y in years]
         line = ax.plot(years, shares, marker="o", markersize=3, linewidth=1.2, label=label)[0]
@@ -140,9 +151,9 @@ def target_progress_figure(progress: Sequence[TargetProgress]) -> Figure:
             ax.plot([p.baseline_year, p.deadline_year], [at_base, 100.0],
                     linestyle="--", linewidth=0.7, color=line.get_color(), alpha=0.6)
     ax.axhline(100, color="#333333", linewidth=0.8)
-    ax.set_ylabel("完成度 (% of target)")
+    ax.set_ylabel("完成度（%）")
     ax.set_xlabel("年份")
-    title = "规划目标完成进度 (虚线: 按期应达)"
+    title = "规划目标完成进度（虚线：按期应达）"
     if missing:
         title += "\n无数据: " + "、".join(missing)
     ax.set_title(title, fontsize=10)
@@ -172,9 +183,80 @@ def segment_supply_demand_figure(gap_map: GapMap, chain_id: str | None = None) -
     return fig
 
 
+def activity_figure(trend: Any) -> Figure:
+    """Needs posted, matches reviewed, docking and deals per year (:class:`bureau.cockpit.Trend`), and the deals'
+    amount on a second axis."""
+    fig = _new_figure(8.0, 4.2)
+    ax = fig.add_subplot()
+    names = [name for name, _ in trend.series()]
+    width = 0.8 / max(len(names), 1)
+    xs = list(range(len(trend.periods)))
+    for i, (name, values) in enumerate(trend.series()):
+        ax.bar([x + (i - (len(names) - 1) / 2) * width for x in xs], values, width=width, label=name)
+    ax.set_xticks(xs, [f"{p}年" for p in trend.periods])
+    ax.set_ylabel("件 / 笔")
+    amount = ax.twinx()
+    amount.plot(xs, trend.amount_wan, color="#333333", marker="o", linewidth=1.2, label="成交额（万元）")
+    amount.set_ylabel("成交额（万元）")
+    handles = ax.get_legend_handles_labels()[0] + amount.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + amount.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=8, loc="upper left", ncols=3)
+    ax.set_title("需求、匹配、对接与成交（按年）", fontsize=11)
+    return fig
+
+
+def county_figure(table: Any, metrics: Sequence[str] | None = None) -> Figure:
+    """Each county's contribution to the plan's main metrics (:class:`bureau.cockpit.CountyTable`), one panel
+    per metric, counties ranked within it."""
+    chosen = [(k, label) for k, label in table.metrics if metrics is None or k in metrics] or table.metrics[:1]
+    fig = _new_figure(4.0 * len(chosen), max(3.0, 0.3 * len(table.counties) + 1.2))
+    for i, (key, label) in enumerate(chosen, start=1):
+        ax = fig.add_subplot(1, len(chosen), i)
+        ranked = [(c, v) for c, v in table.ranking(key)]
+        ax.barh([c for c, _ in ranked], [v for _, v in ranked], color="#4c72b0")
+        ax.invert_yaxis()
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle("各县（市、区）的贡献", fontsize=11)
+    return fig
+
+
+def team_coverage_figure(advice: Any) -> Figure:
+    """The recommended teams of a challenge (:class:`bureau.challenges.TeamAdvice`): for each team, how much of
+    each competence its best-placed member's own works show (green: covered, amber: partly, red: not seen),
+    with the team's fit out of 100 in the panel's title."""
+    teams = list(advice.teams) or []
+    competences = list(advice.competences)
+    fig = _new_figure(4.2 * max(len(teams), 1), 0.55 * len(competences) + 1.6)
+    colours = {"覆盖": "#2f9e6b", "部分覆盖": "#e0b341", "未见相关成果": "#d9534f"}
+    for i, team in enumerate(teams or [None], start=1):
+        ax = fig.add_subplot(1, max(len(teams), 1), i)
+        if team is None:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "暂无可推荐的团队", ha="center", va="center")
+            continue
+        fits = team.fit.competences
+        ax.barh([c.competence for c in fits], [max(c.share, 0.02) for c in fits],
+                color=[colours.get(c.level, "#999999") for c in fits])
+        for y, c in enumerate(fits):
+            ax.text(0.02, y, c.member_name or "无人覆盖", va="center", fontsize=8, color="white" if c.share > 0.3
+                    else "#333333")
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_title(f"第 {team.rank} 队（牵头人 {team.lead.name}）\n匹配度 {team.fit.score}/100 · {team.fit.band}",
+                     fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlabel("成果中显示的程度", fontsize=8)
+    title = "推荐揭榜团队的能力覆盖"
+    if advice.weak_fit:
+        title += "（契合度提醒：最佳团队与榜单差距较大）"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def figure_bytes(fig: Figure, fmt: str = "svg") -> bytes:
     if fmt not in FORMATS:
-        raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise ValueError(f"不支持的图片格式 {fmt!r}：请用 {'、'.join(FORMATS)}")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()

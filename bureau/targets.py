@@ -179,11 +179,11 @@ def brokers_per_year(store: GraphStore) -> list[Fact]:
 
 register_no_data(
     "rd_growth", "研发投入年增长", "%", "rate",
-    "no data: the graph holds no R&D expenditure (研发投入) figures; the statistics bureau's series is needed",
+    "图谱中没有研发投入数据，需接入统计部门的研发经费序列",
 )
 register_no_data(
     "high_level_teams", "高层次创新创业团队", "个", "stock",
-    "no data: the graph has no record of innovation teams (团队) as such",
+    "图谱中没有创新创业团队的认定记录",
 )
 
 
@@ -236,7 +236,7 @@ def progress_for(
         return TargetProgress(
             target.id, target.name, target.metric, target.metric, "", target.value, target.unit,
             target.comparator, target.deadline_year, target.baseline_year, as_of_year, None,
-            status="unknown_metric", note=f"no metric is registered for {target.metric!r}",
+            status="unknown_metric", note="系统尚未登记该目标的统计口径",
             departments=departments or [],
         )
     goal = target_in_metric_unit(target, metric_def.unit)
@@ -246,7 +246,7 @@ def progress_for(
         departments=departments or [],
     )
     if facts is None or metric_def.collect is None:
-        p.note = metric_def.no_data or "no data"
+        p.note = metric_def.no_data or "无数据"
         return p
     baseline = target.baseline_year
     per_year: dict[int, float] = defaultdict(float)
@@ -281,9 +281,9 @@ def progress_for(
         key = f.region or UNKNOWN_REGION
         p.by_region[key] = p.by_region.get(key, 0.0) + f.value
     if p.undated and kind != "stock":
-        p.note = f"{p.undated:g} without a year are not counted"
+        p.note = f"另有 {p.undated:g} 条记录未注明年份，未计入"
     elif p.undated:
-        p.note = f"{p.undated:g} without a year are counted in the total but not placed in a year"
+        p.note = f"其中 {p.undated:g} 条记录未注明年份：计入总数，但未分到年度"
 
     deadline = target.deadline_year or as_of_year
     p.remaining_years = max(deadline - as_of_year, 0)
@@ -342,11 +342,38 @@ def target_progress(
     return out
 
 
+def progress_over_years(
+    store: GraphStore, years: list[int], policy_id: str | None = None
+) -> dict[int, list[TargetProgress]]:
+    """Every target's progress as it stood at the end of each of ``years`` (the facts read once)."""
+    cache: dict[str, list[Fact] | None] = {}
+    targets = list_targets(store, policy_id)
+    out: dict[int, list[TargetProgress]] = {}
+    for year in years:
+        rows = []
+        for target, depts in targets:
+            metric_def = METRICS.get(target.metric)
+            if metric_def is not None and target.metric not in cache:
+                cache[target.metric] = metric_def.collect(store) if metric_def.collect else None
+            rows.append(progress_for(target, cache.get(target.metric), metric_def, year, depts))
+        out[year] = rows
+    return out
+
+
+def plan_years(progress: list[TargetProgress]) -> list[int]:
+    """The plan's years: from the earliest baseline to the latest deadline of its targets."""
+    starts = [p.baseline_year for p in progress if p.baseline_year]
+    ends = [p.deadline_year for p in progress if p.deadline_year]
+    if not starts or not ends:
+        return []
+    return list(range(min(starts), max(ends) + 1))
+
+
 def progress_by_department(progress: list[TargetProgress]) -> dict[str, list[TargetProgress]]:
     """The same progress rows grouped under each responsible unit (a target can sit under several)."""
     grouped: dict[str, list[TargetProgress]] = defaultdict(list)
     for p in progress:
-        for dept in p.departments or ["(未指定)"]:
+        for dept in p.departments or ["（未指定）"]:
             grouped[dept].append(p)
     return dict(sorted(grouped.items()))
 

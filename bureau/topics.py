@@ -117,13 +117,13 @@ def _title(keywords: list[str]) -> str:
 def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
     known = [b for b in budgets if b is not None]
     if not known:
-        return None, "no need states a budget"
+        return None, "需求均未写明预算"
     missing = len(budgets) - len(known)
     if not missing:
-        return round(sum(known), 2), f"sum of {len(known)} stated budgets"
+        return round(sum(known), 2), f"{len(known)} 项需求的预算之和"
     # Needs without a budget are assumed to cost what the typical need in the topic states.
     estimate = sum(known) + missing * median(known)
-    return round(estimate, 2), f"{len(known)} stated, {missing} estimated at the median {median(known):g} 万元"
+    return round(estimate, 2), f"{len(known)} 项写明预算，另 {missing} 项按中位数 {median(known):g} 万元估算"
 
 
 def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[SolverRanker | None, str]:
@@ -132,7 +132,7 @@ def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[S
     try:
         from matcher.solvers.ranking import SolverIndex, rank_solvers
     except ImportError:
-        return None, "solver ranking (matcher.solvers.ranking) is not available"
+        return None, "揭榜方推荐模块不可用"
     index: list[Any] = []  # built on first use: curating a chain with no unmet needs needs no index
 
     def ranker(statement: str, k: int) -> list[dict[str, Any]]:
@@ -174,56 +174,101 @@ def curate_topics(
                 need_segment.setdefault(nid, seg.segment_id)
         if not need_segment:
             continue
-        rows = store.read(
-            "MATCH (n:Need) WHERE n.id IN $ids "
-            "OPTIONAL MATCH (e:Enterprise)-[:POSTED]->(n) "
-            "RETURN n.id AS id, n.name AS name, n.description AS description, n.budget_wan AS budget, "
-            "coalesce(e.id, n.enterprise_id) AS eid, e.name AS ename ORDER BY n.id",
-            ids=sorted(need_segment),
-        )
-        by_id = {r["id"]: r for r in rows}  # one row per need; a need has one poster
+        by_id, need_terms = _need_rows(store, sorted(need_segment))
         ids = list(by_id)
-        texts = ["\n".join(p for p in (by_id[i]["name"], by_id[i]["description"]) if p) for i in ids]
-        # Each need's own key terms (general-Chinese IDF, so technical words beat filler); a topic's title
-        # words are those most of its needs share.
-        need_terms = [[w for w in keywords(t, k=8) if not _FILLER.match(w)] for t in texts]
+        texts = [_text(by_id[i]) for i in ids]
         for group in cluster_texts(texts, distance_threshold, representation):
             if len(group) < min_needs:
                 continue
             members = [ids[i] for i in group]
-            votes: Counter[str] = Counter()
-            for i in group:
-                for rank, w in enumerate(need_terms[i]):
-                    votes[w] += 1.0 + 0.5 / (rank + 1)  # shared first, then how high the needs ranked it
-            topic_keywords = [w for w, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:6]
-            budget, budget_note = _budget([by_id[m]["budget"] for m in members])
-            seg_counts = Counter(need_segment[m] for m in members)
-            enterprises = {by_id[m]["eid"]: by_id[m]["ename"] or by_id[m]["eid"] for m in members if by_id[m]["eid"]}
-            statement = "；".join(by_id[m]["name"] for m in members)
-            topic = TopicCandidate(
-                topic_id="topic-" + hashlib.sha1("|".join(sorted(members)).encode()).hexdigest()[:10],
-                chain_id=chain.chain_id,
-                chain_name=chain.name,
-                title=_title(topic_keywords),
-                keywords=topic_keywords,
-                need_ids=members,
-                need_names=[by_id[m]["name"] for m in members],
-                enterprise_ids=sorted(enterprises),
-                enterprise_names=[enterprises[e] for e in sorted(enterprises)],
-                segment_ids=[s for s, _ in seg_counts.most_common()],
-                budget_wan=budget,
-                budget_note=budget_note,
-                statement=statement,
-                solver_note=solver_note,
-            )
+            topic = _topic(chain.chain_id, chain.name, members, by_id, need_terms, need_segment, solver_note)
             if solver_ranker is not None:
-                # The enterprises that posted the needs are the demand side, not solvers of their own topic.
-                ranked = solver_ranker(statement, solvers_per_topic + len(enterprises))
-                own = {(NodeLabel.ENTERPRISE.value, e) for e in enterprises}
-                topic.solvers = [r for r in ranked if (r.get("label"), r.get("id")) not in own][:solvers_per_topic]
+                _add_solvers(topic, solver_ranker, solvers_per_topic)
             topics.append(topic)
     topics.sort(key=lambda t: (-len(t.need_ids), t.chain_id, t.topic_id))
     return topics
+
+
+def _text(row: dict[str, Any]) -> str:
+    return "\n".join(p for p in (row["name"], row["description"]) if p)
+
+
+def _need_rows(store: GraphStore, need_ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """The needs' rows (one per need: a need has one poster) and each need's own key terms (general-Chinese
+    IDF, so technical words beat filler)."""
+    rows = store.read(
+        "MATCH (n:Need) WHERE n.id IN $ids "
+        "OPTIONAL MATCH (e:Enterprise)-[:POSTED]->(n) "
+        "RETURN n.id AS id, n.name AS name, n.description AS description, n.budget_wan AS budget, "
+        "coalesce(e.id, n.enterprise_id) AS eid, e.name AS ename ORDER BY n.id",
+        ids=list(need_ids),
+    )
+    by_id = {r["id"]: r for r in rows}
+    terms = {i: [_as_written(w, _text(r)) for w in keywords(_text(r), k=8) if not _FILLER.match(w)]
+             for i, r in by_id.items()}
+    return by_id, terms
+
+
+def _as_written(word: str, text: str) -> str:
+    """The keyword as the need spells it (keywords are normalised: "svg" for the SVG a need names)."""
+    found = re.search(re.escape(word), text, re.IGNORECASE)
+    return found.group(0) if found else word
+
+
+def _topic(chain_id: str, chain_name: str, members: list[str], by_id: dict[str, dict[str, Any]],
+           need_terms: dict[str, list[str]], need_segment: dict[str, str], solver_note: str = "") -> TopicCandidate:
+    """One topic from a group of needs: its title words are those most of its needs share."""
+    votes: Counter[str] = Counter()
+    for m in members:
+        for rank, w in enumerate(need_terms[m]):
+            votes[w] += 1.0 + 0.5 / (rank + 1)  # shared first, then how high the needs ranked it
+    topic_keywords = [w for w, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:6]
+    budget, budget_note = _budget([by_id[m]["budget"] for m in members])
+    seg_counts = Counter(need_segment[m] for m in members)
+    enterprises = {by_id[m]["eid"]: by_id[m]["ename"] or by_id[m]["eid"] for m in members if by_id[m]["eid"]}
+    return TopicCandidate(
+        topic_id="topic-" + hashlib.sha1("|".join(sorted(members)).encode()).hexdigest()[:10],
+        chain_id=chain_id,
+        chain_name=chain_name,
+        title=_title(topic_keywords),
+        keywords=topic_keywords,
+        need_ids=members,
+        need_names=[by_id[m]["name"] for m in members],
+        enterprise_ids=sorted(enterprises),
+        enterprise_names=[enterprises[e] for e in sorted(enterprises)],
+        segment_ids=[s for s, _ in seg_counts.most_common()],
+        budget_wan=budget,
+        budget_note=budget_note,
+        statement="；".join(by_id[m]["name"] for m in members),
+        solver_note=solver_note,
+    )
+
+
+def _add_solvers(topic: TopicCandidate, solver_ranker: SolverRanker, k: int) -> None:
+    # The enterprises that posted the needs are the demand side, not solvers of their own topic.
+    ranked = solver_ranker(topic.statement, k + len(topic.enterprise_ids))
+    own = {(NodeLabel.ENTERPRISE.value, e) for e in topic.enterprise_ids}
+    topic.solvers = [r for r in ranked if (r.get("label"), r.get("id")) not in own][:k]
+
+
+def topic_for_needs(store: GraphStore, need_ids: Sequence[str]) -> TopicCandidate:
+    """The topic of exactly these needs (of one chain: the first need's), as :func:`curate_topics` would
+    describe it: for a page that turns the topic it showed into a challenge, whatever the clustering says by
+    then."""
+    rows = store.read(
+        "MATCH (n:Need)-[:IN_SEGMENT]->(s:ChainSegment)-[:PART_OF]->(c:IndustryChain) WHERE n.id IN $ids "
+        "RETURN n.id AS id, s.id AS seg, c.id AS chain, c.name AS chain_name ORDER BY s.order, s.id",
+        ids=list(need_ids))
+    if not rows:
+        raise ValidationError("这些需求不在任何产业链环节中", field="need_ids")
+    first = next(r for n in need_ids for r in rows if r["id"] == n)
+    need_segment: dict[str, str] = {}
+    for r in rows:
+        if r["chain"] == first["chain"]:
+            need_segment.setdefault(r["id"], r["seg"])
+    members = [n for n in dict.fromkeys(need_ids) if n in need_segment]
+    by_id, need_terms = _need_rows(store, members)
+    return _topic(first["chain"], first["chain_name"], members, by_id, need_terms, need_segment)
 
 
 def publish_topic(

@@ -15,7 +15,8 @@ ent-       Enterprise      chal-      Challenge
 tal-       Talent          proj-      Project
 ach-       Achievement     brk-       Broker
 seg-       ChainSegment    chain-     IndustryChain
-dept-      Department
+dept-      Department      fb-        Feedback
+policy-    Policy          policy-…-targetNN / -taskNN: Target / Task
 =========  ==============  =========  =============
 
 Loading order: the taxonomy (chains, segments, PART_OF, UPSTREAM_OF) in one transaction, then every demo node and
@@ -26,6 +27,7 @@ row fails the whole load with its file and row and leaves the graph as it was. L
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,12 +60,19 @@ ID_PREFIXES: dict[str, NodeLabel] = {
     "seg": NodeLabel.CHAIN_SEGMENT,
     "chain": NodeLabel.INDUSTRY_CHAIN,
     "dept": NodeLabel.DEPARTMENT,
+    "policy": NodeLabel.POLICY,
+    "fb": NodeLabel.FEEDBACK,
 }
+#: a plan's targets and tasks carry the plan's id and a numbered suffix, as ``ingest-policy`` names them
+_PLAN_PARTS = re.compile(r"^policy-[0-9a-f]+-(target|task)\d+$")
 
 #: entity files in load order (referenced things before the things that reference them)
 ENTITY_FILES: tuple[str, ...] = (
     "regions.yaml",
     "departments.yaml",
+    "policies.yaml",
+    "targets.yaml",
+    "tasks.yaml",
     "institutions.yaml",
     "enterprises.yaml",
     "talents.yaml",
@@ -73,6 +82,7 @@ ENTITY_FILES: tuple[str, ...] = (
     "achievements.yaml",
     "needs.yaml",
     "challenges.yaml",
+    "feedback.yaml",
 )
 
 #: the achievements each demo need was written to be answered by (any of them counts); for sanity checks of matching
@@ -98,6 +108,9 @@ Progress = Callable[[str], None]
 
 def label_for_id(node_id: str, where: str = "") -> NodeLabel:
     """The label an id's prefix stands for; ValidationError (saying where) for an unknown prefix."""
+    part = _PLAN_PARTS.match(node_id)
+    if part:
+        return NodeLabel.TARGET if part.group(1) == "target" else NodeLabel.TASK
     prefix = node_id.split("-", 1)[0]
     try:
         return ID_PREFIXES[prefix]

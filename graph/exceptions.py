@@ -23,20 +23,26 @@ class DataDirLockedError(TechmatchError):
     """Another techmatch process already runs a server on this data directory."""
 
 
+def _label_zh(label: str) -> str:
+    from graph.model import LABEL_ZH  # the model imports this module: look the name up when an error is made
+
+    return LABEL_ZH.get(label, "记录")
+
+
 class DuplicateIdError(TechmatchError):
-    """A node with this label and id already exists."""
+    """A node with this label and id already exists (the message is for a person: in Chinese)."""
 
     def __init__(self, label: str, node_id: str) -> None:
         self.label, self.node_id = label, node_id
-        super().__init__(f"{label} with id {node_id!r} already exists")
+        super().__init__(f"已有编号为 {node_id} 的{_label_zh(label)}")
 
 
 class NotFoundError(TechmatchError):
-    """No node with this id."""
+    """No node with this id (the message is for a person: in Chinese)."""
 
     def __init__(self, label: str, node_id: str) -> None:
         self.label, self.node_id = label, node_id
-        super().__init__(f"no {label} with id {node_id!r}")
+        super().__init__(f"没有编号为 {node_id} 的{_label_zh(label)}")
 
 
 class ValidationError(TechmatchError):

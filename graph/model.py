@@ -49,6 +49,7 @@ class NodeLabel(StrEnum):
     OUTBOX_MESSAGE = "OutboxMessage"  # a message waiting for e-mail or SMS delivery (api)
     SUBSCRIPTION = "Subscription"  # a saved search or a chain-segment subscription of one user (api)
     UPLOAD_JOB = "UploadJob"  # a file uploaded in the browser, loaded in the background (api)
+    APPLICATION = "Application"  # a team's 揭榜申报 to a challenge, with the bureau's review
 
 
 class RelType(StrEnum):
@@ -514,8 +515,42 @@ class Challenge(Node):
         try:
             return max(0, int(size))
         except ValueError as exc:
-            raise ValidationError(f"min_team_size {size!r} is not a number", field="requirements",
+            raise ValidationError(f"团队最少人数须为整数，现为 {size!r}", field="requirements",
                                   where=self.id) from exc
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    SHORTLISTED = "shortlisted"  # the bureau's review passed it
+    DECLINED = "declined"
+    AWARDED = "awarded"
+
+
+class ChallengeApplication(Node):
+    """A 揭榜申报: a team applying to a challenge — the applicant unit (an institution or an enterprise), the
+    lead and members (talents where the graph knows them, names otherwise), a local partner enterprise, the
+    plan — and the bureau's review. Seen by the bureau and by whoever submitted it."""
+
+    label = NodeLabel.APPLICATION
+    title_field: ClassVar[str] = "team_name"
+    challenge_id: str
+    applicant_label: str  # Institution | Enterprise
+    applicant_id: str
+    team_name: str = Field(min_length=1, max_length=100)
+    lead_id: str | None = None  # a Talent
+    lead_name: str = ""
+    member_ids: list[str] = []  # Talents
+    member_names: list[str] = []  # members the graph does not know, as written
+    partner_id: str | None = None  # an Enterprise that carries the result into production
+    plan: str = Field(default="", max_length=3000)
+    budget_wan: float | None = Field(default=None, ge=0)
+    submitted_by: str = ""  # the user id
+    submitted_at: datetime | None = None
+    status: ApplicationStatus = ApplicationStatus.SUBMITTED
+    review_score: int | None = Field(default=None, ge=0, le=100)
+    review_comment: str = Field(default="", max_length=1000)
+    reviewed_by: str = ""
+    reviewed_at: datetime | None = None
 
 
 class Project(Node):
@@ -783,6 +818,7 @@ LABEL_ZH: dict[str, str] = {
     NodeLabel.DOCKING: "对接", NodeLabel.DOCKING_EVENT: "对接记录", NodeLabel.NEED_STANDING: "需求匹配结果",
     NodeLabel.NOTIFICATION: "通知", NodeLabel.OUTBOX_MESSAGE: "待发消息", NodeLabel.SUBSCRIPTION: "订阅",
     NodeLabel.UPLOAD_JOB: "上传任务",
+    NodeLabel.APPLICATION: "揭榜申报",
 }
 
 #: the service's own bookkeeping (accounts, keys, sessions, audit): not part of the knowledge graph
@@ -796,7 +832,7 @@ NODE_TYPES: dict[NodeLabel, type[Node]] = {
         Region, Institution, Talent, Achievement, Enterprise, Platform, IndustryChain, ChainSegment,
         Need, Challenge, Project, Broker, Policy, Target, Task, Department, Feedback, MergeRecord,
         User, ApiKey, AuditEvent, Session, Docking, DockingEvent, NeedStanding, Notification, OutboxMessage,
-        Subscription, UploadJob,
+        Subscription, UploadJob, ChallengeApplication,
     )
 }
 

@@ -5,7 +5,7 @@ kinds, a scikit-learn logistic regression over each candidate's features (channe
 the fused score) learns P(accept); its log-odds are added to the score with a weight that grows with the
 amount of feedback (``n / (n + prior)``), so a handful of verdicts nudges and hundreds steer. The verdict on a
 specific (query, candidate) pair also applies directly to that pair: a rejected match sinks for that query,
-an accepted one rises.
+an accepted one rises. A verdict stored without features (one imported from elsewhere) counts for its pair only.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class FeedbackReranker:
         self._pairs = {}
         for ex in examples:  # later verdicts on the same pair win
             self._pairs[(ex.question, ex.query_id, ex.candidate_id)] = ACCEPT_BOOST if ex.accepted else REJECT_PENALTY
+        # a verdict recorded without the pair's features (imported, or the demo's) teaches that pair only
+        examples = [ex for ex in examples if ex.features]
         self.n_examples = len(examples)
         labels = [ex.accepted for ex in examples]
         self.model = None

@@ -87,8 +87,8 @@ def test_enterprise_posts_a_need_through_the_form_only_with_a_csrf_token(api):
 
 def test_bureau_page_is_for_the_bureau_only(api):
     page = login(api, "bureau").get("/bureau").text
-    assert "产业链总览" in page and "尼龙新材料" in page and "审计日志" in page
-    assert 'id="chain-map"' in page and "<svg" in page
+    assert "科技局驾驶舱" in page and "尼龙新材料" in page and "审计日志" in page
+    assert 'id="gap-map"' in page and 'href="/bureau/segments/seg-poly"' in page
     denied = login(api, "broker").get("/bureau", headers=HTML)
     assert denied.status_code == 403 and "你无权查看统计、报表与审计日志" in denied.text
     enterprise_only = login(api, "broker").get("/enterprise", headers=HTML)

@@ -34,7 +34,7 @@ def progress() -> list[TargetProgress]:
                        2025, 2021, 2023, 120, by_year={2021: 80, 2022: 100, 2023: 120}, by_region={"宝丰县": 30},
                        gap=80, remaining_years=2, pace_needed=40, status="behind", departments=["市科技局"]),
         TargetProgress("t2", "研发投入", "rd_growth", "研发投入年增长", "rate", 20, "%", ">=", 2025, 2021, 2023, None,
-                       note="no data: none", status="no_data"),
+                       note="图谱中没有研发投入数据", status="no_data"),
     ]
 
 
@@ -53,7 +53,7 @@ def test_chart_files_follow_the_suffix(gap_map: GapMap, progress, tmp_path: Path
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = charts.save_figure(charts.segment_supply_demand_figure(gap_map), tmp_path / "s.svg")
     assert b"<svg" in svg.read_bytes()
-    with pytest.raises(ValueError, match="unknown picture format"):
+    with pytest.raises(ValueError, match="不支持的图片格式"):
         charts.save_figure(charts.chain_map_figure(gap_map), tmp_path / "m.gif")
 
 
@@ -75,7 +75,7 @@ def test_xlsx_export_has_a_sheet_per_table_with_the_numbers(gap_map: GapMap, pro
         "目标进度", "目标分年度", "目标分县区", "目标分责任单位", "产业链缺口", "卡脖子候选", "候选专题",
     ]
     by_unit = {row[:2] for row in list(wb["目标分责任单位"].values)[1:]}
-    assert by_unit == {("市科技局", "高新技术企业"), ("(未指定)", "研发投入年增长")}
+    assert by_unit == {("市科技局", "高新技术企业"), ("（未指定）", "研发投入年增长")}
     rows = list(wb["目标进度"].values)
     header = rows[0]
     first = dict(zip(header, rows[1], strict=True))
@@ -97,5 +97,5 @@ def test_csv_export_writes_one_file_per_table_readable_by_excel(gap_map, progres
 
 
 def test_export_refuses_an_unknown_format(gap_map, progress, tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="unknown export format"):
+    with pytest.raises(ValidationError, match="不支持的导出格式"):
         export_report(bureau_tables(progress, gap_map), "pdf", tmp_path / "x")

@@ -133,7 +133,7 @@ def test_yearly_target_is_checked_each_year(plan_graph) -> None:
 
 def test_metric_without_data_says_so_instead_of_zero(plan_graph) -> None:
     rd = _by_id(plan_graph)["t-rd"]
-    assert rd.current is None and rd.status == "no_data" and "no data" in rd.note
+    assert rd.current is None and rd.status == "no_data" and "研发投入" in rd.note
 
 
 def test_groupings_by_department_and_region(plan_graph) -> None:

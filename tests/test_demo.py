@@ -200,3 +200,36 @@ def test_intended_matches_and_gap_needs_name_real_demo_nodes(demo: DemoData) -> 
     for need in GAP_NEEDS:
         segs = {r.target_id for r in demo.relations if r.type is RelType.IN_SEGMENT and r.source_id == need}
         assert segs and not any(seg_members[s] & mature for s in segs), need
+
+
+def test_the_demo_plan_is_what_ingest_policy_reads_from_the_published_text(demo: DemoData, shared_dir: Path) -> None:
+    from ingest.policy import build_policy_graph, parse_policy, read_policy_text
+
+    parsed = parse_policy(read_policy_text(shared_dir / "docs" / "policy-pingdingshan-2021-19.txt"))
+    nodes, rels, _ = build_policy_graph(parsed, None)
+    fields = ("name", "metric", "value", "unit", "comparator", "deadline_year", "baseline_year", "number", "section")
+
+    def facts(items) -> dict[str, tuple]:
+        return {n.id: tuple(getattr(n, f, None) for f in fields) for n in items
+                if n.label in (NodeLabel.POLICY, NodeLabel.TARGET, NodeLabel.TASK, NodeLabel.DEPARTMENT)}
+
+    parsed_facts = facts(nodes)
+    demo_facts = {k: v for k, v in facts(demo.nodes).items() if k in parsed_facts}
+    assert demo_facts == parsed_facts  # regenerate with scripts/demo_plan.py when the parser changes
+    assert sum(1 for n in demo.nodes if n.label is NodeLabel.TARGET) == 12
+    plan_links = {(r.type, r.source_id, r.target_id) for r in rels if r.type is not RelType.NAMES}
+    demo_links = {(r.type, r.source_id, r.target_id) for r in demo.relations}
+    assert plan_links <= demo_links
+
+
+def test_demo_verdicts_are_dated_and_about_real_matches(demo: DemoData) -> None:
+    verdicts = [n for n in demo.nodes if n.label is NodeLabel.FEEDBACK]
+    ids = {n.id for n in demo.nodes}
+    assert len(verdicts) >= 30 and all(v.at is not None for v in verdicts)
+    assert {v.at.year for v in verdicts} >= {2021, 2022, 2023, 2024, 2025, 2026}
+    assert all(v.query_id in ids and v.candidate_id in ids for v in verdicts)
+    from graph.demo import INTENDED_MATCHES
+
+    rejected = {(v.query_id, v.candidate_id) for v in verdicts if v.verdict == "reject"}
+    # a broker may turn down one of two good answers as immature, never every answer the need was written for
+    assert not [n for n, achs in INTENDED_MATCHES.items() if all((n, a) in rejected for a in achs)]

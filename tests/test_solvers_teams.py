@@ -69,5 +69,5 @@ def test_a_minimum_size_that_cannot_be_reached_is_reported_unmet(store):
     teams, _ = assemble_teams(store, big, index=index, policy=ConflictPolicy(reference_year=2026))
     assert teams and not teams[0].requirements["min_team_size"]
     bad = base.model_copy(update={"requirements": [ChallengeRequirement(kind="min_team_size", value="三人")]})
-    with pytest.raises(ValidationError, match="min_team_size"):
+    with pytest.raises(ValidationError, match="团队最少人数"):
         bad.min_team_size()

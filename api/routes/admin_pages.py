@@ -1,4 +1,7 @@
-"""The admin's pages: users and their API keys, in the browser (the same rules as ``/api/admin``)."""
+"""The admin's pages: users and their API keys, in the browser (the same rules as ``/api/admin``).
+
+An account is bound to its enterprise or broker by that one's full name (the page shows names, never ids);
+the admin sees the names of the enterprises and brokers its accounts are bound to and nothing else of them."""
 
 from __future__ import annotations
 
@@ -29,9 +32,33 @@ def _page(request: Request, me: Principal, status_code: int = 200, error: str | 
     accounts = request.app.state.accounts
     users = sorted(accounts.list_users(), key=lambda u: (u.role, u.name))
     keys = {u.id: accounts.list_keys(u.id) for u in users}
+    bound = _bound_names(request, users)
+    new_key_owner = next((u.name for u in users if new_key and u.id == new_key[0]), "")
     return _render(request, "admin.html", me, status_code=status_code, users=users, keys=keys, error=error,
-                   new_key=new_key, roles=[(r.value, ROLE_NAMES_ZH[r]) for r in Role], role_names=ROLE_NAMES_ZH,
+                   new_key=new_key, new_key_owner=new_key_owner, bound=bound,
+                   roles=[(r.value, ROLE_NAMES_ZH[r]) for r in Role], role_names=ROLE_NAMES_ZH,
                    admin_flash=ADMIN_FLASH.get(request.query_params.get("done", "")))
+
+
+def _bound_names(request: Request, users: list) -> dict[str, str]:
+    """user id -> the name of the enterprise or broker the account acts for."""
+    store = request.app.state.store
+    out: dict[str, str] = {}
+    for label, attr in ((NodeLabel.ENTERPRISE, "enterprise_id"), (NodeLabel.BROKER, "broker_id")):
+        ids = sorted({getattr(u, attr) for u in users if getattr(u, attr)})
+        if not ids:
+            continue
+        names = {r["id"]: r["name"] for r in store.read(
+            f"MATCH (x:{label.value}) WHERE x.id IN $ids RETURN x.id AS id, x.name AS name", ids=ids)}
+        for u in users:
+            if getattr(u, attr):
+                out[u.id] = names.get(getattr(u, attr), "（已不在系统中）")
+    return out
+
+
+def _id_by_name(request: Request, label: NodeLabel, name: str) -> str | None:
+    rows = request.app.state.store.read(f"MATCH (x:{label.value}) WHERE x.name = $name RETURN x.id AS id", name=name)
+    return rows[0]["id"] if len(rows) == 1 else None
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -43,7 +70,7 @@ def admin_page(request: Request) -> Response:
 @router.post("/admin/users")
 def create_user(request: Request, name: str = Form(..., max_length=64), role: Role = Form(...),
                 password: str = Form("", max_length=128), full_name: str = Form("", max_length=100),
-                enterprise_id: str = Form("", max_length=128), broker_id: str = Form("", max_length=128),
+                enterprise_name: str = Form("", max_length=200), broker_name: str = Form("", max_length=100),
                 csrf: str = Form("", max_length=100)) -> Response:
     me = _admin(request)
     if isinstance(me, Response):
@@ -51,9 +78,17 @@ def create_user(request: Request, name: str = Form(..., max_length=64), role: Ro
     _check_csrf(request, csrf)
     if password and len(password) < 8:
         return _page(request, me, 422, "密码至少 8 个字符")
+    enterprise_id = broker_id = None
+    if role == Role.ENTERPRISE:
+        enterprise_id = _id_by_name(request, NodeLabel.ENTERPRISE, enterprise_name.strip())
+        if enterprise_id is None:
+            return _page(request, me, 422, "企业用户须填写所属企业的全称，且与系统中登记的企业名称一致")
+    if role == Role.BROKER:
+        broker_id = _id_by_name(request, NodeLabel.BROKER, broker_name.strip())
+        if broker_id is None:
+            return _page(request, me, 422, "经纪人用户须填写系统中登记的技术经纪人姓名")
     try:
-        user = request.app.state.accounts.create_user(name.strip(), role, password or None,
-                                                      enterprise_id.strip() or None, broker_id.strip() or None,
+        user = request.app.state.accounts.create_user(name.strip(), role, password or None, enterprise_id, broker_id,
                                                       full_name.strip())
     except ApiError as exc:
         return _page(request, me, exc.status, exc.detail)

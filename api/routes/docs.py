@@ -1,7 +1,8 @@
 """API documentation rendered by the service itself from its OpenAPI schema (FastAPI's Swagger UI loads
 its scripts from a CDN, which an offline deployment cannot reach). ``/openapi.json`` stays the machine-
 readable contract; ``/docs`` is the page a new integrator reads: every operation with its role, parameters,
-request body, responses and a curl example."""
+request body, responses and a curl example. Descriptions are Markdown, rendered to HTML with raw HTML turned
+off (markdown-it's CommonMark without the ``html`` option), so a description cannot inject markup or script."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
-from api.app import HERE
+from api.routes.web import _page_principal, _render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown_html(text: str) -> Markup:
+    """Markdown as safe HTML: raw HTML in the source is escaped, never passed through."""
+    return Markup(_MARKDOWN.render(text or ""))
 
 
 def _schema_name(schema: dict[str, Any] | None) -> str:
@@ -39,7 +46,7 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
             media, content = next(iter(body.items()), ("", {}))
             out.append({
                 "method": method.upper(), "path": path, "tag": (op.get("tags") or ["other"])[0],
-                "summary": op.get("summary", ""), "description": op.get("description", ""),
+                "summary": op.get("summary", ""), "description": markdown_html(op.get("description", "")),
                 "params": [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
                             "type": _schema_name(p.get("schema")), "description": p.get("description", "")}
                            for p in op.get("parameters", [])],
@@ -54,8 +61,8 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def api_docs(request: Request) -> HTMLResponse:
     spec = request.app.openapi()
     schemas = spec.get("components", {}).get("schemas", {})
-    return templates.TemplateResponse(request, "api_docs.html", {
-        "spec": spec, "ops": operations(spec), "tags": spec.get("tags", []),
-        "schemas": {name: json.dumps(s, ensure_ascii=False, indent=1) for name, s in sorted(schemas.items())},
-        "base": str(request.base_url).rstrip("/"), "me": None, "flash": None,
-    })
+    return _render(request, "api_docs.html", _page_principal(request), spec=spec, ops=operations(spec),
+                   tags=[{**t, "description": markdown_html(t.get("description", ""))} for t in spec.get("tags", [])],
+                   intro=markdown_html(spec["info"].get("description", "")),
+                   schemas={name: json.dumps(s, ensure_ascii=False, indent=1) for name, s in sorted(schemas.items())},
+                   base=str(request.base_url).rstrip("/"))

@@ -44,11 +44,11 @@ class FeedbackIn(BaseModel):
     @model_validator(mode="after")
     def _reason_fits(self) -> FeedbackIn:
         if self.verdict == Verdict.REJECT and self.reason is None:
-            raise ValueError("reason: a rejection needs a reason from the list")
+            raise ValueError("reason: 拒绝时请从列表中选择原因")
         if self.verdict == Verdict.ACCEPT and self.reason is not None:
-            raise ValueError("reason: only a rejection takes a reason")
+            raise ValueError("reason: 只有拒绝时才填写原因")
         if self.reason == RejectReason.OTHER and not self.comment:
-            raise ValueError("comment: reason 'other' needs a comment")
+            raise ValueError("comment: 原因选“其他”时请填写说明")
         return self
 
 

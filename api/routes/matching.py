@@ -136,7 +136,7 @@ def _solver_out(m: Any) -> SolverOut:
 
 
 def rank_challenge_solvers(request: Request, challenge_id: str, k: int) -> SolverRankingOut:
-    """The ranked solvers of a challenge (the route and the challenge page share it)."""
+    """The ranked individual solvers of a challenge (the teams: ``GET /api/challenges/{id}/teams``)."""
     from matcher.solvers.ranking import rank_solvers
 
     store = request.app.state.store

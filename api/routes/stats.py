@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -76,19 +78,40 @@ def get_stats(store: GraphStore = Depends(get_store), principal: Principal = Dep
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get("/report.xlsx", summary="The bureau's report as an Excel workbook: targets, gap map, chokepoints",
+def _solver_ranker(request: Request) -> Any:
+    """Candidate solvers of a topic from the app's solver index, when the matcher is there."""
+    try:
+        from api.routes.matching import solver_index
+        from matcher.solvers.ranking import rank_solvers
+    except ImportError:
+        return lambda _text, _k: []
+    index = solver_index(request)
+    return lambda text, k: [{"label": m.solver.label.value, "id": m.solver.id, "name": m.name}
+                            for m in rank_solvers(request.app.state.store, text, k=k, index=index).matches]
+
+
+@router.get("/report.xlsx", summary="The bureau's report as an Excel workbook: targets by year, county and unit, "
+            "gap map, chokepoints, candidate topics, activity over time, challenges",
             response_class=Response, responses={200: {"content": {XLSX: {}}, "description": "an .xlsx file"}})
 def report_xlsx(request: Request, store: GraphStore = Depends(get_store),
                 principal: Principal = Depends(BUREAU)) -> Response:
-    from bureau.export import bureau_tables, write_xlsx
+    from bureau.cockpit import activity_trend, default_year
+    from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
-    from bureau.targets import target_progress
+    from bureau.targets import plan_years, target_progress
+    from bureau.topics import curate_topics
 
     standing = request.app.state.upkeep.standing()  # each need's last computed matches: a read per need
     gap_map = build_gap_map(store, standing.unmet() if standing is not None else None)
+    as_of = default_year(store)
+    progress = target_progress(store, as_of)
+    years = plan_years(progress) or [as_of]
+    topics = curate_topics(store, gap_map, solver_ranker=_solver_ranker(request))
+    trend = activity_trend(store, years[0], max(as_of, years[0], date.today().year))
+    tables = bureau_tables(progress, gap_map, topics, trend, store_challenge_rows(store))
     request.app.state.settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=request.app.state.settings.data_dir) as tmp:
-        path = write_xlsx(bureau_tables(target_progress(store), gap_map), Path(tmp) / "report.xlsx")
+        path = write_xlsx(tables, Path(tmp) / "report.xlsx")
         body = path.read_bytes()
     disposition = 'attachment; filename="techmatch-report.xlsx"'
     return Response(body, media_type=XLSX, headers={"Content-Disposition": disposition})

@@ -1,6 +1,6 @@
 """The Chinese web workspace: login, search, needs with their ranked matches, a match's graph drawn as
-inline SVG, accept/reject, the enterprise page (post a need, watch its matches), the bureau page and the
-account page.
+inline SVG, accept/reject, the enterprise page (post a need, watch its matches) and the account page. The
+bureau's cockpit is ``api/routes/bureau_pages.py``, 揭榜挂帅 ``api/routes/challenge_pages.py``.
 
 Pages are rendered on the server with Jinja2 (autoescaped); forms carry a CSRF token tied to the session
 (the login form one tied to a pre-login cookie). What a page shows of needs goes through the caller's
@@ -19,7 +19,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from pydantic import ValidationError as PydanticValidationError
 
 from api.auth import (
@@ -46,26 +45,26 @@ from api.match_views import (
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
 from api.present import FILTERS, band
 from api.routes.needs import NeedIn, after_need, change_need, create_need
-from api.routes.stats import collect_stats
 from graph.files import private_dir, write_private
 from graph.model import (
+    LABEL_ZH,
     Achievement,
-    Challenge,
     Confidentiality,
     CooperationMode,
     NodeLabel,
     RejectReason,
     Verdict,
 )
+from graph.zh import CONFIDENTIALITY_ZH, NEED_STATUS_ZH, zh
 from matcher.results import Question
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "templates"))
 templates.env.filters.update(FILTERS)
+templates.env.globals.update(zh=zh, label_zh=LABEL_ZH)
 
-CONF_ZH = {Confidentiality.PUBLIC.value: "公开", Confidentiality.BROKERS.value: "仅经纪人可见",
-           Confidentiality.PRIVATE.value: "保密"}
-STATUS_ZH = {"open": "征集中", "matched": "已对接", "closed": "已关闭"}
+CONF_ZH = CONFIDENTIALITY_ZH  # the Chinese names of internal values live in graph.zh
+STATUS_ZH = NEED_STATUS_ZH
 #: fixed flash messages: a query parameter picks one, so no user text is ever reflected
 FLASH = {"posted": "需求已发布。", "accepted": "已接受该匹配，对接已开始。", "rejected": "已拒绝该匹配。",
          "withdrawn": "已撤销评价。", "revealed": "已同意公开。", "bye": "已退出。",
@@ -108,12 +107,19 @@ def _render(request: Request, name: str, me: Principal | None, status_code: int 
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
 
 
+#: the error page's heading: what happened, in words (the status code itself is for machines)
+ERROR_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "没有找到", 405: "不支持该操作",
+                409: "与当前状态冲突", 413: "内容过大", 422: "填写有误", 429: "操作过于频繁", 500: "服务出错",
+                503: "服务暂不可用"}
+
+
 def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
     try:
         me = _page_principal(request)
     except ApiError:
         me = None
-    return _render(request, "error.html", me, status_code=status, status=status, detail=detail)
+    return _render(request, "error.html", me, status_code=status, status=status, detail=detail,
+                   title=ERROR_TITLES.get(status, "出错了"))
 
 
 def _check_csrf(request: Request, token: str | None) -> None:
@@ -419,7 +425,7 @@ def achievement_page(request: Request, achievement_id: str) -> Response:
                    svg=render_subgraph(sub.nodes, sub.edges, [achievement_id]), result=result)
 
 
-# --- enterprise and bureau ------------------------------------------------------------------------
+# --- enterprise (the bureau's pages: api/routes/bureau_pages.py, challenges: challenge_pages.py) ----
 
 ATTACHMENT_TYPES = {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt"}
 ATTACHMENT_MAX_MB = 10
@@ -611,46 +617,3 @@ def need_attachment(request: Request, need_id: str, name: str) -> Response:
         raise ApiError(404, "没有该附件")
     return FileResponse(_attachment_dir(request, need_id) / name, filename=name,
                         content_disposition_type="attachment")
-
-
-def _chain_map_svg(request: Request) -> Markup | None:
-    """The bureau's gap map drawn by bureau.charts; unmet = the engine finds no confident match when it is
-    built, else the graph's record of solved needs."""
-    from bureau.charts import render_chain_map_svg
-    from bureau.gapmap import build_gap_map
-
-    store = request.app.state.store
-    if store.read(f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN count(s) AS c")[0]["c"] == 0:
-        return None
-    standing = request.app.state.upkeep.standing()  # each need's last computed matches: a read per need
-    gap_map = build_gap_map(store, standing.unmet() if standing is not None else None)
-    # matplotlib writes the SVG and escapes the names in it; it carries no script
-    return Markup(render_chain_map_svg(gap_map))
-
-
-@router.get("/bureau", response_class=HTMLResponse)
-def bureau_page(request: Request) -> Response:
-    me = _page_principal(request)
-    if me is None:
-        return _login_redirect(request)
-    authorize(me, Resource.STATISTICS, Act.READ)
-    store = request.app.state.store
-    stats = collect_stats(store)
-    challenges = [Challenge.from_props(p) for p in store.list_props(NodeLabel.CHALLENGE, limit=50)]
-    return _render(request, "bureau.html", me, chains=store.chain_topology(), stats=stats,
-                   chain_map=_chain_map_svg(request),
-                   seg_load={s.id: s for s in stats.segments}, challenges=challenges,
-                   audit=request.app.state.audit.query(limit=30))
-
-
-@router.get("/challenges/{challenge_id}", response_class=HTMLResponse)
-def challenge_page(request: Request, challenge_id: str) -> Response:
-    me = _page_principal(request)
-    if me is None:
-        return _login_redirect(request)
-    authorize(me, Resource.CHALLENGE_SOLVERS, Act.READ)
-    from api.routes.matching import rank_challenge_solvers
-
-    challenge = request.app.state.store.require_node(NodeLabel.CHALLENGE, challenge_id)
-    ranking = rank_challenge_solvers(request, challenge_id, k=10)
-    return _render(request, "challenge.html", me, c=challenge, ranking=ranking)

@@ -12,12 +12,14 @@ where each further strong work adds a little and weak ones add almost nothing).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ingest.text import normalize, tokenize
 from matcher.channels.base import Channel
 
 #: cells per chunk when gathering (queries x solvers x works); bounds memory on big corpora
@@ -263,13 +265,19 @@ class ExpertiseIndex:
             return []
         idx = [i for i in self._slots[pos] if i >= 0]
         idx.sort(key=lambda i: -work_scores[i])
-        lexical = next((wc.channel for wc in self.channels if _sparse_index(wc.channel) is not None), None)
         out = []
         for i in idx[:n]:
             w = self.works[i]
-            terms = tuple(matched_terms(lexical, query, w.id)) if lexical is not None else ()
+            terms = tuple(whole_terms(query, w.text))
             out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, terms))
         return out
+
+    def works_of(self, solver_id: str) -> list[Work]:
+        """Every work credited to the solver (best first is the caller's business)."""
+        pos = self._solver_pos.get(solver_id)
+        if pos is None:
+            return []
+        return [self.works[i] for i in self._slots[pos] if i >= 0]
 
     def rank(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[str, float]]]:
         """Batch ranking: for each query the ``k`` best (solver_id, score), best first."""
@@ -302,6 +310,20 @@ def _scores_many(channel: Channel, queries: Sequence[str]) -> np.ndarray:
 def _sparse_index(channel: Channel) -> object | None:
     index = getattr(channel, "index", None)
     return index if hasattr(index, "terms_of") and hasattr(index, "analyzer") else None
+
+
+def whole_terms(query: str, text: str, k: int = 5) -> list[str]:
+    """The query's words (jieba, two characters or more, no digits) that occur in ``text``, longest first and
+    none inside a longer one shown: what a reader can check against the work's title, never n-gram fragments."""
+    body = normalize(text).lower()
+    shared = [t for t in dict.fromkeys(tokenize(query)) if len(t) >= 2 and not any(ch.isdigit() for ch in t)
+              and t.lower() in body]
+    shown: list[str] = []
+    for term in sorted(shared, key=len, reverse=True):
+        if not any(term in longer for longer in shown):
+            shown.append(term)
+    # as the work spells it ("GIS", not the normalised "gis")
+    return [(m.group(0) if (m := re.search(re.escape(t), text, re.IGNORECASE)) else t) for t in shown[:k]]
 
 
 def matched_terms(channel: Channel, query: str, doc_id: str, k: int = 5) -> list[str]:

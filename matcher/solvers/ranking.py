@@ -73,10 +73,11 @@ class SolverMatch(BaseModel):
 
     @property
     def explanation(self) -> str:
-        parts = [f"{self.name}：相关度{self.affinity:.2f}"]
+        # no raw affinity here: it is a sum of z-scores, unbounded and meaningless to a reader
+        parts = [self.name]
         if self.works:
             parts.append("代表成果：" + "；".join(
-                f"「{w.title}」" + (f"（命中：{'、'.join(w.matched_terms)}）" if w.matched_terms else "")
+                f"「{w.title}」" + (f"（相关词：{'、'.join(w.matched_terms)}）" if w.matched_terms else "")
                 for w in self.works
             ))
         parts.extend(self.track_record)
