@@ -58,12 +58,15 @@ class ServerInfo:
     http_port: int
     pid: int
     log_file: Path
+    #: which server this is: "arcadedb" or "neo4j"
+    backend: str = "arcadedb"
 
 
 class EmbeddedGraphServer:
     """Starts, health-checks and stops an ArcadeDB server bound to loopback."""
 
     USER = "root"
+    BACKEND = "arcadedb"
 
     def __init__(
         self,
@@ -122,33 +125,18 @@ class EmbeddedGraphServer:
         self._acquire_lock()
         try:
             self._clean_stale_server()
-            java = self._java or arcadedb_home() / "jre" / "bin" / "java"
+            java = self._java_runtime()
             if not java.exists() or not os.access(java, os.X_OK):
                 raise ServerStartError(f"Java runtime missing or not executable: {java}", str(self.log_file))
             bolt_port = self._bolt_port or free_port()
-            http_port = self._http_port or free_port()
+            http_port = (self._http_port or free_port()) if self.USES_HTTP else 0
             for port in (bolt_port, http_port):
-                if port_in_use(port):
+                if port and port_in_use(port):
                     raise ServerStartError(f"port {port} on 127.0.0.1 is already in use", str(self.log_file))
             password = self._password()
-            cmd = [
-                str(java),
-                f"-Xmx{self.heap_mb}m",
-                f"-Darcadedb.server.rootPath={self.data_dir / 'arcadedb'}",
-                f"-Darcadedb.server.databaseDirectory={self.data_dir / 'arcadedb' / 'databases'}",
-                # the password stays in the 0600 file: a -D value would show in every local user's `ps`
-                f"-Darcadedb.server.rootPasswordPath={self.secret_file}",
-                f"-Darcadedb.server.defaultDatabases={self.database}[{self.USER}]",
-                "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-                "-Darcadedb.bolt.host=127.0.0.1",
-                f"-Darcadedb.bolt.port={bolt_port}",
-                "-Darcadedb.server.httpIncomingHost=127.0.0.1",
-                f"-Darcadedb.server.httpIncomingPort={http_port}",
-                "-Darcadedb.server.mode=production",
-                "-cp",
-                f"{arcadedb_home() / 'jars'}/*",
-                "com.arcadedb.server.ArcadeDBServer",
-            ]
+            cmd = self._command(java, bolt_port, http_port, password)
+            stdin_payload = self._stdin_payload(password)
+            self._before_launch()
             private_dir(self.log_file.parent)
             log_handle = open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
             try:
@@ -157,7 +145,7 @@ class EmbeddedGraphServer:
                     cmd,
                     stdout=log_handle,
                     stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE if stdin_payload is not None else subprocess.DEVNULL,
                     cwd=self.data_dir,
                     start_new_session=True,
                     umask=PRIVATE_UMASK,  # the database files it writes are the owner's alone
@@ -166,6 +154,14 @@ class EmbeddedGraphServer:
                 raise ServerStartError(f"could not run Java ({exc})", str(self.log_file)) from exc
             finally:
                 log_handle.close()
+            if stdin_payload is not None and self._proc.stdin is not None:
+                # Secrets travel on stdin, never on the command line; the pipe stays open for the
+                # server's life (a server that watches it stops when we are gone).
+                try:
+                    self._proc.stdin.write(stdin_payload)
+                    self._proc.stdin.flush()
+                except BrokenPipeError:
+                    pass  # the server exited at once; _wait_ready reports it with the log
             write_private(self.pid_file, str(self._proc.pid))
             self._info = ServerInfo(
                 uri=f"bolt://127.0.0.1:{bolt_port}",
@@ -175,6 +171,7 @@ class EmbeddedGraphServer:
                 http_port=http_port,
                 pid=self._proc.pid,
                 log_file=self.log_file,
+                backend=self.BACKEND,
             )
             self._wait_ready()
         except BaseException:
@@ -184,12 +181,55 @@ class EmbeddedGraphServer:
         _install_signal_handlers(self)
         return self._info
 
+    # -- what differs between servers (overridden by graph.neo4j_server.Neo4jGraphServer) -------
+    #: the server needs an HTTP port besides Bolt
+    USES_HTTP = True
+
+    def _java_runtime(self) -> Path:
+        return self._java or arcadedb_home() / "jre" / "bin" / "java"
+
+    def _command(self, java: Path, bolt_port: int, http_port: int, password: str) -> list[str]:
+        return [
+            str(java),
+            f"-Xmx{self.heap_mb}m",
+            f"-Darcadedb.server.rootPath={self.data_dir / 'arcadedb'}",
+            f"-Darcadedb.server.databaseDirectory={self.data_dir / 'arcadedb' / 'databases'}",
+            # the password stays in the 0600 file: a -D value would show in every local user's `ps`
+            f"-Darcadedb.server.rootPasswordPath={self.secret_file}",
+            f"-Darcadedb.server.defaultDatabases={self.database}[{self.USER}]",
+            "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+            "-Darcadedb.bolt.host=127.0.0.1",
+            f"-Darcadedb.bolt.port={bolt_port}",
+            "-Darcadedb.server.httpIncomingHost=127.0.0.1",
+            f"-Darcadedb.server.httpIncomingPort={http_port}",
+            "-Darcadedb.server.mode=production",
+            "-cp",
+            f"{arcadedb_home() / 'jars'}/*",
+            "com.arcadedb.server.ArcadeDBServer",
+        ]
+
+    def _stdin_payload(self, password: str) -> bytes | None:
+        """Bytes written to the server's standard input at start (None: no pipe)."""
+        return None
+
+    def _before_launch(self) -> None:
+        """Last preparations before the process starts."""
+
+    def _worth_querying(self, bolt_port: int) -> bool:
+        """Whether a readiness query may be tried now (each failed login counts on some servers)."""
+        return port_in_use(bolt_port)
+
     def stop(self) -> None:
         """Stop the server (idempotent): SIGTERM to its process group, then SIGKILL after a grace."""
         with self._stop_lock:
             proc, self._proc = self._proc, None
             if proc is not None and proc.poll() is None:
                 _terminate(proc.pid, proc)
+            if proc is not None and proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
             self._info = None
             if self.pid_file.exists() and self._lock_fd is not None:
                 self.pid_file.unlink(missing_ok=True)
@@ -272,7 +312,7 @@ class EmbeddedGraphServer:
                     f"{_tail(self.log_file)}",
                     str(self.log_file),
                 )
-            if port_in_use(bolt_port):
+            if self._worth_querying(bolt_port):
                 try:
                     with GraphDatabase.driver(self._info.uri, auth=(self.USER, self._info.password)) as drv:
                         drv.execute_query("RETURN 1 AS ok", database_=self.database)
@@ -287,7 +327,17 @@ class EmbeddedGraphServer:
 
 
 def embedded_server(settings: Settings) -> EmbeddedGraphServer:
-    """The embedded server the settings describe (data directory, heap, ports, start-up timeout)."""
+    """The local server the settings describe (kind, data directory, heap, ports, start-up timeout)."""
+    if settings.local_graph == "neo4j":
+        from graph.neo4j_server import Neo4jGraphServer
+
+        return Neo4jGraphServer(
+            settings.data_dir,
+            database=settings.embedded_database,
+            heap_mb=settings.embedded_heap_mb,
+            bolt_port=settings.embedded_bolt_port,
+            start_timeout_s=settings.embedded_start_timeout_s,
+        )
     return EmbeddedGraphServer(
         settings.data_dir,
         database=settings.embedded_database,
@@ -298,12 +348,16 @@ def embedded_server(settings: Settings) -> EmbeddedGraphServer:
     )
 
 
+#: the main classes of the servers techmatch starts (ArcadeDB, and the Neo4j launcher of graph.neo4j_server)
+SERVER_MAIN_CLASSES = ("com.arcadedb.server.ArcadeDBServer", "techmatch.Neo4jLauncher")
+
+
 def _is_our_server(pid: int, data_dir: Path) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return "ArcadeDBServer" in cmdline and str(data_dir) in cmdline
+    return any(main in cmdline for main in SERVER_MAIN_CLASSES) and str(data_dir) in cmdline
 
 
 def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, grace_s: float = 20.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,11 @@ class Settings(BaseSettings):
     graph_password: SecretStr | None = None
     graph_database: str | None = Field(default=None, description="database name; None = server default")
     data_dir: Path = Field(default=Path.home() / ".techmatch", description="embedded server and caches")
+    local_graph: Literal["arcadedb", "neo4j"] = Field(
+        default="arcadedb",
+        description="the server techmatch starts itself when no URI is set: arcadedb (bundled) or neo4j "
+        "(Neo4j 5 Community built with Maven from tools/neo4j-server; needs Java 17+ and Maven)",
+    )
     embedded_database: str = "techmatch"
     embedded_heap_mb: int = 1024
     embedded_bolt_port: int | None = Field(default=None, description="None = pick a free port")
