@@ -15,7 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import (
+    Driver,
+    GraphDatabase,
+    ManagedTransaction,
+    NotificationDisabledClassification,
+    NotificationMinimumSeverity,
+)
 from neo4j.exceptions import ConstraintError, Neo4jError, ServiceUnavailable
 
 from graph.exceptions import DuplicateIdError, GraphUnavailableError, NotFoundError, ValidationError
@@ -500,7 +506,18 @@ def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def connect(uri: str, user: str, password: str, database: str | None, batch_size: int = 2000) -> GraphStore:
-    driver = GraphDatabase.driver(uri, auth=(user, password))
+    """A store over the official driver; ``uri`` is ``bolt://`` (one server) or ``neo4j://`` (routing, clusters).
+
+    Neo4j warns about every label, type or property a query names that the graph does not hold yet;
+    techmatch asks for optional things on purpose, so those notifications are switched off (servers
+    that do not filter notifications, like ArcadeDB, ignore the setting).
+    """
+    driver = GraphDatabase.driver(
+        uri,
+        auth=(user, password),
+        notifications_min_severity=NotificationMinimumSeverity.WARNING,
+        notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED],
+    )
     return GraphStore(driver, database=database, batch_size=batch_size)
 
 

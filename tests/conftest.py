@@ -1,7 +1,17 @@
-"""Test fixtures: one real embedded Bolt server per test session, a clean graph per test."""
+"""Test fixtures: real graph servers for the test session, a clean graph per test.
+
+The integration tests run on each graph backend selected for the session: the embedded ArcadeDB and a
+real Neo4j 5 (built with Maven from ``tools/neo4j-server``, reached over ``neo4j://`` so the routing
+driver is what is tested). Choose with ``--graph-backends arcadedb,neo4j`` or ``TECHMATCH_TEST_BACKENDS``;
+by default both run when Java and Maven are found (or the launcher is already built). Modules marked
+``all_backends`` run on every selected backend; the others, and the pure unit tests, on ArcadeDB only.
+When Neo4j was not selected because it cannot be built, the run says so loudly at the end; when it was
+selected and cannot start, every Neo4j test errors with the cause.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,14 +22,99 @@ from graph.server import EmbeddedGraphServer, ServerInfo
 from graph.store import GraphStore, connect
 
 SHARED = Path(os.environ.get("TECHMATCH_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+BACKENDS = ("arcadedb", "neo4j")
+_SELECTED = pytest.StashKey[tuple[list[str], str | None]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--graph-backends",
+        default=None,
+        help="comma-separated graph servers for the integration tests: arcadedb,neo4j "
+        "(default: $TECHMATCH_TEST_BACKENDS, else both when Java and Maven are found)",
+    )
+
+
+def _select_backends(config: pytest.Config) -> tuple[list[str], str | None]:
+    """The backends to run, and why Neo4j was left out when it was left out by default."""
+    raw = config.getoption("--graph-backends") or os.environ.get("TECHMATCH_TEST_BACKENDS", "")
+    if raw.strip():
+        chosen = [b.strip() for b in raw.split(",") if b.strip()]
+        unknown = [b for b in chosen if b not in BACKENDS]
+        if unknown or not chosen:
+            raise pytest.UsageError(f"unknown graph backend {unknown}: choose from {', '.join(BACKENDS)}")
+        return list(dict.fromkeys(chosen)), None
+    from graph.exceptions import ServerStartError
+    from graph.neo4j_server import find_java, find_maven, launcher_built
+
+    try:
+        if not launcher_built():
+            find_maven()
+        find_java()
+    except ServerStartError as exc:
+        return ["arcadedb"], str(exc)
+    return list(BACKENDS), None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "all_backends: the module's graph tests run on every selected backend (ArcadeDB and Neo4j 5)"
+    )
+    config.stash[_SELECTED] = _select_backends(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backends, _ = config.stash[_SELECTED]
+    return f"graph backends: {', '.join(backends)} (modules marked all_backends run on each; the rest on arcadedb)"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "graph_server" not in metafunc.fixturenames:
+        return
+    backends, _ = metafunc.config.stash[_SELECTED]
+    if metafunc.definition.get_closest_marker("all_backends") is None:
+        backends = ["arcadedb"]
+    metafunc.parametrize("graph_server", backends, indirect=True, scope="session", ids=backends)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    _, why_not = config.stash[_SELECTED]
+    if why_not:
+        bar = "!" * 100
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(f"NEO4J 5 WAS NOT TESTED: {why_not}", red=True, bold=True)
+        terminalreporter.write_line(
+            "(the integration tests ran on ArcadeDB only; ./test.sh and CI install Maven and require Neo4j)",
+            red=True,
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
 
 
 @pytest.fixture(scope="session")
-def graph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    server = EmbeddedGraphServer(tmp_path_factory.mktemp("graph"), database="tmtest", heap_mb=768)
-    info = server.start()
+def graph_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """A real graph server for the session: ArcadeDB, or Neo4j 5 reached through the routing driver."""
+    backend = getattr(request, "param", "arcadedb")
+    if backend == "neo4j":
+        from graph.neo4j_server import Neo4jGraphServer, ensure_launcher
+
+        launcher = ensure_launcher(print)
+        server: EmbeddedGraphServer = Neo4jGraphServer(
+            tmp_path_factory.mktemp("neo4j"), database="tmtest", heap_mb=1024, launcher=launcher
+        )
+        info = server.start()
+        # neo4j:// is the routing scheme a cluster needs: every Neo4j test goes through it.
+        info = dataclasses.replace(info, uri=info.uri.replace("bolt://", "neo4j://", 1))
+    else:
+        server = EmbeddedGraphServer(tmp_path_factory.mktemp("graph"), database="tmtest", heap_mb=768)
+        info = server.start()
     yield info
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def graph_backend(graph_server: ServerInfo) -> str:
+    """The name of the session's graph backend: arcadedb or neo4j."""
+    return graph_server.backend
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from api_world import Api, serve_world
 from api.app import iter_routes
 from graph.model import NodeLabel
 
+pytestmark = pytest.mark.all_backends
+
 #: routes anyone may open: docs, static files, the login page (pages redirect to it), and the probes an
 #: orchestrator and Prometheus call (docs/operations.md)
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static", "/healthz", "/readyz",

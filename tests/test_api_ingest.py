@@ -8,6 +8,8 @@ import pytest
 from api_world import Api, build_world, make_api
 from fastapi.testclient import TestClient
 
+pytestmark = pytest.mark.all_backends
+
 CSV = (
     "企业名称,统一社会信用代码,企业规模\n"
     "平顶山市新材料科技有限公司,,小型\n"

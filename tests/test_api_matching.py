@@ -14,6 +14,8 @@ from api.policy import Vocabulary
 from graph.model import NodeLabel
 from matcher.results import Explanation, Match, PathStep
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:

@@ -11,6 +11,8 @@ from api_world import Api, serve_world
 
 from api.app import iter_routes
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture(scope="module")
 def api(_session_store, tmp_path_factory) -> Iterator[Api]:

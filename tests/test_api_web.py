@@ -9,6 +9,8 @@ import pytest
 from api_world import PASSWORD, Api, csrf_of, serve_world, web_login
 from fastapi.testclient import TestClient
 
+pytestmark = pytest.mark.all_backends
+
 HTML = {"accept": "text/html"}
 
 

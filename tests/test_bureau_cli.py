@@ -11,6 +11,8 @@ from openpyxl import load_workbook
 from api.cli import main
 from graph.settings import get_settings
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture()
 def cli_env(store, graph_server, monkeypatch, tmp_path: Path):

@@ -24,6 +24,8 @@ from graph.model import (
     Talent,
 )
 
+pytestmark = pytest.mark.all_backends
+
 L = NodeLabel
 
 NYLON_NEEDS = {

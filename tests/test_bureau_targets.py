@@ -21,6 +21,8 @@ from graph.model import (
 )
 from graph.model import NodeLabel as L
 
+pytestmark = pytest.mark.all_backends
+
 
 def _rel(t: RelType, a: L, ai: str, b: L, bi: str, **props) -> Relation:
     return Relation(type=t, source_label=a, source_id=ai, target_label=b, target_id=bi, props=props)

@@ -14,6 +14,8 @@ from graph.model import Confidentiality, NodeLabel, RelType
 from graph.store import GraphStore
 from graph.taxonomy import find_cycle
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture(scope="module")
 def demo() -> DemoData:

@@ -14,6 +14,8 @@ from graph.model import NodeLabel
 from ingest.loader import Loader, ingest_file
 from ingest.mapping import ERROR_COLUMN, load_mapping_file
 
+pytestmark = pytest.mark.all_backends
+
 ACH_HEADERS = ["成果名称", "成果简介", "成熟度", "合作方式", "价格（万元）", "持有单位"]
 ACH_ROWS = [
     ["尼龙66耐黄变热稳定剂", "根据泉州师范学院专利技术（ZL201720001285.X），改善尼龙66切片熔融保持后的黄变。", "中试",

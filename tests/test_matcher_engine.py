@@ -15,6 +15,8 @@ from matcher.engine import MatchEngine
 from matcher.results import Question
 from tests.matcher_world import NEED_NONE, NEED_PA66, background_achievements, build_graph
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture(scope="module")
 def encoders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Embedder, list[Embedder]]:

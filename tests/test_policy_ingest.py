@@ -10,6 +10,8 @@ from graph.exceptions import ValidationError
 from graph.model import IndustryChain, NodeLabel
 from ingest.policy import load_policy, parse_policy, split_units
 
+pytestmark = pytest.mark.all_backends
+
 VARIANT = """郑州市人民政府关于印发郑州市科技创新三年行动计划的通知
 郑政〔2023〕7号
 发布日期:2023-03-15

@@ -10,6 +10,8 @@ import pytest
 from graph.exceptions import ValidationError
 from matcher.solvers.assignment import assign, assign_greedy
 
+pytestmark = pytest.mark.all_backends
+
 
 def test_load_limit_forces_the_second_choice():
     affinity = {("p1", "A"): 0.9, ("p1", "B"): 0.8, ("p2", "A"): 0.5, ("p2", "B"): 0.7}

@@ -12,6 +12,8 @@ from matcher.solvers.challenges import TRANSITIONS, ChallengeService, IllegalTra
 from matcher.solvers.refs import SolverRef
 from tests.solvers_world import build_world
 
+pytestmark = pytest.mark.all_backends
+
 S = ChallengeStatus
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from graph.model import NodeLabel
 from matcher.solvers.coi import ConflictPolicy, check_conflicts
 from matcher.solvers.ranking import SolverIndex, rank_solvers
 from matcher.solvers.refs import SolverRef
 from tests.solvers_world import build_world
+
+pytestmark = pytest.mark.all_backends
 
 T = NodeLabel.TALENT
 POLICY = ConflictPolicy(window_years=3, reference_year=2026)

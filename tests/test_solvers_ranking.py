@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from graph.model import Achievement, NodeLabel, Talent
 from matcher.solvers.ranking import cached_solver_index, rank_solvers
 from tests.solvers_world import build_world, invented
+
+pytestmark = pytest.mark.all_backends
 
 
 def test_text_query_is_explained_by_works_and_terms(store, monkeypatch):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from graph.model import NodeLabel
 from matcher.solvers.coi import ConflictPolicy
 from matcher.solvers.ranking import SolverIndex
 from matcher.solvers.teams import assemble_teams
 from tests.solvers_world import build_world, team_challenge
+
+pytestmark = pytest.mark.all_backends
 
 
 def test_best_team_covers_all_competences_with_an_industrialised_lead(store):

@@ -7,6 +7,8 @@ import pytest
 from graph.exceptions import DuplicateIdError, NotFoundError
 from graph.model import Achievement, Institution, Maturity, NodeLabel, Relation, RelType, Talent
 
+pytestmark = pytest.mark.all_backends
+
 
 def _sample() -> tuple[list, list]:
     inst = Institution(id="inst-zzu", name="郑州大学")

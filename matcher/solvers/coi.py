@@ -134,7 +134,8 @@ class RecentCollaborationRule:
         rows = _read_for_owner(store, owner,
             "MATCH (o {id: $owner}) WHERE $owner_label IN labels(o) "
             "OPTIONAL MATCH (o)<-[:AFFILIATED_WITH]-(p:Talent) "
-            "WITH [o] + collect(p) AS side UNWIND side AS s "
+            # o is a grouping key of its own first: Neo4j 5 refuses [o] + collect(p) in one aggregation
+            "WITH o, collect(p) AS people WITH [o] + people AS side UNWIND side AS s "
             "MATCH (s)-[e:COLLABORATED_WITH]-(c) WHERE c.id IN $ids "
             "RETURN DISTINCT c.id AS id, labels(c)[0] AS label, e.year AS year, s.name AS partner",
             owner=owner.id, owner_label=owner.label, ids=[c.id for c in candidates],
