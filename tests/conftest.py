@@ -60,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "all_backends: the module's graph tests run on every selected backend (ArcadeDB and Neo4j 5)"
     )
+    config.addinivalue_line(
+        "markers", "only_backends(*names): the test runs on these backends only (skipped when not selected)"
+    )
     config.stash[_SELECTED] = _select_backends(config)
 
 
@@ -71,9 +74,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "graph_server" not in metafunc.fixturenames:
         return
-    backends, _ = metafunc.config.stash[_SELECTED]
-    if metafunc.definition.get_closest_marker("all_backends") is None:
-        backends = ["arcadedb"]
+    selected, why_not = metafunc.config.stash[_SELECTED]
+    only = metafunc.definition.get_closest_marker("only_backends")
+    if only is not None:
+        left_out = f"not among the selected graph backends ({why_not or ', '.join(selected) + ' chosen'})"
+        params = [
+            b if b in selected else pytest.param(b, marks=pytest.mark.skip(reason=f"{b} {left_out}"))
+            for b in only.args
+        ]
+        metafunc.parametrize("graph_server", params, indirect=True, scope="session", ids=list(only.args))
+        return
+    backends = selected if metafunc.definition.get_closest_marker("all_backends") else ["arcadedb"]
     metafunc.parametrize("graph_server", backends, indirect=True, scope="session", ids=backends)
 
 
@@ -90,25 +101,58 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(bar, red=True, bold=True)
 
 
-@pytest.fixture(scope="session")
-def graph_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    """A real graph server for the session: ArcadeDB, or Neo4j 5 reached through the routing driver."""
-    backend = getattr(request, "param", "arcadedb")
-    if backend == "neo4j":
-        from graph.neo4j_server import Neo4jGraphServer, ensure_launcher
+class GraphServers:
+    """The session's graph servers, started on first use and kept until the end (so a test may use two)."""
 
-        launcher = ensure_launcher(print)
-        server: EmbeddedGraphServer = Neo4jGraphServer(
-            tmp_path_factory.mktemp("neo4j"), database="tmtest", heap_mb=1024, launcher=launcher
-        )
-        info = server.start()
-        # neo4j:// is the routing scheme a cluster needs: every Neo4j test goes through it.
-        info = dataclasses.replace(info, uri=info.uri.replace("bolt://", "neo4j://", 1))
-    else:
-        server = EmbeddedGraphServer(tmp_path_factory.mktemp("graph"), database="tmtest", heap_mb=768)
-        info = server.start()
-    yield info
-    server.stop()
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._servers: dict[str, EmbeddedGraphServer] = {}
+        self._infos: dict[str, ServerInfo] = {}
+        self._failures: dict[str, BaseException] = {}
+
+    def get(self, backend: str) -> ServerInfo:
+        if backend in self._failures:  # start once: every later test gets the same clear error at once
+            raise self._failures[backend]
+        if backend not in self._infos:
+            try:
+                self._infos[backend] = self._start(backend)
+            except Exception as exc:
+                self._failures[backend] = exc
+                raise
+        return self._infos[backend]
+
+    def _start(self, backend: str) -> ServerInfo:
+        if backend == "neo4j":
+            from graph.neo4j_server import Neo4jGraphServer, ensure_launcher
+
+            launcher = ensure_launcher(print)
+            server: EmbeddedGraphServer = Neo4jGraphServer(
+                self._tmp.mktemp("neo4j"), database="tmtest", heap_mb=1024, launcher=launcher
+            )
+            self._servers[backend] = server
+            info = server.start()
+            # neo4j:// is the routing scheme a cluster needs: every Neo4j test goes through it.
+            return dataclasses.replace(info, uri=info.uri.replace("bolt://", "neo4j://", 1))
+        server = EmbeddedGraphServer(self._tmp.mktemp("graph"), database="tmtest", heap_mb=768)
+        self._servers[backend] = server
+        return server.start()
+
+    def stop_all(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def graph_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphServers]:
+    servers = GraphServers(tmp_path_factory)
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def graph_server(request: pytest.FixtureRequest, graph_servers: GraphServers) -> ServerInfo:
+    """A real graph server for the session: ArcadeDB, or Neo4j 5 reached through the routing driver."""
+    return graph_servers.get(getattr(request, "param", "arcadedb"))
 
 
 @pytest.fixture(scope="session")

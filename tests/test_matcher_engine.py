@@ -18,9 +18,10 @@ from tests.matcher_world import NEED_NONE, NEED_PA66, background_achievements, b
 pytestmark = pytest.mark.all_backends
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def encoders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Embedder, list[Embedder]]:
-    """The default dense encoders, with one embedding cache for the module: each text is encoded once."""
+    """The default dense encoders, with one embedding cache for the session: each text is encoded once,
+    even when the module runs again on the next graph backend."""
     cache = tmp_path_factory.mktemp("embeddings")
     e5 = make_embedder("e5-small", cache)
     assert e5 is not None
