@@ -22,7 +22,7 @@ from neo4j import (
     NotificationDisabledClassification,
     NotificationMinimumSeverity,
 )
-from neo4j.exceptions import ConstraintError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable
 
 from graph.exceptions import DuplicateIdError, GraphUnavailableError, NotFoundError, ValidationError
 from graph.model import NODE_TYPES, Node, NodeLabel, Relation, RelType, node_from_props
@@ -50,6 +50,13 @@ INDEXED_PROPS: dict[NodeLabel, tuple[str, ...]] = {
 }
 
 MAX_DEPTH = 4
+
+#: Neo4j's answers when a concurrent process created the same schema rule first
+_SCHEMA_RULE_EXISTS = frozenset({
+    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintAlreadyExists",
+    "Neo.ClientError.Schema.IndexAlreadyExists",
+})
 
 
 def _ident(value: NodeLabel | RelType | str, kind: type[NodeLabel] | type[RelType]) -> str:
@@ -216,10 +223,13 @@ class GraphStore:
 
     # -- schema ----------------------------------------------------------------------------------
     def setup_schema(self) -> None:
-        """Unique constraints on every label's id, plus indexes on the properties we look up by."""
+        """Unique constraints on every label's id, plus indexes on the properties we look up by.
+
+        Idempotent, and safe when several processes (API workers starting together) run it at once.
+        """
         for label in NodeLabel:
             lbl = _ident(label, NodeLabel)
-            self.write(
+            self._schema_rule(
                 f"CREATE CONSTRAINT {lbl.lower()}_id IF NOT EXISTS FOR (n:{lbl}) REQUIRE n.id IS UNIQUE"
             )
         for label, props in INDEXED_PROPS.items():
@@ -227,7 +237,16 @@ class GraphStore:
             for prop in props:
                 if prop not in NODE_TYPES[label].model_fields:
                     raise ValueError(f"{prop} is not a field of {lbl}")
-                self.write(f"CREATE INDEX {lbl.lower()}_{prop} IF NOT EXISTS FOR (n:{lbl}) ON (n.{prop})")
+                self._schema_rule(f"CREATE INDEX {lbl.lower()}_{prop} IF NOT EXISTS FOR (n:{lbl}) ON (n.{prop})")
+
+    def _schema_rule(self, ddl: str) -> None:
+        try:
+            self.write(ddl)
+        except ClientError as exc:
+            # IF NOT EXISTS checks before it takes the schema lock: another process that created the same
+            # rule a moment earlier makes Neo4j answer "already exists". The rule is there: that is success.
+            if exc.code not in _SCHEMA_RULE_EXISTS:
+                raise
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_nodes(

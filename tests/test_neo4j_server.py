@@ -16,7 +16,7 @@ from neo4j.exceptions import ClientError
 
 from graph.model import NodeLabel, Talent
 from graph.server import ServerInfo
-from graph.store import GraphStore, connect
+from graph.store import INDEXED_PROPS, GraphStore, connect
 
 
 def _alive(pid: int) -> bool:
@@ -144,3 +144,33 @@ def test_neo4j_stops_when_its_parent_dies_and_keeps_its_data_across_restarts(gra
         server.stop()
     assert not _alive(info.pid)
     assert not server.pid_file.exists()
+
+
+@pytest.mark.only_backends("neo4j")
+def test_api_workers_starting_together_create_the_schema_without_error(store: GraphStore):
+    # N API workers each run setup_schema at start; on a fresh Neo4j they race to create the same rules.
+    for label in NodeLabel:  # techmatch's own rule names, from the closed enums
+        store.write(f"DROP CONSTRAINT {label.value.lower()}_id IF EXISTS")
+    for label, props in INDEXED_PROPS.items():
+        for prop in props:
+            store.write(f"DROP INDEX {label.value.lower()}_{prop} IF EXISTS")
+    assert store.read("SHOW CONSTRAINTS YIELD name RETURN count(*) AS c")[0]["c"] == 0
+    errors: list[BaseException] = []
+    start = threading.Barrier(4, timeout=60)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            store.setup_schema()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert [f"{getattr(e, 'code', '')}: {e}" for e in errors] == []
+    unique = {r["labelsOrTypes"][0] for r in store.read("SHOW CONSTRAINTS YIELD labelsOrTypes, type")
+              if r["type"] == "UNIQUENESS"}
+    assert unique >= {label.value for label in NodeLabel}
