@@ -189,3 +189,41 @@ def test_demo_moved_from_arcadedb_to_neo4j_has_the_same_counts_and_matches(
     finally:
         source.clear()
         source.close()
+
+
+@pytest.mark.all_backends
+def test_ctrl_c_leaves_no_half_export_and_an_interrupted_import_finishes_when_run_again(
+    store: GraphStore, graph_server, monkeypatch, tmp_path: Path, capsys
+):
+    from api.commands import graph_cmd
+
+    _small_world(store)
+    before = store.count_by_label(), store.count_relations()
+    _use_graph(monkeypatch, graph_server, tmp_path / "data")
+    show = graph_cmd._Bars.__call__
+    calls = {"n": 0}
+
+    def ctrl_c_on_second_batch(self, kind: str, n: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread, between two batches
+        show(self, kind, n)
+
+    monkeypatch.setattr(graph_cmd._Bars, "__call__", ctrl_c_on_second_batch)
+    dump = tmp_path / "graph.jsonl"
+    assert main(["graph", "export", "--page-size", "1", str(dump)]) == 130
+    assert "没有写出" in capsys.readouterr().err
+    assert list(tmp_path.glob("graph.jsonl*")) == []  # neither the file nor its partial parts
+
+    monkeypatch.setattr(graph_cmd._Bars, "__call__", show)
+    assert main(["graph", "export", str(dump)]) == 0
+    store.clear()
+    calls["n"] = 0
+    monkeypatch.setattr(graph_cmd._Bars, "__call__", ctrl_c_on_second_batch)
+    assert main(["graph", "import", "--batch-size", "1", str(dump)]) == 130
+    assert "--merge" in capsys.readouterr().err
+    assert 0 < sum(store.count_by_label().values()) < 3  # whole batches landed, the rest did not
+
+    monkeypatch.setattr(graph_cmd._Bars, "__call__", show)
+    assert main(["graph", "import", "--merge", str(dump)]) == 0
+    assert (store.count_by_label(), store.count_relations()) == before
