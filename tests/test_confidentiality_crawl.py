@@ -32,6 +32,8 @@ from api.app import route_contexts
 from api.auth import AccountService, Role
 from graph.model import Confidentiality, Enterprise, Need, NodeLabel, RelType
 
+pytestmark = pytest.mark.all_backends
+
 TAG = secrets.token_hex(3).upper()  # fresh canaries every run: nothing can be hard-wired to pass
 
 

@@ -15,6 +15,8 @@ from api_world import Api, build_demo_world, csrf_of, serve_world, web_login
 
 from graph.model import NodeLabel
 
+pytestmark = pytest.mark.all_backends
+
 HTML = {"accept": "text/html"}
 
 
