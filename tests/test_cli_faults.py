@@ -12,6 +12,8 @@ from api import cli
 from graph.model import NodeLabel
 from ingest.loader import Loader
 
+pytestmark = pytest.mark.all_backends
+
 
 def test_a_full_disk_is_one_line_naming_the_cause_and_the_traceback_goes_to_the_log(monkeypatch, tmp_path, capsys):
     from api.commands import outbox_cmd

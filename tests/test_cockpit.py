@@ -16,6 +16,8 @@ from openpyxl import load_workbook
 from graph.model import NodeLabel
 from graph.zh import internal_values
 
+pytestmark = pytest.mark.all_backends
+
 HTML = {"accept": "text/html"}
 #: an id as the graph writes them (seg-, need-, user- ...), anywhere a person reads text
 ID = re.compile(r"(?<![A-Za-z0-9_-])(?:seg|user|need|ent|chal|tal|inst|ach|brk|plat|dept|proj|reg|app|fb|policy|topic|"
