@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from graph.exceptions import NotFoundError, ValidationError
-from graph.model import Achievement, Feedback, Need, RejectReason, Verdict
+from graph.model import Achievement, Feedback, Need, NodeLabel, RejectReason, Verdict
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
@@ -95,12 +95,13 @@ class MatchEngine:
         self.store = store
         self.settings = settings or get_settings()
         if embedder == "settings":
-            embedder = make_embedder(self.settings.embedder, self.settings.cache_dir)
+            embedder = make_embedder(self.settings.embedder, self.settings.cache_dir, self.settings.passages)
         self.embedder: Embedder | None = embedder  # type: ignore[assignment]
         self.extra_embedders: list[Embedder] = []
         if self.embedder is not None:
             if isinstance(extra_embedders, str):
-                extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir)
+                extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir,
+                                                 self.settings.passages)
             self.extra_embedders = [e for e in extra_embedders if e.name != self.embedder.name]
         encoders = [] if self.embedder is None else [(dense_channel_name(self.embedder, True), self.embedder)]
         encoders += [(dense_channel_name(e, False), e) for e in self.extra_embedders]
@@ -187,19 +188,23 @@ class MatchEngine:
         return engine
 
     def open(self, wait: bool = True) -> None:
-        """Load the persisted indexes and bring them up to date with the graph, or build them; then the dense
-        rows (in this thread when ``wait``, else in the background)."""
-        if self.keeper.load():
-            self.keeper.sync()
-            if wait:
+        """Load the persisted indexes, or build them; then (in this thread when ``wait``, else in the
+        background while the loaded indexes answer) bring them up to date with the graph and compute missing
+        dense rows. With several processes on one data directory only the index writer does the latter."""
+        self.keeper.on_feedback = self._learn_feedback
+        loaded = False
+
+        def catch_up() -> None:
+            if loaded and (self.keeper.is_writer or self.keeper.root is None):
+                self.keeper.sync()
                 self.keeper.reload_context()
-        else:
-            self.keeper.refresh()
+            if self.keeper.root is None or self.keeper.is_writer:
+                self.keeper.embed()
+
+        loaded = self.keeper.open(background=None if wait else catch_up)
         self.feedback.load()
         if wait:
-            self.keeper.embed()
-        else:
-            self.keeper.start_embedding()
+            catch_up()
 
     def refresh(self) -> None:
         """Rebuild every index and the graph context from the graph, with the dense rows."""
@@ -232,15 +237,22 @@ class MatchEngine:
 
     def index_achievements(self, achievements: Iterable[Achievement], rebuild: bool = False,
                            vectors: Mapping[str, np.ndarray] | None = None, wait: bool = True) -> None:
-        """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both).
-        ``vectors``: precomputed vectors aligned with ``achievements`` by dense channel name (rebuild only, for
-        encoders whose rows are their own vectors). ``wait``: compute missing dense rows before returning."""
-        self.keeper.index_achievements(achievements, rebuild=rebuild, vectors=vectors)
+        """Put achievements into the indexes (no graph write; :meth:`upsert_achievement` does both) and tell
+        the other processes serving from them. ``vectors``: precomputed vectors aligned with ``achievements``
+        by dense channel name (rebuild only, for encoders whose rows are their own vectors). ``wait``: compute
+        missing dense rows before returning."""
+        achs = list(achievements)
+        self.keeper.index_achievements(achs, rebuild=rebuild, vectors=vectors)
+        if not rebuild:
+            self.keeper.tell("achievements", [a.id for a in achs])
         if wait:
             self.keeper.embed()
 
     def index_needs(self, needs: Iterable[Need], rebuild: bool = False, wait: bool = True) -> None:
+        needs = list(needs)
         self.keeper.index_needs(needs, rebuild=rebuild)
+        if not rebuild:
+            self.keeper.tell("needs", [n.id for n in needs])
         if wait:
             self.keeper.embed()
 
@@ -248,7 +260,7 @@ class MatchEngine:
         """Write an achievement to the graph and re-index it at once (no full rebuild)."""
         if self.store is not None:
             self.store.upsert_nodes([achievement])
-        self.keeper.index_achievements([achievement])
+        self.index_achievements([achievement], wait=False)
 
     def upsert_need(self, need: Need) -> None:
         if self.store is not None:
@@ -259,9 +271,11 @@ class MatchEngine:
         """Re-index a need already written to the graph (posted or edited through the service): its text and
         its graph context (segments, posting enterprise), so its next matches see its chain at once."""
         self.keeper.index_needs([need], reload_context=True)
+        self.keeper.tell("needs", [need.id])
 
     def remove_achievement(self, achievement_id: str) -> None:
         self.keeper.remove("achievements", [achievement_id])
+        self.keeper.tell("achievements", [achievement_id], op="remove")
 
     def sync(self) -> dict[str, int]:
         """Bring the indexes up to date with the graph without a rebuild: re-index only the achievements and
@@ -302,8 +316,19 @@ class MatchEngine:
     ) -> Feedback:
         """Store a broker's verdict on one match in the graph (``Feedback`` node, ``ABOUT`` both sides) and
         retrain the re-ranker, so the next ranking already reflects it."""
-        return self.feedback.record(question, query_id, candidate_id, verdict, reason, comment, user,
-                                    self._pair_features)
+        fb = self.feedback.record(question, query_id, candidate_id, verdict, reason, comment, user,
+                                  self._pair_features)
+        self.keeper.tell("feedback", [fb.id])
+        return fb
+
+    def _learn_feedback(self, ids: list[str]) -> None:
+        """Verdicts another process recorded: read from the graph, taught to the re-ranker."""
+        if self.store is None:
+            return
+        for fid in ids:
+            props = self.store.get_props(NodeLabel.FEEDBACK, fid)
+            if props is not None:
+                self.feedback.learn(Feedback.from_props(props))
 
     def _pair_features(self, question: Question, query_id: str, candidate_id: str) -> dict[str, float]:
         """The features of one (query, candidate) pair as the engine sees them now (stored with feedback)."""

@@ -13,6 +13,12 @@ graph's content hashes with the indexed ones in the background: only changed doc
 new texts are embedded. Dense channels whose rows are missing are computed by a background job
 (:mod:`matcher.index.job`); until then queries are answered by the channels that are ready, and every result
 names them.
+
+Several processes (``techmatch serve --workers N``) serve from one data directory. One of them, the holder of
+``index/writer.lock``, writes generations, the context and dense rows; the others map what it wrote. Every
+process indexes the edits it receives at once and tells the others through the change log
+(:mod:`matcher.index.changelog`); each tails it, watches the manifests for new generations, and takes over the
+writer's role when the writer goes away.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from graph.store import GraphStore
 from matcher.documents import achievement_change, enterprise_change, need_change
 from matcher.embedders.base import Embedder
 from matcher.features.base import GraphContext, supply_info
+from matcher.index.changelog import ChangeLog, Entry, WriterLock
 from matcher.index.channels import lexical_specs
 from matcher.index.corpus import Change, CorpusIndex
-from matcher.index.dense import DenseIndex, FullVectors, RowBlock, row_encoding
+from matcher.index.dense import DenseIndex, FullVectors, row_encoding
 from matcher.index.docs import DocTable
 from matcher.index.files import private_dir, read_json, write_json
 from matcher.index.generation import (
@@ -61,6 +68,10 @@ COMPACT_FRACTION = 0.05
 COMPACT_MIN = 500
 #: sync() re-reads the graph context of this many changed needs one by one; more, and it reloads it whole
 SYNC_CONTEXT_ONE_BY_ONE = 200
+#: how often a process looks at the change log and the manifests (seconds)
+FOLLOW_INTERVAL = 0.5
+#: how long a process that is not the writer waits for the writer's first generations (seconds)
+FIRST_BUILD_WAIT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,13 @@ class IndexKeeper:
         self._job: threading.Thread | None = None
         self._stores: dict[str, VectorStore] = {}
         self._snap = Snapshot(*(self._empty(c) for c in CORPORA))
+        self.writer = WriterLock(self.root) if self.root is not None else None
+        self.log = ChangeLog(self.root) if self.root is not None else None
+        self._manifests: dict[str, dict] = {}
+        self._context_mtime = 0.0
+        self._follower: threading.Thread | None = None
+        #: called with the ids of verdicts other processes recorded
+        self.on_feedback: Callable[[list[str]], None] | None = None
 
     # -- the snapshot ------------------------------------------------------------------------------
     @property
@@ -198,40 +216,72 @@ class IndexKeeper:
         fits the configured channels; False (nothing changed) otherwise."""
         if self.root is None:
             return False
-        loaded = {}
+        loaded, manifests = {}, {}
         for corpus in CORPORA:
             manifest = read_manifest(self.root, corpus)
             if manifest is None:
                 return False
-            index = load_generation(self.root, corpus, manifest["generation"], self.specs,
-                                    self._dense_channels(corpus))
+            index = self._load_corpus(corpus, manifest)
             if index is None:
                 return False
-            loaded[corpus] = self._fill_dense_from_store(index)
-        try:
-            ctx = GraphContext.from_dict(read_json(self.root / "context.json"))
-        except (FileNotFoundError, ValueError):
+            loaded[corpus], manifests[corpus] = index, manifest
+        ctx = self._read_context()
+        if ctx is None:
             return False
         with self._write:
             self._swap(ctx=ctx, **loaded)
+            self._manifests = manifests
         return True
+
+    def _load_corpus(self, corpus: str, manifest: dict) -> CorpusIndex | None:
+        assert self.root is not None
+        index = load_generation(self.root, corpus, manifest["generation"], self.specs, self._dense_channels(corpus))
+        return None if index is None else self._fill_dense_from_store(index)
+
+    def _read_context(self) -> GraphContext | None:
+        assert self.root is not None
+        path = self.root / "context.json"
+        try:
+            mtime = path.stat().st_mtime
+            ctx = GraphContext.from_dict(read_json(path))
+        except (FileNotFoundError, ValueError):
+            return None
+        self._context_mtime = mtime
+        return ctx
+
+    @property
+    def is_writer(self) -> bool:
+        return self.writer is not None and self.writer.held
 
     def persist(self, corpus: str) -> None:
         """Write the corpus (compacted) as a new generation and make it current; older generations go."""
-        if self.root is None:
+        if self.root is None or not self.is_writer:
             return
         with self._write:
             index = self._snap.corpus(corpus).compacted()
             private_dir(self.root)
             name = write_generation(self.root, corpus, index, self.specs)
-            write_manifest(self.root, corpus, {"generation": name})
-            prune_generations(self.root, corpus, keep=[name])
-            self._swap(**{corpus: index.with_generation(name)})
+            self._publish(corpus, name)
+            # serve from the files just written: memory-mapped, shared with the other processes, off the heap
+            mapped = self._load_corpus(corpus, self._manifests[corpus])
+            self._swap(**{corpus: mapped if mapped is not None else index.with_generation(name)})
+
+    def _publish(self, corpus: str, generation: str) -> None:
+        """Make a generation current: the manifest names it and the change-log position it includes."""
+        assert self.root is not None and self.log is not None
+        manifest = {"generation": generation, "log_epoch": self.log.epoch, "log_offset": self.log.offset,
+                    "revision": time.time_ns()}
+        old = self._manifests.get(corpus, {}).get("generation")
+        write_manifest(self.root, corpus, manifest)
+        self._manifests[corpus] = manifest
+        # the previous generation stays until the next one: processes that still map it keep a whole file set
+        prune_generations(self.root, corpus, keep=[generation, old] if old else [generation])
 
     def persist_context(self) -> None:
-        if self.root is not None:
+        if self.root is not None and self.is_writer:
             private_dir(self.root)
             write_json(self.root / "context.json", self._snap.ctx.to_dict())
+            self._context_mtime = (self.root / "context.json").stat().st_mtime
 
     def persist_all(self) -> None:
         for corpus in CORPORA:
@@ -242,7 +292,7 @@ class IndexKeeper:
         index = self._snap.corpus(corpus)
         edits = index.docs.n_rows - index.docs.n_base
         if edits and edits > max(COMPACT_MIN, COMPACT_FRACTION * len(index)):
-            if self.root is not None:
+            if self.is_writer:
                 self.persist(corpus)
             else:
                 with self._write:
@@ -258,6 +308,11 @@ class IndexKeeper:
             if updated is not current:
                 self._swap(**{corpus: updated})
         self._maybe_compact(corpus)
+
+    def tell(self, kind: str, ids: Sequence[str], op: str = "upsert") -> None:
+        """Tell the other processes serving from these indexes that these nodes changed."""
+        if self.log is not None and ids:
+            self.log.append([Entry(kind, i, op) for i in ids])
 
     def index_achievements(self, achievements: Iterable[Achievement], rebuild: bool = False,
                            vectors: Mapping[str, np.ndarray] | None = None) -> None:
@@ -349,10 +404,31 @@ class IndexKeeper:
                     self.index_enterprises([Enterprise.from_props(r["p"]) for r in props])
             if gone:
                 self.remove(corpus, gone)
+            self.tell(corpus, changed)
+            self.tell(corpus, gone, op="remove")
             counts[LABELS[corpus].value] = len(changed) + len(gone)
         if any(counts.values()):
             self.persist_context()
         return counts
+
+    def sync_ids(self, corpus: str, ids: Sequence[str]) -> None:
+        """Re-read these documents from the graph and index them (or drop those the graph no longer has)."""
+        if self.store is None or not ids:
+            return
+        label = LABELS[corpus].value
+        props = {r["p"]["id"]: r["p"] for r in self.store.read(
+            f"MATCH (n:{label}) WHERE n.id IN $ids RETURN properties(n) AS p", ids=list(ids))}
+        docs = self._snap.corpus(corpus).docs
+        changed = [p for i, p in props.items() if docs.source(i) != (p.get("content_hash") or "")]
+        if corpus == "achievements" and changed:
+            self.index_achievements([Achievement.from_props(p) for p in changed])
+        elif corpus == "needs" and changed:
+            self.index_needs([Need.from_props(p) for p in changed], reload_context=True)
+        elif corpus == "enterprises" and changed:
+            self.index_enterprises([Enterprise.from_props(p) for p in changed])
+        gone = [i for i in ids if i not in props and i in docs]
+        if gone:
+            self.remove(corpus, gone)
 
     def reload_context(self) -> None:
         """The graph context read anew from the graph (relations change without touching documents' texts)."""
@@ -407,16 +483,18 @@ class IndexKeeper:
                 vs.put([digests[i] for i in missing], ch.encoding.encode([index.docs.texts[i] for i in missing]))
             rows = vs.get(digests) if digests else np.zeros((0, ch.encoding.dim), np.float32)
             ready = index.with_dense_rows({ch.encoding.key: rows})
-            if self.root is not None and index.generation is not None and index.docs.n_rows == index.docs.n_base:
-                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows)
-                ready = replace(ready, dense=tuple(
-                    d.with_rows(RowBlock.of(rows)) if d.encoding.key == ch.encoding.key else d for d in ready.dense))
             self._swap(**{corpus: ready})
+            if self.is_writer and index.generation is not None and index.docs.n_rows == index.docs.n_base:
+                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows)  # type: ignore[arg-type]
+                self._publish(corpus, index.generation)
         return True
 
     def start_embedding(self) -> None:
-        """Run :meth:`embed` on a background thread (once at a time)."""
+        """Run :meth:`embed` on a background thread (once at a time; only the writer when persisted: the
+        others load the rows it adds to the generations)."""
         if not self.dense_missing() or (self._job is not None and self._job.is_alive()):
+            return
+        if self.root is not None and not self.is_writer:
             return
         self._job = threading.Thread(target=self._embed_quietly, name="embedding-job", daemon=True)
         self._job.start()
@@ -428,17 +506,122 @@ class IndexKeeper:
             log.exception("embedding job failed")
 
     def wait_dense(self, timeout: float | None = None) -> bool:
-        """Wait for the embedding job; True when every dense channel is ready."""
-        job = self._job
-        if job is not None:
-            job.join(timeout)
-        return not self.dense_missing()
+        """Wait for the dense rows (the embedding job here, or the writer's rows in another process); True when
+        every dense channel is ready."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.dense_missing():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            if self._stop.wait(0.1):
+                return False
+        return True
+
+    # -- opening, and following the other processes -------------------------------------------------
+    def open(self, background: Callable[[], None] | None = None) -> bool:
+        """Load or build the indexes. The writer (first process, or the only one) starts a new change-log epoch,
+        loads its generations or builds them from the graph; another process waits for the writer's
+        generations and loads them. Then a thread follows the change log and the manifests; ``background``
+        (sync with the graph, context, dense rows) runs on it first. True when persisted indexes were loaded."""
+        if self.root is None:
+            self.refresh()
+            if background is not None:
+                background()
+            return False
+        assert self.writer is not None and self.log is not None
+        if self.writer.try_acquire():
+            self.log.new_epoch()
+            loaded = self.load()
+            if not loaded:
+                self.refresh()
+        else:
+            deadline = time.monotonic() + FIRST_BUILD_WAIT
+            while not self.load():
+                if self.writer.try_acquire():  # the writer went away before building: build here
+                    self.log.new_epoch()
+                    self.refresh()
+                    break
+                if time.monotonic() > deadline or self._stop.wait(1.0):
+                    raise TimeoutError("no index generations appeared in time (is the writer building?)")
+            loaded = True
+            self._replay_since_manifests()
+        self._follower = threading.Thread(target=self._follow, args=(background,), name="index-follower",
+                                          daemon=True)
+        self._follower.start()
+        return loaded
+
+    def _replay_since_manifests(self) -> None:
+        """Apply the change-log lines written after the loaded generations."""
+        assert self.log is not None
+        self.log.epoch = self.log.current_epoch()
+        starts = [m.get("log_offset", 0) for m in self._manifests.values() if m.get("log_epoch") == self.log.epoch]
+        start = min(starts) if len(starts) == len(self._manifests) else 0
+        entries, self.log.offset = self.log.read_range(start, None)
+        self._apply_entries(entries, skip_own=False)
+
+    def _apply_entries(self, entries: Sequence[Entry], skip_own: bool = True) -> None:
+        me = self.log.origin if self.log is not None else ""
+        by_kind: dict[str, list[str]] = {}
+        for e in entries:
+            if skip_own and e.origin == me:
+                continue
+            by_kind.setdefault(e.kind, []).append(e.id)
+        for kind, ids in by_kind.items():
+            ids = list(dict.fromkeys(ids))
+            if kind in CORPORA:
+                self.sync_ids(kind, ids)
+            elif kind == "feedback" and self.on_feedback is not None:
+                self.on_feedback(ids)
+
+    def _follow(self, background: Callable[[], None] | None) -> None:
+        if background is not None:
+            try:
+                background()
+            except Exception:
+                log.exception("background index work failed; the indexes loaded are served")
+        while not self._stop.wait(FOLLOW_INTERVAL):
+            try:
+                self.follow_once()
+            except Exception:  # never let the follower die: the next round retries
+                log.exception("following the change log failed")
+
+    def follow_once(self) -> None:
+        """One round: new change-log lines, new generations or dense rows, a new context; take over as writer
+        when the writer is gone."""
+        assert self.root is not None and self.log is not None and self.writer is not None
+        entries, switched = self.log.read_new()
+        if switched:  # a new writer started: it syncs with the graph; load what it publishes
+            self._manifests = {}
+        if not self.is_writer:
+            for corpus in CORPORA:
+                manifest = read_manifest(self.root, corpus)
+                if manifest is not None and manifest != self._manifests.get(corpus):
+                    index = self._load_corpus(corpus, manifest)
+                    if index is not None:
+                        with self._write:
+                            self._swap(**{corpus: index})
+                            self._manifests[corpus] = manifest
+                        if manifest.get("log_epoch") == self.log.epoch:
+                            replay, _ = self.log.read_range(manifest.get("log_offset", 0), self.log.offset)
+                            self._apply_entries([e for e in replay if e.kind == corpus], skip_own=False)
+            path = self.root / "context.json"
+            if path.exists() and path.stat().st_mtime != self._context_mtime:
+                ctx = self._read_context()
+                if ctx is not None:
+                    with self._write:
+                        self._swap(ctx=ctx)
+        self._apply_entries(entries)
+        if not self.is_writer and self.writer.try_acquire():
+            log.info("this process now writes the indexes")
+            self.start_embedding()
 
     def close(self) -> None:
-        """Stop background work at its next chunk boundary."""
+        """Stop background work at its next chunk boundary and give up the writer's role."""
         self._stop.set()
-        if self._job is not None:
-            self._job.join(timeout=30)
+        for thread in (self._job, self._follower):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=30)
+        if self.writer is not None:
+            self.writer.release()
 
 
 def _lexical_text(c: Change) -> str:
