@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "api.commands.rank",
     "api.commands.serve",
     "api.commands.bureau_cmd",
+    "api.commands.index_cmd",
 )
 
 
