@@ -167,7 +167,8 @@ def test_a_restart_reindexes_and_embeds_only_what_changed_in_the_graph(
 ) -> None:
     settings = Settings(data_dir=tmp_path)
     MatchEngine.from_store(world, settings=settings, embedder=Counting(use_m3), extra_embedders=[]).close()
-    world.upsert_nodes([Achievement(id="a-new", name="卤水提锂新工艺", description="从井矿盐卤水中提取碳酸锂的膜分离工艺")])
+    world.upsert_nodes([Achievement(id="a-new", name="卤水提锂新工艺",
+                                    description="从井矿盐卤水中提取碳酸锂的膜分离工艺")])
     counting = Counting(use_m3)
     engine = MatchEngine.from_store(world, settings=settings, embedder=counting, extra_embedders=[])
     try:
