@@ -94,14 +94,14 @@ class MatchEngine:
         ``data_dir/index`` (default: when there is a graph store)."""
         self.store = store
         self.settings = settings or get_settings()
+        # no passage cache in front of the encoders: the index's vector store keeps every passage vector once
         if embedder == "settings":
-            embedder = make_embedder(self.settings.embedder, self.settings.cache_dir, self.settings.passages)
+            embedder = make_embedder(self.settings.embedder)
         self.embedder: Embedder | None = embedder  # type: ignore[assignment]
         self.extra_embedders: list[Embedder] = []
         if self.embedder is not None:
             if isinstance(extra_embedders, str):
-                extra_embedders = make_embedders(self.settings.extra_embedders, self.settings.cache_dir,
-                                                 self.settings.passages)
+                extra_embedders = make_embedders(self.settings.extra_embedders)
             self.extra_embedders = [e for e in extra_embedders if e.name != self.embedder.name]
         encoders = [] if self.embedder is None else [(dense_channel_name(self.embedder, True), self.embedder)]
         encoders += [(dense_channel_name(e, False), e) for e in self.extra_embedders]

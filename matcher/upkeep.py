@@ -41,7 +41,7 @@ from matcher.features.base import GraphContext, supply_info
 from matcher.index.changelog import ChangeLog, Entry, WriterLock
 from matcher.index.channels import lexical_specs
 from matcher.index.corpus import Change, CorpusIndex
-from matcher.index.dense import DenseIndex, FullVectors, row_encoding
+from matcher.index.dense import DenseIndex, FullVectors
 from matcher.index.docs import DocTable
 from matcher.index.files import private_dir, read_json, write_json
 from matcher.index.generation import (
@@ -137,7 +137,7 @@ class IndexKeeper:
     def _dense_channels(self, corpus: str) -> tuple[DenseIndex, ...]:
         if corpus not in DENSE_CORPORA:
             return ()
-        return tuple(DenseIndex(name, self.queries[name], row_encoding(emb)) for name, emb in self.embedders)
+        return tuple(DenseIndex(name, self.queries[name], FullVectors(emb)) for name, emb in self.embedders)
 
     def _empty(self, corpus: str) -> CorpusIndex:
         return CorpusIndex(DocTable(), tuple(s.build([]) for s in self.specs), self._dense_channels(corpus))

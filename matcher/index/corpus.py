@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.fusion import Fusion
-from matcher.index.dense import DenseIndex, RowBlock, dense_scores
+from matcher.index.dense import DenseIndex, RowBlock
 from matcher.index.docs import DocTable
 from matcher.index.lexical import LexicalIndex
 
@@ -104,11 +104,10 @@ class CorpusIndex:
             if ch.name not in skip:
                 s = ch.scores(text)
                 out[ch.name] = s if whole else s[live]
-        dense = [ch for ch in self.dense if ch.ready and ch.name not in skip]
-        if dense:
-            qvecs = {ch.name: ch.queries.vector(text) for ch in dense}
-            for name, s in dense_scores(dense, qvecs).items():
-                out[name] = s if whole else s[live]
+        for ch in self.dense:
+            if ch.ready and ch.name not in skip:
+                s = ch.scores(ch.queries.vector(text))
+                out[ch.name] = s if whole else s[live]
         return out
 
     def query(self, text: str, fusion: Fusion | Callable[[Sequence[str]], Fusion]) -> QueryScores:
@@ -148,19 +147,15 @@ class CorpusIndex:
         new_texts = [lexical_text(c.text, c.title) for c in todo]
         lexical = tuple(ch.with_changes(new_texts, old_texts) for ch in self.lexical)
         at = {c.id: i for i, c in enumerate(changes)}
-        encoded: dict[str, np.ndarray] = {}
         dense = []
         for ch in self.dense:
+            given = (rows or {}).get(ch.encoding.key)
             if not ch.ready:
                 dense.append(ch)
-                continue
-            key = ch.encoding.key
-            if key not in encoded:
-                given = (rows or {}).get(key)
-                encoded[key] = (np.asarray(given, np.float32)[[at[c.id] for c in todo]] if given is not None
-                                else ch.encoding.encode([c.text for c in todo]))
-            dense.append(ch.with_appended(encoded[key]))
-        dense = _share_rows(dense)
+            elif given is not None:
+                dense.append(ch.with_appended(np.asarray(given, np.float32)[[at[c.id] for c in todo]]))
+            else:
+                dense.append(ch.with_appended(ch.encoding.encode([c.text for c in todo])))
         new_docs = docs.with_changes([c.id for c in todo], [c.text for c in todo], [c.title for c in todo],
                                      [c.source for c in todo], gone)
         out = replace(self, docs=new_docs, lexical=lexical, dense=tuple(dense))
@@ -176,7 +171,7 @@ class CorpusIndex:
         """Dense channels made ready with rows for every position (by encoding key)."""
         dense = [ch.with_rows(RowBlock.of(rows_by_key[ch.encoding.key]))
                  if ch.encoding.key in rows_by_key else ch for ch in self.dense]
-        return replace(self, dense=tuple(_share_rows(dense)))
+        return replace(self, dense=tuple(dense))
 
     def with_generation(self, generation: str | None) -> CorpusIndex:
         return replace(self, generation=generation)
@@ -190,22 +185,5 @@ class CorpusIndex:
             if ch.rows is None:
                 dense.append(ch)
             else:
-                dense.append(replace(ch, rows=RowBlock.of(ch.rows.take(live)), norms=ch.norms[live]))
-        return replace(self, docs=self.docs.compacted(), lexical=lexical, dense=tuple(_share_rows(dense)))
-
-
-def _share_rows(channels: list[DenseIndex]) -> list[DenseIndex]:
-    """Channels with one encoding key share one block of rows (one array, one pass per query)."""
-    first: dict[str, RowBlock] = {}
-    out = []
-    for ch in channels:
-        if ch.rows is None:
-            out.append(ch)
-            continue
-        key = ch.encoding.key
-        if key in first and first[key] is not ch.rows:
-            out.append(replace(ch, rows=first[key]))
-        else:
-            first.setdefault(key, ch.rows)
-            out.append(ch)
-    return out
+                dense.append(replace(ch, rows=RowBlock.of(ch.rows.take(live))))
+        return replace(self, docs=self.docs.compacted(), lexical=lexical, dense=tuple(dense))

@@ -1,17 +1,16 @@
-"""The dense channels' index: one row of floats per document position, scored by a BLAS mat-vec.
+"""The dense channels' index: one row of floats per document position, scored by one mat-vec per query.
 
-What a row holds is the channel's :class:`RowEncoding`:
+Rows are the encoder's unit passage vectors. The base rows of a generation are a memory-mapped float32 file
+(shared by every worker process); rows of documents indexed later sit in a small block after them. A channel
+whose rows are not computed yet (the embedding job is running) is present but not *ready*: queries are answered
+without it.
 
-- :class:`FullVectors`: the encoder's own unit vectors (any encoder, e.g. ``st:<model>``): score = row · q.
-- a distilled passage encoder (:mod:`matcher.embedders.student`): a short shared *trunk* vector per
-  document (128 floats + 1) from which every teacher's vector is a linear map H. Two channels (e5, USE) read
-  the same rows; a query maps into row space as u = H q and the score is row · u / ‖row H‖, exactly the cosine
-  of the student's full vector with the query. The rows are 3.5x smaller than e5's and USE's vectors together,
-  and both channels cost one pass over them.
-
-Rows are float32 (numpy BLAS; no torch): the base rows of a generation are memory-mapped, rows of documents
-indexed later sit in a small block after them. A channel whose rows are not computed yet (the embedding job
-is running) is present but not *ready*: queries are answered without it.
+The product is memory-bound (300k × 384 floats is 460 MB per query). Where torch is installed (the ``st``
+extra) a large block (:data:`HALF_FROM` rows) is also kept as centred float16 in torch, whose half-precision
+mat-vec reads half the bytes: 300k rows of e5 and USE in 32 ms instead of 84 ms with numpy float32
+(``benchmarks/scale.py --sections matvec``; numpy has no fast float16 product). Centring first (minus the corpus
+mean, added back in float32) keeps the float16 rounding small: the vectors share a large common component.
+Without torch the numpy float32 path is exact and needs no private copy.
 """
 
 from __future__ import annotations
@@ -19,24 +18,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from matcher.embedders.base import Embedder
 from matcher.index.queries import QueryEncoder
 
-#: BLAS threads for the product. One: on two shared cores a second thread waits for a busy core (3k × 384
+#: BLAS / torch threads for the product. One: on two shared cores a second thread waits for a busy core (3k × 384
 #: mat-vec 12 ms with 2 OpenBLAS threads vs 0.08 ms with 1, measured under load), and query encoders use cores too
 MATVEC_THREADS = 1
+#: blocks from this size use torch's float16 product where torch is installed (below, a few ms either way)
+HALF_FROM = 50_000
 
 _BLAS = None
-_BLAS_LOCK = threading.Lock()
+_LOCK = threading.Lock()
 
 
 def _blas():  # noqa: ANN202 - threadpoolctl's controller, built once (it inspects the loaded libraries)
     global _BLAS
-    with _BLAS_LOCK:
+    with _LOCK:
         if _BLAS is None:
             from threadpoolctl import ThreadpoolController
 
@@ -44,25 +45,27 @@ def _blas():  # noqa: ANN202 - threadpoolctl's controller, built once (it inspec
     return _BLAS
 
 
-class RowEncoding(Protocol):
-    """How a dense channel turns passages into stored rows, and queries into the rows' space."""
+def _torch() -> Any | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
 
-    #: identity of the rows (encoder, version): rows with the same key are the same numbers
+
+class RowEncoding(Protocol):
+    """How a dense channel turns passages into stored rows."""
+
+    #: identity of the rows (encoder and version): rows with the same key are the same numbers
     key: str
     dim: int
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """float32 rows, shape (len(texts), dim)."""
 
-    def project(self, qvec: np.ndarray) -> np.ndarray:
-        """The query vector in row space (the score is ``row · project(q) / norm(row)``)."""
-
-    def norms(self, rows: np.ndarray) -> np.ndarray:
-        """The per-row divisor of the score."""
-
 
 class FullVectors:
-    """Rows are the encoder's own unit vectors."""
+    """Rows are the encoder's own unit passage vectors."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -70,19 +73,39 @@ class FullVectors:
         self.dim = embedder.dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
         return np.asarray(self.embedder.embed_passages([t or "" for t in texts]), dtype=np.float32)
 
-    def project(self, qvec: np.ndarray) -> np.ndarray:
-        return np.asarray(qvec, dtype=np.float32)
 
-    def norms(self, rows: np.ndarray) -> np.ndarray:
-        return np.ones(len(rows), dtype=np.float32)
+@dataclass(frozen=True)
+class HalfRows:
+    """A centred float16 copy of a large block of rows, in torch."""
 
+    rows: Any  # torch.Tensor
+    centre: np.ndarray
 
-def row_encoding(embedder: Embedder) -> RowEncoding:
-    """The encoder's own row encoding when it has one (a distilled passage encoder), else its full vectors."""
-    own = getattr(embedder, "row_encoding", None)
-    return own if own is not None else FullVectors(embedder)
+    @classmethod
+    def of(cls, base: np.ndarray, torch: Any) -> HalfRows:
+        centre = np.zeros(base.shape[1], dtype=np.float64)
+        for start in range(0, len(base), 65536):
+            centre += np.asarray(base[start : start + 65536], np.float64).sum(axis=0)
+        centre = (centre / max(len(base), 1)).astype(np.float32)
+        half = torch.empty((len(base), base.shape[1]), dtype=torch.float16)
+        for start in range(0, len(base), 65536):  # in slices: no full-size float32 temporary
+            part = np.asarray(base[start : start + 65536], np.float32) - centre
+            half[start : start + len(part)] = torch.from_numpy(part).to(torch.float16)
+        return cls(half, centre)
+
+    def dot(self, q: np.ndarray, torch: Any) -> np.ndarray:
+        with _LOCK:  # torch's thread count is process-wide: set for the product, then restored
+            before = torch.get_num_threads()
+            torch.set_num_threads(MATVEC_THREADS)
+            try:
+                out = self.rows @ torch.from_numpy(q).to(torch.float16)
+            finally:
+                torch.set_num_threads(before)
+        return out.float().numpy() + np.float32(self.centre @ q)
 
 
 @dataclass(frozen=True)
@@ -91,23 +114,36 @@ class RowBlock:
 
     base: np.ndarray
     tail: np.ndarray
+    half: HalfRows | None = None
 
     @classmethod
-    def of(cls, base: np.ndarray) -> RowBlock:
-        return cls(base, np.zeros((0, base.shape[1]), dtype=np.float32))
+    def of(cls, base: np.ndarray, half: bool | None = None) -> RowBlock:
+        """``half``: keep a float16 copy in torch (None: when torch is installed and the block is large)."""
+        torch = _torch() if half is not False else None
+        use_half = torch is not None and (half or len(base) >= HALF_FROM)
+        return cls(base, np.zeros((0, base.shape[1]), dtype=np.float32),
+                   HalfRows.of(base, torch) if use_half else None)
 
     def __len__(self) -> int:
         return len(self.base) + len(self.tail)
 
+    @property
+    def dtype_name(self) -> str:
+        return "float16 (torch)" if self.half is not None else "float32"
+
     def appended(self, rows: np.ndarray) -> RowBlock:
         return replace(self, tail=np.concatenate([self.tail, np.asarray(rows, np.float32)]))
 
-    def dot(self, u: np.ndarray) -> np.ndarray:
-        """rows @ u for u of shape (dim,) or (dim, k): float32, one pass over the base rows."""
-        with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
-            out = self.base @ u if len(self.base) else np.zeros((0, *u.shape[1:]), np.float32)
-            if len(self.tail):
-                out = np.concatenate([out, self.tail @ u])
+    def dot(self, q: np.ndarray) -> np.ndarray:
+        """rows @ q (float32)."""
+        q = np.asarray(q, dtype=np.float32)
+        if self.half is not None:
+            out = self.half.dot(q, _torch())
+        else:
+            with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
+                out = self.base @ q if len(self.base) else np.zeros(0, np.float32)
+        if len(self.tail):
+            out = np.concatenate([out, self.tail @ q])
         return out.astype(np.float32, copy=False)
 
     def take(self, positions: np.ndarray) -> np.ndarray:
@@ -118,48 +154,32 @@ class RowBlock:
         out[~in_base] = self.tail[positions[~in_base] - nb]
         return out
 
+    def nbytes(self) -> int:
+        half = int(self.half.rows.element_size() * self.half.rows.nelement()) if self.half is not None else 0
+        return int(self.base.nbytes + self.tail.nbytes) + half
+
 
 @dataclass(frozen=True)
 class DenseIndex:
-    """One dense channel's snapshot: its query encoder, row encoding, and rows with their norms once ready."""
+    """One dense channel's snapshot: its query encoder, row encoding, and rows once ready."""
 
     name: str
     queries: QueryEncoder
     encoding: RowEncoding
-    rows: RowBlock | None = None
-    norms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    rows: RowBlock | None = field(default=None)
 
     @property
     def ready(self) -> bool:
         return self.rows is not None
 
     def with_rows(self, rows: RowBlock) -> DenseIndex:
-        return replace(self, rows=rows, norms=self._norms(rows.base, rows.tail))
-
-    def _norms(self, *blocks: np.ndarray) -> np.ndarray:
-        parts = [self.encoding.norms(np.asarray(b[s : s + 65536], np.float32))
-                 for b in blocks for s in range(0, len(b), 65536)]
-        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+        return replace(self, rows=rows)
 
     def with_appended(self, rows: np.ndarray) -> DenseIndex:
         if self.rows is None:
             return self
-        return replace(self, rows=self.rows.appended(rows),
-                       norms=np.concatenate([self.norms, self.encoding.norms(np.asarray(rows, np.float32))]))
+        return replace(self, rows=self.rows.appended(rows))
 
-
-def dense_scores(channels: Sequence[DenseIndex], qvecs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every ready channel's score of every row; channels sharing one block of rows share one pass over it."""
-    out: dict[str, np.ndarray] = {}
-    groups: dict[int, list[DenseIndex]] = {}
-    for ch in channels:
-        if ch.ready:
-            groups.setdefault(id(ch.rows), []).append(ch)
-    for group in groups.values():
-        rows = group[0].rows
-        assert rows is not None
-        u = np.stack([ch.encoding.project(qvecs[ch.name]) for ch in group], axis=1)
-        prod = rows.dot(u)
-        for j, ch in enumerate(group):
-            out[ch.name] = prod[:, j] / ch.norms
-    return out
+    def scores(self, qvec: np.ndarray) -> np.ndarray:
+        assert self.rows is not None
+        return self.rows.dot(qvec)

@@ -20,8 +20,9 @@ from matcher.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
-#: documents encoded per chunk (one file pair in the vector store)
-CHUNK = 512
+#: documents encoded per chunk (one file pair in the vector store): e5 passages take ~25 s a chunk on two cores,
+#: so a stop request or a crash loses at most that much work
+CHUNK = 128
 
 
 @dataclass
