@@ -19,8 +19,7 @@ Sections (each prints its own table; add one by writing a function and listing i
   old in-memory channels (raw counts + weighted copy);
 - ``startup``: a fresh process starting on the persisted indexes (time to the first answer, resident memory,
   of which file-backed: the shared mapped pages) against the old start (a full build from the texts);
-- ``matvec``: the dense channels' product per query: torch float16 (why torch was required), numpy float32,
-  and the distilled encoder's shared rows;
+- ``matvec``: the dense channels' product per query: torch float16 (why torch was required) and numpy float32;
 - ``query``: need → achievements, cold (query vectors encoded in the request) and warm (the same need again),
   p50 / p95: the new engine's ``match_need``, the old channels + fusion on the same corpus and encoders;
 - ``api``: the service (``techmatch serve``) under 1 / 20 / 50 clients, 1 and 2 worker processes, lexical and
@@ -42,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,40 +169,57 @@ def progress_printer(label: str) -> Callable:
 
 # -- sections -------------------------------------------------------------------------------------
 def section_embed(run: Run) -> Table:
-    from matcher.embedders.registry import make_embedder
+    from matcher.embedders.e5_small import E5SmallEmbedder
+    from matcher.embedders.use_m3 import UseMultilingualEmbedder
     from matcher.engine import MatchEngine
-    from matcher.index.dense import FullVectors
 
     t = Table("Embedding the corpus (documents per second, the default dense channels together)",
-              ["achievements", "new: docs/s (whole corpus)", "new: time", "old: docs/s (sample)", "old sample",
-               "ratio new / old"])
-    t.notes.append(f"New: the engine's embedding job (default encoders: passages by the distilled encoder, one "
-                   f"trunk for both channels), whole corpus, stored in the vector store. Old: e5-small and USE on "
-                   f"every passage (what indexing cost before), timed on the first {run.args.old_sample} documents "
-                   f"of the same corpus, both encoders one after the other. {load_note()}.")
+              ["achievements", "new: docs embedded", "new: docs/s", "old: docs/s", "new / old", "projected new total"])
+    t.notes.append(f"New: the engine's background embedding job (e5-small and USE, chunks persisted in the vector "
+                   f"store, e5 one passage per call), stopped after {run.args.embed_budget:.0f} s per size. Old: the "
+                   f"encoders as they were called before (e5 in batches of 32), on the first {run.args.old_sample} "
+                   f"documents. Both read the same recombined listings. {load_note()}.")
     for n in run.args.sizes:
         docs = run.corpus(n)
         engine = MatchEngine(None, settings=default_settings(run, n), persist=False)
         engine.on_progress(progress_printer(f"embed {n:,}"))
         engine.keeper.index_achievements(docs, rebuild=True)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer.start()
         t0 = time.perf_counter()
         engine.keeper.embed()
         new_s = time.perf_counter() - t0
+        timer.cancel()
+        done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
         engine.close()
-        sample = [d for d in docs[: run.args.old_sample]]
-        texts = [_text(a) for a in sample]
+        texts = [_text(a) for a in docs[: run.args.old_sample]]
         old_s = 0.0
-        for spec in ("e5-small", "use-m3"):
-            emb = make_embedder(spec)
-            FullVectors(emb).encode(texts[:2])  # model load, not timed
+        for enc in (E5SmallEmbedder(batch_size=32), UseMultilingualEmbedder()):
+            enc.embed_passages(texts[:2])  # model load, not timed
             t1 = time.perf_counter()
-            FullVectors(emb).encode(texts)
+            enc.embed_passages(texts)
             old_s += time.perf_counter() - t1
-        new_rate, old_rate = n / new_s, len(sample) / old_s
-        t.rows.append([f"{n:,}", f"{new_rate:,.0f}", f"{new_s:.1f} s", f"{old_rate:.2f}", f"{len(sample)} docs",
-                       f"{new_rate / old_rate:,.0f}x"])
-        print(f"embed {n}: new {new_rate:.0f}/s old {old_rate:.2f}/s", file=sys.stderr, flush=True)
+        new_rate, old_rate = done / new_s, len(texts) / old_s
+        t.rows.append([f"{n:,}", f"{done:,}", f"{new_rate:.2f}", f"{old_rate:.2f}", f"{new_rate / old_rate:.2f}x",
+                       _hours(n / new_rate) if new_rate else "-"])
+        print(f"embed {n}: new {new_rate:.2f}/s old {old_rate:.2f}/s", file=sys.stderr, flush=True)
     return t
+
+
+def timing_vectors(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """Random unit rows for both dense channels: the timing sections need rows of the real size, whatever their
+    values (the embedding itself is measured by ``embed``: e5 would take hours at 30k on two cores)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, dim in (("dense", 384), ("dense_use_m3", 512)):
+        v = rng.standard_normal((n, dim), dtype=np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        out[name] = v
+    return out
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds > 5400 else f"{seconds / 60:.0f} min"
 
 
 def _text(a) -> str:  # noqa: ANN001
@@ -289,7 +306,8 @@ def section_startup(run: Run) -> Table:
                    f"here) and answers real needs; resident memory after 21 queries, split into pages of the "
                    f"mapped index files (shared by every worker) and private memory. Old: nothing was persisted, "
                    f"so a start rebuilt every index from the texts (lexical build here; the dense vectors had to be "
-                   f"encoded too, see `embed`). {load_note()}.")
+                   f"encoded too, see `embed`). Dense rows: random unit vectors of the real size (see "
+                   f"`timing_vectors`). {load_note()}.")
     from matcher.engine import MatchEngine
 
     for n in run.args.sizes:
@@ -298,10 +316,11 @@ def section_startup(run: Run) -> Table:
         engine.keeper.writer.try_acquire()
         engine.keeper.log.new_epoch()
         engine.on_progress(progress_printer(f"startup {n:,}"))
+        vectors = timing_vectors(n)
         t0 = time.perf_counter()
-        engine.keeper.index_achievements(docs, rebuild=True)
+        engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
         old_build = time.perf_counter() - t0
-        engine.keeper.embed()
+        del vectors
         for corpus in ("achievements", "needs", "enterprises"):
             engine.keeper.persist(corpus)
         engine.keeper.persist_context()
@@ -328,13 +347,14 @@ def section_query(run: Run) -> Table:
                    f"Old: the in-memory channels (`TextIndex` with the word / n-gram / dense channels, float16 "
                    f"torch rows past 50k) scoring and fusing the same corpus, without graph features and "
                    f"explanations (the part that changed). Cold: query vectors encoded in the request; warm: the "
-                   f"same need again. {run.args.queries} real needs. {load_note()}.")
+                   f"same need again. {run.args.queries} real needs; query encodings real, dense rows random unit "
+                   f"vectors of the real size (`timing_vectors`). {load_note()}.")
     needs = real_needs(run.args.queries)
     for n in run.args.sizes:
         docs = run.corpus(n)
         engine = MatchEngine(None, settings=default_settings(run, n), persist=False)
-        engine.on_progress(progress_printer(f"query {n:,}"))
-        engine.index_achievements(docs, rebuild=True)
+        vectors = timing_vectors(n)
+        engine.index_achievements(docs, rebuild=True, vectors=vectors)
         engine.match_need(needs[0], k=10)
         new_cold, new_warm = [], []
         for need in needs:
@@ -346,8 +366,9 @@ def section_query(run: Run) -> Table:
             t0 = time.perf_counter()
             engine.match_need(need, k=10)
             new_warm.append(time.perf_counter() - t0)
-        old = old_text_index(engine, docs)
+        old = old_text_index(engine, docs, vectors)
         engine.close()
+        del vectors
         fusion = RankNormalFusion(CHANNEL_WEIGHTS)
         old.fusion = fusion
         old.query(needs[0].text)
@@ -370,22 +391,15 @@ def section_query(run: Run) -> Table:
     return t
 
 
-def old_text_index(engine, docs):  # noqa: ANN001, ANN201
-    """The old in-memory channels over the same documents, dense rows from the new engine's vectors."""
+def old_text_index(engine, docs, vectors):  # noqa: ANN001, ANN201
+    """The old in-memory channels over the same documents and dense rows (float16 torch rows past 50k)."""
     from matcher.channels.bm25_words import BM25WordsChannel
     from matcher.channels.char_ngram import CharNgramChannel
     from matcher.channels.dense import DenseChannel
     from matcher.text_index import TextIndex
 
     channels = [BM25WordsChannel(), CharNgramChannel()]
-    vectors = {}
-    snap = engine.achievements
-    for ch in snap.dense:
-        rows = ch.rows
-        full = rows.base @ ch.encoding.head if hasattr(ch.encoding, "head") else np.asarray(rows.base)
-        full = full / np.linalg.norm(full, axis=1, keepdims=True)
-        vectors[ch.name] = full.astype(np.float32)
-        channels.append(DenseChannel(ch.queries.embedder, name=ch.name))
+    channels += [DenseChannel(ch.queries.embedder, name=ch.name) for ch in engine.achievements.dense]
     index = TextIndex(channels)
     index.fit([a.id for a in docs], [_text(a) for a in docs], [a.name for a in docs], vectors=vectors)
     return index
@@ -428,17 +442,17 @@ def preload_graph(data_dir: Path, docs: list) -> None:
 
 
 def section_matvec(run: Run) -> Table:
-    """The dense channels' product per query: what torch was a dependency for."""
-    t = Table("Dense scoring per query, both dense channels (ms, median of 30)",
-              ["documents", "old: torch float16, 384 + 512 (2 products)", "numpy float32, 384 + 512 (2 products)",
-               "new: numpy float32, shared 129-float rows (1 product)", "new rows (MB)", "old rows (MB)"])
+    """The dense channels' product per query: what torch was a required dependency for."""
+    t = Table("Dense scoring per query, e5 (384) and USE (512) rows (ms, median of 30)",
+              ["documents", "torch float16, centred (old default past 50k)", "numpy float32 (no torch)",
+               "float16 / float32", "float32 rows (MB)", "float16 rows (MB)"])
     t.notes.append(f"Random rows (the cost does not depend on the values), one BLAS / torch thread as the engine "
-                   f"uses. Old: float16 rows in torch (the reason torch was required), e5 and USE separately. "
-                   f"New: the distilled encoder's shared rows, both heads in one product. {load_note()}.")
+                   f"uses, the engine's own `RowBlock` for both. {load_note()}.")
+    torch = None
     try:
         import torch
     except ImportError:
-        torch = None
+        pass
     rng = np.random.default_rng(0)
     for n in run.args.sizes:
         t.rows.append(_matvec_row(n, rng, torch))
@@ -456,24 +470,18 @@ def _timed(fn: Callable[[], object], repeats: int = 30) -> float:
 
 
 def _matvec_row(n: int, rng: np.random.Generator, torch) -> list[str]:  # noqa: ANN001 - the torch module or None
-    from matcher.index.dense import MATVEC_THREADS, RowBlock, _blas
+    from matcher.index.dense import RowBlock
 
-    e5 = rng.standard_normal((n, 384), dtype=np.float32)
-    use = rng.standard_normal((n, 512), dtype=np.float32)
-    shared = RowBlock.of(rng.standard_normal((n, 129), dtype=np.float32))
-    q5, qu = rng.standard_normal(384, dtype=np.float32), rng.standard_normal(512, dtype=np.float32)
-    u = rng.standard_normal((129, 2), dtype=np.float32)
-    with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
-        f32 = _timed(lambda: (e5 @ q5, use @ qu))
-    new = _timed(lambda: shared.dot(u))
-    f16_s = "(torch not installed)"
+    vecs = [rng.standard_normal((n, d), dtype=np.float32) for d in (384, 512)]
+    queries = [rng.standard_normal(v.shape[1], dtype=np.float32) for v in vecs]
+    f32_blocks = [RowBlock.of(v, half=False) for v in vecs]
+    f32 = _timed(lambda: [b.dot(q) for b, q in zip(f32_blocks, queries, strict=True)])
+    f16_s, ratio = "(torch not installed)", ""
     if torch is not None:
-        torch.set_num_threads(1)
-        h5, hu = torch.from_numpy(e5).half(), torch.from_numpy(use).half()
-        t5, tu = torch.from_numpy(q5).half(), torch.from_numpy(qu).half()
-        f16_s = f"{_timed(lambda: ((h5 @ t5).float().numpy(), (hu @ tu).float().numpy())):.1f}"
-    return [f"{n:,}", f16_s, f"{f32:.1f}", f"{new:.1f}", f"{n * 129 * 4 / 2**20:.0f}",
-            f"{n * (384 + 512) * 2 / 2**20:.0f}"]
+        f16_blocks = [RowBlock.of(v, half=True) for v in vecs]
+        f16 = _timed(lambda: [b.dot(q) for b, q in zip(f16_blocks, queries, strict=True)])
+        f16_s, ratio = f"{f16:.1f}", f"{f16 / f32:.2f}"
+    return [f"{n:,}", f16_s, f"{f32:.1f}", ratio, f"{n * 896 * 4 / 2**20:.0f}", f"{n * 896 * 2 / 2**20:.0f}"]
 
 
 SECTIONS: dict[str, Callable[[Run], Table]] = {
@@ -492,6 +500,7 @@ def main() -> None:
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--old-sample", type=int, default=48, help="documents the old encoders embed per size")
+    ap.add_argument("--embed-budget", type=float, default=120.0, help="seconds the new embedding job runs per size")
     ap.add_argument("--api-sizes", default="3000")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 20, 50])
     ap.add_argument("--seconds", type=float, default=10.0)

@@ -113,6 +113,7 @@ def test_embedding_cache_reuses_vectors_on_disk(tmp_path: Path) -> None:
 
 
 def test_sentence_transformer_embedder_runs_a_local_model_offline() -> None:
+    pytest.importorskip("sentence_transformers", reason="the st extra (torch, sentence-transformers) is not installed")
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from tokenizers import Tokenizer

@@ -87,6 +87,19 @@ def test_an_edit_goes_to_the_delta_and_is_found_without_reweighting_the_base() -
     assert np.argsort(-compact.scores("卤水 制氢"))[0] == int(np.argsort(-edited.scores("卤水 制氢")[live])[0])
 
 
+def test_float16_rows_rank_like_float32_rows_where_torch_is_installed(use_m3: Embedder) -> None:
+    pytest.importorskip("torch", reason="float16 rows need the st extra")
+    from matcher.index.dense import RowBlock
+
+    rows = use_m3.embed_passages(TEXTS)
+    exact, half = RowBlock.of(rows, half=False), RowBlock.of(rows, half=True)
+    assert exact.half is None and half.half is not None
+    for q in use_m3.embed_queries(QUERIES):
+        a, b = exact.dot(q), half.dot(q)
+        assert np.abs(a - b).max() < 2e-3  # the centre's share is added back in float32
+        assert int(np.argmax(a)) == int(np.argmax(b))
+
+
 def test_atomic_write_leaves_the_old_file_whole_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     write_atomic(target, lambda fh: fh.write(b"old"))
