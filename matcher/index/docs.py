@@ -18,9 +18,10 @@ from functools import cached_property
 import numpy as np
 
 
-def text_digest(text: str, title: str = "") -> str:
-    """What a document's index rows were built from: its title and text (dense vectors are keyed by it)."""
-    return hashlib.sha1(f"{title}\x00{text}".encode()).hexdigest()
+def text_digest(text: str) -> str:
+    """The digest of the text a dense encoder reads (the title is not part of it): its rows' key in the vector
+    store, so a changed title re-indexes the lexical channels only."""
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class DocTable:
     titles: TextColumn = field(default_factory=TextColumn)
     #: the graph's content hash of each document when indexed ("" when indexed without a graph)
     sources: tuple[str, ...] = ()
-    #: :func:`text_digest` of each position (keys of the dense vector store)
+    #: :func:`text_digest` of each position's text (keys of the dense vector store)
     digests: tuple[str, ...] = ()
     n_base: int = 0
 
@@ -75,7 +76,7 @@ class DocTable:
         ids = tuple(ids)
         if len(set(ids)) != len(ids):
             raise ValueError("document ids repeat")
-        digests = tuple(text_digest(t or "", ti or "") for t, ti in zip(texts, titles, strict=True))
+        digests = tuple(text_digest(t or "") for t in texts)
         return cls(ids, np.ones(len(ids), bool), TextColumn.of(texts), TextColumn.of(titles),
                    tuple(sources) if sources is not None else ("",) * len(ids), digests, len(ids))
 
@@ -126,7 +127,7 @@ class DocTable:
                 alive[pos] = False
         if len(set(ids)) != len(ids):
             raise ValueError("an id repeats within one change")
-        digests = tuple(text_digest(t or "", ti or "") for t, ti in zip(texts, titles, strict=True))
+        digests = tuple(text_digest(t or "") for t in texts)
         return replace(self, ids=self.ids + tuple(ids), alive=alive, texts=self.texts.appended(texts),
                        titles=self.titles.appended(titles), sources=self.sources + tuple(sources),
                        digests=self.digests + digests)
