@@ -317,15 +317,16 @@ class IndexKeeper:
     def index_achievements(self, achievements: Iterable[Achievement], rebuild: bool = False,
                            vectors: Mapping[str, np.ndarray] | None = None) -> None:
         achs = list(achievements)
-        changes = [achievement_change(a) for a in achs]
+        props = [a.to_props() for a in achs]  # once per node: its content hash and its supply attributes
+        changes = [achievement_change(a, p.get("content_hash") or "") for a, p in zip(achs, props, strict=True)]
         with self._write:
             if rebuild:
                 self._swap(achievements=self.build("achievements", changes, vectors))
             else:
                 self.apply("achievements", changes)
             ctx = self._snap.ctx.evolve("supply", "names", "labels")
-            for a in achs:
-                info = supply_info({"id": a.id, **a.to_props()} | {
+            for a, p in zip(achs, props, strict=True):
+                info = supply_info({"id": a.id, **p} | {
                     "coop": [m.value for m in a.cooperation_modes], "price": a.price_wan,
                     "maturity": a.maturity.value if a.maturity else None,
                 })

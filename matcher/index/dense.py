@@ -119,8 +119,9 @@ class RowBlock:
     @classmethod
     def of(cls, base: np.ndarray, half: bool | None = None) -> RowBlock:
         """``half``: keep a float16 copy in torch (None: when torch is installed and the block is large)."""
-        torch = _torch() if half is not False else None
-        use_half = torch is not None and (half or len(base) >= HALF_FROM)
+        wanted = half if half is not None else len(base) >= HALF_FROM
+        torch = _torch() if wanted else None  # importing torch costs seconds: only when it would be used
+        use_half = torch is not None
         return cls(base, np.zeros((0, base.shape[1]), dtype=np.float32),
                    HalfRows.of(base, torch) if use_half else None)
 
