@@ -3,7 +3,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")" && pwd)"
 cd "$ROOT"
-source "$ROOT/scripts/setup-env.sh" test
+# the st extra too: sentence-transformers encoders (TECHMATCH_EMBEDDER=st:<path>) are part of the product, so CI
+# tests them; ./run.sh installs without it
+source "$ROOT/scripts/setup-env.sh" test,st
 # Browser tests need Debian's Chromium and ChromeDriver; charts need a CJK font; the Neo4j 5 test server
 # is built with Maven and a JDK (17 or 21).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -89,8 +89,10 @@ read it get a desensitised view (`desensitised: true`: chain segments and key te
 def _engine_provider(
     store: GraphStore, engine: Any | None, settings: Settings
 ) -> tuple[Callable[[], Any | None], Callable[[], Any]]:
-    """Build the matcher lazily (its indexes take a while) and only once; the second function answers the
-    engine only when it is already built (writes keep its indexes current, they never trigger a build)."""
+    """Build the matcher lazily and only once: persisted indexes are loaded (a first start builds the lexical
+    ones), dense rows are computed in the background while the lexical channels answer. The second function
+    answers the engine only when it is already built (writes keep its indexes current, they never trigger a
+    build)."""
     lock = threading.Lock()
     box: dict[str, Any] = {"engine": engine, "tried": engine is not None}
 
@@ -102,7 +104,7 @@ def _engine_provider(
                 try:
                     from matcher.engine import MatchEngine  # type: ignore[import-not-found]
 
-                    box["engine"] = MatchEngine.from_store(store, settings=settings)
+                    box["engine"] = MatchEngine.from_store(store, settings=settings, wait=False)
                 except ModuleNotFoundError as exc:
                     log.warning("matcher not available: %s", exc)
                 box["tried"] = True
@@ -162,6 +164,9 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
                 yield
             finally:
                 app.state.jobs.stop()
+                built = app.state.engine_if_built() if hasattr(app.state, "engine_if_built") else None
+                if built is not None and engine is None and hasattr(built, "close"):
+                    built.close()  # stop the embedding job at a chunk boundary, release the index writer's lock
 
     app = FastAPI(
         title="techmatch",

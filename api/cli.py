@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "api.commands.serve",
     "api.commands.bureau_cmd",
     "api.commands.outbox_cmd",
+    "api.commands.index_cmd",
 )
 
 

@@ -1,13 +1,16 @@
 """Load on the matching endpoint: ``techmatch serve`` in a subprocess (uvicorn, a throwaway embedded graph
 with the demo data), driven on loopback by concurrent httpx async clients for a bounded time per level.
 
-    python benchmarks/load_match.py                       # 1, 5, 20 clients, 10 s each, lexical engine
-    python benchmarks/load_match.py --embedder e5-small   # with the dense encoder (the service default)
+    python benchmarks/load_match.py                       # 1, 20, 50 clients, 10 s each, lexical engine
+    python benchmarks/load_match.py --embedder default    # the full engine (the service's default encoders)
+    python benchmarks/load_match.py --workers 2           # two worker processes on one graph and one index
     python benchmarks/load_match.py --clients 20 --seconds 30
 
 Prints a markdown table: throughput, p50/p95/p99 latency and errors per level, for the matching endpoint
 (GET /api/needs/{id}/matches, rotating over every demo need) and, as the baseline measured in the same run,
-a plain graph read through the same stack (GET /api/needs/{id}). Floor: zero errors at 20 clients.
+a plain graph read through the same stack (GET /api/needs/{id}). The engine is measured once every channel
+answers (the dense rows are computed in the background after start). Floor: zero errors at 20 clients.
+``run_levels`` is what ``benchmarks/scale.py`` calls for its API section.
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, embedder: str) -> tuple[subprocess.Popen, str]:
-    """``techmatch serve`` on a fresh data dir; returns the process and the bureau's API key it printed."""
+def start_server(data_dir: Path, port: int, embedder: str, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``techmatch serve`` on a data dir; returns the process and the bureau's API key it printed."""
     # the per-key rate limit is what this benchmark would otherwise measure: off
-    env = {**os.environ, "TECHMATCH_DATA_DIR": str(data_dir), "TECHMATCH_EMBEDDER": embedder,
-           "TECHMATCH_API_REQUESTS_PER_MINUTE": "0"}
+    env = {**os.environ, "TECHMATCH_DATA_DIR": str(data_dir), "TECHMATCH_API_REQUESTS_PER_MINUTE": "0",
+           **(extra_env or {})}
+    if embedder != "default":
+        env["TECHMATCH_EMBEDDER"] = embedder
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--demo"],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--demo", "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     key = None
@@ -63,18 +69,29 @@ def start_server(data_dir: Path, port: int, embedder: str) -> tuple[subprocess.P
     return proc, key
 
 
-async def wait_ready(base: str, headers: dict[str, str], need_id: str, timeout_s: float = 600) -> float:
-    """Wait until the engine answers (it is built in the background); returns the seconds waited."""
+async def wait_ready(base: str, headers: dict[str, str], need_id: str, timeout_s: float = 3600,
+                     all_channels: bool = True, tries: int = 1) -> tuple[float, list[str]]:
+    """Wait until the engine answers (with every configured channel when ``all_channels``: the dense rows are
+    computed after start), ``tries`` times in a row (each worker process must be ready); returns the seconds
+    waited and the channels that answered."""
     started = time.monotonic()
+    ok = 0
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=300) as client:
         while time.monotonic() - started < timeout_s:
             try:
-                if (await client.get(f"/api/needs/{need_id}/matches")).status_code == 200:
-                    return time.monotonic() - started
+                resp = await client.get(f"/api/needs/{need_id}/matches")
+                if resp.status_code == 200:
+                    channels = resp.json().get("channels", [])
+                    if not all_channels or any(c.startswith("dense") for c in channels):
+                        ok += 1
+                        if ok >= tries:
+                            return time.monotonic() - started, channels
+                        continue
             except httpx.TransportError:
                 pass
+            ok = 0
             await asyncio.sleep(0.5)
-    raise RuntimeError("the matching endpoint never answered 200")
+    raise RuntimeError("the matching endpoint never answered with every channel")
 
 
 async def drive(base: str, headers: dict[str, str], paths: list[str], clients: int, seconds: float
@@ -111,49 +128,74 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="tm-load-"))
+async def run_levels(data_dir: Path, embedder: str, workers: int, clients: list[int], seconds: float,
+                     extra_env: dict[str, str] | None = None, paths_limit: int = 200) -> dict:
+    """Start the service on ``data_dir``, wait for the engine, drive every client level (matching, then the
+    plain read as baseline); the rows, the time to readiness and the channels that answered."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc, key = start_server(data_dir, port, args.embedder)
+    started = time.monotonic()
+    proc, key = start_server(data_dir, port, embedder, workers, extra_env)
     headers = {"X-API-Key": key}
     try:
+        needs = None
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-            needs = (await client.get("/api/needs", params={"page_size": 200})).json()["items"]
+            for _ in range(600):  # worker processes take a while to bind
+                try:
+                    needs = (await client.get("/api/needs", params={"page_size": paths_limit})).json()["items"]
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.5)
+        if needs is None:
+            raise RuntimeError("the service never accepted a connection")
         need_ids = [n["id"] for n in needs]
-        ready_s = await wait_ready(base, headers, need_ids[0])
+        ready_s, channels = await wait_ready(base, headers, need_ids[0], all_channels=embedder != "none",
+                                             tries=2 * workers)
+        ready_s = time.monotonic() - started
         rows = []
-        for clients in args.clients:
+        for n_clients in clients:
             for name, paths in (("match need → achievements", [f"/api/needs/{n}/matches" for n in need_ids]),
                                 ("baseline: read need", [f"/api/needs/{n}" for n in need_ids])):
-                lat, errors, wall = await drive(base, headers, paths, clients, args.seconds)
-                rows.append((name, clients, len(lat), len(lat) / wall, statistics.median(lat) * 1000,
+                lat, errors, wall = await drive(base, headers, paths, n_clients, seconds)
+                rows.append((name, n_clients, len(lat), len(lat) / wall, statistics.median(lat) * 1000,
                              pct(lat, 0.95), pct(lat, 0.99), errors))
-        print(f"\nengine `{args.embedder}`, {len(need_ids)} demo needs, {args.seconds:.0f} s per row, "
-              f"engine ready {ready_s:.1f} s after start, {os.cpu_count()} CPUs\n")
+        return {"rows": rows, "ready_s": ready_s, "channels": channels, "needs": len(need_ids)}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="tm-load-"))
+    try:
+        out = await run_levels(data_dir, args.embedder, args.workers, args.clients, args.seconds)
+        print(f"\nengine `{args.embedder}` ({', '.join(out['channels'])}), {args.workers} worker(s), "
+              f"{out['needs']} demo needs, {args.seconds:.0f} s per row, every channel answering "
+              f"{out['ready_s']:.1f} s after start, {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}\n")
         print("| endpoint | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name, clients, n, rps, p50, p95, p99, errors in rows:
-            print(f"| {name} | {clients} | {n} | {rps:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {errors} |")
-        worst = max((r[7] for r in rows if r[1] >= 20), default=0)
+        for name, n_clients, n, rps, p50, p95, p99, errors in out["rows"]:
+            print(f"| {name} | {n_clients} | {n} | {rps:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {errors} |")
+        worst = max((r[7] for r in out["rows"] if r[1] >= 20), default=0)
         if worst:
             print(f"\nFLOOR MISSED: {worst} errors at 20+ clients")
             return 1
         return 0
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 50])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--embedder", default="none", help="none (lexical engine) | e5-small | st:<path>")
+    parser.add_argument("--embedder", default="none",
+                        help="none (lexical engine) | default (the service's encoders) | e5-small | st:<path>")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of the service")
     return asyncio.run(main_async(parser.parse_args()))
 
 

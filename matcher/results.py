@@ -66,3 +66,6 @@ class MatchResult(BaseModel):
     best_confidence: float = 0.0
     segment_ids: list[str] = []  # the query's chain segments (where a gap is counted)
     note: str = ""
+    #: the channels that scored this answer: all configured ones, or the lexical ones alone while the dense
+    #: rows are still being computed after a first start or an encoder change
+    channels: list[str] = []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the virtual environment and installs techmatch into it.
-# Usage: source scripts/setup-env.sh [extras]   e.g. "test"
+# Usage: source scripts/setup-env.sh [extras]   e.g. "test" or "test,st" (st: torch + sentence-transformers)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${TECHMATCH_VENV:-$ROOT/.venv}"
@@ -12,9 +12,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
-echo "==> installing techmatch${EXTRAS:+[$EXTRAS]} (torch pinned to the CPU build 2.13.0)"
-# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+echo "==> installing techmatch${EXTRAS:+[$EXTRAS]}"
+case ",$EXTRAS," in
+  *,st,*)
+    # torch first and pinned (the st extra: sentence-transformers models, float16 dense rows): several GB
+    echo "==> installing torch 2.13.0 for the st extra"
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    ;;
+esac
 if [ -n "$EXTRAS" ]; then
   "$VENV/bin/python" -m pip install -q -e "$ROOT[$EXTRAS]"
 else

@@ -113,6 +113,7 @@ def test_embedding_cache_reuses_vectors_on_disk(tmp_path: Path) -> None:
 
 
 def test_sentence_transformer_embedder_runs_a_local_model_offline() -> None:
+    pytest.importorskip("sentence_transformers", reason="the st extra (torch, sentence-transformers) is not installed")
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from tokenizers import Tokenizer
@@ -203,3 +204,13 @@ def test_background_z_has_no_small_corpus_ceiling_and_matches_plain_z_on_a_large
     # a handful of sparse scores (all others 0): not read as an infinitely strong match
     tiny = np.array([0.2, 0, 0, 0, 0, 0], dtype=np.float32)
     assert background_z(tiny)[0] < 6
+
+
+def test_average_ranks_share_ties_like_scipy() -> None:
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from matcher.fusion import rankdata
+
+    rng = np.random.default_rng(0)
+    for values in (rng.integers(0, 5, 500).astype(float), rng.random(500), np.zeros(7), np.array([3.0, 1, 2, 2])):
+        np.testing.assert_allclose(rankdata(values), scipy_rankdata(values, method="average"))

@@ -51,6 +51,11 @@ def register(rank_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _show_progress(progress: Any) -> None:
+    """The embedding job's progress on stderr (a line per chunk; a long first run shows where it stands)."""
+    _warn(progress.line())
+
+
 def _warn(msg: str) -> None:
     print(f"techmatch rank needs: {msg}", file=sys.stderr)
 
@@ -157,7 +162,11 @@ def run(args: argparse.Namespace) -> int:
                 store.setup_schema()
                 store.upsert_nodes(achievements)
                 store.upsert_nodes(needs)
-                engine = MatchEngine.from_store(store, settings=settings)
+                # the throwaway graph's indexes are not kept (persist=False); dense rows still come from the
+                # data directory's content-addressed vector store, so a second run embeds nothing again
+                engine = MatchEngine(store, settings=settings, persist=False)
+                engine.on_progress(_show_progress)
+                engine.open(wait=True)
                 for need in needs:
                     result = engine.match_need(need, k=args.top, include_weak=True, explain=False)
                     for m in result.matches:

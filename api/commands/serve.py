@@ -1,12 +1,20 @@
 """``techmatch serve``: open the graph, fill it with demo data when empty, create the demo accounts on the
-first start (printing their passwords and API keys once) and serve the API and the web workspace."""
+first start (printing their passwords and API keys once) and serve the API and the web workspace.
+
+``--workers N`` (N > 1) serves from N processes: this process starts the embedded graph (or uses the
+configured Neo4j) and passes its address to the workers, which share the persisted indexes (memory-mapped)
+and one session secret (see docs/service.md, *Several worker processes*)."""
 
 from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from graph.exceptions import TechmatchError
 from graph.settings import get_settings
@@ -20,35 +28,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--demo", dest="demo", action="store_true", default=None,
                         help="load demo data into an empty graph and create demo accounts (default)")
     parser.add_argument("--no-demo", dest="demo", action="store_false", help="start with the graph as it is")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes serving requests (default 1); they share the graph and the indexes")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import logging
-
-    import uvicorn
-
-    from api.app import create_app
+def _bootstrap(store: Any, demo: bool) -> None:
     from api.bootstrap import bootstrap_accounts, load_demo_if_empty
-    from api.observability import configure_logging
-    from graph.store import open_store
 
+    if demo:
+        print(load_demo_if_empty(store))
+        created = bootstrap_accounts(store)
+        if created:
+            print("demo accounts (shown once; keep them):")
+            for acc in created:
+                print(f"  {acc.role.value:<10} user {acc.name:<10} password {acc.password}  api key {acc.api_key}")
+
+
+def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
     demo = settings.load_demo if args.demo is None else args.demo
     # before the graph server starts and anything says "serving": a taken port is one clear line
     check_port(host, port)
+    if args.workers > 1:
+        return _run_workers(args.workers, host, port, demo)
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.observability import configure_logging
+    from graph.store import open_store
+
     with open_store(settings) as store:
-        if demo:
-            print(load_demo_if_empty(store))
-            created = bootstrap_accounts(store)
-            if created:
-                print("demo accounts (shown once; keep them):")
-                for acc in created:
-                    print(f"  {acc.role.value:<10} user {acc.name:<10} password {acc.password}  api key {acc.api_key}")
+        _bootstrap(store, demo)
         app = create_app(settings, store=store)
-        # build the matcher's indexes in the background so the first match request does not wait for them
+        # load (or build) the matcher's indexes in the background so the first match request does not wait
         threading.Thread(target=app.state.engine_provider, name="engine-warmup", daemon=True).start()
         print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
         configure_logging(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
@@ -80,3 +97,69 @@ def check_port(host: str, port: int) -> None:
                     "或先停止占用它的程序") from None
             raise PortUnavailableError(f"无法监听 {host}:{port}（{exc.strerror}）：请用 --host/--port 换一个地址"
                                        ) from None
+
+
+def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
+    """The graph here, N uvicorn workers (``worker_app``) connecting to it through the environment."""
+    import uvicorn
+
+    from graph.store import connect, open_store
+
+    settings = get_settings()
+    env: dict[str, str] = {}
+    server = None
+    if not settings.graph_uri:
+        from graph.server import embedded_server
+
+        server = embedded_server(settings)
+        info = server.start()
+        env |= {"TECHMATCH_GRAPH_URI": info.uri, "TECHMATCH_GRAPH_USER": info.user,
+                "TECHMATCH_GRAPH_PASSWORD": info.password, "TECHMATCH_GRAPH_DATABASE": info.database}
+    if settings.session_secret is None:
+        from api.app import service_secret
+
+        service_secret(settings)  # created here, once: workers starting together would each write their own
+    try:
+        os.environ.update(env)
+        get_settings.cache_clear()
+        if server is not None:
+            store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size)
+            try:
+                store.setup_schema()
+                _bootstrap(store, demo)
+            finally:
+                store.close()
+        else:
+            with open_store(get_settings()) as store:
+                _bootstrap(store, demo)
+        print(f"techmatch serving on http://{host}:{port}/ with {workers} workers "
+              f"(API docs: http://{host}:{port}/docs)", flush=True)
+        # each worker's own JSON access log (with the request id and the route template) replaces uvicorn's
+        uvicorn.run("api.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False, log_config=None)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def worker_app() -> Any:
+    """One worker's app (uvicorn's factory): settings from the environment the parent set; the engine is loaded
+    at start, from the indexes the first worker builds (or finds)."""
+    import logging
+
+    from api.app import create_app
+    from api.observability import configure_logging
+
+    configure_logging(logging.INFO)
+    app = create_app(get_settings())
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[None]:
+        async with inner(a):
+            threading.Thread(target=a.state.engine_provider, name="engine-warmup", daemon=True).start()
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app

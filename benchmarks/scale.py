@@ -1,0 +1,553 @@
+"""Serving at real scale: the old and the new path, in one process and one run, at 3k / 30k / 300k achievements.
+
+    python benchmarks/scale.py                                   # every section, 3k and 30k
+    python benchmarks/scale.py --sizes 3000,30000,300000         # 300k takes long on two cores
+    python benchmarks/scale.py --sections embed,query --sizes 3000
+    python benchmarks/scale.py --sections api --api-sizes 3000   # the service under 1 / 20 / 50 clients
+
+Corpus: achievements made by recombining the zhibei texts (``synthetic_corpus``): a real listing's title, and a
+description of sentences drawn from several other listings, cut to a length drawn from the real lengths, so
+every document is distinct, the vocabulary and lengths are real, and nothing repeats a few texts. Queries: real
+zhibei needs. Everything is computed here, the embedding of the corpus included.
+
+Sections (each prints its own table; add one by writing a function and listing it in ``SECTIONS``):
+
+- ``embed``: documents embedded per second for the default dense channels together: the new path (the
+  background embedding job of the engine's indexes, whole corpus) and the old one (the full encoders on every
+  passage, on a sample: hours at 300k);
+- ``build``: index build time and size: the new lexical index (one uint8 matrix per channel, persisted) and the
+  old in-memory channels (raw counts + weighted copy);
+- ``startup``: a fresh process starting on the persisted indexes (time to the first answer, resident memory,
+  of which file-backed: the shared mapped pages) against the old start (a full build from the texts);
+- ``matvec``: the dense channels' product per query: torch float16 (why torch was required) and numpy float32;
+- ``query``: need → achievements, cold (query vectors encoded in the request) and warm (the same need again),
+  p50 / p95: the new engine's ``match_need``, the old channels + fusion on the same corpus and encoders;
+- ``api``: the service (``techmatch serve``) under 1 / 20 / 50 clients, 1 and 2 worker processes, lexical and
+  full engine; throughput, p50 / p95, errors.
+
+Medians and ratios are against a baseline measured in the same run; the load average is printed with each
+table (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("TECHMATCH_SHARED", ROOT.parent / "shared"))
+ZHIBEI = SHARED / "data" / "zhibei"
+
+
+# -- corpus ---------------------------------------------------------------------------------------
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[。；！？!?;])", text or "") if len(s.strip()) >= 6]
+
+
+def synthetic_corpus(n: int, seed: int = 7) -> list:  # noqa: ANN001 - list[Achievement]
+    """``n`` distinct achievements recombined from the zhibei listings (see the module docstring)."""
+    from graph.model import Achievement
+
+    recs = [json.loads(line) for line in (ZHIBEI / "achievements_dedup.jsonl").open(encoding="utf-8")]
+    recs = [r for r in recs if r.get("name") and r.get("description")]
+    pool = [s for r in recs for s in _sentences(r["description"])]
+    lengths = [len(r["description"]) for r in recs]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        base = recs[rng.randrange(len(recs))]
+        target = lengths[rng.randrange(len(lengths))]
+        parts = _sentences(base["description"])[:1]
+        while sum(map(len, parts)) < target:
+            parts.append(pool[rng.randrange(len(pool))])
+        title = base["name"]
+        if rng.random() < 0.5:  # a second listing's title as a qualifier: titles are not all the same few
+            other = recs[rng.randrange(len(recs))]["name"]
+            title = f"{title}（{other[:8]}）"
+        out.append(Achievement(id=f"syn-{i:06d}", name=title[:200], description="".join(parts)[: max(target, 40)]))
+    return out
+
+
+def real_needs(k: int) -> list:  # noqa: ANN001 - list[Need]
+    from ingest.zhibei import need_from_record
+
+    out = []
+    for line in (ZHIBEI / "requirements_dedup.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        if r.get("name") and r.get("description"):
+            out.append(need_from_record(r))
+        if len(out) >= k:
+            break
+    return out
+
+
+# -- measuring ------------------------------------------------------------------------------------
+def memory_mb() -> dict[str, float]:
+    """Resident memory of this process: total, anonymous (private heap) and file-backed (mapped files)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        for key, name in (("VmRSS:", "rss"), ("RssAnon:", "anon"), ("RssFile:", "file")):
+            if line.startswith(key):
+                out[name] = int(line.split()[1]) / 1024
+    return out
+
+
+def ms(values: list[float], q: float = 50) -> float:
+    return 1000 * float(np.percentile(values, q)) if values else float("nan")
+
+
+def load_note() -> str:
+    a, b, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {a:.1f} / {b:.1f} (1 / 5 min)"
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def print(self) -> None:
+        print(f"\n### {self.title}\n")
+        for note in self.notes:
+            print(note)
+        if self.notes:
+            print()
+        print("| " + " | ".join(self.header) + " |")
+        print("|" + "---|" * len(self.header))
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")
+        sys.stdout.flush()
+
+
+@dataclass
+class Run:
+    """What the sections share: options, corpora by size, per-size working directories."""
+
+    args: argparse.Namespace
+    work: Path
+    corpora: dict[int, list] = field(default_factory=dict)
+
+    def corpus(self, n: int) -> list:
+        if n not in self.corpora:
+            self.corpora[n] = synthetic_corpus(n)
+        return self.corpora[n]
+
+    def data_dir(self, n: int) -> Path:
+        d = self.work / f"data-{n}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def progress_printer(label: str) -> Callable:
+    last = [0.0]
+
+    def show(p) -> None:  # noqa: ANN001 - JobProgress
+        if time.monotonic() - last[0] > 5 or p.finished:
+            last[0] = time.monotonic()
+            print(f"  [{label}] {p.line()}", file=sys.stderr, flush=True)
+
+    return show
+
+
+# -- sections -------------------------------------------------------------------------------------
+def section_embed(run: Run) -> Table:
+    from matcher.embedders.e5_small import E5SmallEmbedder
+    from matcher.embedders.use_m3 import UseMultilingualEmbedder
+    from matcher.engine import MatchEngine
+
+    t = Table("Embedding the corpus (documents per second, the default dense channels together)",
+              ["achievements", "new: docs embedded", "new: docs/s", "old: docs/s", "new / old", "projected new total"])
+    t.notes.append(f"New: the engine's background embedding job (e5-small and USE, chunks persisted in the vector "
+                   f"store, e5 one passage per call), stopped after {run.args.embed_budget:.0f} s per size. Old: the "
+                   f"encoders as they were called before (e5 in batches of 32), on the first {run.args.old_sample} "
+                   f"documents. Both read the same recombined listings. {load_note()}.")
+    for n in run.args.sizes:
+        docs = run.corpus(n)
+        engine = MatchEngine(None, settings=default_settings(run, n), persist=False)
+        engine.on_progress(progress_printer(f"embed {n:,}"))
+        engine.keeper.index_achievements(docs, rebuild=True)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer.start()
+        t0 = time.perf_counter()
+        engine.keeper.embed()
+        new_s = time.perf_counter() - t0
+        timer.cancel()
+        done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
+        engine.close()
+        texts = [_text(a) for a in docs[: run.args.old_sample]]
+        old_s = 0.0
+        for enc in (E5SmallEmbedder(batch_size=32), UseMultilingualEmbedder()):
+            enc.embed_passages(texts[:2])  # model load, not timed
+            t1 = time.perf_counter()
+            enc.embed_passages(texts)
+            old_s += time.perf_counter() - t1
+        new_rate, old_rate = done / new_s, len(texts) / old_s
+        t.rows.append([f"{n:,}", f"{done:,}", f"{new_rate:.2f}", f"{old_rate:.2f}", f"{new_rate / old_rate:.2f}x",
+                       _hours(n / new_rate) if new_rate else "-"])
+        print(f"embed {n}: new {new_rate:.2f}/s old {old_rate:.2f}/s", file=sys.stderr, flush=True)
+    return t
+
+
+def timing_vectors(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """Random unit rows for both dense channels: the timing sections need rows of the real size, whatever their
+    values (the embedding itself is measured by ``embed``: e5 would take hours at 30k on two cores)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, dim in (("dense", 384), ("dense_use_m3", 512)):
+        v = rng.standard_normal((n, dim), dtype=np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        out[name] = v
+    return out
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds > 5400 else f"{seconds / 60:.0f} min"
+
+
+def _text(a) -> str:  # noqa: ANN001
+    from matcher.documents import achievement_text
+
+    return achievement_text(a)
+
+
+def default_settings(run: Run, n: int):  # noqa: ANN201
+    from graph.settings import Settings
+
+    return Settings(data_dir=run.data_dir(n))
+
+
+def section_build(run: Run) -> Table:
+    from matcher.channels.bm25_words import BM25WordsChannel
+    from matcher.channels.char_ngram import CharNgramChannel
+    from matcher.engine import MatchEngine
+
+    t = Table("Index build (lexical channels) and size",
+              ["achievements", "new build (s)", "new: written (s)", "new on disk (MB)", "new matrices (MB)",
+               "old build (s)", "old matrices (MB)", "memory ratio old / new"])
+    t.notes.append(f"New: both lexical channels built and written as a generation (one uint8 term-frequency "
+                   f"matrix per channel). Old: the in-memory channels (raw counts and a weighted copy). "
+                   f"{load_note()}.")
+    for n in run.args.sizes:
+        docs = run.corpus(n)
+        engine = MatchEngine(None, settings=default_settings(run, n), embedder=None, persist=True)
+        engine.keeper.writer.try_acquire()
+        engine.keeper.log.new_epoch()
+        t0 = time.perf_counter()
+        engine.keeper.index_achievements(docs, rebuild=True)
+        build_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        engine.keeper.persist("achievements")
+        write_s = time.perf_counter() - t1
+        new_mb = sum(ch.nbytes() for ch in engine.achievements.lexical) / 2**20
+        disk = sum(p.stat().st_size for p in (run.data_dir(n) / "index" / "achievements").rglob("*")
+                   if p.is_file()) / 2**20
+        engine.close()
+        ids = [a.id for a in docs]
+        texts = [f"{a.name}\n{_text(a)}" for a in docs]
+        old_mb, t2 = 0.0, time.perf_counter()
+        for ch in (BM25WordsChannel(), CharNgramChannel()):
+            ch.fit(ids, texts)
+            ix = ch.index
+            old_mb += (ix._main.data.nbytes + ix._main.indices.nbytes + ix._main.indptr.nbytes
+                       + ix._main_counts.data.nbytes + ix._main_counts.indices.nbytes
+                       + ix._main_counts.indptr.nbytes) / 2**20
+            del ch
+        old_s = time.perf_counter() - t2
+        t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}", f"{old_s:.1f}",
+                       f"{old_mb:.0f}", f"{old_mb / max(new_mb, 1e-9):.1f}x"])
+        print(f"build {n}: new {build_s:.1f}s old {old_s:.1f}s", file=sys.stderr, flush=True)
+    return t
+
+
+STARTUP_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from benchmarks.scale import memory_mb, real_needs
+from graph.settings import Settings
+from ingest.text import tokenize
+from matcher.engine import MatchEngine
+engine = MatchEngine(None, settings=Settings(data_dir=sys.argv[2]), persist=True)
+t_imported = time.perf_counter() - t0
+# the process without the index: models loaded, jieba's dictionary read (what any matcher process holds)
+for emb in (engine.embedder, *engine.extra_embedders):
+    emb.embed_queries(["热身"])
+tokenize("热身文本")
+base = memory_mb()
+t1 = time.perf_counter()
+engine.keeper.writer.try_acquire()
+assert engine.keeper.load(), "no persisted index"
+t_loaded = time.perf_counter() - t1
+need = real_needs(1)[0]
+r = engine.match_need(need, k=10)
+t_first = time.perf_counter() - t1
+for n in real_needs(20):
+    engine.match_need(n, k=10)
+after = memory_mb()
+print(json.dumps({"imported": t_imported, "loaded": t_loaded, "first": t_first, "channels": r.channels,
+                  "base": base, "after": after}))
+"""
+
+
+def section_startup(run: Run) -> Table:
+    t = Table("Start-up on persisted indexes",
+              ["achievements", "imports, models (s)", "indexes mapped (s)", "first answer (s)", "channels",
+               "index memory (MB)", "of which mapped files (MB)", "of which private (MB)", "process RSS (MB)",
+               "old start: index build (s)"])
+    t.notes.append(f"New: a fresh process imports techmatch and loads its encoders (first column), then maps the "
+                   f"persisted generation and answers 21 real needs; index memory = resident memory added by "
+                   f"that (after the 21 queries, against the same process before mapping), split into pages of "
+                   f"the mapped index files (shared by every worker, evictable) and private memory. Old: nothing "
+                   f"was persisted, so a start rebuilt every index from the texts (the old channels' build, "
+                   f"timed here in the same run, dense rows given; the vectors had to be encoded too: `embed`). "
+                   f"Dense rows: random unit vectors of the real size (`timing_vectors`). {load_note()}.")
+    from matcher.engine import MatchEngine
+
+    for n in run.args.sizes:
+        docs = run.corpus(n)
+        engine = MatchEngine(None, settings=default_settings(run, n), persist=True)
+        engine.keeper.writer.try_acquire()
+        engine.keeper.log.new_epoch()
+        engine.on_progress(progress_printer(f"startup {n:,}"))
+        vectors = timing_vectors(n)
+        engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
+        t0 = time.perf_counter()
+        old = old_text_index(engine, docs, vectors)  # what the old engine built at every start
+        old_build = time.perf_counter() - t0
+        del vectors, old
+        for corpus in ("achievements", "needs", "enterprises"):
+            engine.keeper.persist(corpus)
+        engine.keeper.persist_context()
+        engine.close()
+        probe = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(ROOT), str(run.data_dir(n))],
+                               capture_output=True, text=True, cwd=ROOT, timeout=3600)
+        if probe.returncode:
+            raise RuntimeError(probe.stderr[-2000:])
+        r = json.loads(probe.stdout.strip().splitlines()[-1])
+        base, after = r["base"], r["after"]
+        t.rows.append([f"{n:,}", f"{r['imported']:.1f}", f"{r['loaded']:.1f}", f"{r['first']:.1f}",
+                       ", ".join(r["channels"]), f"{after['rss'] - base['rss']:.0f}",
+                       f"{after['file'] - base['file']:.0f}", f"{after['anon'] - base['anon']:.0f}",
+                       f"{after['rss']:.0f}", f"{old_build:.1f}"])
+        print(f"startup {n}: {r}", file=sys.stderr, flush=True)
+    return t
+
+
+def section_query(run: Run) -> Table:
+    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.fusion import RankNormalFusion
+
+    t = Table("Need → achievements, cold and warm (ms)",
+              ["achievements", "new cold p50", "new cold p95", "new warm p50", "new warm p95", "old cold p50",
+               "old cold p95", "old warm p50", "old warm p95", "cold p95 old / new"])
+    t.notes.append(f"New: `MatchEngine.match_need(k=10)` with explanations on the engine's snapshot indexes. "
+                   f"Old: the in-memory channels (`TextIndex` with the word / n-gram / dense channels, float16 "
+                   f"torch rows past 50k) scoring and fusing the same corpus, without graph features and "
+                   f"explanations (the part that changed). Cold: query vectors encoded in the request; warm: the "
+                   f"same need again. {run.args.queries} real needs; query encodings real, dense rows random unit "
+                   f"vectors of the real size (`timing_vectors`). {load_note()}.")
+    needs = real_needs(run.args.queries)
+    for n in run.args.sizes:
+        docs = run.corpus(n)
+        engine = MatchEngine(None, settings=default_settings(run, n), persist=False)
+        vectors = timing_vectors(n)
+        engine.index_achievements(docs, rebuild=True, vectors=vectors)
+        engine.match_need(needs[0], k=10)
+        new_cold, new_warm = [], []
+        for need in needs:
+            for ch in engine.achievements.dense:
+                ch.queries.clear()
+            t0 = time.perf_counter()
+            engine.match_need(need, k=10)
+            new_cold.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            engine.match_need(need, k=10)
+            new_warm.append(time.perf_counter() - t0)
+        old = old_text_index(engine, docs, vectors)
+        engine.close()
+        del vectors
+        fusion = RankNormalFusion(CHANNEL_WEIGHTS)
+        old.fusion = fusion
+        old.query(needs[0].text)
+        old_cold, old_warm = [], []
+        for need in needs:
+            for ch in old.channels:
+                if hasattr(ch, "clear_query_cache"):
+                    ch.clear_query_cache()
+            t0 = time.perf_counter()
+            old.query(need.text)
+            old_cold.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            old.query(need.text)
+            old_warm.append(time.perf_counter() - t0)
+        del old
+        t.rows.append([f"{n:,}", *(f"{ms(v, q):.0f}" for v in (new_cold, new_warm, old_cold, old_warm)
+                                   for q in (50, 95)), f"{ms(old_cold, 95) / ms(new_cold, 95):.2f}"])
+        print(f"query {n}: new cold p95 {ms(new_cold, 95):.0f} old {ms(old_cold, 95):.0f}", file=sys.stderr,
+              flush=True)
+    return t
+
+
+def old_text_index(engine, docs, vectors):  # noqa: ANN001, ANN201
+    """The old in-memory channels over the same documents and dense rows (float16 torch rows past 50k)."""
+    from matcher.channels.bm25_words import BM25WordsChannel
+    from matcher.channels.char_ngram import CharNgramChannel
+    from matcher.channels.dense import DenseChannel
+    from matcher.text_index import TextIndex
+
+    channels = [BM25WordsChannel(), CharNgramChannel()]
+    channels += [DenseChannel(ch.queries.embedder, name=ch.name) for ch in engine.achievements.dense]
+    index = TextIndex(channels)
+    index.fit([a.id for a in docs], [_text(a) for a in docs], [a.name for a in docs], vectors=vectors)
+    return index
+
+
+def section_api(run: Run) -> Table:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from load_match import run_levels
+
+    t = Table("The service under load (GET /api/needs/{id}/matches)",
+              ["achievements", "engine", "workers", "clients", "req/s", "p50 ms", "p95 ms", "errors",
+               "baseline read req/s", "ready after (s)"])
+    t.notes.append(f"`techmatch serve --workers W` on a throwaway graph with the demo data plus the synthetic "
+                   f"achievements (0: the demo graph, 71 achievements), dense rows computed once per run and "
+                   f"reused by later starts (the vector store), driven on loopback for {run.args.seconds:.0f} s "
+                   f"per row, rotating over the demo needs; "
+                   f"baseline: a plain need read through the same stack in the same run. {load_note()}.")
+    for n in run.args.api_sizes:
+        for engine in ("none", "default"):
+            for workers in (1, 2):
+                data_dir = Path(tempfile.mkdtemp(prefix=f"tm-scale-api-{n}-", dir=run.work))
+                if n:
+                    preload_graph(data_dir, run.corpus(n))
+                shared = run.work / "api-vectors"  # embedded once per run, reused by every later service start
+                if shared.exists():
+                    shutil.copytree(shared, data_dir / "index" / "vectors", dirs_exist_ok=True)
+                out = asyncio.run(run_levels(data_dir, engine, workers, run.args.clients, run.args.seconds))
+                if (data_dir / "index" / "vectors").exists():
+                    shutil.copytree(data_dir / "index" / "vectors", shared, dirs_exist_ok=True)
+                rows = out["rows"]
+                for i in range(0, len(rows), 2):
+                    match, base = rows[i], rows[i + 1]
+                    t.rows.append([f"{n:,}", "lexical" if engine == "none" else "full", str(workers), str(match[1]),
+                                   f"{match[3]:.1f}", f"{match[4]:.0f}", f"{match[5]:.0f}", str(match[7]),
+                                   f"{base[3]:.1f}", f"{out['ready_s']:.0f}"])
+                print(f"api {n} {engine} w{workers}: {[r[3] for r in rows]}", file=sys.stderr, flush=True)
+                shutil.rmtree(data_dir, ignore_errors=True)
+    return t
+
+
+def preload_graph(data_dir: Path, docs: list) -> None:
+    """Write the synthetic achievements into the embedded graph of ``data_dir`` (the service adds the demo)."""
+    from graph.settings import Settings
+    from graph.store import open_store
+
+    with open_store(Settings(data_dir=data_dir)) as store:
+        store.upsert_nodes(docs, batch_size=2000)
+
+
+def section_matvec(run: Run) -> Table:
+    """The dense channels' product per query: what torch was a required dependency for."""
+    t = Table("Dense scoring per query, e5 (384) and USE (512) rows (ms, median of 30)",
+              ["documents", "torch float16, centred (old default past 50k)", "numpy float32 (no torch)",
+               "float16 / float32", "float32 rows (MB)", "float16 rows (MB)"])
+    t.notes.append(f"Random rows (the cost does not depend on the values), one BLAS / torch thread as the engine "
+                   f"uses, the engine's own `RowBlock` for both. {load_note()}.")
+    torch = None
+    try:
+        import torch
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    for n in run.args.sizes:
+        t.rows.append(_matvec_row(n, rng, torch))
+    return t
+
+
+def _timed(fn: Callable[[], object], repeats: int = 30) -> float:
+    fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return ms(out)
+
+
+def _matvec_row(n: int, rng: np.random.Generator, torch) -> list[str]:  # noqa: ANN001 - the torch module or None
+    from matcher.index.dense import RowBlock
+
+    vecs = [rng.standard_normal((n, d), dtype=np.float32) for d in (384, 512)]
+    queries = [rng.standard_normal(v.shape[1], dtype=np.float32) for v in vecs]
+    f32_blocks = [RowBlock.of(v, half=False) for v in vecs]
+    f32 = _timed(lambda: [b.dot(q) for b, q in zip(f32_blocks, queries, strict=True)])
+    f16_s, ratio = "(torch not installed)", ""
+    if torch is not None:
+        f16_blocks = [RowBlock.of(v, half=True) for v in vecs]
+        f16 = _timed(lambda: [b.dot(q) for b, q in zip(f16_blocks, queries, strict=True)])
+        f16_s, ratio = f"{f16:.1f}", f"{f16 / f32:.2f}"
+    return [f"{n:,}", f16_s, f"{f32:.1f}", ratio, f"{n * 896 * 4 / 2**20:.0f}", f"{n * 896 * 2 / 2**20:.0f}"]
+
+
+SECTIONS: dict[str, Callable[[Run], Table]] = {
+    "matvec": section_matvec,
+    "embed": section_embed,
+    "build": section_build,
+    "startup": section_startup,
+    "query": section_query,
+    "api": section_api,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="3000,30000", help="achievements, comma-separated (300000 takes long)")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
+    ap.add_argument("--queries", type=int, default=40)
+    ap.add_argument("--old-sample", type=int, default=48, help="documents the old encoders embed per size")
+    ap.add_argument("--embed-budget", type=float, default=120.0, help="seconds the new embedding job runs per size")
+    ap.add_argument("--api-sizes", default="0",
+                    help="synthetic achievements added to the demo graph (0: demo only)")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 20, 50])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
+    args = ap.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.api_sizes = [int(s) for s in args.api_sizes.split(",") if s]
+    work = Path(tempfile.mkdtemp(prefix="tm-scale-"))
+    run = Run(args, work)
+    print(f"benchmarks/scale.py: sizes {', '.join(f'{n:,}' for n in args.sizes)}; started "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {load_note()}")
+    try:
+        for name in args.sections.split(","):
+            started = time.perf_counter()
+            table = SECTIONS[name](run)
+            table.notes.append(f"(section took {time.perf_counter() - started:.0f} s)")
+            table.print()
+    except KeyboardInterrupt:
+        print("\n已中断（Ctrl-C）：上面是已完成的部分。", file=sys.stderr)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

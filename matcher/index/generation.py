@@ -1,0 +1,179 @@
+"""A corpus index on disk: immutable *generations* and a manifest naming the current one.
+
+    data_dir/index/<corpus>/
+        manifest.json            {"format", "generation", ...}: replaced atomically to switch generations
+        g-<time>/                one generation, never changed once written (dense rows are added when ready)
+            meta.json            what it was built from: channel signatures, dense row keys, document count
+            docs/                ids, graph content hashes, text digests, titles and texts (UTF-8 blobs)
+            lexical/<channel>/   the channel's arrays (see matcher.index.lexical)
+            dense/<key>.npy      rows of a dense encoding, by position
+
+Everything is read back memory-mapped: a restart maps the files instead of rebuilding, and several worker
+processes map the same pages. A generation is valid for a configuration when its format and every lexical
+channel's signature match (analyser, stop words, weighting); dense rows are matched by encoding key, so a
+changed encoder leaves the lexical part valid and only re-embeds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from matcher.index.corpus import CorpusIndex
+from matcher.index.dense import DenseIndex, RowBlock
+from matcher.index.docs import DocTable, TextColumn
+from matcher.index.files import load_array, private_dir, read_json, save_array, write_bytes, write_json
+from matcher.index.lexical import LexicalBase, LexicalIndex
+from matcher.index.vectors import DIGEST_DTYPE, safe_name
+
+#: bump when the layout of a generation changes: older generations are then rebuilt, never misread
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LexicalSpec:
+    """A lexical channel as configured: its analyser and weighting, and a signature of both."""
+
+    name: str
+    analyzer: object
+    scheme: object
+    signature: str
+
+    def build(self, texts: Sequence[str], progress=None) -> LexicalIndex:  # noqa: ANN001
+        return LexicalIndex.build(self.name, self.analyzer, self.scheme, texts, progress)  # type: ignore[arg-type]
+
+    def load(self, base: LexicalBase) -> LexicalIndex:
+        return LexicalIndex.from_base(self.name, self.analyzer, self.scheme, base)  # type: ignore[arg-type]
+
+
+def corpus_dir(root: Path, corpus: str) -> Path:
+    return Path(root) / corpus
+
+
+def read_manifest(root: Path, corpus: str) -> dict | None:
+    path = corpus_dir(root, corpus) / "manifest.json"
+    try:
+        manifest = read_json(path)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return manifest if manifest.get("format") == FORMAT else None
+
+
+def write_manifest(root: Path, corpus: str, manifest: dict) -> None:
+    write_json(corpus_dir(root, corpus) / "manifest.json", {**manifest, "format": FORMAT})
+
+
+def new_generation_name() -> str:
+    return f"g-{time.time_ns():020d}"
+
+
+def write_generation(root: Path, corpus: str, index: CorpusIndex, specs: Sequence[LexicalSpec]) -> str:
+    """Write a compacted corpus index as a new generation directory (not yet current) and return its name."""
+    if index.docs.n_rows != len(index.docs) or any(len(ch.delta) for ch in index.lexical):
+        raise ValueError("only a compacted index (no dead rows, no delta) is written as a generation")
+    name = new_generation_name()
+    gen = private_dir(corpus_dir(root, corpus) / f".{name}.tmp")
+    docs = index.docs
+    private_dir(gen / "docs")
+    write_json(gen / "docs" / "ids.json", list(docs.ids))
+    write_json(gen / "docs" / "sources.json", list(docs.sources))
+    save_array(gen / "docs" / "digests.npy", np.asarray(docs.digests, dtype=DIGEST_DTYPE))
+    for col_name, col in (("texts", docs.texts), ("titles", docs.titles)):
+        save_array(gen / "docs" / f"{col_name}.blob.npy", np.asarray(col.blob, np.uint8))
+        save_array(gen / "docs" / f"{col_name}.offsets.npy", np.asarray(col.offsets, np.int64))
+    sigs = {s.name: s.signature for s in specs}
+    for ch in index.lexical:
+        d = private_dir(gen / "lexical" / ch.name)
+        for key, arr in ch.base.arrays().items():
+            save_array(d / f"{key}.npy", arr)
+    dense = {}
+    for ch in index.dense:
+        if ch.rows is not None and ch.encoding.key not in dense:
+            dense[ch.encoding.key] = _write_rows(gen, ch)
+    write_json(gen / "meta.json", {"format": FORMAT, "corpus": corpus, "documents": len(docs),
+                                   "lexical": {ch.name: sigs[ch.name] for ch in index.lexical}, "dense": dense})
+    final = corpus_dir(root, corpus) / name
+    gen.rename(final)
+    return name
+
+
+def _write_rows(gen: Path, ch: DenseIndex) -> str:
+    assert ch.rows is not None and not len(ch.rows.tail)
+    file = f"{safe_name(ch.encoding.key)}.npy"
+    save_array(private_dir(gen / "dense") / file, np.asarray(ch.rows.base, np.float32))
+    return file
+
+
+def add_dense_rows(root: Path, corpus: str, generation: str, key: str, rows: np.ndarray) -> None:
+    """Add a dense encoding's rows (one per document, in position order) to an existing generation."""
+    gen = corpus_dir(root, corpus) / generation
+    meta = read_json(gen / "meta.json")
+    if len(rows) != meta["documents"]:
+        raise ValueError(f"{len(rows)} rows for a generation of {meta['documents']} documents")
+    file = f"{safe_name(key)}.npy"
+    save_array(private_dir(gen / "dense") / file, np.asarray(rows, np.float32))
+    meta["dense"][key] = file
+    write_json(gen / "meta.json", meta)
+
+
+def load_generation(root: Path, corpus: str, generation: str, specs: Sequence[LexicalSpec],
+                    dense: Sequence[DenseIndex]) -> CorpusIndex | None:
+    """The generation as a corpus index (arrays memory-mapped), or None when it does not fit the configured
+    channels (another format, another analyser or weighting) or cannot be read."""
+    gen = corpus_dir(root, corpus) / generation
+    try:
+        meta = read_json(gen / "meta.json")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if meta.get("format") != FORMAT or meta.get("lexical") != {s.name: s.signature for s in specs}:
+        return None
+    try:
+        d = gen / "docs"
+        ids = tuple(read_json(d / "ids.json"))
+        docs = DocTable(
+            ids=ids, alive=np.ones(len(ids), bool),
+            texts=TextColumn(load_array(d / "texts.blob.npy"), load_array(d / "texts.offsets.npy")),
+            titles=TextColumn(load_array(d / "titles.blob.npy"), load_array(d / "titles.offsets.npy")),
+            sources=tuple(read_json(d / "sources.json")),
+            digests=tuple(x.decode() for x in load_array(d / "digests.npy", mmap=False)), n_base=len(ids),
+        )
+        lexical = []
+        for spec in specs:
+            ld = gen / "lexical" / spec.name
+            base = LexicalBase(**{k: load_array(ld / f"{k}.npy") for k in
+                                  ("terms", "indptr", "rows", "tf", "doclen", "norm", "df")})
+            lexical.append(spec.load(base))
+        blocks: dict[str, RowBlock] = {}
+        channels = []
+        for ch in dense:
+            file = meta.get("dense", {}).get(ch.encoding.key)
+            if file is None:
+                channels.append(ch)
+                continue
+            if ch.encoding.key not in blocks:
+                blocks[ch.encoding.key] = RowBlock.of(load_array(gen / "dense" / file))
+            rows = blocks[ch.encoding.key]
+            channels.append(ch.with_rows(rows) if len(rows) == len(ids) else ch)
+    except (OSError, ValueError, KeyError):
+        return None
+    return CorpusIndex(docs=docs, lexical=tuple(lexical), dense=tuple(channels), generation=generation)
+
+
+def prune_generations(root: Path, corpus: str, keep: Sequence[str]) -> None:
+    """Delete generations other than ``keep`` (and leftovers of interrupted writes)."""
+    cdir = corpus_dir(root, corpus)
+    if not cdir.exists():
+        return
+    for p in cdir.iterdir():
+        if p.is_dir() and p.name.startswith(("g-", ".g-")) and p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+__all__ = ["FORMAT", "LexicalSpec", "add_dense_rows", "load_generation", "prune_generations", "read_manifest",
+           "write_bytes", "write_generation", "write_manifest"]

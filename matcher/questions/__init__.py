@@ -1,0 +1,1 @@
+"""The three questions the engine answers, one module per direction."""

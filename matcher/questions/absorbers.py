@@ -1,0 +1,169 @@
+"""Achievement → enterprises that could absorb it: through their needs' text, their own description, their chain
+segments (same or downstream) and earlier relationships with the achievement's side.
+
+Needs and enterprise profiles are few, so a score against *them* as background would mean little; instead
+each candidate's text is put to the achievement corpus as a query and the achievement's standing there (its
+background z-score, as for need → achievements) is the evidence. Scores and confidences are therefore on the
+same scale in both directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graph.exceptions import NotFoundError
+from graph.model import Achievement, NodeLabel
+from ingest.text import tokenize
+from matcher.documents import need_min_maturity
+from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
+from matcher.features.base import Demand
+from matcher.questions.common import (
+    GAP_WINDOW,
+    REVERSE_POOL,
+    Asker,
+    channel_features,
+    graph_delta,
+    graph_features,
+    make_result,
+)
+from matcher.questions.supply import TERMS_CHANNEL, find_need
+from matcher.results import Match, MatchResult, Question
+from matcher.upkeep import Snapshot
+
+
+def find_achievement(asker: Asker, snap: Snapshot, achievement_id: str) -> Achievement:
+    if asker.store is not None:
+        node = asker.store.get_node(NodeLabel.ACHIEVEMENT, achievement_id)
+        if node is not None:
+            return node  # type: ignore[return-value]
+    if achievement_id in snap.achievements:
+        return Achievement(id=achievement_id, name=snap.achievements.title(achievement_id) or achievement_id,
+                           description=snap.achievements.text(achievement_id))
+    raise NotFoundError(NodeLabel.ACHIEVEMENT.value, achievement_id)
+
+
+def standing(asker: Asker, snap: Snapshot, query_text: str, achievement_id: str) -> dict[str, float]:
+    """How an achievement stands in the whole achievement corpus for a query text: its fused score,
+    per-channel z and raw scores, and each channel's share of the fused score (``_c_<channel>``)."""
+    index = snap.achievements
+    pos = index.position(achievement_id)
+    if pos is None or not query_text:
+        return {}
+    fused, norm, raw, parts = index.query(query_text, asker.fusion_for)
+    out = {"fused": float(fused[pos]), "supply": asker.calibrator.supply_strength(norm),
+           **channel_features(norm, raw, pos)}
+    for name, part in parts.items():
+        out[f"_c_{name}"] = float(part[pos])
+    return out
+
+
+def _evidence(asker: Asker, snap: Snapshot, text: str, ach_segs: set[str],
+              pool: int) -> dict[str, list[tuple[str | None, str]]]:
+    """Candidate enterprises with the texts that speak for them: the needs and enterprise profiles closest to
+    the achievement, and the enterprises in its segment or just downstream of it."""
+    ctx = snap.ctx
+    evidence: dict[str, list[tuple[str | None, str]]] = {}  # enterprise -> [(need id or None, text)]
+    if len(snap.needs):
+        fused = snap.needs.query(text, asker.fusion_for).fused
+        ids = snap.needs.doc_ids
+        for i in np.argsort(-fused)[:pool]:
+            need_id = ids[i]
+            ent = ctx.need_enterprise.get(need_id)
+            if ent:
+                evidence.setdefault(ent, []).append((need_id, snap.needs.text(need_id)))
+    if len(snap.enterprises):
+        fused = snap.enterprises.query(text, asker.fusion_for).fused
+        ids = snap.enterprises.doc_ids
+        for i in np.argsort(-fused)[:pool]:
+            evidence.setdefault(ids[i], []).append((None, snap.enterprises.text(ids[i])))
+    for ent, segs in ctx.enterprise_segments.items():
+        if ent not in evidence and (segs & ach_segs or any(
+                d in segs for s in ach_segs for d in ctx.downstream.get(s, ()))):
+            evidence[ent] = [(None, snap.enterprises.text(ent) or ctx.names.get(ent, ent))]
+    return evidence
+
+
+def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int = 10,
+                      include_weak: bool = False) -> MatchResult:
+    ach = find_achievement(asker, snap, achievement_id)
+    from matcher.documents import achievement_text
+
+    text = achievement_text(ach)
+    query_terms = tokenize(text)
+    ctx = snap.ctx
+    info = ctx.supply.get(ach.id)
+    ach_segs = info.segments if info else set()
+    evidence = _evidence(asker, snap, text, ach_segs, max(REVERSE_POOL, k))
+    ranked = []
+    for ent, items in evidence.items():
+        best_item = None
+        for need_id, cand_text in items:
+            f = standing(asker, snap, cand_text, ach.id)
+            if f and (best_item is None or f["fused"] > best_item[1]["fused"]):
+                best_item = (need_id, f)
+        if best_item is None:
+            continue
+        via_need, features = best_item
+        try:
+            need = find_need(asker, snap, via_need) if via_need else None
+        except NotFoundError:
+            need = None
+        segs = set(ctx.enterprise_segments.get(ent, ()))
+        for n in ctx.enterprise_needs.get(ent, ()):
+            segs |= ctx.need_segments.get(n, set())
+        demand = Demand(
+            need_id=via_need, enterprise_ids=[ent], segments=segs, region=ctx.enterprise_region.get(ent),
+            budget_wan=need.budget_wan if need else None,
+            cooperation=frozenset(m.value for m in need.cooperation_modes) if need else frozenset(),
+            min_maturity=need_min_maturity(need) if need else None,
+        )
+        contributions = {key[3:]: features.pop(key) for key in list(features) if key.startswith("_c_")}
+        score = features["fused"]
+        for name, values in graph_features(asker.families, ctx, demand, [ach.id]).items():
+            v = float(values[0])
+            features[name] = v
+            delta = graph_delta(name, v)
+            if delta:
+                contributions[name] = delta
+                score += delta
+        ranked.append([score, ent, via_need, demand, features, contributions])
+    if ranked:
+        learned, verdict = asker.reranker.adjust_parts(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
+                                                       [r[1] for r in ranked], [r[4] for r in ranked])
+        for r, a, v in zip(ranked, learned, verdict, strict=True):
+            if a:
+                r[0] += float(a)
+                r[5]["feedback"] = float(a)
+            if v:
+                r[0] += float(v)
+                r[5]["verdict"] = float(v)
+    ranked.sort(key=lambda r: -r[0])
+    channels = snap.achievements.answering
+    threshold = asker.gap_threshold_for(channels)
+    matches = []
+    best_conf = 0.0
+    for rank, (score, ent, via_need, demand, features, contributions) in enumerate(ranked[:k], start=1):
+        own = contributions.get("verdict", 0.0)  # the pair's own verdict is no evidence of fit
+        conf = asker.calibrator.confidence(
+            features | {"score": float(score) - own, "bonus": float(score) - own - features.get("fused", 0.0)}
+        )
+        if rank <= GAP_WINDOW:
+            best_conf = max(best_conf, conf)
+        if not include_weak and conf < threshold:
+            continue
+        source = snap.needs if via_need else snap.enterprises
+        present = source.terms_in(via_need or ent, query_terms, TERMS_CHANNEL)
+        lexical = snap.achievements.channel(TERMS_CHANNEL)
+        idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+        terms = shared_terms(query_terms, present, idf)
+        relation, steps = chain_path(ctx, ach_segs, demand.segments)
+        paths = collaboration_paths(ctx, ach.id, [ent])
+        extra = f"其需求「{ctx.names.get(via_need, via_need)}」与成果相符" if via_need else ""
+        matches.append(Match(
+            candidate_id=ent, label=NodeLabel.ENTERPRISE.value, name=ctx.names.get(ent, ent),
+            score=float(score), confidence=conf, rank=rank, features=features,
+            contributions=contributions, via=[via_need] if via_need else [],
+            explanation=describe(ctx, terms, relation, steps, paths, extra=extra),
+        ))
+    return make_result(asker, Question.ACHIEVEMENT_ENTERPRISE, ach.id, NodeLabel.ACHIEVEMENT, ach.name, query_terms,
+                       matches, best_conf, sorted(ach_segs), channels)

@@ -1,0 +1,222 @@
+"""Need → achievements and enterprise → achievements: the supply side ranked for a demand text.
+
+Pipeline: every answering channel scores every achievement; the fusion ranks; the best :data:`POOL` get graph
+features (cold-start weights) and the feedback re-ranker's adjustment; the calibrated confidence of the first
+:data:`GAP_WINDOW` decides whether the demand is a gap; the first ``k`` are explained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graph.exceptions import NotFoundError, ValidationError
+from graph.model import Enterprise, Need, NodeLabel
+from ingest.text import tokenize
+from matcher.documents import need_min_maturity
+from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
+from matcher.features.base import Demand
+from matcher.questions.common import (
+    GAP_WINDOW,
+    POOL,
+    Asker,
+    Scored,
+    graph_delta,
+    graph_features,
+    make_result,
+)
+from matcher.results import Explanation, Match, MatchResult, PathStep, Question
+from matcher.upkeep import Snapshot
+
+#: the lexical channel whose words explain a match (shared terms, ranked by its IDF)
+TERMS_CHANNEL = "bm25_words"
+
+
+def find_need(asker: Asker, snap: Snapshot, need: str | Need) -> Need:
+    if isinstance(need, Need):
+        return need
+    if need in snap.need_nodes:
+        return snap.need_nodes[need]
+    if asker.store is not None:
+        node = asker.store.get_node(NodeLabel.NEED, need)
+        if node is not None:
+            return node  # type: ignore[return-value]
+    raise NotFoundError(NodeLabel.NEED.value, need)
+
+
+def find_enterprise(asker: Asker, snap: Snapshot, enterprise_id: str) -> Enterprise:
+    if enterprise_id in snap.ent_nodes:
+        return snap.ent_nodes[enterprise_id]
+    if asker.store is not None:
+        node = asker.store.get_node(NodeLabel.ENTERPRISE, enterprise_id)
+        if node is not None:
+            return node  # type: ignore[return-value]
+    raise NotFoundError(NodeLabel.ENTERPRISE.value, enterprise_id)
+
+
+def demand_for_need(snap: Snapshot, need: Need) -> Demand:
+    ctx = snap.ctx
+    ent = need.enterprise_id or ctx.need_enterprise.get(need.id)
+    return Demand(
+        need_id=need.id,
+        enterprise_ids=[ent] if ent else [],
+        segments=set(ctx.need_segments.get(need.id, ())),
+        region=ctx.enterprise_region.get(ent) if ent else None,
+        budget_wan=need.budget_wan,
+        cooperation=frozenset(m.value for m in need.cooperation_modes),
+        min_maturity=need_min_maturity(need),
+    )
+
+
+def rank_supply(asker: Asker, snap: Snapshot, text: str, demand: Demand, question: Question,
+                query_id: str | None, k: int) -> Scored:
+    """Score achievements for a demand text: fused channels, graph features, feedback; best first."""
+    index = snap.achievements
+    if not len(index):
+        return Scored([], np.zeros(0, np.float32), [], [], channels=index.answering)
+    index.prefetch(text)  # dense query encodings start on their workers while the lexical channels score
+    fused, norm, raw, parts = index.query(text, asker.fusion_for)
+    pool = min(len(fused), max(POOL, 3 * k))
+    top = np.argpartition(-fused, pool - 1)[:pool] if pool < len(fused) else np.arange(len(fused))
+    doc_ids = index.doc_ids
+    ids = [doc_ids[i] for i in top]
+    graph = graph_features(asker.families, snap.ctx, demand, ids)
+    score = fused[top].astype(np.float32).copy()
+    supply = asker.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
+    features: list[dict[str, float]] = []
+    contributions: list[dict[str, float]] = []
+    for j, i in enumerate(top):
+        f = {"fused": float(fused[i]), "supply": supply}
+        c = {}
+        for name, z in norm.items():
+            f[f"z_{name}"] = float(z[i])
+            f[f"raw_{name}"] = float(raw[name][i])
+            c[name] = float(parts[name][i])
+        for name, values in graph.items():
+            v = float(values[j])
+            f[name] = v
+            delta = graph_delta(name, v)
+            if delta:
+                c[name] = delta
+                score[j] += delta
+        features.append(f)
+        contributions.append(c)
+    learned, verdict = asker.reranker.adjust_parts(question.value, query_id, ids, features)
+    for j in range(len(ids)):
+        if learned[j]:
+            contributions[j]["feedback"] = float(learned[j])
+        if verdict[j]:
+            # the pair's own verdict moves it in the list; it is shown as a verdict, not as confidence
+            contributions[j]["verdict"] = float(verdict[j])
+    score = score + learned + verdict
+    order = np.argsort(-score, kind="stable")
+    return Scored(
+        ids=[ids[j] for j in order],
+        score=score[order],
+        features=[features[j] for j in order],
+        contributions=[contributions[j] for j in order],
+        query_terms=tokenize(text),
+        channels=list(raw),
+    )
+
+
+def explain_supply(snap: Snapshot, achievement_id: str, query_terms: list[str], demand: Demand) -> Explanation:
+    index = snap.achievements
+    lexical = index.channel(TERMS_CHANNEL)
+    present = index.terms_in(achievement_id, query_terms, TERMS_CHANNEL)
+    idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+    terms = shared_terms(query_terms, present, idf)
+    info = snap.ctx.supply.get(achievement_id)
+    relation, steps = chain_path(snap.ctx, info.segments if info else set(), demand.segments)
+    paths = collaboration_paths(snap.ctx, achievement_id, demand.enterprise_ids)
+    return describe(snap.ctx, terms, relation, steps, paths)
+
+
+def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand, k: int, include_weak: bool,
+                   explain: bool) -> tuple[list[Match], float]:
+    window = max(k, GAP_WINDOW)
+    # the pair's own verdict moves it in the list but is no evidence of fit: left out of the confidence
+    shown = [float(s) - c.get("verdict", 0.0)
+             for s, c in zip(scored.score[:window], scored.contributions[:window], strict=True)]
+    rows = [f | {"score": v, "bonus": v - f.get("fused", 0.0)}
+            for f, v in zip(scored.features[:window], shown, strict=True)]
+    conf = asker.calibrator.confidences(rows)
+    best = float(conf[:GAP_WINDOW].max()) if len(conf) else 0.0
+    threshold = asker.gap_threshold_for(scored.channels)
+    matches = []
+    for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
+        if not include_weak and c < threshold:
+            continue
+        m = Match(
+            candidate_id=cid,
+            label=NodeLabel.ACHIEVEMENT.value,
+            name=snap.achievements.title(cid) or snap.ctx.names.get(cid, cid),
+            score=float(s),
+            confidence=float(c),
+            rank=rank,
+            features=scored.features[rank - 1],
+            contributions=scored.contributions[rank - 1],
+        )
+        if explain:
+            m.explanation = explain_supply(snap, cid, scored.query_terms, demand)
+            m.behind = [
+                PathStep(id=oid, label=snap.ctx.labels.get(oid, ""), name=name)
+                for oid, name in snap.ctx.orgs_behind(cid).items()
+            ]
+        matches.append(m)
+    return matches, best
+
+
+def match_need(asker: Asker, snap: Snapshot, need: str | Need, k: int = 10, include_weak: bool = False,
+               explain: bool = True) -> MatchResult:
+    need = find_need(asker, snap, need)
+    if k < 1:
+        raise ValidationError("k must be at least 1", field="k")
+    demand = demand_for_need(snap, need)
+    scored = rank_supply(asker, snap, need.text, demand, Question.NEED_ACHIEVEMENT, need.id, k)
+    matches, best = supply_matches(asker, snap, scored, demand, k, include_weak, explain)
+    return make_result(asker, Question.NEED_ACHIEVEMENT, need.id, NodeLabel.NEED, need.name, scored.query_terms,
+                       matches, best, sorted(demand.segments), scored.channels)
+
+
+def match_pair(asker: Asker, snap: Snapshot, need: str | Need, achievement_id: str) -> Match | None:
+    """One need–achievement pair as the need's ranking sees it (rank, confidence, explanation), also when a
+    verdict moved it off the first page; None when it is not among the candidates scored at all."""
+    need = find_need(asker, snap, need)
+    demand = demand_for_need(snap, need)
+    scored = rank_supply(asker, snap, need.text, demand, Question.NEED_ACHIEVEMENT, need.id, POOL)
+    if achievement_id not in scored.ids:
+        return None
+    matches, _ = supply_matches(asker, snap, scored, demand, len(scored.ids), include_weak=True, explain=False)
+    match = next(m for m in matches if m.candidate_id == achievement_id)
+    match.explanation = explain_supply(snap, achievement_id, scored.query_terms, demand)
+    match.behind = [PathStep(id=oid, label=snap.ctx.labels.get(oid, ""), name=name)
+                    for oid, name in snap.ctx.orgs_behind(achievement_id).items()]
+    return match
+
+
+def match_enterprise(asker: Asker, snap: Snapshot, enterprise_id: str, k: int = 10,
+                     include_weak: bool = False) -> MatchResult:
+    from matcher.documents import enterprise_text
+
+    ent = find_enterprise(asker, snap, enterprise_id)
+    ctx = snap.ctx
+    needs = []
+    for n in sorted(ctx.enterprise_needs.get(ent.id, ())):
+        try:
+            needs.append(find_need(asker, snap, n))
+        except NotFoundError:
+            continue
+    text = "\n".join([enterprise_text(ent), *(n.text for n in needs)])
+    segs = set(ctx.enterprise_segments.get(ent.id, ()))
+    for n in needs:
+        segs |= ctx.need_segments.get(n.id, set())
+    budgets = [n.budget_wan for n in needs if n.budget_wan is not None]
+    demand = Demand(
+        enterprise_ids=[ent.id], segments=segs, region=ctx.enterprise_region.get(ent.id),
+        budget_wan=max(budgets) if budgets else None,
+        cooperation=frozenset(m.value for n in needs for m in n.cooperation_modes),
+    )
+    scored = rank_supply(asker, snap, text, demand, Question.ENTERPRISE_ACHIEVEMENT, ent.id, k)
+    matches, best = supply_matches(asker, snap, scored, demand, k, include_weak, True)
+    return make_result(asker, Question.ENTERPRISE_ACHIEVEMENT, ent.id, NodeLabel.ENTERPRISE, ent.name,
+                       scored.query_terms, matches, best, sorted(segs), scored.channels)

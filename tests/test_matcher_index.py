@@ -1,0 +1,253 @@
+"""The engine's persisted indexes: built once, memory-mapped at start, private on disk, updated by edits
+without per-query work, consistent for readers while a writer swaps, shared between processes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graph.model import Achievement
+from graph.settings import Settings
+from graph.store import GraphStore
+from matcher.channels.bm25_words import BM25WordsChannel
+from matcher.channels.char_ngram import CharNgramChannel
+from matcher.embedders.base import Embedder
+from matcher.embedders.registry import make_embedder
+from matcher.engine import MatchEngine
+from matcher.index.channels import lexical_specs
+from matcher.index.files import write_atomic
+from matcher.index.job import embed_missing
+from matcher.index.vectors import VectorStore
+from tests.matcher_world import NEED_PA66, background_achievements, build_graph
+
+TEXTS = [
+    "尼龙66用高效复合热稳定剂，改善高温加工黄变",
+    "头孢类原料药酶法合成工艺，收率高杂质少",
+    "LED恒流驱动电源芯片，宽电压输入过温保护",
+    "焦炉煤气变压吸附制氢提纯，用于加氢站",
+    "高强耐磨钢板控轧控冷热处理工艺",
+    "井矿盐卤水膜法净化，去除钙镁离子",
+]
+QUERIES = ["尼龙 热稳定剂 黄变", "原料药 合成", "煤气 制氢", "耐磨钢板 热处理"]
+
+
+class Counting:
+    """A real encoder that counts the passages it encodes."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.vector_key = getattr(inner, "vector_key", inner.name)
+        self.passages = 0
+        self.gate: threading.Event | None = None
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.wait(60)
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+
+@pytest.fixture(scope="module")
+def use_m3() -> Embedder:
+    emb = make_embedder("use-m3")
+    assert emb is not None
+    return emb
+
+
+def test_lexical_index_scores_exactly_like_the_in_memory_channels() -> None:
+    ids = [f"d{i}" for i in range(len(TEXTS))]
+    for spec, old in zip(lexical_specs(), (BM25WordsChannel(), CharNgramChannel()), strict=True):
+        new = spec.build(TEXTS)
+        old.fit(ids, TEXTS)
+        for q in QUERIES:
+            np.testing.assert_allclose(new.scores(q), old.scores(q), rtol=1e-5, atol=1e-6)
+
+
+def test_an_edit_goes_to_the_delta_and_is_found_without_reweighting_the_base() -> None:
+    spec = lexical_specs()[1]
+    base = spec.build(TEXTS)
+    edited = base.with_changes(["井矿盐卤水净化后用于制氢的新工艺"], [TEXTS[5]])
+    assert edited.base is base.base  # the built matrix is shared, not copied or re-weighted
+    assert len(edited.delta) == 1 and edited.n_live == len(TEXTS)
+    scores = edited.scores("卤水 制氢")
+    assert int(np.argmax(scores)) == len(TEXTS)  # the new row (position 6) comes first
+    # compaction (a new generation) keeps the order of the live documents' scores
+    live = np.r_[0:5, 6]
+    compact = edited.compacted(live)
+    assert np.argsort(-compact.scores("卤水 制氢"))[0] == int(np.argsort(-edited.scores("卤水 制氢")[live])[0])
+
+
+def test_float16_rows_rank_like_float32_rows_where_torch_is_installed(use_m3: Embedder) -> None:
+    pytest.importorskip("torch", reason="float16 rows need the st extra")
+    from matcher.index.dense import RowBlock
+
+    rows = use_m3.embed_passages(TEXTS)
+    exact, half = RowBlock.of(rows, half=False), RowBlock.of(rows, half=True)
+    assert exact.half is None and half.half is not None
+    for q in use_m3.embed_queries(QUERIES):
+        a, b = exact.dot(q), half.dot(q)
+        assert np.abs(a - b).max() < 2e-3  # the centre's share is added back in float32
+        assert int(np.argmax(a)) == int(np.argmax(b))
+
+
+def test_atomic_write_leaves_the_old_file_whole_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "f.bin"
+    write_atomic(target, lambda fh: fh.write(b"old"))
+
+    def fail(fh) -> None:  # noqa: ANN001
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomic(target, fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_embedding_job_resumes_where_it_stopped(tmp_path: Path, use_m3: Embedder) -> None:
+    from matcher.index.dense import FullVectors
+
+    counting = Counting(use_m3)
+    store = VectorStore(tmp_path, counting.vector_key, counting.dim)
+    digests = [f"{i:040x}" for i in range(len(TEXTS))]
+    stop = threading.Event()
+
+    def stop_after_first(progress) -> None:  # noqa: ANN001
+        stop.set()
+
+    assert not embed_missing(store, FullVectors(counting), digests, lambda i: TEXTS[i], stop, stop_after_first,
+                             chunk=2)
+    assert counting.passages == 2
+    assert embed_missing(store, FullVectors(counting), digests, lambda i: TEXTS[i], threading.Event(), chunk=2)
+    assert counting.passages == len(TEXTS)  # the first chunk was not encoded again
+    np.testing.assert_allclose(store.get(digests), use_m3.embed_passages(TEXTS), atol=1e-5)
+
+
+@pytest.fixture()
+def world(store: GraphStore, shared_dir: Path) -> GraphStore:
+    build_graph(store, background_achievements(shared_dir, 40))
+    return store
+
+
+def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = Counting(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
+    before = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
+    assert first.passages > 0 and "dense" in before.channels
+    engine.close()
+    index_dir = tmp_path / "index"
+    for path in index_dir.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+
+    from matcher.index import lexical
+
+    real_build = lexical.LexicalIndex.build.__func__  # type: ignore[attr-defined]
+
+    def no_build(cls, name, analyzer, scheme, texts, progress=None):  # noqa: ANN001, ANN202
+        if len(texts):
+            raise AssertionError("a restart must not rebuild a lexical index")
+        return real_build(cls, name, analyzer, scheme, texts, progress)
+
+    monkeypatch.setattr(lexical.LexicalIndex, "build", classmethod(no_build))
+    second = Counting(use_m3)
+    again = MatchEngine.from_store(world, settings=settings, embedder=second, extra_embedders=[])
+    try:
+        assert second.passages == 0
+        base = again.achievements.lexical[0].base
+        assert isinstance(base.rows, np.memmap) and isinstance(again.achievements.dense[0].rows.base, np.memmap)
+        after = again.match_need(NEED_PA66.id, k=3, include_weak=True)
+        assert [m.candidate_id for m in after.matches] == [m.candidate_id for m in before.matches]
+    finally:
+        again.close()
+
+
+def test_a_restart_reindexes_and_embeds_only_what_changed_in_the_graph(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    MatchEngine.from_store(world, settings=settings, embedder=Counting(use_m3), extra_embedders=[]).close()
+    world.upsert_nodes([Achievement(id="a-new", name="卤水提锂新工艺",
+                                    description="从井矿盐卤水中提取碳酸锂的膜分离工艺")])
+    counting = Counting(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=counting, extra_embedders=[])
+    try:
+        assert counting.passages == 1
+        assert "a-new" in engine.achievements
+    finally:
+        engine.close()
+
+
+def test_lexical_channels_answer_while_the_dense_rows_are_computed(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    counting = Counting(use_m3)
+    counting.gate = threading.Event()  # the embedding job waits until released
+    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=counting,
+                                    extra_embedders=[], wait=False)
+    try:
+        early = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
+        assert early.channels == ["bm25_words", "char_ngram"]
+        assert early.matches[0].candidate_id == "a-pa66"
+        counting.gate.set()
+        assert engine.wait_ready(timeout=120)
+        late = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
+        assert late.channels == ["bm25_words", "char_ngram", "dense"]
+    finally:
+        counting.gate.set()
+        engine.close()
+
+
+def test_a_reader_keeps_its_snapshot_while_an_edit_is_swapped_in(world: GraphStore, tmp_path: Path) -> None:
+    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    try:
+        held = engine.snapshot
+        engine.upsert_achievement(Achievement(id="a-pa66", name="改写后的成果", description="与尼龙无关的软件系统"))
+        assert "尼龙" in held.achievements.text("a-pa66")  # the reader's view did not move
+        assert "软件" in engine.achievements.text("a-pa66")
+        assert engine.achievements.docs.n_base == held.achievements.docs.n_base  # no rebuild
+    finally:
+        engine.close()
+
+
+def test_a_second_process_on_the_same_indexes_sees_an_edit_made_by_the_first(
+    world: GraphStore, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    writer = MatchEngine.from_store(world, settings=settings, embedder=None)
+    follower = MatchEngine.from_store(world, settings=settings, embedder=None)
+    try:
+        assert writer.keeper.is_writer and not follower.keeper.is_writer
+        writer.upsert_achievement(Achievement(id="a-brine", name="卤水提锂", description="井矿盐卤水提取碳酸锂"))
+        follower.keeper.follow_once()
+        assert "a-brine" in follower.achievements
+        assert follower.achievements.lexical[0].base.rows is not writer.achievements.lexical[0].base.rows
+        writer.close()  # the writer goes away: the follower takes over its role
+        follower.keeper.follow_once()
+        assert follower.keeper.is_writer
+    finally:
+        writer.close()
+        follower.close()
+
+
+def test_worker_processes_share_the_index_pages(world: GraphStore, tmp_path: Path) -> None:
+    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    try:
+        rows = engine.achievements.lexical[1].base.rows
+        assert isinstance(rows, np.memmap) and not rows.flags.writeable
+        assert os.path.samefile(rows.filename, next((tmp_path / "index" / "achievements").rglob("rows.npy")))
+    finally:
+        engine.close()
