@@ -138,10 +138,10 @@ class StandingMatches:
         if not len(index):
             return []
         found: list[str] = []
-        from matcher.engine import achievement_text
+        from matcher.documents import achievement_text
 
         for ach in achievements:
-            fused = index.query(achievement_text(ach)).fused
+            fused = index.query(achievement_text(ach), self.engine.fusion_for).fused
             top = np.argsort(-fused)[:per]
             found.extend(index.doc_ids[i] for i in top)
         return list(dict.fromkeys(found))
