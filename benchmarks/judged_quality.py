@@ -18,8 +18,8 @@ these rankings (the judged needs have no enterprise graph around them): the bonu
 
 Then the **confidence users see**: the two-stage curve of :mod:`matcher.confidence` (channel weights into a
 supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
-the report part: Brier score, a reliability table, gap_auc with its interval, against the curve shipped before
-(fitted on the 20 shared dev needs). The same for the lexical-only engine (no encoder). ``--fit`` prints the
+the report part: Brier score, a reliability table, gap_auc with its interval, against the curve in use
+(``CURVES``: after ``--fit`` was pasted, the same as the tune fit). The same for the lexical-only engine (no encoder). ``--fit`` prints the
 ``CURVES`` entries and fusion weights to paste into ``matcher/confidence.py`` / ``matcher/engine.py``.
 
 The channels' scores are cached (``$TECHMATCH_DATA_DIR/cache/judged_quality.npz``) so that reruns take seconds;
@@ -361,7 +361,7 @@ def main() -> None:
         print(f"### {label}\n")
         print("| curve | report: gap_auc [95 % CI] | report: Brier | report: mean confidence / share relevant |")
         print("|---|---|---|---|")
-        for name, curve in (("fitted on tune", fitted), ("shipped before (fitted on the 20 dev needs)", shipped)):
+        for name, curve in (("fitted on tune", fitted), ("in matcher/confidence.py now", shipped)):
             top, conf, rel = confidences(curve, report_rows)
             brier = float(np.mean((conf - rel) ** 2))
             print(f"| {name} | {auc_interval(top, has_supply(report))} | {brier:.4f} | "
