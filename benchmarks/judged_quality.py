@@ -7,7 +7,7 @@ ranked over all 2,810 zhibei achievements by every channel of the default engine
 each need's ranking is formed by:
 
 - each channel alone, reciprocal-rank fusion (k = 60) of three and of four channels (the field's baselines);
-- the engine's rank-normal fusion with equal weights (the shipped pipeline until this benchmark);
+- the engine's rank-normal fusion with equal weights (the shipped pipeline);
 - **learned fusions**, fitted on the tune part only: a logistic regression of "judged relevant" over the
   channels' rank-normal scores (its weights are rank-normal channel weights), and one over rank-normal and
   background z-scores together.
@@ -19,8 +19,8 @@ these rankings (the judged needs have no enterprise graph around them): the bonu
 Then the **confidence users see**: the two-stage curve of :mod:`matcher.confidence` (channel weights into a
 supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
 the report part: Brier score, a reliability table, gap_auc with its interval, against the curve in use
-(``CURVES``: after ``--fit`` was pasted, the same as the tune fit). The same for the lexical-only engine (no encoder). ``--fit`` prints the
-``CURVES`` entries and fusion weights to paste into ``matcher/confidence.py`` / ``matcher/engine.py``.
+(``CURVES``: after ``--fit`` was pasted, the same as the tune fit), for each channel set an engine can have.
+``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/confidence.py``.
 
 The channels' scores are cached (``$TECHMATCH_DATA_DIR/cache/judged_quality.npz``) so that reruns take seconds;
 the first run embeds what the vector store lacks (2,810 passages per encoder; long on two cores).
