@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             built = provide()
             if first and built is not None:  # standings from before this start (or another engine) refreshed
                 app.state.jobs.submit("refresh-stale-standings", app.state.upkeep.refresh_stale)
+                app.state.upkeep.recalibrate()  # verdicts given since the last start
             return built
 
         app.state.engine_provider = provide_and_catch_up

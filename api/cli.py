@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "api.commands.bureau_cmd",
     "api.commands.outbox_cmd",
     "api.commands.index_cmd",
+    "api.commands.calibrate_cmd",
 )
 
 
