@@ -23,6 +23,7 @@ from graph.model import (
     RelType,
 )
 from graph.settings import Settings, get_settings
+from matcher.confidence import LEXICAL_CHANNELS, curve_for
 from matcher.engine import MatchEngine
 from matcher.standing import StandingMatches
 
@@ -44,6 +45,8 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TECHMATCH_GRAPH_DATABASE", graph_server.database)
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")  # the lexical engine: fast, offline
+    # its own curve gives no gap verdicts (matcher/confidence.py): the operator sets the threshold fitted with it
+    monkeypatch.setenv("TECHMATCH_GAP_CONFIDENCE", str(curve_for(LEXICAL_CHANNELS).gap_threshold))
     get_settings.cache_clear()
     segs = [ChainSegment(id="s1", name="聚合", chain_id="c1", position=ChainPosition.MIDSTREAM),
             ChainSegment(id="s2", name="电气", chain_id="c1", position=ChainPosition.DOWNSTREAM)]
@@ -92,7 +95,8 @@ def test_export_reads_standings_and_matches_no_need_once_they_are_current(cli_en
 
 
 def test_the_gap_map_from_standings_is_the_one_from_matching_every_need(cli_env, tmp_path, capsys) -> None:
-    engine = MatchEngine.from_store(cli_env, settings=Settings(data_dir=tmp_path / "old"), embedder=None)
+    settings = get_settings().model_copy(update={"data_dir": tmp_path / "old"})
+    engine = MatchEngine.from_store(cli_env, settings=settings, embedder=None)
     old = build_gap_map(cli_env, engine_need_is_unmet(engine, k=1, explain=False))
     assert main(["bureau", "gaps", "--json"]) == 0
     new = json.loads(capsys.readouterr().out)
