@@ -276,7 +276,7 @@ class GraphStore:
             deadline = deadline if deadline is not None else now + self.retry_time_s
             if now + delay > deadline:
                 raise failure
-            log.warning("graph transaction failed, retrying in %.1fs: %s", delay, failure)
+            log.info("graph transaction failed, retrying in %.1fs: %s", delay, failure)
             self._woken.wait(delay)
             delay *= 2
 
@@ -703,7 +703,7 @@ def watch_fail_fast(server: Any, store: GraphStore) -> None:
 
     def gone(code: int) -> None:
         error = GraphServerExitedError(code, str(server.log_file), log_tail(server.log_file))
-        log.error("%s", error)
+        log.info("%s", error)  # the command reports it as its one line of failure
         store.mark_down(error)
 
     server.watch(gone)
