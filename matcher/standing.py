@@ -71,8 +71,12 @@ class RefreshProgress:
 
 
 def engine_version(engine: Any) -> str:
-    """What the standings were computed with: the channels and the confidence threshold."""
-    raw = "|".join([*engine.channel_names, f"{engine.gap_threshold:.6f}"])
+    """What the standings were computed with: the channels that answered (the lexical ones alone while the
+    dense rows are being computed, whose results carry no gap verdict: such standings are stale once the dense
+    channels answer) and the confidence threshold."""
+    snapshot = getattr(engine, "achievements", None)
+    channels = getattr(snapshot, "answering", None) or engine.channel_names
+    raw = "|".join([*channels, f"{engine.gap_threshold:.6f}"])
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:12]
 
 

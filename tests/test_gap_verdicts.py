@@ -65,3 +65,24 @@ def test_the_api_and_the_need_page_show_no_gap_verdict_when_the_engine_cannot_te
     html = page.get("/needs/need-04").text
     assert 'id="gap-unknown"' in html and "无法可靠判断" in html
     assert 'id="gap"' not in html and 'id="escalate"' not in html
+
+
+def test_standings_made_before_the_dense_rows_are_ready_are_stale_once_they_are(store: GraphStore,
+                                                                                 tmp_path: Path) -> None:
+    from matcher.embedders.registry import make_embedder
+    from matcher.standing import engine_version
+
+    build_graph(store, [])
+    engine = MatchEngine(store, settings=Settings(data_dir=tmp_path), embedder=make_embedder("e5-small"),
+                         extra_embedders=[])
+    engine.keeper.refresh()  # the indexes built, the dense rows not computed yet: the lexical channels answer
+    warming = engine.match_need("n-none", k=5)
+    assert warming.channels == ["bm25_words", "char_ngram"] and not warming.gap_known
+    before = engine_version(engine)
+
+    engine.keeper.embed()
+    assert engine.wait_ready(60)
+    ready = engine.match_need("n-none", k=5)
+    assert "dense" in ready.channels and ready.gap_known
+    assert engine_version(engine) != before  # the warm-up standings are recomputed (api.app refreshes them)
+    engine.close()
