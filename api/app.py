@@ -113,6 +113,12 @@ def _engine_provider(
     return provide, lambda: box["engine"]
 
 
+def _when_dense_ready(engine: Any, jobs: JobRunner, upkeep: Upkeep) -> None:
+    """Refresh the standings once every dense channel answers (at once when they already do)."""
+    if engine.keeper.dense_missing() and engine.wait_ready(None):
+        jobs.submit("refresh-stale-standings", upkeep.refresh_stale)
+
+
 def service_secret(settings: Settings) -> str:
     """The secret that signs forms and hidden-need handles: the setting, else one generated on the first start
     and kept (owner-only) in the data directory, so that every worker and every restart shares it."""
@@ -148,6 +154,12 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             built = provide()
             if first and built is not None:  # standings from before this start (or another engine) refreshed
                 app.state.jobs.submit("refresh-stale-standings", app.state.upkeep.refresh_stale)
+                app.state.upkeep.recalibrate()  # verdicts given since the last start
+                if hasattr(built, "wait_ready"):
+                    # standings made while only the lexical channels answered carry no gap verdict: redo them
+                    # once the dense rows are ready
+                    threading.Thread(target=_when_dense_ready, args=(built, app.state.jobs, app.state.upkeep),
+                                     name="standings-after-embedding", daemon=True).start()
             return built
 
         app.state.engine_provider = provide_and_catch_up

@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "api.commands.bureau_cmd",
     "api.commands.outbox_cmd",
     "api.commands.index_cmd",
+    "api.commands.calibrate_cmd",
+    "api.commands.backup_cmd",
 )
 
 
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        # the driver logs every dropped connection; what it means for the command is its one line of failure
+        logging.getLogger("neo4j").setLevel(logging.CRITICAL)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -89,9 +89,10 @@ class Contract:
 class DockingService:
     """Opens, advances, signs and abandons dockings; every step checked, recorded, audited and announced."""
 
-    def __init__(self, store: GraphStore, audit: AuditLog, notifier: Any | None = None, engine: Any | None = None
-                 ) -> None:
+    def __init__(self, store: GraphStore, audit: AuditLog, notifier: Any | None = None, engine: Any | None = None,
+                 upkeep: Any | None = None) -> None:
         self.store, self.audit, self.notifier, self.engine = store, audit, notifier, engine
+        self.upkeep = upkeep
 
     # -- reads -------------------------------------------------------------------------------------
     def get(self, principal: Principal, docking_id: str) -> Docking:
@@ -218,6 +219,8 @@ class DockingService:
             self.engine.record_feedback("need_achievement", docking.need_id, docking.achievement_id, Verdict.ACCEPT,
                                         None, "已签约", user=principal.broker_id or principal.user_id,
                                         strength=SIGNED_STRENGTH)
+            if self.upkeep is not None:  # a deal is the verdict that matters most: recalibrate in the background
+                self.upkeep.recalibrate()
         return updated
 
     # -- internals ---------------------------------------------------------------------------------

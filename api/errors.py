@@ -192,7 +192,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(request: Request, exc: GraphUnavailableError) -> Any:
-        return respond(request, 503, "图数据库暂时不可用，请稍后再试")
+        # the operator's details (exit code, log lines) stay in the log; the caller gets the sentence for people
+        detail = getattr(exc, "public_detail", None) or "图数据库服务暂时不可用，请稍后再试"
+        return respond(request, 503, detail, error="graph_unavailable", headers={"Retry-After": "5"})
 
     @app.exception_handler(TechmatchError)
     async def _domain(request: Request, exc: TechmatchError) -> Any:

@@ -3,7 +3,8 @@ Prometheus metrics, and the health and readiness probes.
 
 - ``/healthz``: the process answers (liveness); nothing else is checked.
 - ``/readyz``: the graph answers a query within a second, the matcher's indexes are built; 503 otherwise,
-  with what is missing (readiness: a load balancer sends no traffic until it is 200).
+  with what is missing (readiness: a load balancer sends no traffic until it is 200); under a supervised graph
+  server also its state (running, restarting, failed) and how often it was restarted.
 - ``/metrics``: Prometheus text (``prometheus_client``): requests by route template and status, latency
   histograms, match latency by question, rows loaded by outcome, the sizes of the matcher's indexes. With
   several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (see docs/operations.md).
@@ -141,6 +142,13 @@ def readyz(request: Request) -> JSONResponse:
     graph_ok = _graph_answers(state)
     GRAPH_UP.set(1 if graph_ok else 0)
     checks["graph"] = {"ok": graph_ok, "detail": "图数据库可用" if graph_ok else "图数据库无响应"}
+    supervisor = getattr(state, "supervisor", None)
+    if supervisor is not None:
+        status = supervisor.status()
+        checks["graph"]["server"] = status.state
+        checks["graph"]["restarts"] = status.restarts
+        if not graph_ok and status.state != "running":
+            checks["graph"]["detail"] = status.detail
     engine = state.engine_if_built() if hasattr(state, "engine_if_built") else None
     checks["matcher"] = {"ok": engine is not None,
                          "detail": "匹配索引已就绪" if engine is not None else "匹配索引尚未建好"}
@@ -152,7 +160,7 @@ def readyz(request: Request) -> JSONResponse:
 
 def _graph_answers(state: Any) -> bool:
     store = getattr(state, "store", None)
-    if store is None:
+    if store is None or getattr(store, "down", None) is not None:  # known to be down: no need to ask
         return False
     try:
         return bool(store.ping())

@@ -42,6 +42,18 @@ class Upkeep:
             out.setdefault(r["id"], set()).add(r["seg"])
         return out
 
+    def recalibrate(self) -> None:
+        """Refit the confidence on the brokers' verdicts and deals, in the background (matcher.recalibration)."""
+        engine = self._engine()
+        if engine is None or not hasattr(engine, "recalibrate"):
+            return
+
+        def run() -> None:
+            found = engine.recalibrate()
+            log.info("recalibration: %s", found.line())
+
+        self.jobs.submit("recalibrate", run)
+
     # -- needs -------------------------------------------------------------------------------------
     def after_need(self, need: Need, posted: bool = False) -> None:
         """A need written through the service: index, standing, and (when new) the brokers told."""

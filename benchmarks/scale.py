@@ -23,7 +23,11 @@ Sections (each prints its own table; add one by writing a function and listing i
 - ``query``: need → achievements, cold (query vectors encoded in the request) and warm (the same need again),
   p50 / p95: the new engine's ``match_need``, the old channels + fusion on the same corpus and encoders;
 - ``api``: the service (``techmatch serve``) under 1 / 20 / 50 clients, 1 and 2 worker processes, lexical and
-  full engine; throughput, p50 / p95, errors.
+  full engine; throughput, p50 / p95, errors;
+- ``reverse``: achievement → enterprises on the zhibei graph, p50 / p95: one full query per candidate text
+  (old) against one pass (new), and how far their top 10 agree;
+- ``bureau``: the gap map, topics and Excel report on the zhibei graph: every need matched per view (old)
+  against the stored standings (new).
 
 Medians and ratios are against a baseline measured in the same run; the load average is printed with each
 table (the machine is shared).
@@ -507,6 +511,106 @@ def _matvec_row(n: int, rng: np.random.Generator, torch) -> list[str]:  # noqa: 
     return [f"{n:,}", f16_s, f"{f32:.1f}", ratio, f"{n * 896 * 4 / 2**20:.0f}", f"{n * 896 * 2 / 2**20:.0f}"]
 
 
+# -- the zhibei graph: bureau views and achievement → enterprises ----------------------------------
+def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data directory holding the zhibei graph
+    """The zhibei export in a graph (``--graph-data-dir``: one already loaded, e.g. by ``techmatch ingest``;
+    else loaded here into the run's directory) and an engine over it (``TECHMATCH_EMBEDDER`` decides which)."""
+    if getattr(run, "_zhibei", None) is not None:
+        return run._zhibei  # type: ignore[attr-defined]
+    from graph.settings import Settings
+    from graph.store import open_store
+    from matcher.engine import MatchEngine
+
+    data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
+    settings = Settings(data_dir=data_dir)
+    ctx = open_store(settings)
+    store = ctx.__enter__()
+    if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
+        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet"], cwd=ROOT, check=True,
+                       env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
+    t0 = time.perf_counter()
+    engine = MatchEngine.from_store(store, settings=settings)
+    print(f"  [zhibei] engine opened in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    run._zhibei = (store, engine, ctx)  # type: ignore[attr-defined]
+    return run._zhibei  # type: ignore[attr-defined]
+
+
+def section_reverse(run: Run) -> Table:
+    """achievement → enterprises: one full query per candidate text (old) against one pass (new)."""
+    from matcher.questions import absorbers
+
+    store, engine, _ = zhibei_graph(run)
+    ids = engine.achievements.doc_ids
+    sample = random.Random(7).sample(ids, min(run.args.queries, len(ids)))
+    times: dict[bool, list[float]] = {False: [], True: []}
+    tops: dict[bool, list[list[str]]] = {False: [], True: []}
+    for aid in sample:
+        for one_pass in (False, True):
+            for ch in engine.achievements.dense:
+                ch.queries.clear()  # cold: what a broker's first look at an achievement costs
+            t0 = time.perf_counter()
+            result = absorbers.match_achievement(engine, engine.snapshot, aid, k=10, include_weak=True,
+                                                 one_pass=one_pass)
+            times[one_pass].append(time.perf_counter() - t0)
+            tops[one_pass].append([m.candidate_id for m in result.matches])
+    pairs = [(a, b) for a, b in zip(tops[False], tops[True], strict=True) if a]  # the old path found someone
+    same_top = sum(1 for a, b in pairs if a[:1] == b[:1])
+    overlap = float(np.mean([len(set(a) & set(b)) / len(a) for a, b in pairs])) if pairs else float("nan")
+    t = Table("achievement → enterprises (match_achievement, k=10): old per-candidate queries vs one pass",
+              ["path", "achievements", "p50 (ms)", "p95 (ms)", "top-1 same as old", "overlap of the top 10"])
+    t.notes.append(f"zhibei graph ({len(ids):,} achievements, {len(engine.needs):,} needs, "
+                   f"{len(engine.enterprises):,} enterprise profiles); channels {', '.join(engine.channel_names)}; "
+                   f"{load_note()}")
+    for one_pass, name in ((False, "old: a full achievement-corpus query per candidate text"),
+                           (True, "new: one pass (stored rows, one product, the achievement's rank only)")):
+        t.rows.append([name, str(len(sample)), f"{ms(times[one_pass]):.0f}", f"{ms(times[one_pass], 95):.0f}",
+                       f"{same_top}/{len(pairs)}" if one_pass else "—",
+                       f"{overlap:.2f}" if one_pass else "—"])
+    return t
+
+
+def section_bureau(run: Run) -> Table:
+    """The bureau's views on the zhibei graph: the gap map by matching every need (old) against the stored
+    standings (new), then the topics and the Excel report on top of each."""
+    from api.commands.bureau_cmd import refresh_standings
+    from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
+    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+    from bureau.targets import target_progress
+    from bureau.topics import curate_topics
+    from matcher.standing import stored_unmet
+
+    store, engine, _ = zhibei_graph(run)
+    out = run.work / "report.xlsx"
+    rows = []
+
+    def views(unmet_of: Callable[[], object]) -> list[float]:
+        t0 = time.perf_counter()
+        gap_map = build_gap_map(store, unmet_of())  # type: ignore[arg-type]
+        t_gap = time.perf_counter() - t0
+        topics = curate_topics(store, gap_map)
+        t_topics = time.perf_counter() - t0
+        write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
+        return [t_gap, t_topics, time.perf_counter() - t0]
+
+    t0 = time.perf_counter()
+    standing = refresh_standings(store)  # stale ones computed once (say how many), the rest read
+    refresh = time.perf_counter() - t0
+    first = views(lambda: stored_unmet(standing.read()))  # pays the imports, jieba's start, the IDF table
+    old = views(lambda: engine_need_is_unmet(engine, k=1, explain=False))
+    new = views(lambda: stored_unmet(standing.read()))
+    new = [min(a, b) for a, b in zip(first, new, strict=True)]
+    needs = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
+    t = Table("bureau views on the zhibei graph: every need matched per view (old) vs stored standings (new)",
+              ["view", "needs", "old (s)", "new (s)"])
+    t.notes.append(f"channels {', '.join(engine.channel_names)}; the graph server already running (its start is "
+                   f"not counted); refreshing stale standings first took {refresh:.1f} s; {load_note()}")
+    for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
+                              "+ Excel report (/report.xlsx, bureau export)")):
+        rows.append([name, f"{needs:,}", f"{old[i]:.1f}", f"{new[i]:.1f}"])
+    t.rows = rows
+    return t
+
+
 SECTIONS: dict[str, Callable[[Run], Table]] = {
     "matvec": section_matvec,
     "embed": section_embed,
@@ -514,6 +618,8 @@ SECTIONS: dict[str, Callable[[Run], Table]] = {
     "startup": section_startup,
     "query": section_query,
     "api": section_api,
+    "reverse": section_reverse,
+    "bureau": section_bureau,
 }
 
 
@@ -528,6 +634,8 @@ def main() -> None:
                     help="synthetic achievements added to the demo graph (0: demo only)")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 20, 50])
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--graph-data-dir", default=None,
+                    help="reverse, bureau: a data directory with the zhibei graph loaded (else loaded here)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -6,7 +6,9 @@ positions in Chinese (:mod:`graph.zh`); a table with nothing in it says so in a 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +151,21 @@ def write_xlsx(tables: dict[str, Table], path: Path | str) -> Path:
             width = max([len(str(h)) * 2, *(len(str(r.get(h) or "")) for r in rows[:200])], default=8)
             ws.column_dimensions[ws.cell(1, i).column_letter].width = min(max(8, width + 2), 60)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    with _atomic(path) as tmp:
+        wb.save(tmp)
     return path
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it only once written in full: an interrupted export
+    (Ctrl-C, a full disk) leaves no half-written report and the previous one, if any, untouched."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_csv(tables: dict[str, Table], directory: Path | str) -> list[Path]:
@@ -163,7 +178,7 @@ def write_csv(tables: dict[str, Table], directory: Path | str) -> list[Path]:
     for name, rows in tables.items():
         path = directory / f"{name}.csv"
         headers = list(rows[0]) if rows else []
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        with _atomic(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=headers)
             writer.writeheader()
             for row in rows:

@@ -144,12 +144,15 @@ def engine_need_is_unmet(engine: Any, **match_kwargs: Any) -> NeedIsUnmet:
 
 def _members(store: GraphStore, label: NodeLabel) -> dict[str, list[dict[str, Any]]]:
     lbl = NodeLabel(label).value  # a closed enum member, never input
+    # only what the map reads (a count, a status, what says an enterprise can absorb): not every property of
+    # every achievement, which at a province's size is most of the view's time
     rows = store.read(
-        f"MATCH (x:{lbl})-[:IN_SEGMENT]->(s:ChainSegment) RETURN s.id AS seg, properties(x) AS p"
+        f"MATCH (x:{lbl})-[:IN_SEGMENT]->(s:ChainSegment) RETURN s.id AS seg, x.id AS id, x.status AS status, "
+        "x.high_tech AS high_tech, x.tech_sme AS tech_sme, x.size AS size"
     )
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        out[r["seg"]].append(r["p"])
+        out[r["seg"]].append({k: r[k] for k in ("id", "status", "high_tech", "tech_sme", "size")})
     return out
 
 

@@ -20,6 +20,7 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalize
@@ -50,10 +51,11 @@ def _analyse(text: str) -> list[str]:
     return tokenize(text) + char_ngrams(text, (2, 3))
 
 
-def tfidf_representation(texts: Sequence[str]) -> np.ndarray:
-    """TF-IDF over jieba words and character 2-3-grams (the matcher's lexical view of a text)."""
+def tfidf_representation(texts: Sequence[str]) -> Any:
+    """TF-IDF over jieba words and character 2-3-grams (the matcher's lexical view of a text), sparse: a dense
+    copy of thousands of needs × their whole vocabulary would be gigabytes."""
     vectorizer = TfidfVectorizer(analyzer=_analyse, sublinear_tf=True)
-    return vectorizer.fit_transform(list(texts)).toarray()
+    return vectorizer.fit_transform(list(texts))
 
 
 def embedder_representation(embedder: Any) -> NeedRepresentation:
@@ -71,10 +73,17 @@ def cluster_texts(
         return []
     if len(texts) == 1:
         return [[0]]
-    vectors = l2_normalize(np.asarray(representation(texts), dtype=np.float64))
+    rep = representation(texts)
+    vectors = l2_normalize(rep.astype(np.float64) if sparse.issparse(rep) else np.asarray(rep, dtype=np.float64))
+    # cosine distances from the (sparse) unit rows: the same average-linkage clustering as metric="cosine" on
+    # the dense rows, in texts² memory instead of texts × vocabulary
+    similarity = vectors @ vectors.T
+    similarity = similarity.toarray() if sparse.issparse(similarity) else np.asarray(similarity)
+    distances = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distances, 0.0)
     labels = AgglomerativeClustering(
-        n_clusters=None, distance_threshold=distance_threshold, metric="cosine", linkage="average"
-    ).fit_predict(vectors)
+        n_clusters=None, distance_threshold=distance_threshold, metric="precomputed", linkage="average"
+    ).fit_predict(distances)
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
         groups.setdefault(int(label), []).append(i)

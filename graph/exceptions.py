@@ -19,6 +19,34 @@ class ServerStartError(GraphUnavailableError):
         super().__init__(f"{message}" + (f" (log: {log_file})" if log_file else ""))
 
 
+class GraphDownError(GraphUnavailableError):
+    """The graph server is known to be down (its process exited); raised at once, without waiting on the driver.
+
+    ``public_detail`` is the sentence the service answers with (503); ``str()`` is the operator's line.
+    """
+
+    def __init__(self, message: str, public_detail: str = "图数据库服务暂时不可用，请稍后再试") -> None:
+        self.public_detail = public_detail
+        super().__init__(message)
+
+
+class GraphServerExitedError(GraphDownError):
+    """A graph server this process started exited by itself (killed, crashed, out of memory)."""
+
+    def __init__(self, exit_code: int | None, log_file: str | None, tail: str = "",
+                 public_detail: str = "图数据库服务暂时不可用，请稍后再试") -> None:
+        self.exit_code, self.log_file, self.tail = exit_code, log_file, tail
+        code = "未知" if exit_code is None else str(exit_code)
+        if exit_code is not None and exit_code < 0:
+            code += f"，信号 {-exit_code}"
+        message = f"图数据库进程意外退出（退出码 {code}）"
+        if tail:
+            message += f"；日志最后几行：{tail}"
+        if log_file:
+            message += f"；完整日志：{log_file}"
+        super().__init__(message, public_detail)
+
+
 class DataDirLockedError(TechmatchError):
     """Another techmatch process already runs a server on this data directory."""
 

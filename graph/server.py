@@ -9,7 +9,9 @@ by a crashed process (a stale PID file with no lock holder) is recognised and st
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
+import json
 import logging
 import os
 import secrets
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +92,11 @@ class EmbeddedGraphServer:
         self._lock_fd: int | None = None
         self._info: ServerInfo | None = None
         self._stop_lock = threading.Lock()
+        self._stopping = False
+        self._last_ports = (0, 0)
+        #: who runs the server, written to ``server.json`` for other techmatch processes: a long-lived owner
+        #: ("serve", "graph run") lets them attach; a command's own server ("command") does not
+        self.owner = "command"
 
     # -- paths -----------------------------------------------------------------------------------
     @property
@@ -102,6 +110,11 @@ class EmbeddedGraphServer:
     @property
     def lock_file(self) -> Path:
         return self.data_dir / "server.lock"
+
+    @property
+    def info_file(self) -> Path:
+        """Where a running server is described for other techmatch processes (no password: that is ``secret``)."""
+        return self.data_dir / "server.json"
 
     @property
     def secret_file(self) -> Path:
@@ -125,61 +138,131 @@ class EmbeddedGraphServer:
         self._acquire_lock()
         try:
             self._clean_stale_server()
-            java = self._java_runtime()
-            if not java.exists() or not os.access(java, os.X_OK):
-                raise ServerStartError(f"Java runtime missing or not executable: {java}", str(self.log_file))
-            bolt_port = self._bolt_port or free_port()
-            http_port = (self._http_port or free_port()) if self.USES_HTTP else 0
-            for port in (bolt_port, http_port):
-                if port and port_in_use(port):
-                    raise ServerStartError(f"port {port} on 127.0.0.1 is already in use", str(self.log_file))
-            password = self._password()
-            cmd = self._command(java, bolt_port, http_port, password)
-            stdin_payload = self._stdin_payload(password)
-            self._before_launch()
-            private_dir(self.log_file.parent)
-            log_handle = open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-            try:
-                # A new session so Ctrl-C in a terminal reaches us first and we stop the JVM cleanly.
-                self._proc = subprocess.Popen(
-                    cmd,
-                    stdout=log_handle,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.PIPE if stdin_payload is not None else subprocess.DEVNULL,
-                    cwd=self.data_dir,
-                    start_new_session=True,
-                    umask=PRIVATE_UMASK,  # the database files it writes are the owner's alone
-                )
-            except OSError as exc:
-                raise ServerStartError(f"could not run Java ({exc})", str(self.log_file)) from exc
-            finally:
-                log_handle.close()
-            if stdin_payload is not None and self._proc.stdin is not None:
-                # Secrets travel on stdin, never on the command line; the pipe stays open for the
-                # server's life (a server that watches it stops when we are gone).
-                try:
-                    self._proc.stdin.write(stdin_payload)
-                    self._proc.stdin.flush()
-                except BrokenPipeError:
-                    pass  # the server exited at once; _wait_ready reports it with the log
-            write_private(self.pid_file, str(self._proc.pid))
-            self._info = ServerInfo(
-                uri=f"bolt://127.0.0.1:{bolt_port}",
-                user=self.USER,
-                password=password,
-                database=self.database,
-                http_port=http_port,
-                pid=self._proc.pid,
-                log_file=self.log_file,
-                backend=self.BACKEND,
-            )
-            self._wait_ready()
+            self._launch(self._bolt_port or free_port(), (self._http_port or free_port()) if self.USES_HTTP else 0)
         except BaseException:
             self.stop()
             raise
         atexit.register(self.stop)
         _install_signal_handlers(self)
-        return self._info
+        return self.info
+
+    def restart(self) -> ServerInfo:
+        """Start the server again after its process exited by itself (the supervisor's call).
+
+        This process still holds the data directory's lock, so nothing else can have taken the directory.
+        The same ports are used again when they are free (clients and attached commands keep their address),
+        new free ones otherwise (unless the ports were configured).
+        """
+        if self._lock_fd is None:
+            raise ServerStartError("the server was stopped; start it instead of restarting it")
+        with self._stop_lock:
+            proc, self._proc = self._proc, None
+            if proc is not None:
+                if proc.poll() is None:  # a restart of a live server: stop it first
+                    _terminate(proc.pid, proc)
+                if proc.stdin is not None:
+                    with contextlib.suppress(OSError):
+                        proc.stdin.close()
+            self._info = None
+            self.info_file.unlink(missing_ok=True)
+        bolt_port, http_port = self._last_ports
+        if not self._bolt_port and port_in_use(bolt_port):
+            bolt_port = free_port()
+        if self.USES_HTTP and not self._http_port and port_in_use(http_port):
+            http_port = free_port()
+        try:
+            self._launch(bolt_port, http_port)
+            if self._lock_fd is None:  # stopped on purpose while it started: do not leave it running
+                raise ServerStartError("the server was stopped while it restarted")
+        except BaseException:
+            # leave the lock with us: the supervisor tries again later, and no other process takes the directory
+            with self._stop_lock:
+                proc, self._proc = self._proc, None
+                if proc is not None and proc.poll() is None:
+                    _terminate(proc.pid, proc)
+                self._info = None
+            raise
+        return self.info
+
+    def exit_code(self) -> int | None:
+        """The exit code of the server's process once it has exited by itself; None while it runs (or never ran)."""
+        proc = self._proc
+        return None if proc is None else proc.poll()
+
+    def watch(self, on_exit: Callable[[int], None], interval_s: float = 0.05) -> threading.Thread:
+        """Call ``on_exit(exit code)`` from a daemon thread as soon as the current process exits by itself.
+
+        The process is polled (``Popen.poll``) every ``interval_s``: an exit is noticed within that time,
+        not after a Bolt timeout. A stop asked for by :meth:`stop` is not reported.
+        """
+        proc = self._proc
+        if proc is None:
+            raise ServerStartError("the embedded server is not running")
+
+        def run() -> None:
+            while self._proc is proc:
+                code = proc.poll()
+                if code is not None:
+                    if self._proc is proc and not self._stopping:
+                        on_exit(code)
+                    return
+                time.sleep(interval_s)
+
+        thread = threading.Thread(target=run, name=f"graph-watch-{proc.pid}", daemon=True)
+        thread.start()
+        return thread
+
+    def _launch(self, bolt_port: int, http_port: int) -> None:
+        """Run the server's process on these ports and wait until it answers (the lock is held)."""
+        self._last_ports = (bolt_port, http_port)
+        java = self._java_runtime()
+        if not java.exists() or not os.access(java, os.X_OK):
+            raise ServerStartError(f"Java runtime missing or not executable: {java}", str(self.log_file))
+        for port in (bolt_port, http_port):
+            if port and port_in_use(port):
+                raise ServerStartError(f"port {port} on 127.0.0.1 is already in use", str(self.log_file))
+        password = self._password()
+        cmd = self._command(java, bolt_port, http_port, password)
+        stdin_payload = self._stdin_payload(password)
+        self._before_launch()
+        private_dir(self.log_file.parent)
+        log_handle = open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        try:
+            # A new session so Ctrl-C in a terminal reaches us first and we stop the JVM cleanly.
+            self._proc = subprocess.Popen(
+                cmd,
+                stdout=log_handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if stdin_payload is not None else subprocess.DEVNULL,
+                cwd=self.data_dir,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,  # the database files it writes are the owner's alone
+            )
+        except OSError as exc:
+            raise ServerStartError(f"could not run Java ({exc})", str(self.log_file)) from exc
+        finally:
+            log_handle.close()
+        if stdin_payload is not None and self._proc.stdin is not None:
+            # Secrets travel on stdin, never on the command line; the pipe stays open for the
+            # server's life (a server that watches it stops when we are gone).
+            try:
+                self._proc.stdin.write(stdin_payload)
+                self._proc.stdin.flush()
+            except BrokenPipeError:
+                pass  # the server exited at once; _wait_ready reports it with the log
+        write_private(self.pid_file, str(self._proc.pid))
+        self._info = ServerInfo(
+            uri=f"bolt://127.0.0.1:{bolt_port}",
+            user=self.USER,
+            password=password,
+            database=self.database,
+            http_port=http_port,
+            pid=self._proc.pid,
+            log_file=self.log_file,
+            backend=self.BACKEND,
+        )
+        self._wait_ready()
+        self._write_info_file()
 
     # -- what differs between servers (overridden by graph.neo4j_server.Neo4jGraphServer) -------
     #: the server needs an HTTP port besides Bolt
@@ -222,6 +305,7 @@ class EmbeddedGraphServer:
     def stop(self) -> None:
         """Stop the server (idempotent): SIGTERM to its process group, then SIGKILL after a grace."""
         with self._stop_lock:
+            self._stopping = True
             proc, self._proc = self._proc, None
             if proc is not None and proc.poll() is None:
                 _terminate(proc.pid, proc)
@@ -231,9 +315,11 @@ class EmbeddedGraphServer:
                 except OSError:
                     pass
             self._info = None
-            if self.pid_file.exists() and self._lock_fd is not None:
+            if self._lock_fd is not None:
                 self.pid_file.unlink(missing_ok=True)
+                self.info_file.unlink(missing_ok=True)
             self._release_lock()
+            self._stopping = False
 
     def __enter__(self) -> ServerInfo:
         return self.start()
@@ -262,8 +348,8 @@ class EmbeddedGraphServer:
             os.close(fd)
             holder = self.lock_file.read_text().strip() or "unknown"
             raise DataDirLockedError(
-                f"another techmatch process (pid {holder}) is using {self.data_dir}; "
-                "stop it or set TECHMATCH_DATA_DIR to another directory"
+                f"另一个 techmatch 进程（pid {holder}）正在使用数据目录 {self.data_dir}："
+                "请等它结束或先停止它，或用 TECHMATCH_DATA_DIR 换一个目录"
             ) from exc
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -289,6 +375,13 @@ class EmbeddedGraphServer:
             log.warning("stopping server pid %s left behind by a crashed techmatch process", pid)
             _terminate(pid, None)
         self.pid_file.unlink(missing_ok=True)
+
+    def _write_info_file(self) -> None:
+        info = self.info
+        write_private(self.info_file, json.dumps({
+            "pid": info.pid, "uri": info.uri, "user": info.user, "database": info.database,
+            "http_port": info.http_port, "backend": info.backend, "owner": self.owner, "owner_pid": os.getpid(),
+        }))
 
     def _password(self) -> str:
         if self.secret_file.exists():
@@ -348,6 +441,50 @@ def embedded_server(settings: Settings) -> EmbeddedGraphServer:
     )
 
 
+#: owners whose server another techmatch process may use: they run until stopped by hand (a command's own
+#: server stops when the command ends, under whoever attached to it)
+ATTACHABLE_OWNERS = ("serve", "graph run")
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A graph server another techmatch process runs on a data directory, as its ``server.json`` describes it."""
+
+    info: ServerInfo
+    owner: str
+    owner_pid: int
+
+    @property
+    def attachable(self) -> bool:
+        return self.owner in ATTACHABLE_OWNERS
+
+
+def find_running_server(data_dir: Path) -> RunningServer | None:
+    """The server running on ``data_dir`` for another live techmatch process, checked, or None.
+
+    Checked: ``server.json`` names a process that is alive and is one of our servers started for this very
+    directory (its command line names the directory), its owner is alive and is the process holding the
+    directory's lock. Nothing is locked or changed here: a stale file (a crashed owner) simply does not count.
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    try:
+        raw = json.loads((data_dir / "server.json").read_text(encoding="utf-8"))
+        password = (data_dir / "secret").read_text(encoding="utf-8").strip()
+        holder = (data_dir / "server.lock").read_text().strip()
+        pid, owner_pid = int(raw["pid"]), int(raw["owner_pid"])
+        info = ServerInfo(uri=str(raw["uri"]), user=str(raw["user"]), password=password,
+                          database=str(raw["database"]), http_port=int(raw.get("http_port") or 0), pid=pid,
+                          log_file=data_dir / "logs" / "server.log", backend=str(raw.get("backend", "arcadedb")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if holder != str(owner_pid) or owner_pid == os.getpid():
+        return None
+    if not (_is_our_server(pid, data_dir) and not _is_zombie(pid) and Path(f"/proc/{owner_pid}").exists()
+            and not _is_zombie(owner_pid)):
+        return None
+    return RunningServer(info=info, owner=str(raw.get("owner", "command")), owner_pid=owner_pid)
+
+
 #: the main classes of the servers techmatch starts (ArcadeDB, and the Neo4j launcher of graph.neo4j_server)
 SERVER_MAIN_CLASSES = ("com.arcadedb.server.ArcadeDBServer", "techmatch.Neo4jLauncher")
 
@@ -391,12 +528,20 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def log_tail(path: Path, lines: int = 3, width: int = 200) -> str:
+    """The last ``lines`` non-empty lines of a log, each cut to ``width`` characters, joined by " | "."""
     try:
-        text = path.read_text(errors="replace").strip().splitlines()
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
     except OSError:
         return "(no log)"
-    return " | ".join(text[-lines:])
+    kept = [ln.strip()[:width] for ln in text.splitlines() if ln.strip()]
+    return " | ".join(kept[-lines:]) or "(日志为空)"
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    return log_tail(path, lines, width=500)
 
 
 _servers: list[EmbeddedGraphServer] = []

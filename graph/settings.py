@@ -34,6 +34,23 @@ class Settings(BaseSettings):
     embedded_http_port: int | None = None
     embedded_start_timeout_s: float = 90.0
     write_batch_size: int = Field(default=2000, ge=1, le=50000)
+    # The driver's time limits, chosen so that a graph server that is gone is reported in seconds, not after the
+    # driver's defaults (30 s connect, 60 s pool wait, 30 s of retries: 30-67 s per request were measured). All
+    # traffic is loopback or a LAN; a healthy server accepts a connection in milliseconds. docs/operations.md.
+    graph_connect_timeout_s: float = Field(default=3.0, gt=0, description="TCP connect and Bolt handshake")
+    graph_acquire_timeout_s: float = Field(
+        default=5.0, gt=0, description="wait for a pooled connection (includes opening one: above the connect time)")
+    graph_retry_time_s: float = Field(
+        default=5.0, ge=0, description="retries of a transaction after a transient error (deadlock, leader switch, "
+        "lost connection) before it fails")
+    graph_retry_delay_s: float = Field(default=0.2, gt=0, description="first pause between retries, doubled each time")
+    # The supervisor of the server techmatch starts itself under `techmatch serve`.
+    graph_restart_attempts: int = Field(default=6, ge=0, description="restarts tried in a row before giving up")
+    graph_restart_backoff_s: float = Field(default=1.0, gt=0, description="pause before the first restart, "
+                                           "doubled after each failed one")
+    graph_restart_backoff_max_s: float = Field(default=30.0, gt=0, description="longest pause between restarts")
+    write_gate_timeout_s: float = Field(
+        default=30.0, gt=0, description="how long a write waits while `techmatch backup` holds writes back")
 
     # --- matcher -------------------------------------------------------------------------------
     embedder: str = Field(

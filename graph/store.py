@@ -9,9 +9,11 @@ be parameters in Cypher, so queries are built only from the closed :class:`NodeL
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +24,19 @@ from neo4j import (
     NotificationDisabledClassification,
     NotificationMinimumSeverity,
 )
-from neo4j.exceptions import ClientError, ConstraintError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import (
+    ClientError,
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from graph.exceptions import DuplicateIdError, GraphUnavailableError, NotFoundError, ValidationError
 from graph.model import NODE_TYPES, Node, NodeLabel, Relation, RelType, node_from_props
 from graph.settings import Settings, get_settings
+from graph.writegate import WriteGate, gate_path
 
 log = logging.getLogger(__name__)
 
@@ -183,37 +193,111 @@ def _graph_node(raw: dict[str, Any]) -> GraphNode:
 class GraphStore:
     """Typed access to the techmatch graph over the official neo4j driver."""
 
-    def __init__(self, driver: Driver, database: str | None = None, batch_size: int = 2000) -> None:
+    def __init__(self, driver: Driver, database: str | None = None, batch_size: int = 2000,
+                 write_gate: WriteGate | None = None, retry_time_s: float = 5.0, retry_delay_s: float = 0.2) -> None:
         self.driver = driver
         self.database = database
         self.batch_size = batch_size
+        #: held shared around each write, so that ``techmatch backup`` can hold writes back (graph.writegate)
+        self.write_gate = write_gate
+        #: set while the graph server is known to be down: every call raises it at once (see mark_down)
+        self.down: GraphUnavailableError | None = None
+        #: what to do when the store closes (nothing by default)
+        self.on_close: Callable[[], None] | None = None
+        #: retries of a transaction after a transient error (graph_retry_time_s, graph_retry_delay_s)
+        self.retry_time_s = retry_time_s
+        self.retry_delay_s = retry_delay_s
+        self._woken = threading.Event()  # set while the server is down: retry pauses end at once
 
     # -- plumbing --------------------------------------------------------------------------------
     def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
         self.driver.close()
+        if self.write_gate is not None:
+            self.write_gate.close()
+
+    def mark_down(self, error: GraphUnavailableError) -> None:
+        """The server is gone (its process exited): from now on every call raises ``error`` at once, and calls
+        waiting in the driver's retries fail within one retry pause (the driver is closed under them)."""
+        self.down = error
+        self._woken.set()
+        try:
+            self.driver.close()
+        except Exception:  # noqa: BLE001 - closing a driver to a dead server may complain; it is closed
+            log.debug("closing the driver of a dead server", exc_info=True)
+
+    def mark_up(self, driver: Driver) -> None:
+        """The server is back (maybe on another port): use ``driver`` from now on."""
+        old, self.driver = self.driver, driver
+        self.down = None
+        self._woken.clear()
+        if old is not driver:
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing the old driver", exc_info=True)
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
+        down = self.down
+        if down is not None:
+            raise down
         try:
             with self.driver.session(database=self.database) as session:
                 yield session
-        except ServiceUnavailable as exc:
-            raise GraphUnavailableError(f"graph server unreachable: {exc}") from exc
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise (self.down or GraphUnavailableError(f"graph server unreachable: {exc}")) from exc
+        except (DriverError, Neo4jError, OSError) as exc:
+            if self.down is not None:  # the driver was closed under the call because the server died
+                raise self.down from exc
+            raise
+
+    def _retrying(self, run: Callable[[Any], Any]) -> Any:
+        """``run(session)`` (one managed transaction: the driver itself tries once, see :func:`driver_options`),
+        tried again after a transient error (deadlock, dropped connection, leader switch) for up to
+        ``retry_time_s``, pausing ``retry_delay_s``, then twice as long each time. Unlike the driver's own loop
+        this one stops at once when the server is marked down (:meth:`mark_down` wakes the pause)."""
+        deadline: float | None = None
+        delay = self.retry_delay_s
+        while True:
+            try:
+                with self._session() as session:
+                    return run(session)
+            except GraphUnavailableError as exc:
+                failure: BaseException = exc
+            except (DriverError, Neo4jError) as exc:
+                if not exc.is_retryable():
+                    raise
+                failure = exc
+            if self.down is not None:
+                raise self.down from failure
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + self.retry_time_s
+            if now + delay > deadline:
+                raise failure
+            log.info("graph transaction failed, retrying in %.1fs: %s", delay, failure)
+            self._woken.wait(delay)
+            delay *= 2
 
     def read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         """Run a read query; ``cypher`` must be a constant, values go in ``params``."""
-        with self._session() as session:
-            return session.execute_read(lambda tx: [r.data() for r in tx.run(cypher, params)])
+        return self._retrying(
+            lambda session: session.execute_read(lambda tx: [r.data() for r in tx.run(cypher, params)]))
 
     def write(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         """Run a write query in one managed transaction."""
-        with self._session() as session:
-            return session.execute_write(lambda tx: [r.data() for r in tx.run(cypher, params)])
+        with self._gate():
+            return self._retrying(
+                lambda session: session.execute_write(lambda tx: [r.data() for r in tx.run(cypher, params)]))
 
     def transaction(self, work: Callable[[ManagedTransaction], Any]) -> Any:
         """Run ``work`` in one write transaction: all of it lands or none of it does."""
-        with self._session() as session:
-            return session.execute_write(work)
+        with self._gate():
+            return self._retrying(lambda session: session.execute_write(work))
+
+    def _gate(self) -> Any:
+        return self.write_gate.write() if self.write_gate is not None else nullcontext()
 
     def ping(self) -> bool:
         try:
@@ -524,38 +608,83 @@ def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def connect(uri: str, user: str, password: str, database: str | None, batch_size: int = 2000) -> GraphStore:
-    """A store over the official driver; ``uri`` is ``bolt://`` (one server) or ``neo4j://`` (routing, clusters).
+def driver_options(settings: Settings | None = None) -> dict[str, Any]:
+    """The driver's time limits, in one place (``graph_*`` settings; the reasons are in docs/operations.md).
+
+    - ``connection_timeout``: opening a TCP connection and the Bolt handshake (3 s);
+    - ``connection_acquisition_timeout``: waiting for a pooled connection, opening included (5 s);
+    - ``max_transaction_retry_time`` 0: the driver tries a managed transaction once; :class:`GraphStore` retries
+      it after a transient error (a deadlock, a cluster leader switch, a dropped connection) for
+      ``graph_retry_time_s`` (5 s), pausing 0.2 s, 0.4 s, 0.8 s ... between tries, and stops at once when the
+      server is known to be down.
+
+    So a server that stopped answering is reported after about 5 s instead of 30-67 s, and one whose process
+    is known to have exited is reported at once (:meth:`GraphStore.mark_down`).
+    """
+    s = settings or get_settings()
+    return {
+        "connection_timeout": s.graph_connect_timeout_s,
+        "connection_acquisition_timeout": max(s.graph_acquire_timeout_s, s.graph_connect_timeout_s),
+        "max_transaction_retry_time": 0.0,
+    }
+
+
+def new_driver(uri: str, user: str, password: str, settings: Settings | None = None) -> Driver:
+    """A driver with techmatch's time limits (:func:`driver_options`).
 
     Neo4j warns about every label, type or property a query names that the graph does not hold yet;
     techmatch asks for optional things on purpose, so those notifications are switched off (servers
     that do not filter notifications, like ArcadeDB, ignore the setting).
     """
-    driver = GraphDatabase.driver(
+    return GraphDatabase.driver(
         uri,
         auth=(user, password),
         notifications_min_severity=NotificationMinimumSeverity.WARNING,
         notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED],
+        **driver_options(settings),
     )
-    return GraphStore(driver, database=database, batch_size=batch_size)
+
+
+def connect(uri: str, user: str, password: str, database: str | None, batch_size: int = 2000,
+            settings: Settings | None = None, write_gate: WriteGate | None = None) -> GraphStore:
+    """A store over the official driver; ``uri`` is ``bolt://`` (one server) or ``neo4j://`` (routing, clusters)."""
+    s = settings or get_settings()
+    return GraphStore(new_driver(uri, user, password, s), database=database, batch_size=batch_size,
+                      write_gate=write_gate, retry_time_s=s.graph_retry_time_s, retry_delay_s=s.graph_retry_delay_s)
+
+
+def write_gate_for(settings: Settings) -> WriteGate:
+    return WriteGate(gate_path(settings.data_dir), settings.write_gate_timeout_s)
 
 
 @contextmanager
 def open_store(settings: Settings | None = None, setup_schema: bool = True) -> Iterator[GraphStore]:
-    """A store on the configured graph: a real Neo4j when a URI is set, else the embedded server."""
+    """A store on the configured graph: a real Neo4j when a URI is set; else the local server of the data
+    directory: the one ``techmatch serve`` (or ``graph run``) already runs there, attached to and left running,
+    or one started for this command and stopped after it. A command's own server is watched: when its process
+    exits, the next (and the current) graph call fails at once with :class:`GraphServerExitedError` (the exit
+    code and the log's last lines), not after the driver's retries."""
     settings = settings or get_settings()
     server = None
     if settings.graph_uri:
         password = settings.graph_password.get_secret_value() if settings.graph_password else ""
-        store = connect(
-            settings.graph_uri, settings.graph_user, password, settings.graph_database, settings.write_batch_size
-        )
+        store = connect(settings.graph_uri, settings.graph_user, password, settings.graph_database,
+                        settings.write_batch_size, settings, write_gate_for(settings))
     else:
-        from graph.server import embedded_server
+        from graph.server import embedded_server, find_running_server
 
-        server = embedded_server(settings)
-        info = server.start()
-        store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size)
+        running = find_running_server(settings.data_dir)
+        if running is not None and running.attachable:
+            info = running.info
+            log.info("attaching to the graph server of %s (pid %s) at %s", running.owner, running.owner_pid, info.uri)
+            store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size,
+                            settings, write_gate_for(settings))
+        else:
+            server = embedded_server(settings)
+            info = server.start()
+            store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size,
+                            settings, write_gate_for(settings))
+            watch_fail_fast(server, store)
     try:
         if setup_schema:
             store.setup_schema()
@@ -564,3 +693,17 @@ def open_store(settings: Settings | None = None, setup_schema: bool = True) -> I
         store.close()
         if server is not None:
             server.stop()
+
+
+def watch_fail_fast(server: Any, store: GraphStore) -> None:
+    """When ``server``'s process exits by itself, ``store`` fails every call at once with the exit code, the
+    log's last lines and the log's path (a command's own server: nothing restarts it)."""
+    from graph.exceptions import GraphServerExitedError
+    from graph.server import log_tail
+
+    def gone(code: int) -> None:
+        error = GraphServerExitedError(code, str(server.log_file), log_tail(server.log_file))
+        log.info("%s", error)  # the command reports it as its one line of failure
+        store.mark_down(error)
+
+    server.watch(gone)

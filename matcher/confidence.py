@@ -12,15 +12,19 @@ Two inputs, both in the units of :mod:`matcher.fusion`:
 
 so within one query the confidence falls with the rank (the list's order and its confidences agree), and
 between queries it follows the supply strength. Both stages are logistic regressions of "judged relevant
-(grade >= 1)" over every judged (need, achievement) pair of the dev set, fitted by
-``python benchmarks/calibrate_confidence.py``: a handful of parameters, nothing per query. Measured gap_auc of
-the top-ranked candidate's confidence with the default channels: 0.76 leave-one-need-out (both stages refitted
-without the need). A deployment refits on its own brokers' verdicts with :meth:`Calibrator.fit`.
+(grade >= 1)" over the judged (need, achievement) pairs of the tune part of the project's judged set
+(``eval/judging``), fitted by ``python benchmarks/judged_quality.py --fit`` and checked on its report part
+(reliability table, Brier score, gap_auc with intervals: ``benchmarks/README.md``): a handful of parameters,
+nothing per query. A deployment refits on its own brokers' verdicts and deals (:mod:`matcher.recalibration`).
+The bonus counts like the fused score it adds to, so graph features and the learned re-ranker move the
+confidence with the ranking; a pair's own verdict moves it in the list but not its confidence.
 
 Gap decision: a query whose best candidate stays under the gap threshold is a gap (no good supply, reported as
 such and never padded). The threshold is fitted with each curve, not chosen by hand: the top confidence that
-maximises Youden's J (balanced accuracy) of "need has supply" over the dev needs, leave-one-need-out
-(:func:`youden_threshold`). ``Settings.gap_confidence`` overrides it when set.
+maximises Youden's J (balanced accuracy) of "need has supply" over the tune needs, leave-one-need-out
+(:func:`youden_threshold`). ``Settings.gap_confidence`` overrides it when set. A channel set whose top
+confidence does not tell needs with supply from needs without better than chance (``Curve.tells_gaps``, a
+one-sided test on the tune needs) gives no gap verdict at all: its results say so instead.
 
 Corpus size: the channel z-scores are leave-one-out (:func:`matcher.fusion.background_z`), so a strong match
 reads about the same on the 71-achievement demo graph as on a 2,810-achievement market; a plain z would be
@@ -53,6 +57,10 @@ class Curve:
     gap_threshold: float
     #: leave-one-need-out gap_auc measured when it was fitted (documentation, not used)
     loo_gap_auc: float = field(default=float("nan"), compare=False)
+    #: whether the top confidence tells needs with supply from needs without better than chance (one-sided
+    #: bootstrap test at 5 % on the leave-one-need-out confidences of the tuning needs); when not, the engine
+    #: shows no gap verdicts and says why
+    tells_gaps: bool = True
 
     def logit(self, features: Mapping[str, float]) -> float:
         return self.intercept + sum(c * float(features.get(f, 0.0)) for f, c in self.coefficients.items())
@@ -68,27 +76,29 @@ class Curve:
         return float(total.max()) if total is not None else 0.0
 
 
-#: fitted by ``python benchmarks/calibrate_confidence.py`` for each channel set an engine can have (paste its
-#: output here after a change to the channels or the fusion), keyed by the channels' names
+#: fitted on the tune part of the project's judged set (120 needs, eval/judging) by
+#: ``python benchmarks/judged_quality.py --fit`` for each channel set an engine can have (paste its output here
+#: after a change to the channels or the fusion), keyed by the channels' names; checked on the report part there
 CURVES: dict[frozenset[str], Curve] = {
     # the default: e5-small + USE multilingual + both lexical channels
     frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"}): Curve(
-        supply_weights={"z_bm25_words": 0.0154, "z_char_ngram": 0.2477, "z_dense": 0.8009, "z_dense_use_m3": 0.3876},
-        coefficients={"fused": 1.9117, "supply": 0.3014, "bonus": 1.9117},
-        intercept=-8.4960, gap_threshold=0.2686, loo_gap_auc=0.76,
+        supply_weights={"z_bm25_words": 0.1258, "z_char_ngram": 0.1133, "z_dense": 0.8279, "z_dense_use_m3": 0.2317},
+        coefficients={"fused": 2.0762, "supply": 0.2180, "bonus": 2.0762},
+        intercept=-8.6340, gap_threshold=0.2007, loo_gap_auc=0.60, tells_gaps=True,
     ),
     # one encoder (Settings.extra_embedders empty)
     frozenset({"bm25_words", "char_ngram", "dense"}): Curve(
-        supply_weights={"z_bm25_words": 0.0734, "z_char_ngram": 0.2682, "z_dense": 0.923},
-        coefficients={"fused": 1.7574, "supply": 0.3338, "bonus": 1.7574},
-        intercept=-8.3384, gap_threshold=0.1760, loo_gap_auc=0.71,
+        supply_weights={"z_bm25_words": 0.139, "z_char_ngram": 0.1178, "z_dense": 0.92},
+        coefficients={"fused": 1.7185, "supply": 0.2957, "bonus": 1.7185},
+        intercept=-8.2271, gap_threshold=0.2140, loo_gap_auc=0.63, tells_gaps=True,
     ),
-    # no encoder (Settings.embedder = none; z-score fusion): much weaker, lexical margins hardly tell needs with
-    # supply from needs without
+    # no encoder (Settings.embedder = none; z-score fusion), and every engine while its dense rows are being
+    # computed: its top confidence does not tell needs with supply from needs without better than chance, so it
+    # shows no gap verdicts
     frozenset({"bm25_words", "char_ngram"}): Curve(
-        supply_weights={"z_bm25_words": 0.0987, "z_char_ngram": 0.2569},
-        coefficients={"fused": 0.3789, "supply": 0.21, "bonus": 0.3789},
-        intercept=-5.0663, gap_threshold=0.1237, loo_gap_auc=0.44,
+        supply_weights={"z_bm25_words": 0.1191, "z_char_ngram": 0.1162},
+        coefficients={"fused": 0.2242, "supply": 0.1895, "bonus": 0.2242},
+        intercept=-4.5223, gap_threshold=0.0723, loo_gap_auc=0.59, tells_gaps=False,
     ),
 }
 #: the default engine's curve (tests and docs refer to it)
@@ -132,18 +142,23 @@ def youden_threshold(confidences: Sequence[float], positive: Sequence[bool]) -> 
 
 
 class Calibrator:
-    def __init__(self, curve: Curve | None = None, threshold: float | None = None) -> None:
+    def __init__(self, curve: Curve | None = None, threshold: float | None = None,
+                 fitted: Mapping[frozenset[str], Curve] | None = None) -> None:
         """Without arguments: the fitted curves of :data:`CURVES`, each candidate read with the curve of the
-        channels that scored it. With ``curve``: that one for everything. ``threshold`` overrides the gap
-        threshold fitted with the curve."""
+        channels that scored it. ``fitted``: curves a deployment refitted on its own verdicts
+        (:mod:`matcher.recalibration`), used for their channel sets before the shipped ones. With ``curve``:
+        that one for everything. ``threshold`` overrides the gap threshold fitted with the curve."""
         self.custom = curve
         self.threshold = threshold
+        self.fitted = dict(fitted or {})
 
     def curve(self, features: Mapping[str, float]) -> Curve:
-        return self.custom if self.custom is not None else curve_for(channels_of(features))
+        return self.curve_for_channels(channels_of(features))
 
     def curve_for_channels(self, channels: Collection[str]) -> Curve:
-        return self.custom if self.custom is not None else curve_for(channels)
+        if self.custom is not None:
+            return self.custom
+        return self.fitted.get(frozenset(channels)) or curve_for(channels)
 
     def supply_strength(self, z: Mapping[str, np.ndarray]) -> float:
         """A query's supply strength (see :class:`Curve`) from every document's channel z-scores."""
@@ -160,6 +175,10 @@ class Calibrator:
         if self.threshold is not None:
             return self.threshold
         return self.curve_for_channels(channels if channels is not None else DEFAULT_CHANNELS).gap_threshold
+
+    def tells_gaps(self, channels: Collection[str] | None = None) -> bool:
+        """Whether the curve in use for ``channels`` can back a gap verdict (see :attr:`Curve.tells_gaps`)."""
+        return self.curve_for_channels(channels if channels is not None else DEFAULT_CHANNELS).tells_gaps
 
     def confidence(self, features: Mapping[str, float]) -> float:
         x = min(max(self.logit(features), -30.0), 30.0)

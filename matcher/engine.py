@@ -49,6 +49,7 @@ from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
 from matcher.index.corpus import CorpusIndex
 from matcher.questions import absorbers, supply
 from matcher.questions.common import CENTRED, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
+from matcher.recalibration import Recalibration, load_fitted, recalibrate
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
 from matcher.upkeep import IndexKeeper, Snapshot
@@ -114,7 +115,8 @@ class MatchEngine:
         self._rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
         self._zscore = ZScoreFusion(CHANNEL_WEIGHTS)
         self.families = list(families) if families is not None else default_families()
-        self.calibrator = calibrator or Calibrator()
+        # the shipped curves, or those the deployment refitted on its own verdicts (matcher.recalibration)
+        self.calibrator = calibrator or Calibrator(fitted=load_fitted(self.settings.data_dir))
         self.keeper = IndexKeeper(store, self.settings, encoders,
                                   persist=(store is not None) if persist is None else persist)
         self.feedback = FeedbackBook(store)
@@ -137,6 +139,11 @@ class MatchEngine:
 
     def gap_threshold_for(self, channels: Sequence[str]) -> float:
         return self.calibrator.gap_threshold(self.settings.gap_confidence, channels=channels)
+
+    def tells_gaps_for(self, channels: Sequence[str]) -> bool:
+        """Whether a gap verdict of these channels is better than chance (else results carry none). A gap
+        threshold set explicitly (``Settings.gap_confidence``) is the operator's decision: verdicts are shown."""
+        return self.settings.gap_confidence is not None or self.calibrator.tells_gaps(channels)
 
     @property
     def gap_threshold(self) -> float:
@@ -336,6 +343,18 @@ class MatchEngine:
                                   self._pair_features, strength=strength)
         self.keeper.tell("feedback", [fb.id])
         return fb
+
+    def recalibrate(self) -> Recalibration:
+        """Refit the confidence of this engine's channels on the brokers' verdicts and deals in the graph; the
+        new curve is used at once (and by every engine started later on this data directory) when it scores
+        the verdicts better than the curve in use."""
+        if self.store is None:
+            raise ValidationError("this engine has no graph store to read verdicts from")
+        found = recalibrate(self.store, self.settings.data_dir, self.channel_names, self.calibrator)
+        if found.adopted:
+            self.calibrator = Calibrator(self.calibrator.custom, self.calibrator.threshold,
+                                         fitted=load_fitted(self.settings.data_dir))
+        return found
 
     def _learn_feedback(self, ids: list[str]) -> None:
         """Verdicts another process recorded: read from the graph, taught to the re-ranker."""

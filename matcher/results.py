@@ -62,6 +62,8 @@ class MatchResult(BaseModel):
     query_terms: list[str] = []  # the query's own key terms
     matches: list[Match] = []
     is_gap: bool = False  # no candidate reaches the confidence threshold: say so, do not pad
+    #: False when the engine's configuration cannot tell gaps better than chance: ``is_gap`` is then never set
+    gap_known: bool = True
     threshold: float = 0.0
     best_confidence: float = 0.0
     segment_ids: list[str] = []  # the query's chain segments (where a gap is counted)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,9 +55,28 @@ class NewFit:
     confidence: float
 
 
+@dataclass(frozen=True)
+class RefreshProgress:
+    """How far a batch refresh of standings has come (for a progress line)."""
+
+    done: int
+    total: int
+    seconds: float
+
+    def line(self) -> str:
+        rate = self.done / self.seconds if self.seconds > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        return (f"需求匹配结果：已计算 {self.done:,} / {self.total:,}（{rate:.1f} 个/秒，"
+                f"约剩 {left:.0f} 秒；Ctrl-C 可中断，已算好的会保留）")
+
+
 def engine_version(engine: Any) -> str:
-    """What the standings were computed with: the channels and the confidence threshold."""
-    raw = "|".join([*engine.channel_names, f"{engine.gap_threshold:.6f}"])
+    """What the standings were computed with: the channels that answered (the lexical ones alone while the
+    dense rows are being computed, whose results carry no gap verdict: such standings are stale once the dense
+    channels answer) and the confidence threshold."""
+    snapshot = getattr(engine, "achievements", None)
+    channels = getattr(snapshot, "answering", None) or engine.channel_names
+    raw = "|".join([*channels, f"{engine.gap_threshold:.6f}"])
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:12]
 
 
@@ -82,18 +102,21 @@ class StandingMatches:
         return out
 
     def unmet(self) -> Callable[[str], bool]:
-        """``need_id -> is it a gap`` from the standings (bureau.gapmap's ``NeedIsUnmet``); a need without a
-        standing yet is computed once, then read."""
+        """``need_id -> is it a gap`` from the standings (bureau.gapmap's ``NeedIsUnmet``): one read of every
+        standing; the needs without one yet are computed first, together, as one batch (never one full match
+        per view and need)."""
         standings = self.read()
+        missing = sorted({r["id"] for r in self.store.read(_NEED_IDS)} - set(standings))
+        if missing:
+            log.info("computing %d missing need standings", len(missing))
+            self.refresh(missing)
+            standings.update(self.read(missing))
+        return stored_unmet(standings)
 
-        def unmet(need_id: str) -> bool:
-            if need_id not in standings:
-                self.refresh([need_id])
-                standings.update(self.read([need_id]))
-            found = standings.get(need_id)
-            return found.is_gap if found is not None else True
-
-        return unmet
+    def missing(self) -> list[str]:
+        """Needs without any standing."""
+        have = {r["id"] for r in self.store.read(_VERSIONS)}
+        return sorted(r["id"] for r in self.store.read(_NEED_IDS) if r["id"] not in have)
 
     def stale(self) -> list[str]:
         """Needs without a standing, or with one from another engine."""
@@ -132,6 +155,19 @@ class StandingMatches:
                 self.store.upsert_nodes(fresh)
         return fits
 
+    def refresh_batch(self, need_ids: Sequence[str], progress: Callable[[RefreshProgress], None] | None = None,
+                      batch: int = 100) -> int:
+        """Recompute many standings (a bureau refresh, a start-up catching up): written batch by batch, so an
+        interruption (Ctrl-C between or inside batches) keeps every batch already written and the next run
+        computes only what is still stale. Returns how many were computed."""
+        ids = list(dict.fromkeys(need_ids))
+        started = time.perf_counter()
+        for start in range(0, len(ids), batch):
+            self.refresh(ids[start : start + batch], batch=batch)
+            if progress is not None:
+                progress(RefreshProgress(min(start + batch, len(ids)), len(ids), time.perf_counter() - started))
+        return len(ids)
+
     def needs_near(self, achievements: Sequence[Achievement], per: int = NEEDS_PER_ACHIEVEMENT) -> list[str]:
         """The needs whose text is closest to each achievement's (through the needs index)."""
         index = self.engine.needs
@@ -153,6 +189,16 @@ class StandingMatches:
     def drop_orphans(self) -> None:
         """Standings of needs that no longer exist."""
         self.store.write(_DROP_ORPHANS)
+
+
+def stored_unmet(standings: dict[str, NeedStanding]) -> Callable[[str], bool]:
+    """``need_id -> is it a gap`` from standings already read (no engine); a need without one counts as unmet."""
+
+    def unmet(need_id: str) -> bool:
+        found = standings.get(need_id)
+        return found.is_gap if found is not None else True
+
+    return unmet
 
 
 def _new_fits(before: NeedStanding | None, after: NeedStanding) -> list[NewFit]:

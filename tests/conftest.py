@@ -181,3 +181,13 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def serve_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Real ``techmatch serve`` subprocesses, one per backend, shared by the operations tests (serve_world)."""
+    from serve_world import Services
+
+    services = Services(tmp_path_factory)
+    yield services
+    services.stop_all()

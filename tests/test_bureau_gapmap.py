@@ -175,9 +175,14 @@ def test_topics_get_solvers_from_the_solver_ranking(chain_graph) -> None:
 
 
 def test_gap_map_with_the_real_matcher_marks_needs_nothing_answers(chain_graph) -> None:
+    from graph.settings import get_settings
+    from matcher.confidence import LEXICAL_CHANNELS, curve_for
     from matcher.engine import MatchEngine
 
-    engine = MatchEngine.from_store(chain_graph, embedder=None)  # lexical channels only: fast and offline
+    # lexical channels only (fast, offline), with the gap threshold set by the operator: their own curve tells
+    # no gaps
+    settings = get_settings().model_copy(update={"gap_confidence": curve_for(LEXICAL_CHANNELS).gap_threshold})
+    engine = MatchEngine.from_store(chain_graph, settings=settings, embedder=None)
     gap_map = build_gap_map(chain_graph, engine_need_is_unmet(engine, k=1, explain=False))
     # no achievement in the graph speaks of heat stabilisers or yellowing
     assert gap_map.segment("s-mid").unmet_need_ids == ["n1", "n2", "n3"]

@@ -93,23 +93,67 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx", help="xlsx（默认）或 csv")
     p.add_argument("--output", type=Path, required=True, metavar="路径", help="report.xlsx，或 CSV 的输出目录")
     p.add_argument("--no-topics", action="store_true", help="不做候选专项聚类（更快）")
+    p = add("refresh", "重新计算缺失或过期的需求匹配结果（缺口图、候选专项与报表读取它们）", _refresh)
+    p.add_argument("--all", action="store_true", help="全部需求都重新计算，不只是过期的")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
 def need_is_unmet_for(store: Any, mode: str) -> Any:
-    """The ``need_is_unmet`` callable for ``--unmet``: the graph's record, or the matcher's ``is_gap``."""
-    from bureau.gapmap import engine_need_is_unmet, graph_need_is_unmet
+    """The ``need_is_unmet`` callable for ``--unmet``: the graph's record, or the matcher's ``is_gap`` as stored
+    in each need's standing (:mod:`matcher.standing`): one read, never a match per need. Standings missing or
+    made by another engine are computed first, once, as a batch (:func:`refresh_standings`)."""
+    from bureau.gapmap import graph_need_is_unmet
 
     if mode == "graph":
         return graph_need_is_unmet(store)
+    from matcher.standing import stored_unmet
+
+    standing = refresh_standings(store)
+    return stored_unmet(standing.read())
+
+
+def _engine(store: Any) -> Any:
     from graph.exceptions import TechmatchError
 
     try:
         from matcher.engine import MatchEngine
     except ImportError as exc:
         raise TechmatchError("匹配引擎不可用：请改用 --unmet graph") from exc
-    # Only the verdict is needed: the best candidate, unexplained.
-    return engine_need_is_unmet(MatchEngine.from_store(store), k=1, explain=False)
+    return MatchEngine(store)  # not opened: the standings' version needs only its channels and curve
+
+
+def refresh_standings(store: Any, everything: bool = False) -> Any:
+    """Bring the needs' standings up to date: say how many are stale, compute them as one batch job with a
+    progress line on stderr (the engine's indexes are opened only when something is stale). Ctrl-C stops it
+    between two needs; the batches written so far stay, and the next run computes only what is left."""
+    import sys
+
+    from matcher.standing import StandingMatches
+
+    engine = _engine(store)
+    standing = StandingMatches(store, engine)
+    total = len(store.read("MATCH (n:Need) RETURN n.id AS id"))
+    stale = [r["id"] for r in store.read("MATCH (n:Need) RETURN n.id AS id ORDER BY id")] if everything \
+        else standing.stale()
+    if not stale:
+        print(f"{total:,} 个需求的匹配结果均为最新，直接读取", file=sys.stderr, flush=True)
+        return standing
+    what = "全部重新计算" if everything else "缺失或已过期（需求或成果有变动，或匹配引擎已更换）"
+    print(f"{len(stale):,} / {total:,} 个需求的匹配结果{what}，现在计算……", file=sys.stderr, flush=True)
+    try:
+        engine.open(wait=True)
+        last = [0.0]
+
+        def show(p: Any) -> None:
+            if p.done == p.total or p.seconds - last[0] >= 2.0:
+                last[0] = p.seconds
+                print(p.line(), file=sys.stderr, flush=True)
+
+        standing.refresh_batch(stale, progress=show)
+    finally:
+        engine.close()
+    print(f"已更新 {len(stale):,} 个需求的匹配结果", file=sys.stderr, flush=True)
+    return standing
 
 
 def _store():
@@ -165,6 +209,12 @@ def _target_line(p: Any) -> str:
         pace = "，规划期已到"
     return (f"{p.metric_label}：{_amount(p.current, p.unit)} / {goal}（{p.deadline_year} 年），"
             f"还差 {_amount(p.gap, p.unit)}{pace}  [{status}]" + (f"  注：{p.note}" if p.note else ""))
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    with _store() as store:
+        refresh_standings(store, everything=args.all)
+    return 0
 
 
 def _gap_map(store: Any, args: argparse.Namespace) -> Any:

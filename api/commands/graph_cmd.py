@@ -60,11 +60,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"已配置图服务器地址（{settings.graph_uri}），无需在本机启动")
         return 0
     from graph.server import embedded_server
+    from graph.supervisor import GraphSupervisor
 
     server = embedded_server(settings)
+    server.owner = "graph run"  # other techmatch commands on this data directory attach to it
     name = "Neo4j 5" if settings.local_graph == "neo4j" else "ArcadeDB"
     print(f"正在启动 {name}（数据目录 {settings.data_dir}）……", flush=True)
     info = server.start()
+    supervisor = GraphSupervisor(server, None, settings).start()
     print(f"图服务器已就绪：{info.uri}（数据库 {info.database}，用户 {info.user}）")
     print(f"密码在 {server.secret_file}；日志在 {info.log_file}；按 Ctrl-C 停止", flush=True)
     done = threading.Event()
@@ -72,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         done.wait()
     finally:
+        supervisor.stop()
         server.stop()
         print("图服务器已停止")
     return 0

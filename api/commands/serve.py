@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.observability import configure_logging
-    from graph.store import open_store
+    from graph.supervisor import supervised_store
 
-    with open_store(settings) as store:
+    with supervised_store(settings) as (store, supervisor):
         _bootstrap(store, demo)
         app = create_app(settings, store=store)
+        app.state.supervisor = supervisor  # restarts the local graph server when it dies; /readyz reports it
         # load (or build) the matcher's indexes in the background so the first match request does not wait
         threading.Thread(target=app.state.engine_provider, name="engine-warmup", daemon=True).start()
         print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
@@ -108,11 +109,16 @@ def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
     settings = get_settings()
     env: dict[str, str] = {}
     server = None
+    supervisor = None
     if not settings.graph_uri:
         from graph.server import embedded_server
+        from graph.supervisor import GraphSupervisor
 
         server = embedded_server(settings)
+        server.owner = "serve"
         info = server.start()
+        # restarted on the same port when it dies: the workers' drivers reconnect to the same address
+        supervisor = GraphSupervisor(server, None, settings).start()
         env |= {"TECHMATCH_GRAPH_URI": info.uri, "TECHMATCH_GRAPH_USER": info.user,
                 "TECHMATCH_GRAPH_PASSWORD": info.password, "TECHMATCH_GRAPH_DATABASE": info.database}
     if settings.session_secret is None:
@@ -138,6 +144,8 @@ def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
         uvicorn.run("api.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, log_config=None)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         if server is not None:
             server.stop()
     return 0

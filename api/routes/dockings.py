@@ -38,7 +38,7 @@ SUBSCRIBERS = require_roles(*roles_for(Resource.INBOX, Act.CREATE))
 
 def docking_service(request: Request) -> DockingService:
     s = request.app.state
-    return DockingService(s.store, s.audit, s.notifier, s.engine_if_built())
+    return DockingService(s.store, s.audit, s.notifier, s.engine_if_built(), getattr(s, "upkeep", None))
 
 
 Service = Annotated[DockingService, Depends(docking_service)]

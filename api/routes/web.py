@@ -404,7 +404,8 @@ def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict 
 
 def _dockings(request: Request) -> DockingService:
     state = request.app.state
-    return DockingService(state.store, state.audit, state.notifier, state.engine_if_built())
+    return DockingService(state.store, state.audit, state.notifier, state.engine_if_built(),
+                          getattr(state, "upkeep", None))
 
 
 @router.get("/achievements/{achievement_id}", response_class=HTMLResponse)

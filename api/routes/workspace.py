@@ -106,7 +106,7 @@ def _names(store: Any, ids: set[str]) -> dict[str, str]:
 
 def _dockings(request: Request) -> DockingService:
     s = request.app.state
-    return DockingService(s.store, s.audit, s.notifier, s.engine_if_built())
+    return DockingService(s.store, s.audit, s.notifier, s.engine_if_built(), getattr(s, "upkeep", None))
 
 
 # --- the broker's work queue ---------------------------------------------------------------------

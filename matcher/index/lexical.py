@@ -394,7 +394,12 @@ class LexicalIndex:
         doclen = np.concatenate([b.doclen, self.delta.doclen])[live_rows]
         # columns in sorted-term order (new terms sorted in), unused columns dropped
         used = np.flatnonzero(np.diff(allrows.tocsc().indptr))
-        names = [self.vocab.term_of(int(c)) for c in used] if len(self.vocab.extra) else None
+        if len(self.vocab.extra):  # one inverse of the added terms (a lookup per column would scan them all)
+            added = {c: t for t, c in self.vocab.extra.items()}
+            base_terms = self.vocab.base
+            names = [added[c] if c >= len(base_terms) else str(base_terms[c]) for c in used.tolist()]
+        else:
+            names = None
         if names is None:
             names = b.terms[used]
         terms = sorted_terms(list(names)) if len(names) else sorted_terms([])

@@ -2,9 +2,15 @@
 segments (same or downstream) and earlier relationships with the achievement's side.
 
 Needs and enterprise profiles are few, so a score against *them* as background would mean little; instead
-each candidate's text is put to the achievement corpus as a query and the achievement's standing there (its
-background z-score, as for need → achievements) is the evidence. Scores and confidences are therefore on the
-same scale in both directions.
+the evidence for a candidate is how the achievement stands in the whole achievement corpus for the
+candidate's text (its fused score and background z-scores, as for need → achievements). Scores and
+confidences are therefore on the same scale in both directions.
+
+That standing is computed for every candidate text in one pass (:func:`standings`), not as one full query
+per candidate: the candidates' dense rows are the needs' and enterprises' own stored rows (no encoding), scored
+against the achievement corpus in one matrix product; the lexical channels score each text once; and only the
+achievement's own rank is read from each candidate's scores (:func:`matcher.fusion.combine_at`).
+:func:`standing` (one full query) is the old path, kept for comparison (``benchmarks/scale.py reverse``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,67 @@ def standing(asker: Asker, snap: Snapshot, query_text: str, achievement_id: str)
     return out
 
 
+Item = tuple[str | None, str, str]  #: (need id or None, text, the enterprise it speaks for)
+
+
+def _candidate_vectors(snap: Snapshot, items: list[Item], name: str) -> np.ndarray:
+    """(dim, candidates): each candidate's stored passage row in the needs' or enterprises' corpus for the dense
+    channel ``name`` (the same encoder as the achievements' rows), or its text encoded as a query when it has
+    none."""
+    target = snap.achievements.channel(name)
+    cols = []
+    for need_id, text, ent in items:
+        source = snap.needs if need_id else snap.enterprises
+        doc = need_id or ent
+        ch = source.channel(name)
+        pos = source.docs.position.get(doc) if doc in source else None
+        if (pos is not None and ch is not None and getattr(ch, "rows", None) is not None
+                and ch.encoding.key == target.encoding.key and source.text(doc) == text):  # type: ignore[union-attr]
+            cols.append(ch.rows.take(np.array([pos]))[0])  # type: ignore[union-attr]
+        else:
+            cols.append(target.queries.vector(text))  # type: ignore[union-attr]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: str) -> list[dict[str, float]]:
+    """:func:`standing` of one achievement for many candidate texts at once (the same features; see the
+    module docstring): one matrix product per dense channel, one lexical scoring per text, and the
+    achievement's rank read off each text's scores."""
+    index = snap.achievements
+    pos = index.position(achievement_id)
+    if pos is None or not items:
+        return [{} for _ in items]
+    from matcher.fusion import combine_at
+
+    live = index.docs.live
+    whole = len(live) == index.docs.n_rows
+    dense: dict[str, np.ndarray] = {}
+    for ch in index.dense:
+        if ch.ready:
+            assert ch.rows is not None
+            block = ch.rows.dot(_candidate_vectors(snap, items, ch.name))  # (rows, candidates)
+            dense[ch.name] = block if whole else block[live]
+    out: list[dict[str, float]] = []
+    for j, (_, text, _) in enumerate(items):
+        if not text:
+            out.append({})
+            continue
+        raw = {}
+        for ch in index.lexical:
+            s = ch.scores(text)
+            raw[ch.name] = s if whole else s[live]
+        for name, block in dense.items():
+            raw[name] = np.ascontiguousarray(block[:, j])
+        fusion = asker.fusion_for(list(raw))
+        at = combine_at(fusion, raw, pos)
+        f = {"fused": at.score, "supply": asker.calibrator.supply_strength(at.z),
+             **channel_features(at.z, raw, pos)}
+        for name, part in at.parts.items():
+            f[f"_c_{name}"] = part
+        out.append(f)
+    return out
+
+
 def _evidence(asker: Asker, snap: Snapshot, text: str, ach_segs: set[str],
               pool: int) -> dict[str, list[tuple[str | None, str]]]:
     """Candidate enterprises with the texts that speak for them: the needs and enterprise profiles closest to
@@ -84,7 +151,9 @@ def _evidence(asker: Asker, snap: Snapshot, text: str, ach_segs: set[str],
 
 
 def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int = 10,
-                      include_weak: bool = False) -> MatchResult:
+                      include_weak: bool = False, one_pass: bool = True) -> MatchResult:
+    """Enterprises that could absorb an achievement, best first. ``one_pass``: every candidate's evidence from
+    :func:`standings` (default); False: one full query per candidate text (the old path, for benchmarks)."""
     ach = find_achievement(asker, snap, achievement_id)
     from matcher.documents import achievement_text
 
@@ -94,11 +163,18 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
     info = ctx.supply.get(ach.id)
     ach_segs = info.segments if info else set()
     evidence = _evidence(asker, snap, text, ach_segs, max(REVERSE_POOL, k))
+    flat: list[Item] = [(need_id, cand_text, ent) for ent, items in evidence.items() for need_id, cand_text in items]
+    if one_pass:
+        found = standings(asker, snap, flat, ach.id)
+    else:  # the old path: one full query of the achievement corpus per candidate text
+        found = [standing(asker, snap, cand_text, ach.id) for _, cand_text, _ in flat]
+    by_ent: dict[str, list[tuple[str | None, dict[str, float]]]] = {}
+    for (need_id, _, ent), f in zip(flat, found, strict=True):
+        by_ent.setdefault(ent, []).append((need_id, f))
     ranked = []
-    for ent, items in evidence.items():
+    for ent in evidence:
         best_item = None
-        for need_id, cand_text in items:
-            f = standing(asker, snap, cand_text, ach.id)
+        for need_id, f in by_ent.get(ent, []):
             if f and (best_item is None or f["fused"] > best_item[1]["fused"]):
                 best_item = (need_id, f)
         if best_item is None:

@@ -56,6 +56,8 @@ class Asker(Protocol):
 
     def gap_threshold_for(self, channels: Sequence[str]) -> float: ...
 
+    def tells_gaps_for(self, channels: Sequence[str]) -> bool: ...
+
 
 @dataclass
 class Scored:
@@ -87,13 +89,23 @@ def channel_features(norm: dict[str, np.ndarray], raw: dict[str, np.ndarray], i:
     return out
 
 
+#: why a result carries no gap verdict (measured: benchmarks/judged_quality.py)
+GAP_UNKNOWN_NOTE = "当前匹配配置无法可靠判断市场上是否存在满足该需求的成果，因此不给出供给空白结论，请结合候选逐一核实"
+
+
 def make_result(asker: Asker, question: Question, query_id: str, label: NodeLabel, name: str, terms: list[str],
                 matches: list[Match], best: float, segments: list[str], channels: list[str]) -> MatchResult:
     threshold = asker.gap_threshold_for(channels)
-    gap = best < threshold
-    note = "没有足够匹配的供给 (no candidate reaches the confidence threshold)" if gap else ""
+    # no candidate at all (an empty corpus) is a gap whatever the curve can tell: a confidence is never 0 otherwise
+    nothing = best <= 0.0
+    known = nothing or asker.tells_gaps_for(channels)
+    gap = nothing or (known and best < threshold)
+    if not known:
+        note = GAP_UNKNOWN_NOTE
+    else:
+        note = "没有足够匹配的供给 (no candidate reaches the confidence threshold)" if gap else ""
     return MatchResult(
         question=question, query_id=query_id, query_label=label.value, query_name=name,
-        query_terms=list(dict.fromkeys(terms))[:10], matches=matches, is_gap=gap, threshold=threshold,
+        query_terms=list(dict.fromkeys(terms))[:10], matches=matches, is_gap=gap, gap_known=known, threshold=threshold,
         best_confidence=best, segment_ids=segments, note=note, channels=channels,
     )

@@ -1,0 +1,394 @@
+"""Matching quality on the project's judged set: rankings, learned fusion and the confidence users see.
+
+    python benchmarks/judged_quality.py [--fit] [--no-cache]
+
+The 200 judged needs of ``eval/judging`` (120 **tune**, 80 **report**; the split was fixed before judging) are
+ranked over all 2,810 zhibei achievements by every channel of the default engine. From the channels' scores,
+each need's ranking is formed by:
+
+- each channel alone, reciprocal-rank fusion (k = 60) of three and of four channels (the field's baselines);
+- the engine's rank-normal fusion with equal weights (the shipped pipeline);
+- **learned fusions**, fitted on the tune part only: a logistic regression of "judged relevant" over the
+  channels' rank-normal scores (its weights are rank-normal channel weights), and one over rank-normal and
+  background z-scores together.
+
+Every figure on the report part comes with a 95 % bootstrap interval over needs, and each system is compared with
+the best single channel and with RRF by a paired randomisation test. Graph features and feedback are not part of
+these rankings (the judged needs have no enterprise graph around them): the bonus they add is 0 here.
+
+Then the **confidence users see**: the two-stage curve of :mod:`matcher.confidence` (channel weights into a
+supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
+the report part: Brier score, a reliability table, gap_auc with its interval, against the curve in use
+(``CURVES``: after ``--fit`` was pasted, the same as the tune fit), for each channel set an engine can have.
+``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/confidence.py``.
+
+The channels' scores are cached (``$TECHMATCH_DATA_DIR/cache/judged_quality.npz``) so that reruns take seconds;
+the first run embeds what the vector store lacks (2,810 passages per encoder; long on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluation.judged import SHARED, Qrels, dev, has_supply, judged, split  # noqa: E402
+from evaluation.metrics import Scores, gap_auc, paired_test, score, wins_losses  # noqa: E402
+
+ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
+REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
+RRF_K = 60
+TOP = 100
+
+
+# -- the channels' scores, once ---------------------------------------------------------------------------------
+def channel_scores(no_cache: bool) -> tuple[list[str], dict[str, dict[str, np.ndarray]],
+                                            dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Achievement ids; per need (judged and dev), every channel's raw score of every achievement for the
+    need's text as the engine queries it, and for the *name repeated* query variant; each dense channel's
+    achievement vectors (for pseudo-relevance feedback)."""
+    from api.commands.rank_needs import _clean
+    from graph.settings import get_settings
+    from ingest.zhibei import achievement_from_record, need_from_record
+    from matcher.engine import MatchEngine
+
+    wanted = set(judged()) | set(dev())
+    cache = get_settings().data_dir / "cache" / "judged_quality.npz"
+    if cache.exists() and not no_cache:
+        data = np.load(cache, allow_pickle=False)
+        ids = [str(x) for x in data["ids"]]
+        out: dict[str, dict[str, dict[str, np.ndarray]]] = {"plain": {}, "name_twice": {}}
+        vectors = {}
+        for key in data.files:
+            if key.startswith("vec|"):
+                vectors[key[4:]] = data[key]
+            elif key.count("|") == 2:
+                variant, need, channel = key.split("|")
+                out[variant].setdefault(need, {})[channel] = data[key]
+        if wanted <= set(out["plain"]) and vectors:
+            return ids, out["plain"], out["name_twice"], vectors
+    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
+    needs = [need_from_record(_clean(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
+                                                    if line.strip()) if r.get("id") in wanted]
+    engine = MatchEngine(None, persist=False)
+    t0 = time.perf_counter()
+    engine.on_progress(lambda p: print(f"  {p.line()}", file=sys.stderr, flush=True))
+    engine.index_achievements(achs, rebuild=True)
+    print(f"indexed {len(achs)} achievements in {time.perf_counter() - t0:.0f} s; channels "
+          f"{', '.join(engine.achievements.answering)}", file=sys.stderr)
+    index = engine.achievements
+    ids = list(index.doc_ids)
+    plain, twice = {}, {}
+    for i, need in enumerate(needs, start=1):
+        plain[need.id] = {c: np.asarray(s, dtype=np.float32) for c, s in index.channel_scores(need.text).items()}
+        twice[need.id] = {c: np.asarray(s, dtype=np.float32)
+                          for c, s in index.channel_scores(f"{need.name}\n{need.text}").items()}
+        if i % 50 == 0:
+            print(f"  scored {i}/{len(needs)} needs", file=sys.stderr, flush=True)
+    vectors = {ch.name: ch.rows.take(index.docs.live) for ch in index.dense if ch.rows is not None}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    part = cache.with_name(cache.name + ".part.npz")
+    arrays = {f"{v}|{n}|{c}": s for v, per_need in (("plain", plain), ("name_twice", twice))
+              for n, per in per_need.items() for c, s in per.items()}
+    np.savez(part, ids=np.array(ids), **arrays, **{f"vec|{c}": v for c, v in vectors.items()})
+    part.replace(cache)
+    engine.close()
+    return ids, plain, twice, vectors
+
+
+# -- systems ----------------------------------------------------------------------------------------------------
+Ranker = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+def run_of(ranker: Ranker, scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str],
+           needs: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+    run = {}
+    for need in needs:
+        s = ranker(scores[need])
+        top = np.argsort(-s, kind="stable")[:TOP]
+        run[need] = [(ids[i], float(s[i])) for i in top]
+    return run
+
+
+def rrf(channels: Sequence[str]) -> Ranker:
+    from matcher.fusion import rankdata
+
+    def rank(per: Mapping[str, np.ndarray]) -> np.ndarray:
+        return sum(1.0 / (RRF_K + rankdata(-per[c])) for c in channels)  # type: ignore[return-value]
+
+    return rank
+
+
+def dense_prf(fusion: object, unit_rows: np.ndarray, k: int, beta: float) -> Ranker:
+    """Pseudo-relevance feedback on a dense channel: the fused score plus β × the rank-normal similarity of each
+    achievement to the centroid of the fused top ``k``."""
+    from matcher.fusion import rank_normal
+
+    def rank(per: Mapping[str, np.ndarray]) -> np.ndarray:
+        fused = fusion.combine(per).score  # type: ignore[attr-defined]
+        centroid = unit_rows[np.argsort(-fused)[:k]].mean(axis=0)
+        return fused + beta * rank_normal(unit_rows @ centroid)
+
+    return rank
+
+
+def features(per: Mapping[str, np.ndarray], channels: Sequence[str], with_z: bool) -> np.ndarray:
+    """Per achievement: each channel's rank-normal score (and background z-score)."""
+    from matcher.fusion import background_z, rank_normal
+
+    cols = []
+    for c in channels:
+        z = background_z(per[c])
+        cols.append(rank_normal(per[c], z))
+        if with_z:
+            cols.append(z)
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
+def fit_learned(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], qrels: Qrels,
+                channels: Sequence[str], with_z: bool, c: float = 1.0) -> np.ndarray:
+    """Logistic regression of "grade ≥ 1" over the judged pairs of ``qrels``; the coefficient vector."""
+    from sklearn.linear_model import LogisticRegression
+
+    pos = {a: i for i, a in enumerate(ids)}
+    x, y = [], []
+    for need, grades in qrels.items():
+        f = features(scores[need], channels, with_z)
+        for ach, g in grades.items():
+            if ach in pos:
+                x.append(f[pos[ach]])
+                y.append(int(g >= 1))
+    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(np.array(x), np.array(y))
+    return model.coef_[0]
+
+
+def linear(coef: np.ndarray, channels: Sequence[str], with_z: bool) -> Ranker:
+    return lambda per: features(per, channels, with_z) @ coef
+
+
+# -- the confidence curve ---------------------------------------------------------------------------------------
+def judged_rows(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], qrels: Qrels,
+                channels: Sequence[str], ranker: Ranker) -> dict[str, tuple[np.ndarray, np.ndarray, list[tuple]]]:
+    """Per need: z-scores (docs x channels), the final ranking score of every doc, and its judged (doc, rel)."""
+    from matcher.fusion import background_z
+
+    pos = {a: i for i, a in enumerate(ids)}
+    out = {}
+    for need, grades in qrels.items():
+        per = scores[need]
+        z = np.stack([background_z(per[c]) for c in channels], axis=1).astype(np.float64)
+        out[need] = (z, ranker(per).astype(np.float64), [(pos[a], g >= 1) for a, g in grades.items() if a in pos])
+    return out
+
+
+class TwoStage:
+    """Stage 1: channel z-scores → supply weights; stage 2: (final score, supply) → P(relevant)."""
+
+    def __init__(self, rows: Mapping[str, tuple[np.ndarray, np.ndarray, list[tuple]]]) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        x1 = np.array([z[i] for z, _, judged_ in rows.values() for i, _ in judged_])
+        y = np.array([int(r) for _, _, judged_ in rows.values() for _, r in judged_])
+        self.weights = LogisticRegression(C=1.0, max_iter=2000).fit(x1, y).coef_[0]
+        x2 = np.array([[s[i], self.supply(z)] for z, s, judged_ in rows.values() for i, _ in judged_])
+        stage2 = LogisticRegression(C=1.0, max_iter=2000).fit(x2, y)
+        self.a, self.b = stage2.coef_[0]
+        self.intercept = float(stage2.intercept_[0])
+
+    def supply(self, z: np.ndarray) -> float:
+        return float((z @ self.weights).max())
+
+    def confidence(self, score: np.ndarray | float, supply: float) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.intercept + self.a * np.asarray(score) + self.b * supply)))
+
+
+class Shipped:
+    """The curve in matcher/confidence.py for these channels, read the way the engine reads it."""
+
+    def __init__(self, channels: Sequence[str]) -> None:
+        from matcher.confidence import curve_for
+
+        self.curve = curve_for(channels)
+        self.channels = list(channels)
+
+    def supply(self, z: np.ndarray) -> float:
+        return self.curve.supply_strength({c: z[:, j] for j, c in enumerate(self.channels)})
+
+    def confidence(self, score: np.ndarray | float, supply: float) -> np.ndarray:
+        co = self.curve.coefficients
+        logit = self.curve.intercept + co.get("fused", 0.0) * np.asarray(score) + co.get("supply", 0.0) * supply
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
+def confidences(curve: TwoStage | Shipped, rows: Mapping[str, tuple[np.ndarray, np.ndarray, list[tuple]]]
+                ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """(top-1 confidence per need, confidence and relevance of every judged pair)."""
+    top, conf, rel = {}, [], []
+    for need, (z, s, judged_) in rows.items():
+        sup = curve.supply(z)
+        top[need] = float(curve.confidence(s.max(), sup))
+        for i, r in judged_:
+            conf.append(float(curve.confidence(s[i], sup)))
+            rel.append(r)
+    return top, np.array(conf), np.array(rel, dtype=float)
+
+
+def reliability(conf: np.ndarray, rel: np.ndarray, edges: Sequence[float] = (0, .02, .05, .1, .2, .4, 1.0001)) -> str:
+    lines = ["| confidence | pairs | mean confidence | share judged relevant |", "|---|---|---|---|"]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf >= lo) & (conf < hi)
+        if m.any():
+            lines.append(f"| {lo:.2f}–{min(hi, 1):.2f} | {int(m.sum())} | {conf[m].mean():.3f} | {rel[m].mean():.3f} |")
+    return "\n".join(lines)
+
+
+def auc_interval(top: Mapping[str, float], supply: Mapping[str, bool], seed: int = 7) -> str:
+    s = Scores(name="", per_need={}, top=dict(top), supply={n: supply[n] for n in top})
+    return str(s.estimate("gap_auc", seed))
+
+
+def one_sided_low(top: Mapping[str, float], supply: Mapping[str, bool], seed: int = 7) -> float:
+    """The 5th percentile of gap_auc over needs resampled with replacement: above 0.5 means better than chance
+    by a one-sided test at 5 % (the question is directional: does the score tell gaps at all)."""
+    rng = np.random.default_rng(seed)
+    needs = sorted(top)
+    stats = []
+    for _ in range(2000):
+        pick = [needs[i] for i in rng.choice(len(needs), len(needs), replace=True)]
+        value = gap_auc({f"{n}#{j}": top[n] for j, n in enumerate(pick)},
+                        {f"{n}#{j}": supply[n] for j, n in enumerate(pick)})
+        if value == value:
+            stats.append(value)
+    return float(np.percentile(stats, 5))
+
+
+def loo_top(rows: Mapping[str, tuple[np.ndarray, np.ndarray, list[tuple]]]) -> dict[str, float]:
+    """Each tune need's top confidence from a curve fitted without it (the decision rule reads this)."""
+    out = {}
+    for need in rows:
+        curve = TwoStage({n: r for n, r in rows.items() if n != need})
+        z, s, _ = rows[need]
+        out[need] = float(curve.confidence(s.max(), curve.supply(z)))
+    return out
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fit", action="store_true", help="print the CURVES entries and fusion weights to paste")
+    ap.add_argument("--no-cache", action="store_true", help="score the needs again (not from the cache)")
+    args = ap.parse_args()
+    from matcher.engine import CHANNEL_WEIGHTS
+    from matcher.fusion import RankNormalFusion, ZScoreFusion
+
+    t0 = time.perf_counter()
+    ids, scores, name_twice, vectors = channel_scores(args.no_cache)
+    parts = split()
+    tune, report, shared_dev = judged("tune"), judged("report"), dev()
+    channels = [c for c in ("bm25_words", "char_ngram", "dense", "dense_use_m3") if c in next(iter(scores.values()))]
+    lexical = [c for c in channels if not c.startswith("dense")]
+    print(f"# Judged-set quality ({len(ids)} achievements; tune {len(tune)} needs, report {len(report)} needs, "
+          f"shared dev {len(shared_dev)}; channels {', '.join(channels)}; "
+          f"scores in {time.perf_counter() - t0:.0f} s)\n")
+    assert not set(tune) & set(report) and all(parts[n] == "tune" for n in tune)
+
+    rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
+    systems: dict[str, Ranker] = {c: (lambda per, c=c: per[c]) for c in channels}
+    systems["rrf3 (bm25, char, e5)"] = rrf(["bm25_words", "char_ngram", "dense"])
+    systems["rrf4"] = rrf(channels)
+    systems["pipeline: rank-normal, equal weights"] = lambda per: rank_normal.combine(per).score
+    systems["lexical engine: z-score fusion"] = lambda per: ZScoreFusion(CHANNEL_WEIGHTS).combine(
+        {c: per[c] for c in lexical}).score
+    learned = {}
+    for with_z in (False, True):
+        coef = fit_learned(scores, ids, tune, channels, with_z)
+        name = "learned: rank-normal + z (LR on tune)" if with_z else "learned: rank-normal weights (LR on tune)"
+        learned[name] = coef
+        systems[name] = linear(coef, channels, with_z)
+
+    # tried, not kept (docs/matcher.md): decided on tune, checked once on report
+    unit = {c: v / np.linalg.norm(v, axis=1, keepdims=True) for c, v in vectors.items()}
+    systems["tried: dense PRF (e5, top 5, β 0.1)"] = dense_prf(rank_normal, unit["dense"], 5, 0.1)
+    tried_name = "tried: need name repeated in the query"
+
+    for part_name, qrels in (("report", report), ("tune", tune), ("shared dev (20)", shared_dev)):
+        rows = {name: score(name, run_of(r, scores, ids, list(qrels)), qrels) for name, r in systems.items()}
+        pipeline_ranker = systems["pipeline: rank-normal, equal weights"]
+        rows[tried_name] = score(tried_name, run_of(pipeline_ranker, name_twice, ids, list(qrels)), qrels)
+        best_single = max((rows[c] for c in channels), key=lambda s: s.mean("ndcg@10"))
+        baseline = rows["rrf3 (bm25, char, e5)"]
+        print(f"## Rankings on the {part_name} part\n")
+        print(f"| system | nDCG@10 | Recall@10 | MRR | Δ nDCG vs best channel ({best_single.name}) p | "
+              f"Δ vs rrf3 p | wins/ties/losses vs rrf3 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, s in rows.items():
+            d1, p1 = paired_test(s, best_single, "ndcg@10") if s is not best_single else (0.0, 1.0)
+            d2, p2 = paired_test(s, baseline, "ndcg@10") if s is not baseline else (0.0, 1.0)
+            w, t, lo = wins_losses(s, baseline)
+            print(f"| {name} | {s.estimate('ndcg@10')} | {s.estimate('recall@10')} | {s.estimate('mrr')} | "
+                  f"{d1:+.3f} ({p1:.3g}) | {d2:+.3f} ({p2:.3g}) | {w}/{t}/{lo} |")
+        judged_at10 = {name: np.mean([sum(a in qrels[n] for a, _ in run_of(systems[name], scores, ids, [n])[n][:10])
+                                      / 10 for n in qrels]) for name in systems if not name.startswith("tried")}
+        print("\njudged@10 (share of the top 10 that was judged; unjudged count as not relevant): "
+              + ", ".join(f"{n} {v:.2f}" for n, v in judged_at10.items()) + "\n")
+
+    # confidence ---------------------------------------------------------------------------------------------
+    print("## The confidence users see\n")
+    one_encoder = [c for c in channels if c != "dense_use_m3"]
+    pipeline = systems["pipeline: rank-normal, equal weights"]
+    configs = [("default engine (four channels, rank-normal)", channels, pipeline),
+               ("one encoder (e5-small and the lexical channels, rank-normal)", one_encoder,
+                lambda per: rank_normal.combine({c: per[c] for c in one_encoder}).score),
+               ("lexical engine (no encoder, z-score fusion)", lexical, systems["lexical engine: z-score fusion"])]
+    fits = {}
+    for label, chans, ranker in configs:
+        tune_rows = judged_rows(scores, ids, tune, chans, ranker)
+        report_rows = judged_rows(scores, ids, report, chans, ranker)
+        fitted = TwoStage(tune_rows)
+        shipped = Shipped(chans)
+        loo = loo_top(tune_rows)
+        loo_auc = auc_interval(loo, has_supply(tune))
+        tells = one_sided_low(loo, has_supply(tune)) > 0.5
+        fits[label] = (chans, fitted, loo, tells)
+        print(f"### {label}\n")
+        print("| curve | report: gap_auc [95 % CI] | report: Brier | report: mean confidence / share relevant |")
+        print("|---|---|---|---|")
+        for name, curve in (("fitted on tune", fitted), ("in matcher/confidence.py now", shipped)):
+            top, conf, rel = confidences(curve, report_rows)
+            brier = float(np.mean((conf - rel) ** 2))
+            print(f"| {name} | {auc_interval(top, has_supply(report))} | {brier:.4f} | "
+                  f"{conf.mean():.3f} / {rel.mean():.3f} |")
+        print(f"\ntune, leave-one-need-out gap_auc: {loo_auc}; better than chance by a one-sided bootstrap test at "
+              f"5 % (the rule for showing gap verdicts): {'yes' if tells else 'no'}\n")
+        _, conf, rel = confidences(fitted, report_rows)
+        print("Reliability on the report part (curve fitted on tune):\n")
+        print(reliability(conf, rel) + "\n")
+
+    if args.fit:
+        from matcher.confidence import youden_threshold
+
+        print("## To paste\n")
+        for label, (chans, fitted, loo, tells) in fits.items():
+            supply = has_supply(tune)
+            cut = youden_threshold([loo[n] for n in loo], [supply[n] for n in loo])
+            weights = dict(zip([f"z_{c}" for c in chans], np.round(fitted.weights, 4).tolist(), strict=True))
+            print(f"# {label}")
+            print(f"frozenset({sorted(chans)}): Curve(\n"
+                  f"    supply_weights={weights},\n"
+                  f"    coefficients={{'fused': {fitted.a:.4f}, 'supply': {fitted.b:.4f}, 'bonus': {fitted.a:.4f}}},\n"
+                  f"    intercept={fitted.intercept:.4f}, gap_threshold={cut:.4f},\n"
+                  f"    loo_gap_auc={gap_auc(loo, supply):.2f}, tells_gaps={tells},\n),")
+        for name, coef in learned.items():
+            print(f"# {name}: {np.round(coef, 4).tolist()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Recalibrating the confidence from a deployment's own verdicts and deals.
+
+The shipped curves (:data:`matcher.confidence.CURVES`) were fitted on the project's judged needs. A deployment's
+brokers judge matches every day (accept / reject, and a signed contract counts as a strong accept); once they have
+given enough verdicts of both kinds, :func:`recalibrate` refits the curve of the engine's channel set on them and
+keeps it in ``data_dir/calibration/``, where every engine started on that data directory reads it
+(:func:`load_fitted`).
+
+Each verdict carries the pair's features as the engine saw them (its fused score, the query's supply strength,
+the graph features), so the refit reads the same inputs the confidence reads. Only the latest verdict on a pair
+counts; withdrawn ones are dropped. The new curve is kept only when it scores the verdicts better than the curve
+in use (Brier score, each verdict scored by a curve fitted without its query): a handful of one-sided verdicts
+must not replace a curve fitted on thousands of judged pairs.
+
+Brokers judge what the engine showed them (its first page), so the verdicts over-represent confident candidates;
+the refit corrects the curve's level where brokers look, which is where its figures are read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from graph.files import write_private
+from graph.model import Feedback, NodeLabel, Verdict
+from graph.store import GraphStore
+from matcher.confidence import Calibrator, Curve, channels_of
+from matcher.questions.common import GRAPH_WEIGHTS, graph_delta
+
+log = logging.getLogger(__name__)
+
+#: fewest verdicts, and fewest of each kind, before a refit is tried
+MIN_VERDICTS = 30
+MIN_EACH = 5
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """What a recalibration run found and did."""
+
+    channels: list[str]
+    verdicts: int
+    accepted: int
+    brier_before: float
+    brier_after: float
+    adopted: bool
+    reason: str
+    path: str | None = None
+
+    def line(self) -> str:
+        if self.adopted:
+            return (f"已根据 {self.verdicts} 条经纪人判断（{self.accepted} 条接受）重新校准置信度："
+                    f"Brier 分数 {self.brier_before:.4f} → {self.brier_after:.4f}")
+        return f"未更新置信度曲线：{self.reason}"
+
+
+def calibration_dir(data_dir: Path) -> Path:
+    return data_dir / "calibration"
+
+
+def _key(channels: Collection[str]) -> str:
+    return "+".join(sorted(channels))
+
+
+def _row(features: Mapping[str, float]) -> dict[str, float]:
+    """The confidence's inputs for one judged pair: fused, supply and the graph features' bonus."""
+    bonus = sum(graph_delta(name, float(features[name])) for name in GRAPH_WEIGHTS if name in features)
+    return {"fused": float(features.get("fused", 0.0)), "supply": float(features.get("supply", 0.0)),
+            "bonus": bonus, **{k: float(v) for k, v in features.items() if k.startswith("z_")}}
+
+
+def verdict_rows(store: GraphStore, channels: Collection[str]) -> tuple[list[dict[str, float]], list[bool],
+                                                                        list[str]]:
+    """(inputs, accepted, query id) of the latest verdict on each pair scored by exactly ``channels``."""
+    latest: dict[tuple[str, str, str], Feedback] = {}
+    for props in store.all_props(NodeLabel.FEEDBACK):
+        try:
+            fb = Feedback.from_props(props)
+        except Exception as exc:  # one unreadable record must not stop the job
+            log.warning("recalibration: skipping feedback %s: %s", props.get("id"), exc)
+            continue
+        key = (fb.question, fb.query_id, fb.candidate_id)
+        held = latest.get(key)
+        if held is None or (fb.at and held.at and fb.at >= held.at):
+            latest[key] = fb
+    wanted = frozenset(channels)
+    rows, labels, queries = [], [], []
+    for fb in latest.values():
+        if fb.verdict == Verdict.WITHDRAWN or not fb.features or channels_of(fb.features) != wanted:
+            continue
+        for _ in range(max(1, round(fb.strength))):  # a signed contract counts as several accepts
+            rows.append(_row(fb.features))
+            labels.append(fb.verdict == Verdict.ACCEPT)
+            queries.append(fb.query_id)
+    return rows, labels, queries
+
+
+def _brier(calibrator: Calibrator, rows: Sequence[Mapping[str, float]], labels: Sequence[bool]) -> float:
+    conf = calibrator.confidences(rows)
+    return float(np.mean((conf - np.asarray(labels, dtype=float)) ** 2))
+
+
+def _held_out_brier(base: Curve, rows: list[dict[str, float]], labels: list[bool], queries: list[str]) -> float:
+    """Each verdict scored by a curve refitted without its query's verdicts (the honest figure)."""
+    errors = []
+    for query in sorted(set(queries)):
+        train = [i for i, q in enumerate(queries) if q != query]
+        test = [i for i, q in enumerate(queries) if q == query]
+        fitted = Calibrator(curve=base).fit([rows[i] for i in train], [labels[i] for i in train])
+        conf = fitted.confidences([rows[i] for i in test])
+        errors.extend((conf - np.array([labels[i] for i in test], dtype=float)) ** 2)
+    return float(np.mean(errors))
+
+
+def recalibrate(store: GraphStore, data_dir: Path, channels: Collection[str],
+                calibrator: Calibrator | None = None) -> Recalibration:
+    """Refit the curve of ``channels`` on the deployment's verdicts; keep it when it beats the one in use."""
+    current = calibrator or Calibrator()
+    base = current.curve_for_channels(channels)
+    rows, labels, queries = verdict_rows(store, channels)
+    accepted = sum(labels)
+    names = sorted(channels)
+    if len(rows) < MIN_VERDICTS or min(accepted, len(rows) - accepted) < MIN_EACH:
+        return Recalibration(names, len(rows), accepted, float("nan"), float("nan"), False,
+                             f"判断太少（{len(rows)} 条，其中接受 {accepted} 条；至少需要 {MIN_VERDICTS} 条，"
+                             f"接受和拒绝各至少 {MIN_EACH} 条）")
+    before = _brier(current, rows, labels)
+    after = _held_out_brier(base, rows, labels, queries)
+    if not after < before:
+        return Recalibration(names, len(rows), accepted, before, after, False,
+                             f"新曲线对这些判断的 Brier 分数（{after:.4f}）不优于现用曲线（{before:.4f}）")
+    fitted = Calibrator(curve=base).fit(rows, labels).custom
+    assert fitted is not None
+    curve = Curve(fitted.supply_weights, fitted.coefficients, fitted.intercept, fitted.gap_threshold,
+                  tells_gaps=base.tells_gaps)
+    path = calibration_dir(data_dir) / f"{_key(channels)}.json"
+    write_private(path, json.dumps({
+        "channels": names, "curve": {k: v for k, v in asdict(curve).items() if k != "loo_gap_auc"},
+        "verdicts": len(rows), "accepted": accepted, "brier_before": before, "brier_held_out": after,
+        "fitted_at": datetime.now(UTC).isoformat(),
+    }, ensure_ascii=False, indent=1))
+    return Recalibration(names, len(rows), accepted, before, after, True, "", str(path))
+
+
+def load_fitted(data_dir: Path) -> dict[frozenset[str], Curve]:
+    """The curves a deployment refitted on its own verdicts, by channel set (none: the shipped ones)."""
+    out: dict[frozenset[str], Curve] = {}
+    folder = calibration_dir(data_dir)
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            c = data["curve"]
+            out[frozenset(data["channels"])] = Curve(
+                dict(c["supply_weights"]), dict(c["coefficients"]), float(c["intercept"]),
+                float(c["gap_threshold"]), tells_gaps=bool(c.get("tells_gaps", True)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("recalibration: ignoring %s (%s)", path, exc)
+    return out

@@ -1,0 +1,88 @@
+"""Gap verdicts only where the configuration can back them (matcher.confidence: ``Curve.tells_gaps``).
+
+The lexical engine's top confidence tells needs with supply from needs without no better than chance on the
+judged tune needs (benchmarks/judged_quality.py); it answers without a gap verdict and says why, in the API and
+on the need's page. An operator who sets ``gap_confidence`` takes the decision back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from graph.settings import Settings
+from graph.store import GraphStore
+from matcher.confidence import DEFAULT_CHANNELS, LEXICAL_CHANNELS, Calibrator
+from matcher.engine import MatchEngine
+from matcher.questions.common import GAP_UNKNOWN_NOTE
+from tests.api_world import PASSWORD, Api, build_demo_world, web_login
+from tests.matcher_world import build_graph
+
+pytestmark = pytest.mark.all_backends
+
+
+def test_the_shipped_curves_back_gap_verdicts_with_an_encoder_but_not_lexically() -> None:
+    calibrator = Calibrator()
+    assert calibrator.tells_gaps(DEFAULT_CHANNELS)
+    assert not calibrator.tells_gaps(LEXICAL_CHANNELS)
+
+
+def test_a_lexical_engine_gives_no_gap_verdict_and_says_why(store: GraphStore, tmp_path: Path) -> None:
+    build_graph(store, [])
+    engine = MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+    result = engine.match_need("n-none", k=5)  # a need nothing in the graph answers
+
+    assert not result.gap_known and not result.is_gap
+    assert result.note == GAP_UNKNOWN_NOTE
+    assert result.best_confidence < result.threshold  # the verdict it would have given: withheld
+
+    engine.settings = engine.settings.model_copy(update={"gap_confidence": result.threshold})
+    decided = engine.match_need("n-none", k=5)
+    assert decided.gap_known and decided.is_gap
+
+
+@pytest.fixture()
+def undecided_api(store: GraphStore, tmp_path: Path) -> Iterator[Api]:
+    """The API world with the lexical engine and no operator-set gap threshold."""
+    from api.app import create_app
+
+    world = build_demo_world(store)
+    settings = Settings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False, embedder="none")
+    app = create_app(settings, store=store)
+    with TestClient(app) as client:
+        yield Api(client=client, world=world, store=store, app=app)
+
+
+def test_the_api_and_the_need_page_show_no_gap_verdict_when_the_engine_cannot_tell(undecided_api: Api) -> None:
+    h = undecided_api.world.headers("bureau")
+    body = undecided_api.client.get("/api/needs/need-04/matches", headers=h).json()
+    assert body["gap_known"] is False and body["is_gap"] is False and body["note"] == GAP_UNKNOWN_NOTE
+
+    page, _ = web_login(undecided_api.app, "bureau", PASSWORD)
+    html = page.get("/needs/need-04").text
+    assert 'id="gap-unknown"' in html and "无法可靠判断" in html
+    assert 'id="gap"' not in html and 'id="escalate"' not in html
+
+
+def test_standings_made_before_the_dense_rows_are_ready_are_stale_once_they_are(store: GraphStore,
+                                                                                 tmp_path: Path) -> None:
+    from matcher.embedders.registry import make_embedder
+    from matcher.standing import engine_version
+
+    build_graph(store, [])
+    engine = MatchEngine(store, settings=Settings(data_dir=tmp_path), embedder=make_embedder("e5-small"),
+                         extra_embedders=[])
+    engine.keeper.refresh()  # the indexes built, the dense rows not computed yet: the lexical channels answer
+    warming = engine.match_need("n-none", k=5)
+    assert warming.channels == ["bm25_words", "char_ngram"] and not warming.gap_known
+    before = engine_version(engine)
+
+    engine.keeper.embed()
+    assert engine.wait_ready(60)
+    ready = engine.match_need("n-none", k=5)
+    assert "dense" in ready.channels and ready.gap_known
+    assert engine_version(engine) != before  # the warm-up standings are recomputed (api.app refreshes them)
+    engine.close()
