@@ -1,90 +1,178 @@
-"""Ingest throughput (rows/s) on real zhibei rows, against the real embedded graph server.
+"""Ingest throughput, old code against new, in one run on the same machine.
 
-Loads the first N zhibei achievements (default 600) into an empty graph, three times each, and reports the
-median rows/s of:
-- ``store.upsert_nodes`` of already-built nodes (baseline: the graph write alone),
-- the full loader without chain placement (read, validate, keywords, extraction, resolution, batch write),
-- the full loader with keyword-only placement,
-- the full loader with the trained placer (model trained once beforehand, not timed),
-plus a reload of the same file (every row unchanged).
+1. **zhibei end to end**: ``python -m api.cli ingest DIR -q`` on a copy of the zhibei export (2,810 achievements +
+   1,729 needs) into a fresh data directory: wall time of the whole command (interpreter start, graph server
+   start, model, every row written), old and new alternating, median of ``--repeats``. The old code is
+   ``git archive``'d from ``--old`` (default: the commit before this work) into a temporary directory; its
+   placement model is trained once beforehand and copied into each of its data directories, so the old
+   figure is its *warm* case (its first run in a data directory also trains for 8-10 s).
+2. **recombined rows** (``--scale 30000 300000``): achievements built by recombining zhibei names,
+   descriptions and scopes (no two alike), loaded by the ``Loader`` with the default placer in a worker process
+   for each code version, time-boxed (``--box`` seconds each): rows written per second over the whole batches
+   committed before the box ran out (the graph grows as it would).
 
-Run: ``python benchmarks/ingest_throughput.py [N]`` (prints a markdown table; about 2-3 minutes).
+Run: ``python benchmarks/ingest_throughput.py [--repeats 2] [--scale 30000 300000] [--box 120]``
+(prints markdown tables; about 3 minutes plus 2 x box per scale).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from graph.server import EmbeddedGraphServer  # noqa: E402
-from graph.store import GraphStore, connect  # noqa: E402
-from ingest.classify import ChainPlacer, IndustryModel, shared_dir, zhibei_examples  # noqa: E402
-from ingest.loader import Loader, ensure_taxonomy  # noqa: E402
-from ingest.zhibei import achievement_from_record  # noqa: E402
-
-REPEATS = 3
+OLD_COMMIT = "7a723dd"  # the ingest before this work: jieba, model trained from ../shared, 500-row batches
 
 
-def timed(store: GraphStore, work: Callable[[], object]) -> float:
-    store.clear()
-    ensure_taxonomy(store)
+def _shared() -> Path:
+    env = os.environ.get("TECHMATCH_SHARED")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+def _export_old(commit: str, into: Path) -> Path:
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def _env(code: Path, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TECHMATCH_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(code), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    return env
+
+
+def _cli_ingest(code: Path, zhibei: Path, data_dir: Path) -> float:
     started = time.perf_counter()
-    work()
+    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(zhibei), "-q"], cwd=code,
+                   env=_env(code, data_dir), check=True, capture_output=True)
     return time.perf_counter() - started
 
 
+def _warm_old_cache(code: Path, data_dir: Path) -> None:
+    script = "from ingest.classify import cached_industry_model; assert cached_industry_model() is not None"
+    subprocess.run([sys.executable, "-c", script], cwd=code, env=_env(code, data_dir), check=True)
+
+
+def recombined(n: int, seed: int = 0) -> list[dict[str, object]]:
+    """``n`` achievement records recombined from zhibei's names, descriptions, scopes and labels."""
+    rows = [json.loads(x) for x in (_shared() / "data" / "zhibei" / "achievements_dedup.jsonl")
+            .read_text(encoding="utf-8").splitlines()]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b, c = rng.choice(rows), rng.choice(rows), rng.choice(rows)
+        out.append({"id": f"r{i}", "name": f"{a.get('name') or ''}{i}", "description": b.get("description") or "",
+                    "application_scope": c.get("application_scope") or "", "industry": a.get("industry") or "",
+                    "owners": a.get("owners") or []})
+    return out
+
+
+_WORKER = r"""
+import json, sys, time
+from pathlib import Path
+from graph.server import EmbeddedGraphServer
+from graph.store import connect
+from ingest.classify import default_placer
+from ingest.loader import Loader, ensure_taxonomy
+
+path, box, batch, tmp = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+server = EmbeddedGraphServer(tmp / "graph", database="bench", heap_mb=2048)
+info = server.start()
+store = connect(info.uri, info.user, info.password, info.database)
+class Stop(Exception):
+    pass
+done = {"rows": 0, "t": 0.0}
+try:
+    store.setup_schema()
+    ensure_taxonomy(store)
+    placer = default_placer()  # not timed: the old code trains here on its first run
+    started = time.perf_counter()
+    def hook(n, nodes):
+        done["t"] = time.perf_counter() - started
+        if done["t"] > box:
+            raise Stop()
+        done["rows"] += len(nodes)
+    try:
+        kw = {"batch_size": batch} if batch else {}
+        Loader(store, placer=placer, progress=False, rejects_dir=tmp, before_batch=hook, **kw).load(path)
+        done["t"] = time.perf_counter() - started
+        done["complete"] = True
+    except Stop:
+        pass
+finally:
+    store.close()
+    server.stop()
+print(json.dumps(done))
+"""
+
+
+def _scale_run(code: Path, path: Path, box: float, tmp: Path, batch: int = 0) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    out = subprocess.run([sys.executable, "-c", _WORKER, str(path), str(box), str(batch), str(work)], cwd=code,
+                         env=_env(code, work / "data"), check=True, capture_output=True, text=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 600
-    source = shared_dir() / "data" / "zhibei" / "achievements_dedup.jsonl"
-    lines = source.read_text(encoding="utf-8").splitlines()[:n]
-    texts, fine, _ = zhibei_examples()
-    model = IndustryModel.train(texts, fine)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "achievements.jsonl"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        nodes = [achievement_from_record(json.loads(x)) for x in lines]
-        server = EmbeddedGraphServer(Path(tmp) / "graph", database="bench", heap_mb=768)
-        info = server.start()
-        store = connect(info.uri, info.user, info.password, info.database)
-        try:
-            store.setup_schema()
-            configs: list[tuple[str, Callable[[], object]]] = [
-                ("store.upsert_nodes only (baseline)", lambda: store.upsert_nodes(nodes, batch_size=500)),
-                ("loader, no placement", lambda: Loader(store, progress=False, rejects_dir=tmp).load(path)),
-                ("loader, keyword placement",
-                 lambda: Loader(store, placer=ChainPlacer(model=None), progress=False, rejects_dir=tmp).load(path)),
-                ("loader, model + keyword placement",
-                 lambda: Loader(store, placer=ChainPlacer(model=model), progress=False, rejects_dir=tmp).load(path)),
-            ]
-            results = []
-            for name, work in configs:
-                runs = [timed(store, work) for _ in range(REPEATS)]
-                results.append((name, statistics.median(runs)))
-            # a reload: the graph already holds the file
-            loader_work = configs[3][1]
-            reload_runs = []
-            for _ in range(REPEATS):
-                started = time.perf_counter()
-                report = loader_work()
-                reload_runs.append(time.perf_counter() - started)
-            unchanged = getattr(report, "unchanged", 0)
-            results.append((f"reload of the same file ({unchanged} unchanged)", statistics.median(reload_runs)))
-        finally:
-            store.close()
-            server.stop()
-    print(f"## Ingest throughput ({n} zhibei achievements, median of {REPEATS})\n")
-    print("| configuration | seconds | rows/s |")
-    print("|---|---|---|")
-    for name, seconds in results:
-        print(f"| {name} | {seconds:.2f} | {n / seconds:.0f} |")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--scale", type=int, nargs="*", default=[])
+    parser.add_argument("--box", type=float, default=120.0)
+    parser.add_argument("--old", default=OLD_COMMIT)
+    args = parser.parse_args()
+    zhibei_src = _shared() / "data" / "zhibei"
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        old = _export_old(args.old, tmp / "old")
+        zhibei = tmp / "zhibei"
+        zhibei.mkdir()
+        for name in ("achievements_dedup.jsonl", "requirements_dedup.jsonl"):
+            shutil.copy(zhibei_src / name, zhibei / name)  # the loader writes rejects beside its input
+        rows = sum(len((zhibei / n).read_text(encoding="utf-8").splitlines()) for n in
+                   ("achievements_dedup.jsonl", "requirements_dedup.jsonl"))
+        _warm_old_cache(old, tmp / "old-cache")
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for i in range(args.repeats):
+            for label, code in (("old", old), ("new", ROOT)):
+                data = tmp / f"data-{label}-{i}"
+                if label == "old":
+                    shutil.copytree(tmp / "old-cache" / "cache", data / "cache")
+                times[label].append(_cli_ingest(code, zhibei, data))
+                shutil.rmtree(data, ignore_errors=True)
+        print(f"## Ingest: zhibei end to end ({rows} rows, `techmatch ingest` wall time, median of {args.repeats})\n")
+        print("| code | seconds | rows/s | runs (s) |")
+        print("|---|---:|---:|---|")
+        for label in ("old", "new"):
+            med = statistics.median(times[label])
+            shown = ", ".join(f"{t:.1f}" for t in times[label])
+            name = f"old ({args.old})" if label == "old" else "new (this tree)"
+            print(f"| {name} | {med:.1f} | {rows / med:.0f} | {shown} |")
+        for n in args.scale:
+            path = tmp / f"recombined-{n}.jsonl"
+            with path.open("w", encoding="utf-8") as f:
+                for rec in recombined(n):
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            print(f"\n## Ingest: {n:,} recombined achievements, Loader with the default placer, "
+                  f"time box {args.box:.0f} s\n")
+            print("| code | rows written | seconds | rows/s | finished |")
+            print("|---|---:|---:|---:|---|")
+            for label, code in (("old", old), ("new", ROOT)):
+                r = _scale_run(code, path, args.box, tmp)
+                rate = r["rows"] / r["t"] if r["t"] else 0.0
+                finished = "yes" if r.get("complete") else "no"
+                print(f"| {label} | {r['rows']:,} | {r['t']:.0f} | {rate:.0f} | {finished} |")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 Three pieces of evidence, combined per chain and then per segment:
 
 1. a supervised classifier of the *source* industry labels (zhibei's 128 fine labels such as
-   新材料-复合材料), TF-IDF over character 1-2-grams + a linear SVM, trained on the zhibei
-   achievements at first use and cached under ``settings.cache_dir`` (nothing from the shared data goes
-   into the repository); when a record carries its own industry label, that label is used as well;
+   新材料-复合材料), TF-IDF over character 1-2-grams + a linear SVM, trained once by
+   ``python -m ingest.build_classifier`` on the zhibei achievements and shipped as data
+   (``ingest/data/chain_model.npz``: vocabulary, IDF, int8 weights with a scale per label; its provenance in
+   ``chain_model.json``), loaded in milliseconds by :func:`shipped_industry_model`; when a record carries its
+   own industry label, that label is used as well;
 2. a hand-written table from those labels to chain weights (``ingest/data/industry_chains.yaml``):
    新材料-碳材料 -> 碳基新材料 1.0, 电子信息-计算机软件 -> nothing;
 3. keyword evidence: the segment keywords, aliases and names of ``graph/data/chains.yaml`` found in the
@@ -14,7 +16,7 @@ Three pieces of evidence, combined per chain and then per segment:
 chain confidence = noisy-or(classifier-mapped probability, keyword evidence); the segment is the chain's
 segment with the most keyword hits (similarity breaks ties / stands in when no keyword hits). Below
 ``threshold`` the outcome is explicitly "none of our chains" (:attr:`ChainDecision.chain_id` None) and no
-IN_SEGMENT edge is written. Without training data the placer runs on keywords alone.
+IN_SEGMENT edge is written. Without the model file the placer runs on keywords alone.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,9 @@ from ingest.loader import Placement
 log = logging.getLogger(__name__)
 
 INDUSTRY_CHAINS_FILE = Path(__file__).resolve().parent / "data" / "industry_chains.yaml"
+#: the shipped source-label model (built by ``python -m ingest.build_classifier``) and its provenance
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "chain_model.npz"
+MODEL_INFO_FILE = MODEL_FILE.with_suffix(".json")
 MODEL_VERSION = "chain-svm-3"
 # temperature, keyword weight and threshold were chosen on a validation split carved out of the training
 # part (benchmarks/chain_classification.py reports the untouched test split): T 16, weight 0.5, 0.45
@@ -127,6 +133,95 @@ class IndustryModel:
         return [str(x) for x in self.classifier.predict(self.vectorizer.transform(texts))]
 
 
+class _LinearScores:
+    """The decision function of a linear classifier from its weights: ``x @ coef.T + intercept``."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, labels: Sequence[str]) -> None:
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.classes_ = np.asarray(list(labels), dtype=object)
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        scores = np.asarray(x @ self.coef_.T, dtype=float) + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, x: Any) -> np.ndarray:
+        scores = np.asarray(x @ self.coef_.T, dtype=float) + self.intercept_
+        return self.classes_[scores.argmax(axis=1)]
+
+
+def pack_model(model: IndustryModel) -> dict[str, np.ndarray]:
+    """The arrays that make ``model`` a data file: vocabulary (in column order), IDF, the weights quantised to
+    int8 with one scale per label (the float weights are 60 MB; these compress to a few), intercepts, labels."""
+    vec = model.vectorizer
+    vocab = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+    coef = np.asarray(model.classifier.coef_, dtype=np.float64)
+    scale = np.abs(coef).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.rint(coef / scale[:, None]).astype(np.int8)
+    return {
+        "vocabulary": np.asarray(vocab, dtype=str),
+        "idf": np.asarray(vec.idf_, dtype=np.float64),
+        "coef_q": q,
+        "coef_scale": scale,
+        "intercept": np.asarray(model.classifier.intercept_, dtype=np.float64),
+        "labels": np.asarray(model.labels, dtype=str),
+        "temperature": np.asarray([model.temperature], dtype=np.float64),
+    }
+
+
+def unpack_model(arrays: Mapping[str, np.ndarray], version: str = MODEL_VERSION) -> IndustryModel:
+    """An :class:`IndustryModel` from :func:`pack_model`'s arrays: the same vectoriser (fixed vocabulary and IDF)
+    and a linear decision function over the de-quantised weights. Pure arithmetic on the file's numbers, so
+    every process on every machine gives the same scores."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vocab = [str(v) for v in arrays["vocabulary"]]
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, preprocessor=_analyzer_text,
+                          vocabulary={t: i for i, t in enumerate(vocab)})
+    vec.idf_ = np.asarray(arrays["idf"], dtype=np.float64)
+    coef = np.asarray(arrays["coef_q"], dtype=np.float64) * np.asarray(arrays["coef_scale"], dtype=np.float64)[:, None]
+    labels = [str(x) for x in arrays["labels"]]
+    clf = _LinearScores(coef, np.asarray(arrays["intercept"], dtype=np.float64), labels)
+    return IndustryModel(vectorizer=vec, classifier=clf, labels=labels,
+                         temperature=float(np.asarray(arrays["temperature"])[0]), version=version)
+
+
+def save_model(model: IndustryModel, path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``model`` as ``path`` (.npz) and its provenance as ``path`` with .json; returns the provenance.
+    The digest covers the arrays, not the zip container, so a rebuild from the same input shows the same."""
+    arrays = pack_model(model)
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    meta = {"version": model.version, "arrays_sha256": digest.hexdigest(), "features": len(arrays["vocabulary"]),
+            "labels": len(arrays["labels"]), **info}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+def load_model(path: Path) -> IndustryModel:
+    """The model in ``path`` (written by :func:`save_model`); no pickle, only arrays of numbers and strings."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return unpack_model(arrays)
+
+
+@lru_cache(maxsize=4)
+def shipped_industry_model(path: Path = MODEL_FILE) -> IndustryModel | None:
+    """The source-label model shipped with the package (once per process); None when the file is absent."""
+    if not path.is_file():
+        log.warning("no chain model at %s (python -m ingest.build_classifier); chain placement uses keywords only",
+                    path)
+        return None
+    return load_model(path)
+
+
 def zhibei_examples(path: Path | None = None) -> tuple[list[str], list[str], list[str]]:
     """(texts, fine labels, L1 labels) of the zhibei achievements."""
     path = path or zhibei_training_file()
@@ -142,7 +237,9 @@ def zhibei_examples(path: Path | None = None) -> tuple[list[str], list[str], lis
 
 
 def cached_industry_model(settings: Settings | None = None, path: Path | None = None) -> IndustryModel | None:
-    """The source-label model, trained on the zhibei achievements at first use and cached; None without data."""
+    """A source-label model trained on a zhibei-shaped file and cached under the data directory; None without
+    data. The ingest command does not use it (it loads the shipped model); it is for a deployment that trains
+    its own model from its own file."""
     path = path or zhibei_training_file()
     if not path.is_file():
         log.warning("no training data at %s; chain placement uses keywords only", path)
@@ -311,5 +408,6 @@ class ChainPlacer:
 
 
 def default_placer(settings: Settings | None = None) -> ChainPlacer:
-    """The placer the ingest command uses: the cached source-label model when training data exists."""
-    return ChainPlacer(model=cached_industry_model(settings))
+    """The placer the ingest command uses: the shipped source-label model (``ingest/data/chain_model.npz``), the
+    same in every data directory and on every machine; keywords alone when the file is missing."""
+    return ChainPlacer(model=shipped_industry_model())

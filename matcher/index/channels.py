@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from importlib import metadata
 
-from ingest.text import _BUILTIN_TERMS, domain_terms, stopwords, tokenize
+from ingest.text import _BUILTIN_TERMS, domain_terms, segmenter_id, stopwords, tokenize
 from matcher.channels.char_ngram import ngram_terms
 from matcher.index.generation import LexicalSpec
 from matcher.index.lexical import BM25Scheme, TfidfCosineScheme
@@ -25,7 +25,7 @@ def _vocabulary_digest() -> str:
         jieba = metadata.version("jieba")
     except metadata.PackageNotFoundError:  # pragma: no cover - jieba is a dependency
         jieba = "?"
-    h = hashlib.sha1(f"{ANALYSER_VERSION}|jieba {jieba}".encode())
+    h = hashlib.sha1(f"{ANALYSER_VERSION}|jieba {jieba}|{segmenter_id()}".encode())
     for part in (sorted(stopwords()), sorted(_BUILTIN_TERMS), sorted(domain_terms())):
         h.update("\x00".join(part).encode())
     return h.hexdigest()[:16]
