@@ -35,5 +35,8 @@ if [[ ",$BACKENDS," == *",neo4j,"* ]]; then
 fi
 echo "==> ruff"
 ruff check .
+echo "==> mypy"
+# the six packages, as configured in pyproject.toml ([tool.mypy]); any error fails the run
+mypy
 echo "==> pytest"
 python -m pytest -q "$@"

@@ -14,10 +14,10 @@ import importlib.util
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -35,6 +35,9 @@ from api.upkeep import Upkeep
 from graph.files import private_dir, write_private
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,8 @@ read it get a desensitised view (`desensitised: true`: chain segments and key te
 
 
 def _engine_provider(
-    store: GraphStore, engine: Any | None, settings: Settings
-) -> tuple[Callable[[], Any | None], Callable[[], Any]]:
+    store: GraphStore, engine: MatchEngine | None, settings: Settings
+) -> tuple[Callable[[], MatchEngine | None], Callable[[], MatchEngine | None]]:
     """Build the matcher lazily and only once: persisted indexes are loaded (a first start builds the lexical
     ones), dense rows are computed in the background while the lexical channels answer. The second function
     answers the engine only when it is already built (writes keep its indexes current, they never trigger a
@@ -96,13 +99,13 @@ def _engine_provider(
     lock = threading.Lock()
     box: dict[str, Any] = {"engine": engine, "tried": engine is not None}
 
-    def provide() -> Any | None:
+    def provide() -> MatchEngine | None:
         if box["tried"]:
             return box["engine"]
         with lock:
             if not box["tried"]:
                 try:
-                    from matcher.engine import MatchEngine  # type: ignore[import-not-found]
+                    from matcher.engine import MatchEngine
 
                     box["engine"] = MatchEngine.from_store(store, settings=settings, wait=False)
                 except ModuleNotFoundError as exc:
@@ -132,7 +135,8 @@ def service_secret(settings: Settings) -> str:
         return path.read_text(encoding="utf-8").strip()
 
 
-def create_app(settings: Settings | None = None, store: GraphStore | None = None, engine: Any | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, store: GraphStore | None = None,
+               engine: MatchEngine | None = None) -> FastAPI:
     """The service; ``store`` and ``engine`` are injected in tests, opened from ``settings`` otherwise."""
     settings = settings or get_settings()
     secret = service_secret(settings)
@@ -149,7 +153,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         app.state.engine_if_built = if_built
         app.state.upkeep = Upkeep(graph, app.state.jobs, app.state.notifier, if_built)
 
-        def provide_and_catch_up() -> Any | None:
+        def provide_and_catch_up() -> MatchEngine | None:
             first = if_built() is None
             built = provide()
             if first and built is not None:  # standings from before this start (or another engine) refreshed
@@ -237,13 +241,21 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     return app
 
 
+@runtime_checkable
+class _MethodRoute(Protocol):
+    """A route answering HTTP methods at a path (starlette's ``Route``, FastAPI's ``APIRoute``)."""
+
+    path: str
+    methods: Collection[str] | None
+
+
 def iter_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], Any]]:
     """Every (path, methods, endpoint) the app serves, through included routers too (for tests and docs)."""
     for route in app.routes:
         if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included router
             for ctx in route.effective_route_contexts():
                 yield ctx.path, frozenset(ctx.methods or ()), ctx.endpoint
-        elif hasattr(route, "methods"):
+        elif isinstance(route, _MethodRoute):
             yield route.path, frozenset(route.methods or ()), getattr(route, "endpoint", None)
 
 

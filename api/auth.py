@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -155,20 +154,20 @@ class AccountService:
 
     def user_by_name(self, name: str) -> User | None:
         rows = self.store.read(_USER_BY_NAME, name=name)
-        return User.from_props(rows[0]["p"]) if rows else None  # type: ignore[return-value]
+        return User.from_props(rows[0]["p"]) if rows else None
 
     def get_user(self, user_id: str) -> User | None:
-        return self.store.get_node(NodeLabel.USER, user_id)  # type: ignore[return-value]
+        return self.store.get(User, user_id)
 
     def list_users(self) -> list[User]:
-        return [User.from_props(p) for p in self.store.all_props(NodeLabel.USER)]  # type: ignore[misc]
+        return [User.from_props(p) for p in self.store.all_props(NodeLabel.USER)]
 
     def set_active(self, user_id: str, active: bool) -> User:
-        user = self.store.require_node(NodeLabel.USER, user_id)
+        user = self.store.require(User, user_id)
         updated = user.model_copy(update={"active": active})
         self.store.update_node(updated)
         self._forget_all()
-        return updated  # type: ignore[return-value]
+        return updated
 
     def principal(self, user: User) -> Principal:
         role = Role(user.role)
@@ -195,8 +194,7 @@ class AccountService:
 
     def set_password(self, user_id: str, password: str, sessions: SessionStore | None = None) -> User:
         """Set a user's password and end all their web sessions."""
-        user = self.store.require_node(NodeLabel.USER, user_id)
-        assert isinstance(user, User)
+        user = self.store.require(User, user_id)
         updated = user.model_copy(update={"password_hash": hash_secret(password)})
         self.store.update_node(updated)
         if sessions is not None:
@@ -417,18 +415,23 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require_roles(*roles: Role) -> Callable[..., Principal]:
-    """Dependency factory: the caller must hold one of ``roles``, else 403."""
-    allowed = frozenset(roles)
+class RoleCheck:
+    """A dependency: the caller's principal when they hold one of :attr:`roles` (read by the access tests and the
+    docs page), else 403."""
 
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
-        if principal.role not in allowed:
-            names = "、".join(ROLE_NAMES_ZH[r] for r in sorted(allowed))
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in self.roles:
+            names = "、".join(ROLE_NAMES_ZH[r] for r in sorted(self.roles))
             raise ApiError(403, f"{ROLE_NAMES_ZH[principal.role]}账号无权进行此操作（需要：{names}）")
         return principal
 
-    dependency.roles = allowed  # type: ignore[attr-defined]  # read by the access tests and the docs page
-    return dependency
+
+def require_roles(*roles: Role) -> RoleCheck:
+    """Dependency factory: the caller must hold one of ``roles``, else 403."""
+    return RoleCheck(frozenset(roles))
 
 
 ANY_ROLE = require_roles(*Role)

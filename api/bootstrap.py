@@ -30,7 +30,7 @@ def load_demo_if_empty(store: GraphStore) -> str:
     if any(k not in SERVICE_LABELS for k in counts):
         return "graph already holds data; nothing loaded"
     if importlib.util.find_spec("graph.demo") is not None:
-        from graph.demo import load_demo  # type: ignore[import-not-found]
+        from graph.demo import load_demo
 
         load_demo(store)
         return "demo data loaded"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Query, Request
 from pydantic import BaseModel
@@ -14,6 +14,9 @@ from api.errors import ApiError
 from graph.model import Node
 from graph.settings import Settings
 from graph.store import GraphStore
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 
 def get_store(request: Request) -> GraphStore:
@@ -36,7 +39,7 @@ def get_sessions(request: Request) -> SessionStore:
     return request.app.state.sessions
 
 
-def get_engine(request: Request) -> Any:
+def get_engine(request: Request) -> MatchEngine:
     """The match engine, built on first use; 503 when the matcher cannot run here."""
     engine = request.app.state.engine_provider()
     if engine is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.audit import AuditLog
 from api.auth import Principal, Role
@@ -39,6 +39,9 @@ from graph.model import (
     Verdict,
 )
 from graph.store import GraphStore
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 ABANDON_ZH = {AbandonReason.PRICE: "价格谈不拢", AbandonReason.MATURITY: "成熟度不够（未过小试/中试）",
               AbandonReason.IP_UNCLEAR: "知识产权权属不清", AbandonReason.CAPACITY: "企业承接能力不足",
@@ -89,8 +92,8 @@ class Contract:
 class DockingService:
     """Opens, advances, signs and abandons dockings; every step checked, recorded, audited and announced."""
 
-    def __init__(self, store: GraphStore, audit: AuditLog, notifier: Any | None = None, engine: Any | None = None,
-                 upkeep: Any | None = None) -> None:
+    def __init__(self, store: GraphStore, audit: AuditLog, notifier: Any | None = None,
+                 engine: MatchEngine | None = None, upkeep: Any | None = None) -> None:
         self.store, self.audit, self.notifier, self.engine = store, audit, notifier, engine
         self.upkeep = upkeep
 

@@ -199,7 +199,7 @@ class NeedGate:
             limit=int(limit) + 1, **visibility_params(self.viewer),
         )
         needs = [Need.from_props(r["p"]) for r in rows]
-        return needs[:limit], len(needs) > limit  # type: ignore[return-value]
+        return needs[:limit], len(needs) > limit
 
     # -- drawings --------------------------------------------------------------------------------
     def subgraph(self, sub: Subgraph, anchors: Iterable[str]) -> Subgraph:

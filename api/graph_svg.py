@@ -62,7 +62,7 @@ def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], high
                     max_per_layer: int = 8) -> Markup:
     """An ``<svg>`` of the nodes and edges; ``highlight`` ids get a thick border."""
     marked = set(highlight)
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     per_layer: dict[int, int] = {}
     for node in sorted(nodes, key=lambda n: (n.id not in marked, n.label, n.id)):
         if node.label in NOT_DRAWN:
@@ -82,7 +82,7 @@ def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], high
     pos = nx.multipartite_layout(graph, subset_key="layer", align="vertical")
     layers = sorted({d["layer"] for _, d in graph.nodes(data=True)})
     col_of = {layer: i for i, layer in enumerate(layers)}
-    coords: dict[str, tuple[float, float]] = {}
+    coords: dict[str, tuple[int, int]] = {}
     for layer in layers:
         members = sorted((n for n, d in graph.nodes(data=True) if d["layer"] == layer), key=lambda n: pos[n][1])
         for row, node_id in enumerate(members):
@@ -113,7 +113,7 @@ def render_subgraph(nodes: Iterable[GraphNode], edges: Iterable[GraphEdge], high
             f'y2="{y2:.0f}"><title>{escape(data["type"])}</title></line>'
         )
     for node_id, (x, y) in coords.items():
-        node: GraphNode = graph.nodes[node_id]["node"]
+        node = graph.nodes[node_id]["node"]
         colour = COLOUR.get(node.label, "#777")
         cls = "node strong" if node_id in marked else "node"
         parts.append(

@@ -4,13 +4,16 @@ injected; this module never builds one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from api.auth import Principal
 from graph.model import Feedback, NodeLabel, RejectReason, Verdict
-from graph.store import GraphNode, GraphStore, Subgraph
+from graph.store import GraphEdge, GraphNode, GraphStore, Subgraph
 from graph.zh import REJECT_REASON_ZH, VERDICT_ZH  # noqa: F401  (VERDICT_ZH: re-exported to the pages)
 from matcher.results import Explanation, Match, MatchResult, Question
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 REASON_ZH = REJECT_REASON_ZH  # the Chinese names live in graph.zh
 _VERDICTS = (
@@ -19,7 +22,7 @@ _VERDICTS = (
 )
 
 
-def need_matches(engine: Any, need_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
+def need_matches(engine: MatchEngine, need_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
     return engine.match_need(need_id, k=k, include_weak=include_weak)
 
 
@@ -44,7 +47,7 @@ def verdicts_for(store: GraphStore, query_id: str) -> dict[str, str]:
 
 
 def record_verdict(
-    engine: Any, principal: Principal, question: Question, query_id: str, candidate_id: str, verdict: Verdict,
+    engine: MatchEngine, principal: Principal, question: Question, query_id: str, candidate_id: str, verdict: Verdict,
     reason: RejectReason | None, comment: str,
 ) -> Feedback:
     """Hand the verdict to the engine, which stores the Feedback node and learns from it."""
@@ -79,12 +82,10 @@ def match_subgraph(store: GraphStore, need_id: str, achievement_id: str, explana
         for step in steps:
             nodes.setdefault(step.id, GraphNode(step.id, step.label, step.name, {}))
             highlight.append(step.id)
-        for a, b, rel in zip(steps, steps[1:], explained.rel_types, strict=False):
-            edges.setdefault((a.id, b.id, rel), _edge(a.id, b.id, rel))
+        for s, t, rel in zip(steps, steps[1:], explained.rel_types, strict=False):
+            edges.setdefault((s.id, t.id, rel), _edge(s.id, t.id, rel))
     return Subgraph(nodes=list(nodes.values()), edges=list(edges.values())), highlight
 
 
-def _edge(a: str, b: str, rel: str) -> Any:
-    from graph.store import GraphEdge
-
+def _edge(a: str, b: str, rel: str) -> GraphEdge:
     return GraphEdge(a, b, rel)

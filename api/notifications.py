@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from api.auth import AccountService, Principal
 from api.policy import Visibility, need_visibility
@@ -38,6 +38,9 @@ from graph.model import (
 )
 from graph.store import GraphStore
 from matcher.standing import NewFit
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ class Notifier:
                                f"需求「{need_name}」与成果「{achievement_name}」的对接：{stage}。",
                                f"/dockings/{docking.id}", dedupe=f"dock:{docking.id}:{docking.stage.value}"))
 
-    def new_achievements(self, achievements: Sequence[Achievement], engine: Any,
+    def new_achievements(self, achievements: Sequence[Achievement], engine: MatchEngine,
                          segments_of: dict[str, set[str]]) -> int:
         """Saved searches that now find one of ``achievements``, and segment subscriptions they land in."""
         if not achievements:

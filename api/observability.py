@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -37,6 +37,9 @@ from prometheus_client import (
 )
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 log = logging.getLogger("techmatch.access")
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -168,7 +171,7 @@ def _graph_answers(state: Any) -> bool:
         return False
 
 
-def _index_sizes(engine: Any) -> dict[str, int]:
+def _index_sizes(engine: MatchEngine) -> dict[str, int]:
     sizes = {}
     for name in ("achievements", "needs", "enterprises"):
         index = getattr(engine, name, None)

@@ -484,14 +484,14 @@ def recommend_teams(store: GraphStore, challenge: Challenge, index: Any, n_teams
             works = index.expertise.works_of(m.key)
             brings[m.id] = [c for c in competences
                             if _level(competence_share(c, works)[0], affinity(c, m.id)) != "未见相关成果"]
-        members = [TeamMember(id=m.id, name=p.names.get(m.id, m.id), role="牵头人" if m.id == p.lead.id else "成员",
-                              affiliation=affiliation.get(m.id, ""), covers=brings.get(m.id, []))
-                   for m in p.members]
-        members.sort(key=lambda m: m.role != "牵头人")
+        team = [TeamMember(id=m.id, name=p.names.get(m.id, m.id), role="牵头人" if m.id == p.lead.id else "成员",
+                           affiliation=affiliation.get(m.id, ""), covers=brings.get(m.id, []))
+                for m in p.members]
+        team.sort(key=lambda m: m.role != "牵头人")
         ties = [f"{p.names.get(lk.a, lk.a)}与{p.names.get(lk.b, lk.b)}{LINK_ZH.get(lk.kind, lk.kind)}"
                 + (f"「{lk.via}」" if lk.via else "") for lk in p.links]
         teams.append(RecommendedTeam(
-            rank=len(teams) + 1, lead=members[0], members=members,
+            rank=len(teams) + 1, lead=team[0], members=team,
             partner=Named(id=p.partner.id, name=p.partner_name) if p.partner else None, fit=fit,
             ties=list(dict.fromkeys(ties))[:6],
             conditions={REQUIREMENT_ZH.get(k, k): ok for k, ok in p.requirements.items()}))
@@ -595,7 +595,7 @@ def submit_application(store: GraphStore, challenge: Challenge, form: Applicatio
 def applications_for(store: GraphStore, challenge_id: str) -> list[ChallengeApplication]:
     rows = store.read("MATCH (a:Application {challenge_id: $cid}) RETURN properties(a) AS p ORDER BY a.submitted_at",
                       cid=challenge_id)
-    return [ChallengeApplication.from_props(r["p"]) for r in rows]  # type: ignore[misc]
+    return [ChallengeApplication.from_props(r["p"]) for r in rows]
 
 
 def get_application(store: GraphStore, challenge_id: str, app_id: str) -> ChallengeApplication:

@@ -24,6 +24,7 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bureau.gapmap import GapMap, SegmentGap  # noqa: E402
 from bureau.targets import TargetProgress  # noqa: E402
@@ -75,7 +76,7 @@ def _segment_colour(seg: SegmentGap) -> str | tuple[float, float, float, float]:
     return colormaps[GAP_CMAP](Normalize(0, 1)(seg.unmet_share))
 
 
-def _text_colour(colour: str | tuple[float, ...]) -> str:
+def _text_colour(colour: str | tuple[float, float, float, float]) -> str:
     from matplotlib.colors import to_rgb
 
     r, g, b = to_rgb(colour)
@@ -157,7 +158,9 @@ def target_progress_figure(progress: Sequence[TargetProgress]) -> Figure:
     if missing:
         title += "\n无数据: " + "、".join(missing)
     ax.set_title(title, fontsize=10)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     if ax.lines:
         ax.legend(fontsize=7, loc="upper left", ncols=2)
     return fig

@@ -160,19 +160,19 @@ def _year_of(value: Any) -> int | None:
 def activity_trend(store: GraphStore, first_year: int, last_year: int) -> Trend:
     """Needs posted, matches reviewed, docking (accepted matches) and deals per year, with the deals' amount."""
     years = list(range(first_year, last_year + 1))
-    index = {y: i for i, y in enumerate(years)}
+    index: dict[int | None, int] = {y: i for i, y in enumerate(years)}
     needs, reviewed, docked, deals = ([0] * len(years) for _ in range(4))
     amount = [0.0] * len(years)
     for r in store.read("MATCH (n:Need) RETURN n.posted_on AS d"):
-        if (i := index.get(_year_of(r["d"]))) is not None:  # type: ignore[arg-type]
+        if (i := index.get(_year_of(r["d"]))) is not None:
             needs[i] += 1
     for r in store.read("MATCH (f:Feedback) RETURN f.at AS d, f.verdict AS v"):
-        if (i := index.get(_year_of(r["d"]))) is not None:  # type: ignore[arg-type]
+        if (i := index.get(_year_of(r["d"]))) is not None:
             reviewed[i] += 1
             docked[i] += r["v"] == "accept"
     for r in store.read("MATCH (:Achievement)-[d:TRANSFERRED_TO]->(:Enterprise) "
                         "RETURN coalesce(d.date, d.signed_on) AS d, coalesce(d.amount_wan, d.amount, 0) AS a"):
-        if (i := index.get(_year_of(r["d"]))) is not None:  # type: ignore[arg-type]
+        if (i := index.get(_year_of(r["d"]))) is not None:
             deals[i] += 1
             amount[i] += float(r["a"] or 0)
     return Trend([str(y) for y in years], needs, reviewed, docked, deals, amount)

@@ -136,7 +136,9 @@ def write_xlsx(tables: dict[str, Table], path: Path | str) -> Path:
 
     path = Path(path)
     wb = Workbook()
-    wb.remove(wb.active)
+    first = wb.active
+    if first is not None:  # a new workbook comes with one empty sheet
+        wb.remove(first)
     for name, rows in tables.items():
         ws = wb.create_sheet(title=name[:31])  # Excel's sheet-name limit
         rows = rows or [dict(NOTHING)]

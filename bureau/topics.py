@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -227,7 +227,7 @@ def _as_written(word: str, text: str) -> str:
 def _topic(chain_id: str, chain_name: str, members: list[str], by_id: dict[str, dict[str, Any]],
            need_terms: dict[str, list[str]], need_segment: dict[str, str], solver_note: str = "") -> TopicCandidate:
     """One topic from a group of needs: its title words are those most of its needs share."""
-    votes: Counter[str] = Counter()
+    votes: defaultdict[str, float] = defaultdict(float)
     for m in members:
         for rank, w in enumerate(need_terms[m]):
             votes[w] += 1.0 + 0.5 / (rank + 1)  # shared first, then how high the needs ranked it

@@ -209,7 +209,7 @@ def _read_entities(path: Path, problems: _Problems) -> list[Node]:
         problems.add(f"{name}: expected a mapping with 'label', 'demo: true' and an 'items' list")
         return []
     try:
-        label = NodeLabel(raw.get("label"))
+        label = NodeLabel(str(raw.get("label")))
     except ValueError:
         problems.add(f"{name}: unknown label {raw.get('label')!r}")
         return []

@@ -13,6 +13,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -40,7 +41,7 @@ def write_private(path: str | Path, data: str | bytes) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_private(path: str | Path) -> Iterator[object]:
+def atomic_private(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file handle whose content replaces ``path`` (mode 0600) only when the block ends cleanly."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -280,7 +280,7 @@ class Node(BaseModel):
         return {k: v for k, v in props.items() if v is not None}
 
     @classmethod
-    def from_props(cls, props: dict[str, Any]) -> Node:
+    def from_props(cls, props: dict[str, Any]) -> Self:
         """Rebuild a node from stored properties (inverse of ``to_props``)."""
         data: dict[str, Any] = {}
         for name, field in cls.model_fields.items():

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from graph.exceptions import DataDirLockedError, ServerStartError
 from graph.files import PRIVATE_UMASK, private_dir, secure_tree, write_private
@@ -554,7 +555,7 @@ def _install_signal_handlers(server: EmbeddedGraphServer) -> None:
         return
     previous = signal.getsignal(signal.SIGTERM)
 
-    def _on_term(signum: int, frame: object) -> None:
+    def _on_term(signum: int, frame: FrameType | None) -> None:
         for s in list(_servers):
             s.stop()
         if callable(previous) and previous not in (signal.SIG_DFL, signal.SIG_IGN):

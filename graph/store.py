@@ -15,7 +15,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from neo4j import (
     Driver,
@@ -23,6 +24,7 @@ from neo4j import (
     ManagedTransaction,
     NotificationDisabledClassification,
     NotificationMinimumSeverity,
+    Session,
 )
 from neo4j.exceptions import (
     ClientError,
@@ -39,6 +41,9 @@ from graph.settings import Settings, get_settings
 from graph.writegate import WriteGate, gate_path
 
 log = logging.getLogger(__name__)
+
+N = TypeVar("N", bound=Node)
+T = TypeVar("T")
 
 #: properties that get a plain index besides the unique id, per label
 INDEXED_PROPS: dict[NodeLabel, tuple[str, ...]] = {
@@ -239,7 +244,7 @@ class GraphStore:
                 log.debug("closing the old driver", exc_info=True)
 
     @contextmanager
-    def _session(self) -> Iterator[Any]:
+    def _session(self) -> Iterator[Session]:
         down = self.down
         if down is not None:
             raise down
@@ -253,7 +258,7 @@ class GraphStore:
                 raise self.down from exc
             raise
 
-    def _retrying(self, run: Callable[[Any], Any]) -> Any:
+    def _retrying(self, run: Callable[[Session], T]) -> T:
         """``run(session)`` (one managed transaction: the driver itself tries once, see :func:`driver_options`),
         tried again after a transient error (deadlock, dropped connection, leader switch) for up to
         ``retry_time_s``, pausing ``retry_delay_s``, then twice as long each time. Unlike the driver's own loop
@@ -291,7 +296,7 @@ class GraphStore:
             return self._retrying(
                 lambda session: session.execute_write(lambda tx: [r.data() for r in tx.run(cypher, params)]))
 
-    def transaction(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+    def transaction(self, work: Callable[[ManagedTransaction], T]) -> T:
         """Run ``work`` in one write transaction: all of it lands or none of it does."""
         with self._gate():
             return self._retrying(lambda session: session.execute_write(work))
@@ -342,7 +347,7 @@ class GraphStore:
         """MERGE nodes by id, in batches of ``batch_size`` rows, one transaction per batch."""
         report = UpsertReport()
         for batch in _batched(list(nodes), batch_size or self.batch_size):
-            report.add(self.transaction(lambda tx, b=batch: write_nodes(tx, b)))
+            report.add(self.transaction(partial(write_nodes, nodes=batch)))
             if progress:
                 progress(len(batch))
         return report
@@ -353,7 +358,7 @@ class GraphStore:
         """MERGE relationships between existing nodes; those with a missing endpoint are reported."""
         report = UpsertReport()
         for batch in _batched(list(relations), batch_size or self.batch_size):
-            report.add(self.transaction(lambda tx, b=batch: write_relations(tx, b)))
+            report.add(self.transaction(partial(write_relations, relations=batch)))
         return report
 
     def write_batch(self, nodes: Sequence[Node], relations: Sequence[Relation]) -> UpsertReport:
@@ -422,6 +427,18 @@ class GraphStore:
         node = self.get_node(label, node_id)
         if node is None:
             raise NotFoundError(_ident(label, NodeLabel), node_id)
+        return node
+
+    def get(self, kind: type[N], node_id: str) -> N | None:
+        """The node of class ``kind`` (``store.get(Need, id)``), typed as that class; ``None`` when absent."""
+        props = self.get_props(kind.label, node_id)
+        return kind.from_props(props) if props else None
+
+    def require(self, kind: type[N], node_id: str) -> N:
+        """As :meth:`get`; raises :class:`NotFoundError` when absent."""
+        node = self.get(kind, node_id)
+        if node is None:
+            raise NotFoundError(_ident(kind.label, NodeLabel), node_id)
         return node
 
     def find_label(self, node_id: str) -> str | None:

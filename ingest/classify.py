@@ -362,8 +362,8 @@ class ChainPlacer:
         for i, text in enumerate(texts):
             prior = probs[i].copy()
             method = "classifier" if self.model is not None else ""
-            if labels[i]:
-                given = np.array([chain_weights(labels[i], self.table).get(c, 0.0) for c in self._chains])
+            if label := labels[i]:
+                given = np.array([chain_weights(label, self.table).get(c, 0.0) for c in self._chains])
                 # the record's own label is strong evidence; the text model refines it
                 prior = 0.7 * given + 0.3 * prior if self.model is not None else given
                 method = "label+classifier" if self.model is not None else "label"

@@ -372,7 +372,7 @@ class Loader:
         many = getattr(self.placer, "place_many", None)
         if many is not None:
             return {n.id: p for n, p in zip(nodes, many(nodes), strict=True)}
-        return {n.id: self.placer.place(n) for n in nodes}  # type: ignore[arg-type]
+        return {n.id: self.placer.place(n) for n in nodes}
 
     def _place(self, node: Node, batch: _Batch, placements: dict[str, list[Placement]]) -> bool:
         if node.id not in placements:
@@ -595,6 +595,7 @@ class Loader:
             out = self._report_path(path, "rejects", ".xlsx")
             wb = Workbook()
             ws = wb.active
+            assert ws is not None  # a new workbook has its one sheet
             if table.sheet:
                 ws.title = table.sheet[:31]
             append_row(ws, [*headers, *extra_headers, ERROR_COLUMN, ROW_COLUMN])

@@ -193,10 +193,10 @@ class EntityMapping:
         ordered = sorted(self.fields.values(), key=lambda s: not s.required)
         for spec in ordered:
             for alias in spec.aliases:
-                h = by_norm.get(normalize_header(alias))
-                if h is not None and h not in taken:
-                    columns[spec.name] = h
-                    taken.add(h)
+                header = by_norm.get(normalize_header(alias))
+                if header is not None and header not in taken:
+                    columns[spec.name] = header
+                    taken.add(header)
                     break
         missing = [s.name for s in self.fields.values() if s.required and s.name not in columns]
         unknown = [h for h in headers if h not in taken and h not in IGNORED_HEADERS]

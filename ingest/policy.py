@@ -206,7 +206,7 @@ def parse_number(text: str) -> float | None:
 
 def _normalise(text: str) -> str:
     # The published text comes with non-breaking spaces, full-width digits and bullet glyphs.
-    table = {ord("\u3000"): " ", ord("\xa0"): " ", ord("•"): " "}
+    table: dict[int, str | int] = {ord("\u3000"): " ", ord("\xa0"): " ", ord("•"): " "}
     table.update({0xFF10 + i: ord("0") + i for i in range(10)})
     return text.translate(table)
 
@@ -421,22 +421,22 @@ def build_policy_graph(
         for unit in t.responsible:
             rels.append(_rel(RelType.RESPONSIBLE_FOR, departments[unit], task))
     baseline = parsed.issued_on.year if parsed.issued_on else None
-    for n, t in enumerate(parsed.targets, start=1):
+    for n, pt in enumerate(parsed.targets, start=1):
         target = Target(
             id=f"{pid}-target{n:02d}",
-            name=t.name,
-            metric=t.metric,
-            value=t.value,
-            unit=("每年" + t.unit) if t.per_year and not t.unit.startswith("每年") else t.unit,
-            comparator=t.comparator,
-            deadline_year=t.deadline_year,
+            name=pt.name,
+            metric=pt.metric,
+            value=pt.value,
+            unit=("每年" + pt.unit) if pt.per_year and not pt.unit.startswith("每年") else pt.unit,
+            comparator=pt.comparator,
+            deadline_year=pt.deadline_year,
             baseline_year=baseline,
-            sentence=t.sentence,
-            provenance=prov(t.line),
+            sentence=pt.sentence,
+            provenance=prov(pt.line),
         )
         nodes.append(target)
         rels.append(_rel(RelType.HAS_TARGET, policy, target))
-        for unit in _responsible_for_target(parsed, t):
+        for unit in _responsible_for_target(parsed, pt):
             rels.append(_rel(RelType.RESPONSIBLE_FOR, departments[unit], target))
 
     chains_named: list[str] = []

@@ -580,9 +580,9 @@ def _scan_sheet(path: Path, member: str, limits: ReadLimits, budget: _Budget) ->
                         min_col, min_row, max_col, max_row = range_boundaries(ref)
                     except (ValueError, TypeError):
                         continue
-                    if None in (min_col, min_row, max_col, max_row):
+                    if min_col is None or min_row is None or max_col is None or max_row is None:
                         continue
-                    scan.merges.append((min_col, min_row, max_col, max_row, ref))  # type: ignore[arg-type]
+                    scan.merges.append((min_col, min_row, max_col, max_row, ref))
                     if len(scan.merges) > limits.max_rows:
                         raise ReadError(f"{path}: 工作表的合并单元格超过 {limits.max_rows:,} 处的上限", where=str(path))
     except (ParseError, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -620,12 +620,13 @@ def _merged_ranges(path: Path, member: str, limits: ReadLimits, budget: _Budget,
                 for m in _MERGE_CELL.finditer(done):
                     ref = m.group(1).decode("ascii").upper()
                     min_col, min_row, max_col, max_row = range_boundaries(ref)
+                    # openpyxl types the bounds Optional (a whole row or column); _MERGE_CELL matches cell ranges only
                     merges.append((min_col, min_row, max_col, max_row, ref))  # type: ignore[arg-type]
                 if len(merges) > limits.max_rows:
                     raise ReadError(f"{path}: 工作表的合并单元格超过 {limits.max_rows:,} 处的上限", where=str(path))
             for m in _MERGE_CELL.finditer(tail):
                 ref = m.group(1).decode("ascii").upper()
-                merges.append((*range_boundaries(ref), ref))  # type: ignore[arg-type]
+                merges.append((*range_boundaries(ref), ref))
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ReadError(f"{path}: 不是可读的 .xlsx 工作簿（{exc}）", where=str(path)) from None
     return merges

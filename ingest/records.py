@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -187,6 +187,8 @@ def _name(rec: dict[str, Any]) -> str:
     return name
 
 
+N = TypeVar("N", bound=Node)
+
 #: what the model's own checks mean, in the words of the person who filled the file
 _MODEL_ERRORS = {
     "string_pattern_mismatch": "格式不对",
@@ -200,7 +202,7 @@ _MODEL_ERRORS = {
 }
 
 
-def _model(factory: Callable[..., Node], **kwargs: Any) -> Node:
+def _model(factory: Callable[..., N], **kwargs: Any) -> N:
     """Construct a node, turning pydantic's error into ours with the offending field."""
     try:
         return factory(**kwargs)
@@ -235,7 +237,7 @@ def build_achievement(rec: dict[str, Any]) -> Built:
         patent_numbers=list_of(rec, "patent_numbers"),
         region=text_of(rec, "region") or None,
     )
-    orgs = [OrgRef(name=o, rel=RelType.OWNS, org_is_source=True) for o in node.owners]  # type: ignore[attr-defined]
+    orgs = [OrgRef(name=o, rel=RelType.OWNS, org_is_source=True) for o in node.owners]
     return Built(node, orgs)
 
 

@@ -112,7 +112,7 @@ def stopwords() -> frozenset[str]:
 def domain_terms() -> list[str]:
     """Industry-chain terms from the taxonomy, if the taxonomy module is there; else none."""
     try:
-        from graph import taxonomy  # type: ignore[attr-defined]
+        from graph import taxonomy
     except ImportError:
         return []
     try:
@@ -403,7 +403,7 @@ def keywords(text: str | None, k: int = 10, idf: Mapping[str, float] | None = No
         table = dict(idf)
         default = max(table.values()) if table else 1.0
     tf = Counter(words)
-    first = {}
+    first: dict[str, int] = {}
     for i, w in enumerate(words):
         first.setdefault(w, i)
     # longer words are more specific in technical text; a mild length factor breaks near-ties toward them

@@ -38,6 +38,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def channels_of(features: Mapping[str, float]) -> frozenset[str]:
     return frozenset(k[2:] for k in features if k.startswith("z_"))
 
 
-def youden_threshold(confidences: Sequence[float], positive: Sequence[bool]) -> float:
+def youden_threshold(confidences: ArrayLike, positive: ArrayLike) -> float:
     """The cut that maximises Youden's J (sensitivity + specificity - 1, i.e. balanced accuracy) when
     ``confidence >= cut`` is read as positive; midway between the two confidences it separates, so it does
     not sit on a training point. Ties in J go to the lower cut (flag fewer real needs as gaps)."""

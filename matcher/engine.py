@@ -27,7 +27,8 @@ This class wires them together: it holds no index state of its own, and a questi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -47,6 +48,7 @@ from matcher.features.region import RegionFeatures
 from matcher.feedback import FeedbackBook
 from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
 from matcher.index.corpus import CorpusIndex
+from matcher.index.job import JobProgress
 from matcher.questions import absorbers, supply
 from matcher.questions.common import CENTRED, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.recalibration import Recalibration, load_fitted, recalibrate
@@ -75,6 +77,15 @@ def dense_channel_name(embedder: Embedder, primary: bool) -> str:
     return "dense" if primary else extra_channel_name(embedder)
 
 
+class EngineStatus(TypedDict):
+    """What :meth:`MatchEngine.status` tells."""
+
+    channels: list[str]  #: every configured channel of the achievements
+    answering: list[str]  #: those that answer queries now
+    documents: dict[str, int]  #: documents per corpus
+    embedding: dict[str, str]  #: the embedding job's progress line per corpus and encoding
+
+
 class MatchEngine:
     """Ranked, explained, calibrated matches over the graph; see the module docstring."""
 
@@ -82,7 +93,7 @@ class MatchEngine:
         self,
         store: GraphStore | None,
         settings: Settings | None = None,
-        embedder: Embedder | None | str = "settings",
+        embedder: Embedder | None | Literal["settings"] = "settings",
         fusion: Fusion | None = None,
         families: Sequence[FeatureFamily] | None = None,
         calibrator: Calibrator | None = None,
@@ -96,9 +107,9 @@ class MatchEngine:
         self.store = store
         self.settings = settings or get_settings()
         # no passage cache in front of the encoders: the index's vector store keeps every passage vector once
-        if embedder == "settings":
+        if isinstance(embedder, str):  # "settings"
             embedder = make_embedder(self.settings.embedder)
-        self.embedder: Embedder | None = embedder  # type: ignore[assignment]
+        self.embedder: Embedder | None = embedder
         self.extra_embedders: list[Embedder] = []
         if self.embedder is not None:
             if isinstance(extra_embedders, str):
@@ -182,7 +193,7 @@ class MatchEngine:
         cls,
         store: GraphStore,
         settings: Settings | None = None,
-        embedder: Embedder | None | str = "settings",
+        embedder: Embedder | None | Literal["settings"] = "settings",
         extra_embedders: Sequence[Embedder] | str = "settings",
         wait: bool = True,
         persist: bool | None = None,
@@ -225,7 +236,7 @@ class MatchEngine:
         """Wait for the background embedding; True when every dense channel answers."""
         return self.keeper.wait_dense(timeout)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> EngineStatus:
         """Which channels answer, and the embedding job's progress (for the service's status and the CLI)."""
         snap = self.keeper.snapshot
         return {
@@ -235,9 +246,9 @@ class MatchEngine:
             "embedding": {k: p.line() for k, p in self.keeper.progress.items()},
         }
 
-    def on_progress(self, callback: object) -> None:
+    def on_progress(self, callback: Callable[[JobProgress], None]) -> None:
         """Call ``callback(JobProgress)`` after each chunk the embedding job finishes."""
-        self.keeper.progress_callback = callback  # type: ignore[assignment]
+        self.keeper.progress_callback = callback
 
     def close(self) -> None:
         self.keeper.close()

@@ -61,7 +61,7 @@ def chain_path(ctx: GraphContext, supply_segs: set[str], demand_segs: set[str]) 
 
 def collaboration_paths(ctx: GraphContext, achievement_id: str, enterprise_ids: Iterable[str]) -> list[ExplainedPath]:
     """achievement -[OWNS|INVENTED]- org/talent (-[AFFILIATED_WITH]- org) -[COLLABORATED_WITH|deal]- enterprise."""
-    paths = []
+    paths: list[ExplainedPath] = []
     info = ctx.supply.get(achievement_id)
     if info is None:
         return paths

@@ -56,12 +56,14 @@ class FeedbackBook:
 
     def load(self) -> None:
         """Every verdict in the graph, oldest first; the re-ranker trained on them."""
-        examples, seen = [], set()
+        examples: list[_Ordered] = []
+        seen: set[str] = set()
         if self.store is not None:
             for props in self.store.all_props(NodeLabel.FEEDBACK):
                 try:
-                    examples.append(_example(Feedback.from_props(props)))
-                    seen.add(props.get("id"))
+                    fb = Feedback.from_props(props)
+                    examples.append(_example(fb))
+                    seen.add(fb.id)
                 except Exception as exc:  # one unreadable record must not stop the engine
                     log.warning("skipping feedback %s: %s", props.get("id"), exc)
         examples.sort(key=lambda e: e.order)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -30,11 +31,17 @@ class FeedbackExample:
     weight: float = 1.0  # a signed contract teaches more than a click
 
 
+class _Classifier(Protocol):
+    """The fitted scikit-learn pipeline: a signed distance from the decision boundary per row."""
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray: ...
+
+
 class FeedbackReranker:
     def __init__(self, prior: float = 30.0) -> None:
         self.prior = prior
         self.feature_names: list[str] = []
-        self.model = None
+        self.model: _Classifier | None = None
         self.n_examples = 0
         self._pairs: dict[tuple[str, str, str], float] = {}
 
@@ -59,8 +66,9 @@ class FeedbackReranker:
 
         self.feature_names = sorted({k for ex in examples for k in ex.features})
         x = np.array([[float(ex.features.get(f, 0.0)) for f in self.feature_names] for ex in examples])
-        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced"))
-        self.model.fit(x, np.asarray(labels, dtype=int),
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced"))
+        self.model = model
+        model.fit(x, np.asarray(labels, dtype=int),
                        logisticregression__sample_weight=np.asarray([ex.weight for ex in examples]))
         return self
 

@@ -37,7 +37,7 @@ class TextIndex:
         self._maps: dict[str, np.ndarray | None] = {}
 
     def _changed(self) -> None:
-        self._positions: dict[str, int] | None = None
+        self._positions = None
         self._order = None
         self._maps = {}
 

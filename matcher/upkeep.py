@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -90,6 +91,27 @@ class Snapshot:
     def corpus(self, name: str) -> CorpusIndex:
         return getattr(self, name)
 
+    def with_corpus(self, name: str, index: CorpusIndex) -> Snapshot:
+        """This snapshot with corpus ``name`` (one of :data:`CORPORA`) answered by ``index``."""
+        if name == "achievements":
+            return replace(self, achievements=index)
+        if name == "needs":
+            return replace(self, needs=index)
+        if name == "enterprises":
+            return replace(self, enterprises=index)
+        raise ValueError(f"no corpus {name!r}")
+
+
+class SnapshotChanges(TypedDict, total=False):
+    """The fields of a :class:`Snapshot` that one swap replaces."""
+
+    achievements: CorpusIndex
+    needs: CorpusIndex
+    enterprises: CorpusIndex
+    ctx: GraphContext
+    need_nodes: Mapping[str, Need]
+    ent_nodes: Mapping[str, Enterprise]
+
 
 class IndexKeeper:
     """Builds, loads, persists and updates the engine's indexes; see the module docstring."""
@@ -116,7 +138,7 @@ class IndexKeeper:
         self._stop = threading.Event()
         self._job: threading.Thread | None = None
         self._stores: dict[str, VectorStore] = {}
-        self._snap = Snapshot(*(self._empty(c) for c in CORPORA))
+        self._snap = Snapshot(self._empty("achievements"), self._empty("needs"), self._empty("enterprises"))
         self.writer = WriterLock(self.root) if self.root is not None else None
         self.log = ChangeLog(self.root) if self.root is not None else None
         self._manifests: dict[str, dict] = {}
@@ -130,8 +152,12 @@ class IndexKeeper:
     def snapshot(self) -> Snapshot:
         return self._snap
 
-    def _swap(self, **changes: object) -> Snapshot:
+    def _swap(self, **changes: Unpack[SnapshotChanges]) -> Snapshot:
         self._snap = replace(self._snap, **changes)
+        return self._snap
+
+    def _swap_corpus(self, corpus: str, index: CorpusIndex) -> Snapshot:
+        self._snap = self._snap.with_corpus(corpus, index)
         return self._snap
 
     def _dense_channels(self, corpus: str) -> tuple[DenseIndex, ...]:
@@ -216,7 +242,8 @@ class IndexKeeper:
         fits the configured channels; False (nothing changed) otherwise."""
         if self.root is None:
             return False
-        loaded, manifests = {}, {}
+        loaded: dict[str, CorpusIndex] = {}
+        manifests: dict[str, dict] = {}
         for corpus in CORPORA:
             manifest = read_manifest(self.root, corpus)
             if manifest is None:
@@ -229,7 +256,8 @@ class IndexKeeper:
         if ctx is None:
             return False
         with self._write:
-            self._swap(ctx=ctx, **loaded)
+            self._swap(ctx=ctx, achievements=loaded["achievements"], needs=loaded["needs"],
+                       enterprises=loaded["enterprises"])
             self._manifests = manifests
         return True
 
@@ -264,7 +292,7 @@ class IndexKeeper:
             self._publish(corpus, name)
             # serve from the files just written: memory-mapped, shared with the other processes, off the heap
             mapped = self._load_corpus(corpus, self._manifests[corpus])
-            self._swap(**{corpus: mapped if mapped is not None else index.with_generation(name)})
+            self._swap_corpus(corpus, mapped if mapped is not None else index.with_generation(name))
 
     def _publish(self, corpus: str, generation: str) -> None:
         """Make a generation current: the manifest names it and the change-log position it includes."""
@@ -296,7 +324,7 @@ class IndexKeeper:
                 self.persist(corpus)
             else:
                 with self._write:
-                    self._swap(**{corpus: self._snap.corpus(corpus).compacted()})
+                    self._swap_corpus(corpus, self._snap.corpus(corpus).compacted())
 
     # -- edits -------------------------------------------------------------------------------------
     def apply(self, corpus: str, changes: Sequence[Change], removed: Sequence[str] = (),
@@ -306,7 +334,7 @@ class IndexKeeper:
             current = self._snap.corpus(corpus)
             updated = current.with_changes(changes, removed, rows)
             if updated is not current:
-                self._swap(**{corpus: updated})
+                self._swap_corpus(corpus, updated)
         self._maybe_compact(corpus)
 
     def tell(self, kind: str, ids: Sequence[str], op: str = "upsert") -> None:
@@ -386,7 +414,7 @@ class IndexKeeper:
     def achievement_hashes(self) -> dict[str, str]:
         """Content hash of every indexed achievement (what :meth:`sync` compares with the graph)."""
         docs = self._snap.corpus("achievements").docs
-        return {i: docs.source(i) for i in docs.position}
+        return {i: docs.sources[pos] for i, pos in docs.position.items()}
 
     def sync(self) -> dict[str, int]:
         """Bring the indexes up to date with the graph without a rebuild: re-index only documents whose content
@@ -496,9 +524,10 @@ class IndexKeeper:
                 vs.put([digests[i] for i in missing], ch.encoding.encode([index.docs.texts[i] for i in missing]))
             rows = vs.get(digests) if digests else np.zeros((0, ch.encoding.dim), np.float32)
             ready = index.with_dense_rows({ch.encoding.key: rows})
-            self._swap(**{corpus: ready})
-            if self.is_writer and index.generation is not None and index.docs.n_rows == index.docs.n_base:
-                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows)  # type: ignore[arg-type]
+            self._swap_corpus(corpus, ready)
+            if (self.root is not None and self.is_writer and index.generation is not None
+                    and index.docs.n_rows == index.docs.n_base):
+                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows)
                 self._publish(corpus, index.generation)
         return True
 
@@ -611,7 +640,7 @@ class IndexKeeper:
                     index = self._load_corpus(corpus, manifest)
                     if index is not None:
                         with self._write:
-                            self._swap(**{corpus: index})
+                            self._swap_corpus(corpus, index)
                             self._manifests[corpus] = manifest
                         if manifest.get("log_epoch") == self.log.epoch:
                             replay, _ = self.log.read_range(manifest.get("log_offset", 0), self.log.offset)

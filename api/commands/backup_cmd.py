@@ -18,11 +18,12 @@ def _say(message: str) -> None:
 
 
 def _size(n: int) -> str:
+    size = float(n)
     for unit in ("字节", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "字节" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "字节" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 def _backup(args: argparse.Namespace) -> int:

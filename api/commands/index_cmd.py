@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import time
+from typing import TypedDict
 
 from graph.settings import get_settings
 
@@ -48,7 +49,9 @@ def _build(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGINT, stop)
         try:
-            if not engine.keeper.writer.try_acquire():  # type: ignore[union-attr]
+            writer = engine.keeper.writer
+            assert writer is not None  # persist=True: the indexes live in the data directory
+            if not writer.try_acquire():
                 print("另一个进程正在写入索引（例如运行中的服务）；它会自行完成索引。", file=sys.stderr)
                 return 1
             print("正在加载或建立索引……", file=sys.stderr, flush=True)
@@ -57,7 +60,7 @@ def _build(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
             engine.close()
-    missing = [c for c in status["channels"] if c not in status["answering"]]  # type: ignore[union-attr]
+    missing = [c for c in status["channels"] if c not in status["answering"]]
     docs = status["documents"]
     print(f"索引就绪：成果 {docs['achievements']:,} 项，需求 {docs['needs']:,} 项，企业 {docs['enterprises']:,} 家；"
           f"通道 {', '.join(status['answering'])}（用时 {time.perf_counter() - started:.0f} 秒）")
@@ -67,20 +70,26 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+#: one corpus in ``index status`` (the JSON keys are the output's)
+_CorpusInfo = TypedDict("_CorpusInfo", {"generation": str, "documents": int, "dense rows": list[str]})
+
+
 def _status(args: argparse.Namespace) -> int:
     from matcher.index.files import read_json
     from matcher.index.generation import read_manifest
 
     root = get_settings().data_dir / "index"
     out: dict[str, object] = {"directory": str(root)}
+    infos: dict[str, _CorpusInfo | None] = {}
     for corpus in ("achievements", "needs", "enterprises"):
         manifest = read_manifest(root, corpus)
         if manifest is None:
-            out[corpus] = None
+            out[corpus] = infos[corpus] = None
             continue
         meta = read_json(root / corpus / manifest["generation"] / "meta.json")
-        out[corpus] = {"generation": manifest["generation"], "documents": meta["documents"],
-                       "dense rows": sorted(meta.get("dense", {}))}
+        info: _CorpusInfo = {"generation": manifest["generation"], "documents": meta["documents"],
+                             "dense rows": sorted(meta.get("dense", {}))}
+        out[corpus] = infos[corpus] = info
     lock = root / "writer.lock"
     out["last writer pid"] = lock.read_text().strip() if lock.exists() else None
     if args.json:
@@ -88,10 +97,10 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"索引目录：{root}")
     for corpus in ("achievements", "needs", "enterprises"):
-        info = out[corpus]
-        if info is None:
+        shown = infos[corpus]
+        if shown is None:
             print(f"  {corpus}: 尚未建立")
         else:
-            print(f"  {corpus}: {info['documents']:,} 篇，版本 {info['generation']}，"  # type: ignore[index]
-                  f"向量 {', '.join(info['dense rows']) or '无'}")  # type: ignore[index]
+            print(f"  {corpus}: {shown['documents']:,} 篇，版本 {shown['generation']}，"
+                  f"向量 {', '.join(shown['dense rows']) or '无'}")
     return 0

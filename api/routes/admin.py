@@ -116,7 +116,7 @@ def issue_key(user_id: str, accounts: AccountService = Depends(get_accounts), au
 def list_keys(user_id: str, accounts: AccountService = Depends(get_accounts),
               principal: Principal = Depends(ADMIN)) -> list[KeyInfo]:
     accounts.store.require_node(NodeLabel.USER, user_id)
-    return [KeyInfo(id=str(k["id"]), created_at=k.get("created_at"), revoked=k.get("revoked"))  # type: ignore[arg-type]
+    return [KeyInfo(id=str(k["id"]), created_at=k.get("created_at"), revoked=k.get("revoked"))
             for k in accounts.list_keys(user_id)]
 
 

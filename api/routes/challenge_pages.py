@@ -97,9 +97,9 @@ def notices(request: Request) -> Response:
     authorize(me, Resource.CHALLENGE, Act.READ)
     store = request.app.state.store
     items = [Challenge.from_props(p) for p in store.list_props(NodeLabel.CHALLENGE, limit=500)]
-    items = [c for c in items if _visible(me, c)]  # type: ignore[arg-type]
-    open_first = sorted(items, key=lambda c: (c.status != ChallengeStatus.APPLICATIONS_OPEN,  # type: ignore[union-attr]
-                                              c.status == ChallengeStatus.DRAFT, c.name))  # type: ignore[union-attr]
+    items = [c for c in items if _visible(me, c)]
+    open_first = sorted(items, key=lambda c: (c.status != ChallengeStatus.APPLICATIONS_OPEN,
+                                              c.status == ChallengeStatus.DRAFT, c.name))
     return bureau_render(request, "challenges.html", me, challenges=open_first, status_zh=CHALLENGE_STATUS_ZH,
                          is_bureau=me.role == Role.BUREAU)
 

@@ -78,7 +78,7 @@ def list_challenges(
     # drafts are filtered after the read, so read a little more than a page and page by hand
     rows = store.list_props(NodeLabel.CHALLENGE, where={"status": status}, text=q or None,
                             skip=0, limit=page.skip + page.page_size + 1 if principal.role == Role.BUREAU else 100_000)
-    items = [c for c in (Challenge.from_props(r) for r in rows) if visible_challenge(principal, c)]  # type: ignore[arg-type]
+    items = [c for c in (Challenge.from_props(r) for r in rows) if visible_challenge(principal, c)]
     chunk = items[page.skip: page.skip + page.page_size]
     return ChallengePage(items=[for_reader(gate, c) for c in chunk], page=page.page, page_size=page.page_size,
                          has_more=len(items) > page.skip + page.page_size)

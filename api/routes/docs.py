@@ -37,13 +37,20 @@ def _schema_name(schema: dict[str, Any] | None) -> str:
     return str(schema.get("type", ""))
 
 
+def _response_schema(response: dict[str, Any]) -> Any:
+    """The schema of a response's first media type (None when it has no content)."""
+    media: dict[str, Any] = next(iter(response.get("content", {}).values()), {})
+    return media.get("schema")
+
+
 def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The operations of the schema, grouped order: by tag, then path."""
     out = []
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
-            body = op.get("requestBody", {}).get("content", {})
-            media, content = next(iter(body.items()), ("", {}))
+            body: dict[str, dict[str, Any]] = op.get("requestBody", {}).get("content", {})
+            empty: tuple[str, dict[str, Any]] = ("", {})
+            media, content = next(iter(body.items()), empty)
             out.append({
                 "method": method.upper(), "path": path, "tag": (op.get("tags") or ["other"])[0],
                 "summary": op.get("summary", ""), "description": markdown_html(op.get("description", "")),
@@ -51,8 +58,7 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
                             "type": _schema_name(p.get("schema")), "description": p.get("description", "")}
                            for p in op.get("parameters", [])],
                 "body": _schema_name(content.get("schema")) if content else "", "media": media,
-                "responses": {code: _schema_name(next(iter(r.get("content", {}).values()), {}).get("schema"))
-                              for code, r in op.get("responses", {}).items()},
+                "responses": {code: _schema_name(_response_schema(r)) for code, r in op.get("responses", {}).items()},
             })
     return sorted(out, key=lambda o: (o["tag"], o["path"], o["method"]))
 

@@ -97,6 +97,7 @@ def _list_endpoint(label: NodeLabel, cls: type[Node], filters: dict[str, Any]) -
         params.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=Query(None), annotation=typ | None)
         )
+    # FastAPI reads the query parameters from the signature; functions have no typed __signature__ attribute
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return endpoint
 
@@ -106,8 +107,9 @@ def _register(slug: str, label: NodeLabel) -> None:
     snake = slug.replace("-", "_")
     resource = resource_of(label)
     reader = require_roles(*roles_for(resource, Act.READ))
-    list_model = create_model(f"{cls.__name__}Page", items=(list[cls], ...), page=(int, ...),
-                              page_size=(int, ...), has_more=(bool, ...))
+    # the page's item type is this label's model, known only at run time: no static type can name it
+    list_model = create_model(f"{cls.__name__}Page", items=(list[cls], ...),  # type: ignore[valid-type]
+                              page=(int, ...), page_size=(int, ...), has_more=(bool, ...))
 
     router.add_api_route(
         f"/{slug}", _list_endpoint(label, cls, _filter_fields(cls)), methods=["GET"], response_model=list_model,
@@ -124,7 +126,7 @@ def _register(slug: str, label: NodeLabel) -> None:
     if label in READ_ONLY:
         return
 
-    def create(request: Request, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+    def create(request: Request, body: Node = Body(...), store: GraphStore = Depends(get_store),
                principal: Principal = Depends(require_roles(*roles_for(resource, Act.CREATE)))) -> Node:
         authorize(principal, resource, Act.CREATE)
         body = _stamp(principal, body)
@@ -133,7 +135,7 @@ def _register(slug: str, label: NodeLabel) -> None:
         _after_write(request, label, body)
         return body
 
-    def update(request: Request, node_id: str, body: cls = Body(...), store: GraphStore = Depends(get_store),  # type: ignore[valid-type]
+    def update(request: Request, node_id: str, body: Node = Body(...), store: GraphStore = Depends(get_store),
                principal: Principal = Depends(require_roles(*roles_for(resource, Act.UPDATE)))) -> Node:
         if body.id != node_id:
             raise ApiError(422, f"请求体中的 id {body.id!r} 与地址中的 {node_id!r} 不一致", "id")
@@ -152,6 +154,8 @@ def _register(slug: str, label: NodeLabel) -> None:
         if engine is not None and label == NodeLabel.ACHIEVEMENT:
             engine.remove_achievement(node_id)  # standings that listed it are refreshed when next stale
 
+    # the body is this label's model: FastAPI reads it from the signature when the route is added
+    create.__annotations__["body"] = update.__annotations__["body"] = cls
     router.add_api_route(f"/{slug}", create, methods=["POST"], response_model=cls, status_code=201,
                          operation_id=f"create_{snake}", summary=f"Create a {label.value}")
     router.add_api_route(f"/{slug}/{{node_id}}", update, methods=["PUT"], response_model=cls,

@@ -4,7 +4,7 @@ is the role table's (:mod:`api.policy`): those who act for the enterprise the ve
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +17,9 @@ from api.gate import Gate, NeedGate
 from api.policy import Act, Resource, Target, authorize, permits, roles_for
 from graph.model import LABEL_ZH, Feedback, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback"], responses=ERROR_RESPONSES)
 JUDGES = require_roles(*roles_for(Resource.VERDICT, Act.CREATE))
@@ -74,7 +77,8 @@ def verdict_target(gate: NeedGate, question: Question, query_id: str, candidate_
     return Target(enterprise_id=candidate_id)
 
 
-def give_verdict(gate: NeedGate, engine: Any, audit: AuditLog, principal: Principal, body: FeedbackIn) -> Feedback:
+def give_verdict(gate: NeedGate, engine: MatchEngine, audit: AuditLog, principal: Principal,
+                 body: FeedbackIn) -> Feedback:
     store = gate.store
     query_label, cand_label = _QUERY_LABEL[body.question]
     authorize(principal, Resource.VERDICT, Act.CREATE,
@@ -96,7 +100,7 @@ def feedback_out(fb: Feedback) -> FeedbackOut:
 
 
 @router.post("", response_model=FeedbackOut, status_code=201, summary="Accept or reject a match")
-def post_feedback(body: FeedbackIn, gate: Gate, engine: Any = Depends(get_engine),
+def post_feedback(body: FeedbackIn, gate: Gate, engine: MatchEngine = Depends(get_engine),
                   audit: AuditLog = Depends(get_audit), principal: Principal = Depends(JUDGES)) -> FeedbackOut:
     return feedback_out(give_verdict(gate, engine, audit, principal, body))
 

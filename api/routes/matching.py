@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,9 @@ from api.policy import Act, Resource, Target, authorize, roles_for
 from graph.model import Challenge, Confidentiality, Need, NodeLabel
 from graph.store import GraphStore
 from matcher.results import MatchResult
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 router = APIRouter(prefix="/api", tags=["matching"], responses=ERROR_RESPONSES)
 K = Query(10, ge=1, le=50, description="how many matches at most")
@@ -46,7 +49,7 @@ def need_for_matches(gate: NeedGate, need_id: str) -> Need:
 
 @router.get("/needs/{need_id}/matches", response_model=MatchResult, summary="Achievements for a need")
 def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK,
-                 engine: Any = Depends(get_engine),
+                 engine: MatchEngine = Depends(get_engine),
                  principal: Principal = Depends(require_roles(*roles_for(Resource.NEED_MATCHES, Act.READ)))
                  ) -> MatchResult:
     need_for_matches(gate, need_id)
@@ -57,7 +60,7 @@ def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK
 @router.get("/achievements/{achievement_id}/enterprises", response_model=MatchResult,
             summary="Enterprises that could absorb an achievement (broker, bureau)")
 def achievement_matches(achievement_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK,
-                        store: GraphStore = Depends(get_store), engine: Any = Depends(get_engine),
+                        store: GraphStore = Depends(get_store), engine: MatchEngine = Depends(get_engine),
                         principal: Principal = Depends(
                             require_roles(*roles_for(Resource.ACHIEVEMENT_ENTERPRISES, Act.READ)))) -> MatchResult:
     store.require_node(NodeLabel.ACHIEVEMENT, achievement_id)
@@ -70,7 +73,7 @@ def achievement_matches(achievement_id: str, gate: Gate, k: int = K, include_wea
             summary="Achievements worth an enterprise's attention (the enterprise, its broker, the bureau)")
 def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK,
                        store: GraphStore = Depends(get_store),
-                       engine: Any = Depends(get_engine),
+                       engine: MatchEngine = Depends(get_engine),
                        principal: Principal = Depends(WORKSPACE_ROLES)) -> MatchResult:
     authorize(principal, Resource.ENTERPRISE_RECOMMENDATIONS, Act.READ, Target(enterprise_id=enterprise_id))
     store.require_node(NodeLabel.ENTERPRISE, enterprise_id)
@@ -78,7 +81,7 @@ def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK
         return engine.match_enterprise(enterprise_id, k=k, include_weak=include_weak)
 
 
-def match_text(engine: Any, text: str, k: int) -> MatchResult:
+def match_text(engine: MatchEngine, text: str, k: int) -> MatchResult:
     """Achievements for a free text, ranked as if it were a need (nothing is written).
 
     A bare text has no enterprise or chain segment behind it, so confidences run lower than for a posted
@@ -90,7 +93,7 @@ def match_text(engine: Any, text: str, k: int) -> MatchResult:
 
 
 @router.post("/search", response_model=MatchResult, summary="Achievements for a free-text need or technology")
-def search(body: TextQuery, engine: Any = Depends(get_engine),
+def search(body: TextQuery, engine: MatchEngine = Depends(get_engine),
            principal: Principal = Depends(require_roles(*roles_for(Resource.SEARCH, Act.READ)))) -> MatchResult:
     with MATCH_SECONDS.labels("search").time():
         return match_text(engine, body.text, body.k)

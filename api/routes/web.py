@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -57,6 +57,9 @@ from graph.model import (
 )
 from graph.zh import CONFIDENTIALITY_ZH, NEED_STATUS_ZH, zh
 from matcher.results import Question
+
+if TYPE_CHECKING:
+    from matcher.engine import MatchEngine
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "templates"))
@@ -127,7 +130,7 @@ def _check_csrf(request: Request, token: str | None) -> None:
         raise ApiError(403, "表单已过期或来源不明，请刷新页面后重试", "csrf")
 
 
-def _engine(request: Request) -> Any | None:
+def _engine(request: Request) -> MatchEngine | None:
     return request.app.state.engine_provider()
 
 

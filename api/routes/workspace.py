@@ -174,7 +174,7 @@ def queue_page(request: Request, chain: str | None = Query(None, max_length=64),
     dockings = _dockings(request).board(me, stages=list(OPEN_DOCKING_STAGES), limit=50)
     counts["awaiting"] = len(awaiting)
     counts["dockings"] = len(dockings)
-    views = {v.id: v for v in gate.views(needs) if not v.desensitised}  # type: ignore[union-attr]
+    views = {v.id: v for v in gate.views(needs) if not v.desensitised}
     names = _names(store, {d.need_id for d in dockings} | {d.achievement_id for d in dockings}
                    | {d.enterprise_id for d in dockings})
     query = {k: v for k, v in {**filters, "sort": sort}.items() if v}
@@ -207,6 +207,7 @@ def queue_export(request: Request, chain: str | None = Query(None, max_length=64
     names = _names(gate.store, {n.enterprise_id for n in needs if n.enterprise_id})
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has its one sheet
     ws.title = "待评价的匹配"
     append_row(ws, ["需求", "企业", "成果", "匹配程度", "置信度", "需求链接"])
     for r in awaiting_review(request, gate, needs):
@@ -512,6 +513,7 @@ def upload_template(request: Request, entity: str) -> Response:
     header = {f.name: next((a for a in f.aliases if not a.isascii()), f.name) for f in fields}  # the Chinese one
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has its one sheet
     ws.title = "数据"
     append_row(ws, [header[f.name] for f in fields])
     for cell in ws[1]:

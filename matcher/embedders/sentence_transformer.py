@@ -32,7 +32,10 @@ class SentenceTransformerEmbedder:
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
         self.batch_size = batch_size
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise ValueError(f"{self.name}: the model does not tell its embedding dimension")
+        self.dim = int(dim)
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if not texts:

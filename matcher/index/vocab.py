@@ -50,7 +50,7 @@ class Vocab:
             hit = fits & (self.base[pos] == arr)
             out[hit] = pos[hit]
         if self.extra:
-            for i in np.flatnonzero(out < 0):
+            for i in np.flatnonzero(out < 0).tolist():
                 out[i] = self.extra.get(terms[i], -1)
         return out
 

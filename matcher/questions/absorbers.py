@@ -15,6 +15,8 @@ achievement's own rank is read from each candidate's scores (:func:`matcher.fusi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from graph.exceptions import NotFoundError
@@ -23,6 +25,7 @@ from ingest.text import tokenize
 from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
+from matcher.index.dense import DenseIndex
 from matcher.questions.common import (
     GAP_WINDOW,
     REVERSE_POOL,
@@ -39,9 +42,9 @@ from matcher.upkeep import Snapshot
 
 def find_achievement(asker: Asker, snap: Snapshot, achievement_id: str) -> Achievement:
     if asker.store is not None:
-        node = asker.store.get_node(NodeLabel.ACHIEVEMENT, achievement_id)
+        node = asker.store.get(Achievement, achievement_id)
         if node is not None:
-            return node  # type: ignore[return-value]
+            return node
     if achievement_id in snap.achievements:
         return Achievement(id=achievement_id, name=snap.achievements.title(achievement_id) or achievement_id,
                            description=snap.achievements.text(achievement_id))
@@ -71,17 +74,19 @@ def _candidate_vectors(snap: Snapshot, items: list[Item], name: str) -> np.ndarr
     channel ``name`` (the same encoder as the achievements' rows), or its text encoded as a query when it has
     none."""
     target = snap.achievements.channel(name)
+    if not isinstance(target, DenseIndex):
+        raise ValueError(f"{name} is not a dense channel of the achievements")
     cols = []
     for need_id, text, ent in items:
         source = snap.needs if need_id else snap.enterprises
         doc = need_id or ent
         ch = source.channel(name)
         pos = source.docs.position.get(doc) if doc in source else None
-        if (pos is not None and ch is not None and getattr(ch, "rows", None) is not None
-                and ch.encoding.key == target.encoding.key and source.text(doc) == text):  # type: ignore[union-attr]
-            cols.append(ch.rows.take(np.array([pos]))[0])  # type: ignore[union-attr]
+        if (pos is not None and isinstance(ch, DenseIndex) and ch.rows is not None
+                and ch.encoding.key == target.encoding.key and source.text(doc) == text):
+            cols.append(ch.rows.take(np.array([pos]))[0])
         else:
-            cols.append(target.queries.vector(text))  # type: ignore[union-attr]
+            cols.append(target.queries.vector(text))
     return np.stack(cols, axis=1).astype(np.float32)
 
 
@@ -98,20 +103,20 @@ def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: s
     live = index.docs.live
     whole = len(live) == index.docs.n_rows
     dense: dict[str, np.ndarray] = {}
-    for ch in index.dense:
-        if ch.ready:
-            assert ch.rows is not None
-            block = ch.rows.dot(_candidate_vectors(snap, items, ch.name))  # (rows, candidates)
-            dense[ch.name] = block if whole else block[live]
+    for den in index.dense:
+        if den.ready:
+            assert den.rows is not None
+            block = den.rows.dot(_candidate_vectors(snap, items, den.name))  # (rows, candidates)
+            dense[den.name] = block if whole else block[live]
     out: list[dict[str, float]] = []
     for j, (_, text, _) in enumerate(items):
         if not text:
             out.append({})
             continue
         raw = {}
-        for ch in index.lexical:
-            s = ch.scores(text)
-            raw[ch.name] = s if whole else s[live]
+        for lex in index.lexical:
+            s = lex.scores(text)
+            raw[lex.name] = s if whole else s[live]
         for name, block in dense.items():
             raw[name] = np.ascontiguousarray(block[:, j])
         fusion = asker.fusion_for(list(raw))
@@ -150,6 +155,18 @@ def _evidence(asker: Asker, snap: Snapshot, text: str, ach_segs: set[str],
     return evidence
 
 
+@dataclass
+class _Ranked:
+    """One candidate enterprise while the ranking is adjusted: its score, and what it is scored on."""
+
+    score: float
+    ent: str
+    via_need: str | None
+    demand: Demand
+    features: dict[str, float]
+    contributions: dict[str, float]
+
+
 def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int = 10,
                       include_weak: bool = False, one_pass: bool = True) -> MatchResult:
     """Enterprises that could absorb an achievement, best first. ``one_pass``: every candidate's evidence from
@@ -171,7 +188,7 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
     by_ent: dict[str, list[tuple[str | None, dict[str, float]]]] = {}
     for (need_id, _, ent), f in zip(flat, found, strict=True):
         by_ent.setdefault(ent, []).append((need_id, f))
-    ranked = []
+    ranked: list[_Ranked] = []
     for ent in evidence:
         best_item = None
         for need_id, f in by_ent.get(ent, []):
@@ -202,23 +219,25 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
             if delta:
                 contributions[name] = delta
                 score += delta
-        ranked.append([score, ent, via_need, demand, features, contributions])
+        ranked.append(_Ranked(score, ent, via_need, demand, features, contributions))
     if ranked:
         learned, verdict = asker.reranker.adjust_parts(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
-                                                       [r[1] for r in ranked], [r[4] for r in ranked])
+                                                       [r.ent for r in ranked], [r.features for r in ranked])
         for r, a, v in zip(ranked, learned, verdict, strict=True):
             if a:
-                r[0] += float(a)
-                r[5]["feedback"] = float(a)
+                r.score += float(a)
+                r.contributions["feedback"] = float(a)
             if v:
-                r[0] += float(v)
-                r[5]["verdict"] = float(v)
-    ranked.sort(key=lambda r: -r[0])
+                r.score += float(v)
+                r.contributions["verdict"] = float(v)
+    ranked.sort(key=lambda r: -r.score)
     channels = snap.achievements.answering
     threshold = asker.gap_threshold_for(channels)
     matches = []
     best_conf = 0.0
-    for rank, (score, ent, via_need, demand, features, contributions) in enumerate(ranked[:k], start=1):
+    for rank, r in enumerate(ranked[:k], start=1):
+        score, ent, via_need, demand, features, contributions = (
+            r.score, r.ent, r.via_need, r.demand, r.features, r.contributions)
         own = contributions.get("verdict", 0.0)  # the pair's own verdict is no evidence of fit
         conf = asker.calibrator.confidence(
             features | {"score": float(score) - own, "bonus": float(score) - own - features.get("fused", 0.0)}

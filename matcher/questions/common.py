@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,10 +49,15 @@ class Asker(Protocol):
 
     settings: Settings
     store: GraphStore | None
-    families: Sequence[FeatureFamily]
     calibrator: Calibrator
-    reranker: FeedbackReranker
-    fusion_for: Callable[[Sequence[str]], Fusion]
+
+    @property
+    def families(self) -> Sequence[FeatureFamily]: ...
+
+    @property
+    def reranker(self) -> FeedbackReranker: ...
+
+    def fusion_for(self, channels: Sequence[str]) -> Fusion: ...
 
     def gap_threshold_for(self, channels: Sequence[str]) -> float: ...
 

@@ -37,9 +37,9 @@ def find_need(asker: Asker, snap: Snapshot, need: str | Need) -> Need:
     if need in snap.need_nodes:
         return snap.need_nodes[need]
     if asker.store is not None:
-        node = asker.store.get_node(NodeLabel.NEED, need)
+        node = asker.store.get(Need, need)
         if node is not None:
-            return node  # type: ignore[return-value]
+            return node
     raise NotFoundError(NodeLabel.NEED.value, need)
 
 
@@ -47,9 +47,9 @@ def find_enterprise(asker: Asker, snap: Snapshot, enterprise_id: str) -> Enterpr
     if enterprise_id in snap.ent_nodes:
         return snap.ent_nodes[enterprise_id]
     if asker.store is not None:
-        node = asker.store.get_node(NodeLabel.ENTERPRISE, enterprise_id)
+        node = asker.store.get(Enterprise, enterprise_id)
         if node is not None:
-            return node  # type: ignore[return-value]
+            return node
     raise NotFoundError(NodeLabel.ENTERPRISE.value, enterprise_id)
 
 
@@ -200,10 +200,10 @@ def match_enterprise(asker: Asker, snap: Snapshot, enterprise_id: str, k: int = 
 
     ent = find_enterprise(asker, snap, enterprise_id)
     ctx = snap.ctx
-    needs = []
-    for n in sorted(ctx.enterprise_needs.get(ent.id, ())):
+    needs: list[Need] = []
+    for need_id in sorted(ctx.enterprise_needs.get(ent.id, ())):
         try:
-            needs.append(find_need(asker, snap, n))
+            needs.append(find_need(asker, snap, need_id))
         except NotFoundError:
             continue
     text = "\n".join([enterprise_text(ent), *(n.text for n in needs)])

@@ -115,7 +115,7 @@ def assign(
     pairs, skipped = _eligible(affinity, loads, team_sizes, set(conflicts), min_affinity)
     if not pairs:
         return _finish("min_cost_flow", [], team_sizes, skipped)
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[tuple[str, ...]] = nx.DiGraph()
     source, sink = ("source",), ("sink",)
     people = {p for p, _, _ in pairs}
     challenges = {c for _, c, _ in pairs}

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from graph.model import Achievement, AchievementKind, Institution, Node, NodeLabel, Project, Relation, RelType, Talent
 
@@ -152,7 +153,7 @@ def expert_graph(records: Iterable[WorkRecord]) -> ExpertGraph:
             else:
                 kind = AchievementKind(rec.kind) if rec.kind in AchievementKind._value2member_map_ else (
                     AchievementKind.PAPER if rec.kind.lower() == "paper" else AchievementKind.OTHER)
-                posted = f"{rec.year:04d}-01-01" if rec.year and 1000 <= rec.year <= 9999 else None
+                posted = date(rec.year, 1, 1) if rec.year and 1000 <= rec.year <= 9999 else None
                 out.nodes.append(Achievement(id=wid, name=rec.title, description=rec.text, kind=kind,
                                              posted_on=posted))
         rel_type, target = (RelType.WORKED_ON, NodeLabel.PROJECT) if is_project else (

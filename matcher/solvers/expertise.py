@@ -13,7 +13,7 @@ where each further strong work adds a little and weak ones add almost nothing).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -307,9 +307,18 @@ def _scores_many(channel: Channel, queries: Sequence[str]) -> np.ndarray:
     return np.vstack([channel.scores(q) for q in queries]).astype(np.float32)
 
 
-def _sparse_index(channel: Channel) -> object | None:
+@runtime_checkable
+class _TermIndex(Protocol):
+    """A channel's inverted index that can tell a document's terms and analyse a query (``SparseIndex``)."""
+
+    analyzer: Callable[[str], list[str]]
+
+    def terms_of(self, doc_id: str) -> set[str]: ...
+
+
+def _sparse_index(channel: Channel) -> _TermIndex | None:
     index = getattr(channel, "index", None)
-    return index if hasattr(index, "terms_of") and hasattr(index, "analyzer") else None
+    return index if isinstance(index, _TermIndex) else None
 
 
 def whole_terms(query: str, text: str, k: int = 5) -> list[str]:
