@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -199,7 +199,9 @@ def save_model(model: IndustryModel, path: Path, info: Mapping[str, Any]) -> dic
             "labels": len(arrays["labels"]), **info}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    # numpy's stub reads a **dict of arrays as if it could fill ``allow_pickle``: name the arrays explicitly
+    savez: Callable[..., None] = np.savez_compressed
+    savez(tmp, **arrays)
     tmp.replace(path)
     path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
