@@ -258,16 +258,8 @@ def auc_interval(top: Mapping[str, float], supply: Mapping[str, bool], seed: int
 def one_sided_low(top: Mapping[str, float], supply: Mapping[str, bool], seed: int = 7) -> float:
     """The 5th percentile of gap_auc over needs resampled with replacement: above 0.5 means better than chance
     by a one-sided test at 5 % (the question is directional: does the score tell gaps at all)."""
-    rng = np.random.default_rng(seed)
-    needs = sorted(top)
-    stats = []
-    for _ in range(2000):
-        pick = [needs[i] for i in rng.choice(len(needs), len(needs), replace=True)]
-        value = gap_auc({f"{n}#{j}": top[n] for j, n in enumerate(pick)},
-                        {f"{n}#{j}": supply[n] for j, n in enumerate(pick)})
-        if value == value:
-            stats.append(value)
-    return float(np.percentile(stats, 5))
+    s = Scores(name="", per_need={}, top=dict(top), supply={n: supply[n] for n in top})
+    return float(np.percentile(s.bootstrap("gap_auc", seed), 5))
 
 
 def loo_top(rows: Mapping[str, tuple[np.ndarray, np.ndarray, list[tuple]]]) -> dict[str, float]:

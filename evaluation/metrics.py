@@ -48,8 +48,8 @@ class Scores:
         values = list(self.per_need[metric].values())
         return float(np.mean(values)) if values else float("nan")
 
-    def estimate(self, metric: str, seed: int = 7) -> Estimate:
-        """The mean and its 95 % bootstrap interval (needs resampled with replacement)."""
+    def bootstrap(self, metric: str, seed: int = 7) -> list[float]:
+        """The metric over :data:`BOOTSTRAP` resamples of the needs (with replacement)."""
         rng = np.random.default_rng(seed)
         if metric == "gap_auc":
             needs = sorted(self.top)
@@ -59,14 +59,19 @@ class Scores:
                 sample = [needs[i] for i in pick]
                 stats.append(gap_auc({f"{n}#{j}": self.top[n] for j, n in enumerate(sample)},
                                      {f"{n}#{j}": self.supply[n] for j, n in enumerate(sample)}))
-            stats = [s for s in stats if s == s]
-        else:
-            values = np.array(list(self.per_need[metric].values()))
-            if not len(values):
-                return Estimate(float("nan"), float("nan"), float("nan"))
-            idx = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))
-            stats = values[idx].mean(axis=1).tolist()
-        low, high = np.percentile(stats, [2.5, 97.5]) if stats else (float("nan"), float("nan"))
+            return [s for s in stats if s == s]
+        values = np.array(list(self.per_need[metric].values()))
+        if not len(values):
+            return []
+        idx = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))
+        return values[idx].mean(axis=1).tolist()
+
+    def estimate(self, metric: str, seed: int = 7) -> Estimate:
+        """The mean and its 95 % bootstrap interval (needs resampled with replacement)."""
+        stats = self.bootstrap(metric, seed)
+        if not stats:
+            return Estimate(float("nan"), float("nan"), float("nan"))
+        low, high = np.percentile(stats, [2.5, 97.5])
         return Estimate(self.mean(metric), float(low), float(high))
 
 

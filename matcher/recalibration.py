@@ -9,8 +9,8 @@ keeps it in ``data_dir/calibration/``, where every engine started on that data d
 Each verdict carries the pair's features as the engine saw them (its fused score, the query's supply strength,
 the graph features), so the refit reads the same inputs the confidence reads. Only the latest verdict on a pair
 counts; withdrawn ones are dropped. The new curve is kept only when it scores the verdicts better than the curve
-in use (Brier score, each verdict scored by a curve fitted without its query): a handful of one-sided verdicts
-must not replace a curve fitted on thousands of judged pairs.
+in use (Brier score, each verdict scored by a curve fitted without its query's verdicts, grouped 10-fold):
+a handful of one-sided verdicts must not replace a curve fitted on thousands of judged pairs.
 
 Brokers judge what the engine showed them (its first page), so the verdicts over-represent confident candidates;
 the refit corrects the curve's level where brokers look, which is where its figures are read.
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 #: fewest verdicts, and fewest of each kind, before a refit is tried
 MIN_VERDICTS = 30
 MIN_EACH = 5
+#: folds of the held-out check (grouped by query)
+FOLDS = 10
 
 
 @dataclass(frozen=True)
@@ -107,15 +109,17 @@ def _brier(calibrator: Calibrator, rows: Sequence[Mapping[str, float]], labels: 
 
 
 def _held_out_brier(base: Curve, rows: list[dict[str, float]], labels: list[bool], queries: list[str]) -> float:
-    """Each verdict scored by a curve refitted without its query's verdicts (the honest figure)."""
-    errors = []
-    for query in sorted(set(queries)):
-        train = [i for i, q in enumerate(queries) if q != query]
-        test = [i for i, q in enumerate(queries) if q == query]
+    """Each verdict scored by a curve refitted without its query's verdicts (the honest figure): grouped
+    k-fold by query (at most :data:`FOLDS` refits, however many queries the deployment has judged)."""
+    from sklearn.model_selection import GroupKFold
+
+    y = np.asarray(labels, dtype=float)
+    errors = np.empty(len(rows))
+    folds = GroupKFold(n_splits=min(FOLDS, len(set(queries))))
+    for train, test in folds.split(rows, y, groups=queries):
         fitted = Calibrator(curve=base).fit([rows[i] for i in train], [labels[i] for i in train])
-        conf = fitted.confidences([rows[i] for i in test])
-        errors.extend((conf - np.array([labels[i] for i in test], dtype=float)) ** 2)
-    return float(np.mean(errors))
+        errors[test] = (fitted.confidences([rows[i] for i in test]) - y[test]) ** 2
+    return float(errors.mean())
 
 
 def recalibrate(store: GraphStore, data_dir: Path, channels: Collection[str],
