@@ -15,6 +15,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,18 @@ def serve_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
     services = Services(tmp_path_factory)
     yield services
     services.stop_all()
+
+
+@pytest.fixture(params=["arcadedb", "neo4j"], scope="module")
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each selected graph backend, for the modules that drive a real ``techmatch serve``."""
+    selected, _ = request.config.stash[_SELECTED]
+    if request.param not in selected:
+        pytest.skip(f"{request.param} is not among the selected graph backends")
+    return request.param
+
+
+@pytest.fixture()
+def service(backend: str, serve_services: Any) -> Any:
+    """The running ``techmatch serve`` of that backend (tests/serve_world.py)."""
+    return serve_services.get(backend)

@@ -128,5 +128,3 @@ def wait_until(check: Callable[[], Any], timeout: float, every: float = 0.25) ->
         if time.monotonic() > deadline:
             return None
         time.sleep(every)
-
-

@@ -14,26 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import _SELECTED
-from serve_world import Service, alive, run_cli, serve_env, server_pid
+from serve_world import alive, run_cli, serve_env, server_pid
 
 from graph.demo import GAP_NEEDS, INTENDED_MATCHES
 from graph.settings import Settings
 from graph.store import open_store
 from graph.writegate import GraphBusyError, WriteGate, gate_path, writes_held
-
-
-@pytest.fixture(params=["arcadedb", "neo4j"], scope="module")
-def backend(request: pytest.FixtureRequest) -> str:
-    selected, _ = request.config.stash[_SELECTED]
-    if request.param not in selected:
-        pytest.skip(f"{request.param} is not among the selected graph backends")
-    return request.param
-
-
-@pytest.fixture()
-def service(backend: str, serve_services: Any) -> Service:
-    return serve_services.get(backend)
 
 
 def _top(settings: Settings, needs: list[str], persist: bool) -> tuple[dict, dict[str, list[tuple[str, float]]]]:

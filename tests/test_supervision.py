@@ -20,31 +20,16 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 import httpx
 import pytest
-from conftest import _SELECTED
-from serve_world import ROOT, Service, alive, run_cli, serve_env, server_pid, start_serve, stop_serve, wait_until
+from serve_world import ROOT, alive, run_cli, serve_env, server_pid, start_serve, stop_serve, wait_until
 
 from graph.exceptions import GraphServerExitedError
 from graph.server import free_port
 from graph.settings import Settings
 
 RESTARTING = "图数据库服务暂时不可用，正在自动重启……"
-
-
-@pytest.fixture(params=["arcadedb", "neo4j"], scope="module")
-def backend(request: pytest.FixtureRequest) -> str:
-    selected, _ = request.config.stash[_SELECTED]
-    if request.param not in selected:
-        pytest.skip(f"{request.param} is not among the selected graph backends")
-    return request.param
-
-
-@pytest.fixture()
-def service(backend: str, serve_services: Any) -> Service:
-    return serve_services.get(backend)
 
 
 def test_a_killed_graph_server_gives_a_fast_503_then_the_service_recovers_with_nothing_lost(service):
