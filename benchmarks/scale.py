@@ -19,7 +19,8 @@ Sections (each prints its own table; add one by writing a function and listing i
   old in-memory channels (raw counts + weighted copy);
 - ``startup``: a fresh process starting on the persisted indexes (time to the first answer, resident memory,
   of which file-backed: the shared mapped pages) against the old start (a full build from the texts);
-- ``matvec``: the dense channels' product per query: torch float16 (why torch was required) and numpy float32;
+- ``matvec``: the dense channels' product per query: exact float32 against the two-stage product (projection,
+  then the best rows exactly), time and agreement of their tops;
 - ``query``: need → achievements, cold (query vectors encoded in the request) and warm (the same need again),
   p50 / p95: the new engine's ``match_need``, the old channels + fusion on the same corpus and encoders;
 - ``api``: the service (``techmatch serve``) under 1 / 20 / 50 clients, 1 and 2 worker processes, lexical and
@@ -469,21 +470,58 @@ def preload_graph(data_dir: Path, docs: list) -> None:
 
 
 def section_matvec(run: Run) -> Table:
-    """The dense channels' product per query: what torch was a required dependency for."""
-    t = Table("Dense scoring per query, e5 (384) and USE (512) rows (ms, median of 30)",
-              ["documents", "torch float16, centred (old default past 50k)", "numpy float32 (no torch)",
-               "float16 / float32", "float32 rows (MB)", "float16 rows (MB)"])
-    t.notes.append(f"Random rows (the cost does not depend on the values), one BLAS / torch thread as the engine "
-                   f"uses, the engine's own `RowBlock` for both. {load_note()}.")
-    torch = None
-    try:
-        import torch
-    except ImportError:
-        pass
-    rng = np.random.default_rng(0)
+    """The dense channels' product per query: the exact float32 product against the two-stage one (projection,
+    then the best rows exactly), and how far their tops agree on rows made from real ones."""
+    from matcher.index.dense import COARSE_DIMS, COARSE_MIN, COARSE_SHARE
+
+    t = Table("Dense scoring per query, e5 (384) and USE (512) rows together (ms, median of 30)",
+              ["documents", "exact float32", "two-stage", "exact / two-stage", "top 10 kept (e5, USE)",
+               "top 100 kept (e5, USE)", "rows (MB)", "projection (MB)"])
+    real = real_rows()
+    t.notes.append(f"One BLAS thread as the engine uses, the engine's own `RowBlock`. Two-stage: every row "
+                   f"projected on {COARSE_DIMS} principal directions, then the best {COARSE_SHARE:.0%} (at least "
+                   f"{COARSE_MIN:,}) exactly. Rows: {real['note']}; queries: {QUERIES_REAL} other real rows of the "
+                   f"same encoder (held out of the mixtures). *kept*: the share of the exact top k that the "
+                   f"two-stage top k holds. {load_note()}.")
     for n in run.args.sizes:
-        t.rows.append(_matvec_row(n, rng, torch))
+        t.rows.append(_matvec_row(n, real))
     return t
+
+
+QUERIES_REAL = 200
+
+
+def real_rows() -> dict:
+    """The real passage rows of both encoders in the data directory's vector store, when it holds them (e.g. the
+    zhibei listings after ``techmatch index build``): the two-stage agreement is measured on mixtures of them."""
+    from graph.settings import Settings
+    from matcher.index.vectors import safe_name
+
+    root = Settings().data_dir / "index" / "vectors"
+    out: dict = {"note": "random unit rows (no real rows in the vector store: agreement not measured)"}
+    for name, key in (("dense", "e5-small"), ("dense_use_m3", "use-m3")):
+        chunks = sorted((root / safe_name(key)).glob("chunk-*.rows.npy"))
+        rows = np.concatenate([np.load(c) for c in chunks]) if chunks else np.zeros((0, 1), np.float32)
+        if len(rows) >= 1000:
+            out[name] = rows.astype(np.float32)
+    if "dense" in out and "dense_use_m3" in out:
+        out["note"] = (f"each row a random mixture of 1-3 real rows of the vector store ({len(out['dense']):,} e5, "
+                       f"{len(out['dense_use_m3']):,} USE) plus a little noise, renormalised (like the recombined "
+                       f"texts)")
+    return out
+
+
+def mixture_rows(real: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    m = len(real)
+    out = np.zeros((n, real.shape[1]), np.float32)
+    for start in range(0, n, 65536):
+        k = min(65536, n - start)
+        w = rng.dirichlet(np.ones(3), size=k).astype(np.float32) * (rng.random((k, 3)) < 0.8)
+        w[:, 0] += 0.2
+        block = sum(w[:, j : j + 1] * real[rng.integers(0, m, k)] for j in range(3))
+        block += rng.standard_normal(block.shape, dtype=np.float32) * np.float32(0.01)
+        out[start : start + k] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
 
 
 def _timed(fn: Callable[[], object], repeats: int = 30) -> float:
@@ -496,19 +534,37 @@ def _timed(fn: Callable[[], object], repeats: int = 30) -> float:
     return ms(out)
 
 
-def _matvec_row(n: int, rng: np.random.Generator, torch) -> list[str]:  # noqa: ANN001 - the torch module or None
+def _matvec_row(n: int, real: dict) -> list[str]:
     from matcher.index.dense import RowBlock
 
-    vecs = [rng.standard_normal((n, d), dtype=np.float32) for d in (384, 512)]
-    queries = [rng.standard_normal(v.shape[1], dtype=np.float32) for v in vecs]
-    f32_blocks = [RowBlock.of(v, half=False) for v in vecs]
-    f32 = _timed(lambda: [b.dot(q) for b, q in zip(f32_blocks, queries, strict=True)])
-    f16_s, ratio = "(torch not installed)", ""
-    if torch is not None:
-        f16_blocks = [RowBlock.of(v, half=True) for v in vecs]
-        f16 = _timed(lambda: [b.dot(q) for b, q in zip(f16_blocks, queries, strict=True)])
-        f16_s, ratio = f"{f16:.1f}", f"{f16 / f32:.2f}"
-    return [f"{n:,}", f16_s, f"{f32:.1f}", ratio, f"{n * 896 * 4 / 2**20:.0f}", f"{n * 896 * 2 / 2**20:.0f}"]
+    rng = np.random.default_rng(0)
+    vecs, queries = [], []
+    for name, dim in (("dense", 384), ("dense_use_m3", 512)):
+        if name in real:
+            pool = real[name]
+            held = rng.choice(len(pool), QUERIES_REAL, replace=False)
+            rest = np.setdiff1d(np.arange(len(pool)), held)
+            vecs.append(mixture_rows(pool[rest], n, rng))
+            queries.append(pool[held])
+        else:
+            v = rng.standard_normal((n, dim), dtype=np.float32)
+            vecs.append(v / np.linalg.norm(v, axis=1, keepdims=True))
+            queries.append(rng.standard_normal((QUERIES_REAL, dim), dtype=np.float32))
+    exact = [RowBlock.of(v, coarse=False) for v in vecs]
+    staged = [RowBlock.of(v, coarse=True) for v in vecs]
+    f32 = _timed(lambda: [b.dot(q[0]) for b, q in zip(exact, queries, strict=True)])
+    two = _timed(lambda: [b.dot(q[0]) for b, q in zip(staged, queries, strict=True)])
+    kept: dict[int, list[str]] = {10: [], 100: []}
+    for e, s, qs in zip(exact, staged, queries, strict=True):
+        for k in kept:
+            shares = []
+            for q in qs:
+                a, b = e.dot(q), s.dot(q)
+                shares.append(len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k)
+            kept[k].append(f"{np.mean(shares):.3f}" if "dense" in real else "—")
+    proj = sum(sum(x.nbytes for x in b.coarse.arrays().values()) for b in staged if b.coarse is not None)
+    return [f"{n:,}", f"{f32:.1f}", f"{two:.1f}", f"{f32 / two:.2f}", ", ".join(kept[10]), ", ".join(kept[100]),
+            f"{n * 896 * 4 / 2**20:.0f}", f"{proj / 2**20:.0f}"]
 
 
 # -- the zhibei graph: bureau views and achievement → enterprises ----------------------------------

@@ -527,7 +527,9 @@ class IndexKeeper:
             self._swap_corpus(corpus, ready)
             if (self.root is not None and self.is_writer and index.generation is not None
                     and index.docs.n_rows == index.docs.n_base):
-                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows)
+                block = next((c.rows for c in ready.dense if c.encoding.key == ch.encoding.key), None)
+                add_dense_rows(self.root, corpus, index.generation, ch.encoding.key, rows,
+                               block.coarse if block is not None else None)
                 self._publish(corpus, index.generation)
         return True
 

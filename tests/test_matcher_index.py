@@ -87,17 +87,26 @@ def test_an_edit_goes_to_the_delta_and_is_found_without_reweighting_the_base() -
     assert np.argsort(-compact.scores("卤水 制氢"))[0] == int(np.argsort(-edited.scores("卤水 制氢")[live])[0])
 
 
-def test_float16_rows_rank_like_float32_rows_where_torch_is_installed(use_m3: Embedder) -> None:
-    pytest.importorskip("torch", reason="float16 rows need the st extra")
-    from matcher.index.dense import RowBlock
+def test_two_stage_dense_scoring_gives_the_exact_top_and_scores_for_every_row() -> None:
+    from matcher.index.dense import CoarseRows, RowBlock, exact_share
 
-    rows = use_m3.embed_passages(TEXTS)
-    exact, half = RowBlock.of(rows, half=False), RowBlock.of(rows, half=True)
-    assert exact.half is None and half.half is not None
-    for q in use_m3.embed_queries(QUERIES):
-        a, b = exact.dot(q), half.dot(q)
-        assert np.abs(a - b).max() < 2e-3  # the centre's share is added back in float32
-        assert int(np.argmax(a)) == int(np.argmax(b))
+    # rows like an encoder's: a few shared topics plus noise, unit length
+    rng = np.random.default_rng(3)
+    topics = rng.standard_normal((40, 96)).astype(np.float32)
+    rows = topics[rng.integers(0, 40, 12_000)] + 0.6 * rng.standard_normal((12_000, 96)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    exact, staged = RowBlock.of(rows, coarse=False), RowBlock.of(rows, coarse=True)
+    assert exact.coarse is None and isinstance(staged.coarse, CoarseRows) and staged.scoring == "two-stage"
+    assert exact_share(len(rows)) < len(rows)  # the test exercises the estimate for the rest
+    for q in rows[rng.choice(len(rows), 20, replace=False)]:
+        a, b = exact.dot(q), staged.dot(q)
+        assert b.shape == a.shape
+        top = np.argsort(-a)[:10]
+        np.testing.assert_allclose(b[top], a[top], rtol=1e-5, atol=1e-6)  # what can be shown is exact
+        assert set(np.argsort(-b)[:10]) == set(top)
+    # rows indexed after the block are scored exactly too
+    grown = staged.appended(rows[:5])
+    np.testing.assert_allclose(grown.dot(rows[0])[-5:], rows[:5] @ rows[0], rtol=1e-5, atol=1e-6)
 
 
 def test_atomic_write_leaves_the_old_file_whole_when_writing_fails(tmp_path: Path) -> None:
@@ -143,6 +152,10 @@ def world(store: GraphStore, shared_dir: Path) -> GraphStore:
 def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
     world: GraphStore, tmp_path: Path, use_m3: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from matcher.index import dense, generation
+
+    for module in (dense, generation):  # the small world's rows count as a large block: projected and persisted
+        monkeypatch.setattr(module, "COARSE_FROM", 10)
     settings = Settings(data_dir=tmp_path)
     first = Counting(use_m3)
     engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
@@ -168,7 +181,9 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
     try:
         assert second.passages == 0
         base = again.achievements.lexical[0].base
-        assert isinstance(base.rows, np.memmap) and isinstance(again.achievements.dense[0].rows.base, np.memmap)
+        rows = again.achievements.dense[0].rows
+        assert isinstance(base.rows, np.memmap) and isinstance(rows.base, np.memmap)
+        assert rows.coarse is not None and isinstance(rows.coarse.rows, np.memmap)  # the projection is not refitted
         after = again.match_need(NEED_PA66.id, k=3, include_weak=True)
         assert [m.candidate_id for m in after.matches] == [m.candidate_id for m in before.matches]
     finally:

@@ -5,12 +5,13 @@ Rows are the encoder's unit passage vectors. The base rows of a generation are a
 whose rows are not computed yet (the embedding job is running) is present but not *ready*: queries are answered
 without it.
 
-The product is memory-bound (300k × 384 floats is 460 MB per query). Where torch is installed (the ``st``
-extra) a large block (:data:`HALF_FROM` rows) is also kept as centred float16 in torch, whose half-precision
-mat-vec reads half the bytes: 300k rows of e5 and USE in 32 ms instead of 84 ms with numpy float32
-(``benchmarks/scale.py --sections matvec``; numpy has no fast float16 product). Centring first (minus the corpus
-mean, added back in float32) keeps the float16 rounding small: the vectors share a large common component.
-Without torch the numpy float32 path is exact and needs no private copy.
+The exact product is memory-bound: at 300k documents it reads the whole float32 file per query and channel. A
+large block (:data:`COARSE_FROM` rows) is therefore scored in two stages: every row through its projection on
+the corpus's leading principal directions (:class:`CoarseRows`, :data:`COARSE_DIMS` floats a row, persisted
+beside the rows), then the best :data:`COARSE_SHARE` of them again exactly from the full rows. The documents
+that can reach a page of results get their exact score; the rest keep the projection's estimate, which is what
+the fusion's background statistics and tail ranks read. ``benchmarks/scale.py --sections matvec`` measures
+the time and how far the two-stage top agrees with the exact one on real rows.
 """
 
 from __future__ import annotations
@@ -18,18 +19,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from matcher.embedders.base import Embedder
+from matcher.fusion import top_indices
 from matcher.index.queries import QueryEncoder
 
 #: BLAS / torch threads for the product. One: on two shared cores a second thread waits for a busy core (3k × 384
 #: mat-vec 12 ms with 2 OpenBLAS threads vs 0.08 ms with 1, measured under load), and query encoders use cores too
 MATVEC_THREADS = 1
-#: blocks from this size use torch's float16 product where torch is installed (below, a few ms either way)
-HALF_FROM = 50_000
+#: blocks from this size are scored in two stages (below, the exact product costs a few ms)
+COARSE_FROM = 50_000
+#: floats a row in the coarse stage
+COARSE_DIMS = 64
+#: the share of a block's rows rescored exactly after the coarse stage, and the least number of them
+COARSE_SHARE = 0.03
+COARSE_MIN = 8_000
+#: rows the principal directions are estimated from
+COARSE_SAMPLE = 20_000
 
 _BLAS = None
 _LOCK = threading.Lock()
@@ -43,14 +52,6 @@ def _blas():  # noqa: ANN202 - threadpoolctl's controller, built once (it inspec
 
             _BLAS = ThreadpoolController()
     return _BLAS
-
-
-def _torch() -> Any | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 class RowEncoding(Protocol):
@@ -79,33 +80,39 @@ class FullVectors:
 
 
 @dataclass(frozen=True)
-class HalfRows:
-    """A centred float16 copy of a large block of rows, in torch."""
+class CoarseRows:
+    """Rows projected on the leading principal directions of the block: a cheap first pass over every row."""
 
-    rows: Any  # torch.Tensor
-    centre: np.ndarray
+    basis: np.ndarray  #: (dim, COARSE_DIMS) float32, orthonormal columns
+    mean: np.ndarray  #: (dim,) float32, the rows' mean
+    rows: np.ndarray  #: (n, COARSE_DIMS) float32, (row - mean) @ basis
 
     @classmethod
-    def of(cls, base: np.ndarray, torch: Any) -> HalfRows:
-        centre = np.zeros(base.shape[1], dtype=np.float64)
-        for start in range(0, len(base), 65536):
-            centre += np.asarray(base[start : start + 65536], np.float64).sum(axis=0)
-        centre = (centre / max(len(base), 1)).astype(np.float32)
-        half = torch.empty((len(base), base.shape[1]), dtype=torch.float16)
-        for start in range(0, len(base), 65536):  # in slices: no full-size float32 temporary
-            part = np.asarray(base[start : start + 65536], np.float32) - centre
-            half[start : start + len(part)] = torch.from_numpy(part).to(torch.float16)
-        return cls(half, centre)
+    def fit(cls, base: np.ndarray, dims: int = COARSE_DIMS, sample: int = COARSE_SAMPLE) -> CoarseRows:
+        n, dim = base.shape
+        dims = min(dims, dim)
+        pick = np.sort(np.random.default_rng(0).choice(n, min(n, sample), replace=False))
+        s = np.asarray(base[pick], np.float64)
+        mean = s.mean(axis=0)
+        _, vectors = np.linalg.eigh(np.cov(s - mean, rowvar=False))
+        basis = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
+        mean32 = mean.astype(np.float32)
+        rows = np.empty((n, dims), dtype=np.float32)
+        with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
+            for start in range(0, n, 65536):  # in slices: no full-size float32 temporary
+                rows[start : start + 65536] = (np.asarray(base[start : start + 65536], np.float32) - mean32) @ basis
+        return cls(basis, mean32, rows)
 
-    def dot(self, q: np.ndarray, torch: Any) -> np.ndarray:
-        with _LOCK:  # torch's thread count is process-wide: set for the product, then restored
-            before = torch.get_num_threads()
-            torch.set_num_threads(MATVEC_THREADS)
-            try:
-                out = self.rows @ torch.from_numpy(q).to(torch.float16)
-            finally:
-                torch.set_num_threads(before)
-        return out.float().numpy() + np.float32(self.centre @ q)
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"basis": self.basis, "mean": self.mean, "rows": self.rows}
+
+    def scores(self, q: np.ndarray) -> np.ndarray:
+        return self.rows @ (q @ self.basis) + np.float32(self.mean @ q)
+
+
+def exact_share(n: int) -> int:
+    """How many of a block's ``n`` rows the two-stage product rescores exactly."""
+    return min(n, max(COARSE_MIN, int(COARSE_SHARE * n)))
 
 
 @dataclass(frozen=True)
@@ -114,37 +121,44 @@ class RowBlock:
 
     base: np.ndarray
     tail: np.ndarray
-    half: HalfRows | None = None
+    coarse: CoarseRows | None = None
 
     @classmethod
-    def of(cls, base: np.ndarray, half: bool | None = None) -> RowBlock:
-        """``half``: keep a float16 copy in torch (None: when torch is installed and the block is large)."""
-        wanted = half if half is not None else len(base) >= HALF_FROM
-        torch = _torch() if wanted else None  # importing torch costs seconds: only when it would be used
-        use_half = torch is not None
-        return cls(base, np.zeros((0, base.shape[1]), dtype=np.float32),
-                   HalfRows.of(base, torch) if use_half else None)
+    def of(cls, base: np.ndarray, coarse: CoarseRows | bool | None = None) -> RowBlock:
+        """``coarse``: the base's projection (as persisted), True / False to fit one or not, None to fit one when
+        the block is large (:data:`COARSE_FROM`)."""
+        if coarse is None:
+            coarse = len(base) >= COARSE_FROM
+        if coarse is True:
+            coarse = CoarseRows.fit(base) if len(base) else None
+        tail = np.zeros((0, base.shape[1]), dtype=np.float32)
+        return cls(base, tail, coarse or None)
 
     def __len__(self) -> int:
         return len(self.base) + len(self.tail)
 
     @property
-    def dtype_name(self) -> str:
-        return "float16 (torch)" if self.half is not None else "float32"
+    def scoring(self) -> str:
+        return "two-stage" if self.coarse is not None else "exact"
 
     def appended(self, rows: np.ndarray) -> RowBlock:
         return replace(self, tail=np.concatenate([self.tail, np.asarray(rows, np.float32)]))
 
     def dot(self, q: np.ndarray) -> np.ndarray:
-        """rows @ q (float32)."""
+        """rows @ q (float32): exact, or for a large block exact on its best rows and estimated on the rest."""
         q = np.asarray(q, dtype=np.float32)
-        if self.half is not None:
-            out = self.half.dot(q, _torch())
-        else:
-            with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
-                out = self.base @ q if len(self.base) else np.zeros(0, np.float32)
-        if len(self.tail):
-            out = np.concatenate([out, self.tail @ q])
+        nb = len(self.base)
+        with _blas().limit(limits=MATVEC_THREADS, user_api="blas"):
+            if not nb:
+                out = np.zeros(0, np.float32)
+            elif self.coarse is None:
+                out = self.base @ q
+            else:
+                out = self.coarse.scores(q)
+                best = np.sort(top_indices(out, exact_share(nb)))  # in file order: sequential page reads
+                out[best] = self.base[best] @ q
+            if len(self.tail):
+                out = np.concatenate([out, self.tail @ q])
         return out.astype(np.float32, copy=False)
 
     def take(self, positions: np.ndarray) -> np.ndarray:
@@ -156,8 +170,8 @@ class RowBlock:
         return out
 
     def nbytes(self) -> int:
-        half = int(self.half.rows.element_size() * self.half.rows.nelement()) if self.half is not None else 0
-        return int(self.base.nbytes + self.tail.nbytes) + half
+        coarse = sum(a.nbytes for a in self.coarse.arrays().values()) if self.coarse is not None else 0
+        return int(self.base.nbytes + self.tail.nbytes) + coarse
 
 
 @dataclass(frozen=True)

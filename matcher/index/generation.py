@@ -7,6 +7,7 @@
             docs/                ids, graph content hashes, text digests, titles and texts (UTF-8 blobs)
             lexical/<channel>/   the channel's arrays (see matcher.index.lexical)
             dense/<key>.npy      rows of a dense encoding, by position
+            dense/<key>.coarse-{basis,mean,rows}.npy   their projection for the two-stage product (large corpora)
 
 Everything is read back memory-mapped: a restart maps the files instead of rebuilding, and several worker
 processes map the same pages. A generation is valid for a configuration when its format and every lexical
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.index.corpus import CorpusIndex
-from matcher.index.dense import DenseIndex, RowBlock
+from matcher.index.dense import COARSE_FROM, CoarseRows, DenseIndex, RowBlock
 from matcher.index.docs import DocTable, TextColumn
 from matcher.index.files import load_array, private_dir, read_json, save_array, write_bytes, write_json
 from matcher.index.lexical import Analyzer, LexicalBase, LexicalIndex, LexicalScheme
@@ -105,19 +106,40 @@ def write_generation(root: Path, corpus: str, index: CorpusIndex, specs: Sequenc
 
 def _write_rows(gen: Path, ch: DenseIndex) -> str:
     assert ch.rows is not None and not len(ch.rows.tail)
-    file = f"{safe_name(ch.encoding.key)}.npy"
-    save_array(private_dir(gen / "dense") / file, np.asarray(ch.rows.base, np.float32))
+    return _save_rows(gen, ch.encoding.key, ch.rows.base, ch.rows.coarse)
+
+
+def _save_rows(gen: Path, key: str, rows: np.ndarray, coarse: CoarseRows | None) -> str:
+    """The rows, and for a large block their projection (fitted here when not given), as files of ``gen``."""
+    file = f"{safe_name(key)}.npy"
+    d = private_dir(gen / "dense")
+    if coarse is None and len(rows) >= COARSE_FROM:
+        coarse = CoarseRows.fit(rows)
+    if coarse is not None:  # before the rows: a generation whose rows are listed has its projection too
+        for part, arr in coarse.arrays().items():
+            save_array(d / f"{safe_name(key)}.coarse-{part}.npy", arr)
+    save_array(d / file, np.asarray(rows, np.float32))
     return file
 
 
-def add_dense_rows(root: Path, corpus: str, generation: str, key: str, rows: np.ndarray) -> None:
-    """Add a dense encoding's rows (one per document, in position order) to an existing generation."""
+def _load_rows(gen: Path, file: str) -> RowBlock:
+    base = load_array(gen / "dense" / file)
+    stem = file[: -len(".npy")]
+    parts = {part: gen / "dense" / f"{stem}.coarse-{part}.npy" for part in ("basis", "mean", "rows")}
+    if len(base) >= COARSE_FROM and all(p.exists() for p in parts.values()):
+        return RowBlock.of(base, CoarseRows(**{part: load_array(p) for part, p in parts.items()}))
+    return RowBlock.of(base)  # fits the projection here when the block is large (a generation written before)
+
+
+def add_dense_rows(root: Path, corpus: str, generation: str, key: str, rows: np.ndarray,
+                   coarse: CoarseRows | None = None) -> None:
+    """Add a dense encoding's rows (one per document, in position order) to an existing generation, with their
+    projection (``coarse``, fitted here for a large block when not given)."""
     gen = corpus_dir(root, corpus) / generation
     meta = read_json(gen / "meta.json")
     if len(rows) != meta["documents"]:
         raise ValueError(f"{len(rows)} rows for a generation of {meta['documents']} documents")
-    file = f"{safe_name(key)}.npy"
-    save_array(private_dir(gen / "dense") / file, np.asarray(rows, np.float32))
+    file = _save_rows(gen, key, rows, coarse)
     meta["dense"][key] = file
     write_json(gen / "meta.json", meta)
 
@@ -157,7 +179,7 @@ def load_generation(root: Path, corpus: str, generation: str, specs: Sequence[Le
                 channels.append(ch)
                 continue
             if ch.encoding.key not in blocks:
-                blocks[ch.encoding.key] = RowBlock.of(load_array(gen / "dense" / file))
+                blocks[ch.encoding.key] = _load_rows(gen, file)
             rows = blocks[ch.encoding.key]
             channels.append(ch.with_rows(rows) if len(rows) == len(ids) else ch)
     except (OSError, ValueError, KeyError):
