@@ -11,6 +11,11 @@
    for each code version, time-boxed (``--box`` seconds each): rows written per second over the whole batches
    committed before the box ran out (the graph grows as it would).
 
+3. **CPU per row** (``--cpu-rows 1500``): process CPU time of the enrichment (keywords, patent numbers,
+   institutions) and of the placement (``place_many`` by 500) on the first zhibei achievements, and of the warm-up
+   (model and tables), for each code version in its own process; CPU time rather than wall, so it holds on a
+   machine other jobs are loading.
+
 Run: ``python benchmarks/ingest_throughput.py [--repeats 2] [--scale 30000 300000] [--box 120]``
 (prints markdown tables; about 3 minutes plus 2 x box per scale).
 """
@@ -117,6 +122,40 @@ print(json.dumps(done))
 """
 
 
+_CPU_WORKER = r"""
+import json, sys, time
+from graph.model import Achievement
+from ingest.classify import default_placer
+from ingest import text as tp
+from ingest.extraction import find_institutions, find_patent_numbers
+path, n = sys.argv[1], int(sys.argv[2])
+t0 = time.process_time()
+placer = default_placer()
+tp.general_idf()
+tp.tokenize("尼龙66切片")
+warm = time.process_time() - t0
+rows = [json.loads(x) for x in open(path, encoding="utf-8")][:n]
+nodes = [Achievement(id=f"a{i}", name=r["name"], description=r.get("description") or "",
+                     application_scope=r.get("application_scope") or "") for i, r in enumerate(rows) if r.get("name")]
+t0 = time.process_time()
+for node in nodes:
+    tp.keywords(node.text, k=10)
+    find_patent_numbers(node.text)
+    find_institutions(node.text)
+t1 = time.process_time()
+for s in range(0, len(nodes), 500):
+    placer.place_many(nodes[s : s + 500])
+t2 = time.process_time()
+print(json.dumps({"warm": warm, "enrich": (t1 - t0) / len(nodes), "place": (t2 - t1) / len(nodes)}))
+"""
+
+
+def _cpu_run(code: Path, path: Path, n: int, tmp: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", _CPU_WORKER, str(path), str(n)], cwd=code,
+                         env=_env(code, tmp / "cpu-data"), check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _scale_run(code: Path, path: Path, box: float, tmp: Path, batch: int = 0) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(dir=tmp))
     out = subprocess.run([sys.executable, "-c", _WORKER, str(path), str(box), str(batch), str(work)], cwd=code,
@@ -131,6 +170,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, nargs="*", default=[])
     parser.add_argument("--box", type=float, default=120.0)
     parser.add_argument("--old", default=OLD_COMMIT)
+    parser.add_argument("--cpu-rows", type=int, default=0, help="also measure CPU per row on this many rows")
     args = parser.parse_args()
     zhibei_src = _shared() / "data" / "zhibei"
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -159,6 +199,18 @@ def main() -> None:
             shown = ", ".join(f"{t:.1f}" for t in times[label])
             name = f"old ({args.old})" if label == "old" else "new (this tree)"
             print(f"| {name} | {med:.1f} | {rows / med:.0f} | {shown} |")
+        if args.cpu_rows:
+            cpu: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+            for _ in range(args.repeats):
+                for label, code in (("old", old), ("new", ROOT)):
+                    cpu[label].append(_cpu_run(code, zhibei / "achievements_dedup.jsonl", args.cpu_rows, tmp))
+            print(f"\n## Ingest: CPU per row ({args.cpu_rows} zhibei achievements, process CPU time, median of "
+                  f"{args.repeats})\n")
+            print("| code | warm-up (s) | enrichment (ms/row) | placement (ms/row) |")
+            print("|---|---:|---:|---:|")
+            for label in ("old", "new"):
+                warm, enrich, place = (statistics.median(r[k] for r in cpu[label]) for k in ("warm", "enrich", "place"))
+                print(f"| {label} | {warm:.2f} | {1000 * enrich:.2f} | {1000 * place:.2f} |")
         for n in args.scale:
             path = tmp / f"recombined-{n}.jsonl"
             with path.open("w", encoding="utf-8") as f:

@@ -279,6 +279,7 @@ class SegmentIndex:
     keywords: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     chain_of: dict[str, str] = field(default_factory=dict)
     docs: dict[str, str] = field(default_factory=dict)
+    _prefix: dict[str, list[tuple[int, int, str]]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, taxonomy: Taxonomy) -> SegmentIndex:
@@ -296,15 +297,35 @@ class SegmentIndex:
             index.docs[seg.id] = " ".join([seg.name, seg.description, *seg.keywords, *seg.aliases])
         return index
 
+    def _by_prefix(self) -> dict[str, list[tuple[int, int, str]]]:
+        """Every keyword under its first two characters, as (segment's place, keyword's place, keyword); built
+        on first use (the keywords are fixed once built)."""
+        if self._prefix is None:
+            index: dict[str, list[tuple[int, int, str]]] = {}
+            for s, words in enumerate(self.keywords.values()):
+                for k, (word, _) in enumerate(words):
+                    index.setdefault(word[:2], []).append((s, k, word))
+            self._prefix = index
+        return self._prefix
+
     def keyword_scores(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Per segment: the sum of the weights of its keywords found in the text, and those keywords.
+
+        One pass over the text's character pairs finds the keywords that can occur (every keyword has at
+        least two characters); only those are looked for, instead of every keyword of every segment."""
         norm = textpipe.normalize(text)
+        index = self._by_prefix()
+        pairs = {norm[i : i + 2] for i in range(len(norm) - 1)}
+        found = sorted((s, k) for pair in pairs.intersection(index) for s, k, word in index[pair]
+                       if word in norm)
         scores: dict[str, float] = {}
         hits: dict[str, list[str]] = {}
-        for seg_id, words in self.keywords.items():
-            found = [(w, wt) for w, wt in words if w in norm]
-            if found:
-                scores[seg_id] = sum(wt for _, wt in found)
-                hits[seg_id] = [w for w, _ in found]
+        segments = list(self.keywords)
+        for s, k in found:
+            seg_id = segments[s]
+            word, weight = self.keywords[seg_id][k]
+            scores[seg_id] = scores.get(seg_id, 0.0) + weight
+            hits.setdefault(seg_id, []).append(word)
         return scores, hits
 
 

@@ -19,7 +19,9 @@ import csv
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 
 ORG_LABELS = (NodeLabel.ENTERPRISE, NodeLabel.INSTITUTION)
 KEYWORDS_PER_TEXT = 10
+#: batches prepared ahead (enriched and placed) while the graph server is still starting
+PREPARE_AHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ class Loader:
 
     def __init__(
         self,
-        store: GraphStore,
+        store: GraphStore | Future[GraphStore],
         mappings: dict[str, EntityMapping] | None = None,
         placer: SegmentPlacer | None = None,
         batch_size: int = 500,
@@ -208,7 +212,14 @@ class Loader:
         limits: ReadLimits = CLI_LIMITS,
         row_policy: RowPolicy | None = None,
     ) -> None:
-        self.store = store
+        #: a store still starting (the command's graph server) is waited for only where a row needs it: rows
+        #: are read, checked and enriched meanwhile
+        self._store: GraphStore | None = None
+        self._store_future: Future[GraphStore] | None = None
+        if isinstance(store, Future):
+            self._store_future = store
+        else:
+            self._store = store
         self.limits = limits
         self.row_policy = row_policy
         self.mappings = mappings or builtin_mappings()
@@ -217,10 +228,38 @@ class Loader:
         self.rejects_dir = Path(rejects_dir) if rejects_dir else None
         self.before_batch = before_batch
         self.progress = progress
-        self.resolver = self._fresh_resolver()
+        self._resolver: OrgResolver | None = None
+        #: the commit of the previous batch, while it runs
+        self._pending: Future[None] | None = None
         self._known_segments: set[str] | None = None
         #: organisations written from rows of this run: a later row naming one is a duplicate
         self._row_orgs: set[str] = set()
+
+    @property
+    def store(self) -> GraphStore:
+        """The graph store (waiting for it when it is still starting)."""
+        if self._store is None:
+            assert self._store_future is not None
+            self._store = self._store_future.result()
+        return self._store
+
+    @store.setter
+    def store(self, store: GraphStore) -> None:
+        self._store = store
+
+    def _store_ready(self) -> bool:
+        return self._store is not None or (self._store_future is not None and self._store_future.done())
+
+    @property
+    def resolver(self) -> OrgResolver:
+        """Organisation resolution shared by the files of the run (knows the graph's organisations)."""
+        if self._resolver is None:
+            self._resolver = self._fresh_resolver()
+        return self._resolver
+
+    @resolver.setter
+    def resolver(self, resolver: OrgResolver) -> None:
+        self._resolver = resolver
 
     def _fresh_resolver(self) -> OrgResolver:
         """A resolver that knows every organisation in the graph."""
@@ -421,6 +460,9 @@ class Loader:
                                         props={"reason": reason}))
 
     def _stored_org(self, org: KnownOrg) -> Enterprise | Institution | None:
+        if self._pending is not None:
+            # the organisation may come from the batch being committed: read it once that batch is written
+            self._pending.result()
         node = self.store.get_node(org.label, org.id)
         return node if isinstance(node, (Enterprise, Institution)) else None
 
@@ -484,39 +526,79 @@ class Loader:
         return out
 
     def _write(self, rows: list[_Row], entity: str, report: IngestReport, path: Path) -> None:
+        """Write ``rows`` batch by batch, as a pipeline: while one batch is committed (the graph server works,
+        the driver waits on its socket), the next is enriched, placed and resolved. Batches still commit one
+        after the other, each in one transaction; a failed commit stops the load before the next one. While
+        the graph server is still starting, batches are prepared ahead (up to :data:`PREPARE_AHEAD`)."""
         source = self._source
-        for start in range(0, len(rows), self.batch_size):
-            chunk = self._admitted(rows[start : start + self.batch_size], entity, report)
-            batch = _Batch()
-            extras = [self._enrich(row) for row in chunk]
-            placements = self._placements(chunk)
-            for row, extra in zip(chunk, extras, strict=True):
-                node = row.built.node
-                if entity in ("enterprise", "institution"):
-                    resolved = self._resolve_org_row(row, report, batch, source)
-                    if resolved is None:
+        ahead: deque[tuple[list[_Row], list[list[OrgRef]], dict[str, list[Placement]]]] = deque()
+        starts = list(range(0, len(rows), self.batch_size))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit") as writer:
+            pending: Future[None] | None = None
+            self._pending = None
+            try:
+                for i, start in enumerate(starts):
+                    ahead.append(self._prepare(rows[start : start + self.batch_size], entity, report))
+                    if i + 1 < len(starts) and len(ahead) < PREPARE_AHEAD and not self._store_ready():
                         continue
-                    node = resolved
-                for ref in [*row.built.orgs, *extra]:
-                    org = self._org_for(ref, row.row, report, batch, source)
-                    if org is None:
-                        continue
-                    if ref.rel is RelType.POSTED and isinstance(node, Need):
-                        node = node.model_copy(update={"enterprise_id": org.id})
-                    src = (org.label, org.id) if ref.org_is_source else (node.label, node.id)
-                    dst = (node.label, node.id) if ref.org_is_source else (org.label, org.id)
-                    props = {"source": "text"} if ref in extra else {}
-                    batch.relations.append(Relation(type=ref.rel, source_label=src[0], source_id=src[1],
-                                                    target_label=dst[0], target_id=dst[1], props=props))
-                if isinstance(node, Achievement):
-                    report.patents_extracted += len(node.patent_numbers)
-                report.institutions_extracted += len(extra)
-                if self._place(node, batch, placements):
-                    report.placed += 1
-                batch.rows.append(node)
-            self._commit(batch, report)
+                    while ahead:
+                        batch = self._build(*ahead.popleft(), entity, report, source)
+                        if pending is not None:
+                            pending.result()  # the previous batch is committed before this one starts
+                        pending = self._pending = writer.submit(self._commit, batch, report)
+                if pending is not None:
+                    pending.result()
+                self._pending = None
+            except BaseException:
+                if pending is not None and not pending.done():
+                    # Ctrl-C or an error here while a batch commits: let that one transaction end (all or
+                    # nothing of it), then forget what it and the batches built after it would have created
+                    try:
+                        pending.result()
+                    except BaseException:  # noqa: S110 - the first error is the one reported
+                        pass
+                self._pending = None
+                self._forget_unwritten()
+                raise
+
+    def _prepare(self, chunk: list[_Row], entity: str, report: IngestReport
+                 ) -> tuple[list[_Row], list[list[OrgRef]], dict[str, list[Placement]]]:
+        """The part of a batch that needs no graph: keywords, patents, institutions in text, placements."""
+        chunk = self._admitted(chunk, entity, report)
+        return chunk, [self._enrich(row) for row in chunk], self._placements(chunk)
+
+    def _build(self, chunk: list[_Row], extras: list[list[OrgRef]], placements: dict[str, list[Placement]],
+               entity: str, report: IngestReport, source: str) -> _Batch:
+        """A batch's nodes and edges, its organisations resolved (against the graph and the earlier batches)."""
+        batch = _Batch()
+        for row, extra in zip(chunk, extras, strict=True):
+            node = row.built.node
+            if entity in ("enterprise", "institution"):
+                resolved = self._resolve_org_row(row, report, batch, source)
+                if resolved is None:
+                    continue
+                node = resolved
+            for ref in [*row.built.orgs, *extra]:
+                org = self._org_for(ref, row.row, report, batch, source)
+                if org is None:
+                    continue
+                if ref.rel is RelType.POSTED and isinstance(node, Need):
+                    node = node.model_copy(update={"enterprise_id": org.id})
+                src = (org.label, org.id) if ref.org_is_source else (node.label, node.id)
+                dst = (node.label, node.id) if ref.org_is_source else (org.label, org.id)
+                props = {"source": "text"} if ref in extra else {}
+                batch.relations.append(Relation(type=ref.rel, source_label=src[0], source_id=src[1],
+                                                target_label=dst[0], target_id=dst[1], props=props))
+            if isinstance(node, Achievement):
+                report.patents_extracted += len(node.patent_numbers)
+            report.institutions_extracted += len(extra)
+            if self._place(node, batch, placements):
+                report.placed += 1
+            batch.rows.append(node)
+        return batch
 
     def _commit(self, batch: _Batch, report: IngestReport) -> None:
+        """Write one batch in one transaction (on the commit thread)."""
         report.batches += 1
         row_keys = {(n.label.value, n.id) for n in batch.rows}
         others = [n for k, n in batch.others.items() if k not in row_keys]
@@ -527,20 +609,26 @@ class Loader:
         def work(tx: Any) -> tuple[UpsertReport, UpsertReport, UpsertReport]:
             return write_nodes(tx, others), write_nodes(tx, rows), write_relations(tx, batch.relations)
 
-        try:
-            if self.before_batch is not None:
-                self.before_batch(report.batches, batch.rows)
-            _, row_report, rel_report = self.store.transaction(work)
-        except BaseException:
-            # the batch is gone: forget the organisations it would have created, so a caller that goes on
-            # with this loader does not link to nodes that were never written
-            self.resolver = self._fresh_resolver()
-            self._row_orgs = {o for o in self._row_orgs if o in self.resolver.orgs}
-            raise
+        if self.before_batch is not None:
+            self.before_batch(report.batches, batch.rows)
+        _, row_report, rel_report = self.store.transaction(work)
         report.created += row_report.created
         report.updated += row_report.updated
         report.unchanged += row_report.unchanged
         report.relations.add(rel_report)
+
+    def _forget_unwritten(self) -> None:
+        """After a failed batch: forget the organisations it (and the batches built after it) would have
+        created, so a caller that goes on with this loader does not link to nodes that were never written."""
+        if self._resolver is None or not self._store_ready():
+            return
+        try:
+            self.resolver = self._fresh_resolver()
+        except BaseException:  # the graph itself is gone: start from it again on the next use
+            self._resolver = None
+            self._row_orgs = set()
+            return
+        self._row_orgs = {o for o in self._row_orgs if o in self.resolver.orgs}
 
     # -- reports ---------------------------------------------------------------------------------
     def _report_path(self, path: Path, kind: str, suffix: str) -> Path:
@@ -614,7 +702,7 @@ class Loader:
         report.rejects_file = str(out)
 
     def _write_merges(self, report: IngestReport, path: Path) -> None:
-        candidates = self.resolver.candidates
+        candidates = self._resolver.candidates if self._resolver is not None else []
         if not report.merges and not candidates:
             return
         out = self._report_path(path, "merges", ".csv")

@@ -78,16 +78,30 @@ def to_simplified(text: str) -> str:
     return str(converter.convert(text))
 
 
+#: recent normalisations: a loaded row's text is normalised for its keywords, patents, institutions, the
+#: placement model and the segment keywords; bounded (cleared when full, cheaper than LRU bookkeeping)
+NORMALIZE_CACHE_SIZE = 8192
+_norm_cache: dict[str, str] = {}
+
+
 def normalize(text: str | None) -> str:
     """Full/half width folded, traditional → simplified, latin lower-cased, whitespace collapsed."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", str(text))
+    raw = str(text)
+    hit = _norm_cache.get(raw)
+    if hit is not None:
+        return hit
+    text = unicodedata.normalize("NFKC", raw)
     text = to_simplified(text)
     text = text.lower()
     # NFKC leaves the ideographic punctuation alone; map the common ones to ASCII so tokens split on them.
     text = text.translate(_PUNCT)
-    return _WS.sub(" ", text).strip()
+    out = _WS.sub(" ", text).strip()
+    if len(_norm_cache) >= NORMALIZE_CACHE_SIZE:
+        _norm_cache.clear()
+    _norm_cache[raw] = out
+    return out
 
 
 _PUNCT = str.maketrans({"，": ",", "。": ".", "、": ",", "；": ";", "：": ":", "“": '"', "”": '"', "‘": "'",
@@ -363,17 +377,30 @@ def char_ngrams(text: str | None, n: tuple[int, ...] | int = (2, 3), normalized:
 @lru_cache(maxsize=1)
 def general_idf() -> tuple[dict[str, float], float]:
     """jieba's general-Chinese IDF table and its median (used for unseen words)."""
-    from jieba import analyse
+    import importlib.util
 
-    path = Path(analyse.__file__).resolve().parent / "idf.txt"
+    # the file's place from the package spec: importing jieba.analyse would load jieba's POS tables too
+    spec = importlib.util.find_spec("jieba")
+    assert spec is not None and spec.submodule_search_locations  # jieba is a dependency
+    path = Path(next(iter(spec.submodule_search_locations))) / "analyse" / "idf.txt"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     idf: dict[str, float] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split(" ")
-        if len(parts) == 2:
-            try:
-                idf[parts[0]] = float(parts[1])
-            except ValueError:
-                continue
+    parts = text.split()
+    if text.count(" ") == len(lines) == len(parts) // 2 and "\t" not in text:
+        # every line is "word value": read the pairs in one go (the table has about 350,000)
+        try:
+            idf = dict(zip(parts[0::2], map(float, parts[1::2]), strict=True))
+        except ValueError:
+            idf = {}
+    if not idf:
+        for line in lines:
+            pair = line.split(" ")
+            if len(pair) == 2:
+                try:
+                    idf[pair[0]] = float(pair[1])
+                except ValueError:
+                    continue
     values = sorted(idf.values())
     return idf, values[len(values) // 2] if values else 10.0
 

@@ -152,3 +152,19 @@ def test_the_packed_model_scores_like_the_model_it_was_packed_from(tmp_path):
     assert (model.vectorizer.transform(texts) != packed.vectorizer.transform(texts)).nnz == 0
     assert np.mean(np.array(model.predict(texts)) == np.array(packed.predict(texts))) > 0.99
     assert np.abs(model.predict_proba(texts) - packed.predict_proba(texts)).max() < 0.05
+
+
+def test_the_keyword_scan_finds_every_segment_keyword_in_the_text_overlapping_ones_too(keyword_placer):
+    from ingest import text as textpipe
+
+    index = keyword_placer.index
+    texts = ["锂离子电池正极材料与尼龙66切片的热稳定剂", "PA66 改性尼龙、碳纤维复合材料和光伏储能", "与我们无关的文字",
+             " ".join(w for words in index.keywords.values() for w, _ in words[:2])]
+    for text in texts:
+        norm = textpipe.normalize(text)
+        want_hits = {seg: [w for w, _ in words if w in norm] for seg, words in index.keywords.items()}
+        want_hits = {seg: ws for seg, ws in want_hits.items() if ws}
+        scores, hits = index.keyword_scores(text)
+        assert hits == want_hits and list(hits) == list(want_hits)
+        assert scores == pytest.approx({seg: sum(wt for w, wt in index.keywords[seg] if w in norm)
+                                        for seg in want_hits})

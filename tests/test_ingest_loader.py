@@ -270,3 +270,58 @@ def test_talents_and_platforms_link_to_their_organisations(store, tmp_path):
     assert (platform["kind"], platform["level"], platform["established_year"]) == ("工程技术研究中心", "省级", 2016)
     host = store.read("MATCH (e:Enterprise)-[:HOSTS]->(:Platform) RETURN e.name AS n, e.aliases AS a")
     assert host == [{"n": "中国平煤神马集团尼龙科技有限公司", "a": ["平煤神马尼龙科技"]}]
+
+
+def test_a_load_given_a_store_still_starting_reads_first_and_writes_once_it_is_there(store, tmp_path):
+    import threading
+    from concurrent.futures import Future
+
+    path = _write_csv(tmp_path / "achievements.csv", ACH_HEADERS, [*ACH_ROWS, ["", "", "", "", "", ""],
+                                                                  ["", "没有名称的成果", "", "", "", ""]])
+    starting: Future = Future()
+    loader = Loader(starting, batch_size=1, progress=False, rejects_dir=tmp_path / "rejects")
+    done: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: done.setdefault("report", loader.load(path)))
+    worker.start()
+    worker.join(1.0)
+    assert worker.is_alive(), "the load waits for the graph it writes to"
+    starting.set_result(store)
+    worker.join(60)
+    report = done["report"]
+    assert (report.created, report.rejected) == (3, 1)
+    assert len(store.all_props(NodeLabel.ACHIEVEMENT)) == 3
+
+
+def test_a_graph_that_fails_to_start_fails_the_load_with_its_own_error(tmp_path):
+    from concurrent.futures import Future
+
+    from graph.exceptions import GraphUnavailableError
+
+    path = _write_csv(tmp_path / "achievements.csv", ACH_HEADERS, ACH_ROWS)
+    starting: Future = Future()
+    starting.set_exception(GraphUnavailableError("图数据库没有启动"))
+    with pytest.raises(GraphUnavailableError):
+        Loader(starting, progress=False, rejects_dir=tmp_path / "rejects").load(path)
+
+
+def test_a_crash_while_later_batches_are_prepared_writes_nothing_after_the_failed_batch(store, tmp_path):
+    rows = [[f"成果{i}", f"一种改进的尼龙材料{i}", "中试", "转让", "", f"河南第{i}材料有限公司"] for i in range(12)]
+    path = _write_csv(tmp_path / "achievements.csv", ACH_HEADERS, rows)
+    seen: list[int] = []
+
+    def crash(batch_no, nodes):
+        seen.append(batch_no)
+        if batch_no == 2:
+            raise RuntimeError("power cut")
+
+    loader = Loader(store, batch_size=3, progress=False, rejects_dir=tmp_path / "rejects", before_batch=crash)
+    with pytest.raises(RuntimeError):
+        loader.load(path)
+    assert seen == [1, 2], "no batch is committed after the one that failed"
+    assert len(store.all_props(NodeLabel.ACHIEVEMENT)) == 3
+    assert len(store.all_props(NodeLabel.ENTERPRISE)) == 3, "only the organisations of the written batch"
+    # the same loader goes on: organisations of the lost batches are not taken as written
+    loader.before_batch = None
+    report = loader.load(path)
+    assert (report.created, report.unchanged) == (9, 3)
+    assert len(store.all_props(NodeLabel.ENTERPRISE)) == 12

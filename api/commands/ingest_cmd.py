@@ -8,11 +8,11 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graph.exceptions import GraphUnavailableError, TechmatchError
 from graph.settings import Settings, get_settings
-from graph.store import open_store
+from graph.store import GraphStore, open_store
 from ingest.mapping import (
     ENTITY_NAMES,
     ENTITY_TYPES,
@@ -65,17 +65,16 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
               ) -> list[IngestReport]:
     """Load each planned file in turn; a file that cannot be loaded is added to ``failures`` and the next
     one is loaded."""
-    from ingest.loader import Loader, ensure_taxonomy
+    from ingest.loader import Loader
 
     reports: list[IngestReport] = []
-    # the graph server takes seconds to start, mostly waiting on its JVM: meanwhile load the placement model
-    # and the tokenizer's tables, which every row needs anyway
-    warm = _Warmup(not args.no_classify and bool(planned), settings)
-    with open_store(settings) as store:
-        placer = warm.result()
-        if placer is not None:
-            ensure_taxonomy(store)
-        loader = Loader(store, mappings=mappings, placer=placer, batch_size=args.batch_size,
+    classify = not args.no_classify
+    # the graph server takes seconds to start (its JVM): it starts in a thread while this one loads the
+    # placement model and the tokenizer's tables, reads the first file and enriches its first batches
+    graph = _GraphStarting(settings, taxonomy=classify)
+    try:
+        placer = _warm(classify, settings)
+        loader = Loader(graph.future, mappings=mappings, placer=placer, batch_size=args.batch_size,
                         rejects_dir=rejects_dir, progress=not args.quiet)
         fmt = None if args.format in ("auto", "zhibei") else args.format
         for path, entity in planned:
@@ -84,6 +83,8 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
             except GraphUnavailableError:
                 raise
             except Exception as exc:  # one bad file never stops the others; each is named with its cause
+                if graph.failed_with(exc):
+                    raise  # the graph itself did not start: not this file's fault
                 cause = _cause(exc, path)
                 if getattr(args, "verbose", False):
                     log.error("%s", path, exc_info=True)
@@ -92,42 +93,71 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
                 continue
             reports.append(report)
             _print_report(report, args.show_errors)
+    except BaseException as exc:
+        graph.close(exc)
+        raise
+    graph.close(None)
     return reports
 
 
-class _Warmup:
-    """The chain placer and the text pipeline's tables, prepared in a thread while the graph server starts."""
+def _warm(classify: bool, settings: Settings) -> ChainPlacer | None:
+    """The chain placer (None with --no-classify) and the text pipeline's tables, which every row needs."""
+    from ingest import text as textpipe
 
-    def __init__(self, classify: bool, settings: Settings) -> None:
+    placer = None
+    if classify:
+        from ingest.classify import default_placer
+
+        placer = default_placer(settings)
+    textpipe.general_idf()
+    textpipe.tokenize("尼龙66切片")
+    return placer
+
+
+class _GraphStarting:
+    """The command's graph store, opened (its server started, the schema and, when placing, the chain taxonomy
+    written) in a thread; :attr:`future` gives it to the loader, which waits only where a row needs it."""
+
+    def __init__(self, settings: Settings, taxonomy: bool) -> None:
         import threading
+        from concurrent.futures import Future
 
-        self._placer: ChainPlacer | None = None
-        self._error: BaseException | None = None
-        self._classify = classify
+        self.future: Future[GraphStore] = Future()
+        self._opened: Any = None
         self._settings = settings
-        self._thread = threading.Thread(target=self._work, name="ingest-warmup", daemon=True)
+        self._taxonomy = taxonomy
+        self._thread = threading.Thread(target=self._open, name="ingest-graph-start", daemon=True)
         self._thread.start()
 
-    def _work(self) -> None:
+    def _open(self) -> None:
         try:
-            from ingest import text as textpipe
+            opened = open_store(self._settings)
+            store = opened.__enter__()
+            self._opened = opened
+            if self._taxonomy:
+                from ingest.loader import ensure_taxonomy
 
-            if self._classify:
-                from ingest.classify import default_placer
+                ensure_taxonomy(store)
+        except BaseException as exc:  # given to whoever waits on the store
+            self.future.set_exception(exc)
+            return
+        self.future.set_result(store)
 
-                self._placer = default_placer(self._settings)
-            textpipe.general_idf()
-            textpipe.tokenize("尼龙66切片")
-        except BaseException as exc:  # re-raised in the main thread by result()
-            self._error = exc
+    def failed_with(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the graph's own failure to start."""
+        return self.future.done() and self.future.exception() is exc
 
-    def result(self) -> ChainPlacer | None:
-        """The placer (None with --no-classify), once ready."""
+    def close(self, exc: BaseException | None) -> None:
+        """Stop what was started (the server started for this command); after Ctrl-C it waits for the start
+        to finish first, so no graph server is left running."""
         while self._thread.is_alive():
-            self._thread.join(0.2)  # short waits: Ctrl-C stays prompt
-        if self._error is not None:
-            raise self._error
-        return self._placer
+            self._thread.join(0.2)  # short waits: a second Ctrl-C still interrupts
+        if self._opened is not None:
+            opened, self._opened = self._opened, None
+            opened.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        elif exc is None and (error := self.future.exception()) is not None:
+            # no file got as far as writing (each failed on its own), but the graph did not start either
+            raise error
 
 
 def _cause(exc: BaseException, path: Path) -> str:
