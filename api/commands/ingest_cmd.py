@@ -191,9 +191,16 @@ def _print_report(report: IngestReport, show_errors: int) -> None:
 
 
 def _writable(directory: Path) -> bool:
+    """Writable, and not marked read-only: root passes ``os.access`` on a ``r-x`` directory (a read-only data
+    share), and the rejects of a file there belong in the data directory, not beside it."""
     import os
+    import stat
 
-    return os.access(directory, os.W_OK)
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
