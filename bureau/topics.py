@@ -255,6 +255,8 @@ def analyse_need_texts(store: GraphStore, words: StoredWords | None = None,
 
 def _as_written(word: str, text: str) -> str:
     """The keyword as the need spells it (keywords are normalised: "svg" for the SVG a need names)."""
+    if word.lower() == word.upper():  # nothing to fold (Chinese, digits): the spelling is the word's own
+        return word
     found = re.search(re.escape(word), text, re.IGNORECASE)
     return found.group(0) if found else word
 

@@ -278,12 +278,13 @@ class ExpertiseIndex:
         out = []
         if words is None:
             words = tokenize(query) if idx[:n] else []
+        terms = query_terms(words)
         for i in idx[:n]:
             w = self.works[i]
             if i not in self._bodies:  # a work is normalised once, not once per query and solver
                 self._bodies[i] = normalize(w.text).lower()
-            terms = tuple(whole_terms(query, w.text, words=words, body=self._bodies[i]))
-            out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, terms))
+            shown = tuple(whole_terms(query, w.text, terms=terms, body=self._bodies[i]))
+            out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, shown))
         return out
 
     def works_of(self, solver_id: str) -> list[Work]:
@@ -335,15 +336,20 @@ def _sparse_index(channel: Channel) -> _TermIndex | None:
     return index if isinstance(index, _TermIndex) else None
 
 
-def whole_terms(query: str, text: str, k: int = 5, words: Sequence[str] | None = None,
+def query_terms(words: Sequence[str]) -> list[str]:
+    """The words of a query that may be shown as evidence: distinct, two characters or more, no digits."""
+    return [t for t in dict.fromkeys(words) if len(t) >= 2 and not any(ch.isdigit() for ch in t)]
+
+
+def whole_terms(query: str, text: str, k: int = 5, terms: Sequence[str] | None = None,
                 body: str | None = None) -> list[str]:
     """The query's words (jieba, two characters or more, no digits) that occur in ``text``, longest first and
     none inside a longer one shown: what a reader can check against the work's title, never n-gram fragments.
-    ``words`` (``tokenize(query)``) and ``body`` (``normalize(text).lower()``) when the caller has them."""
+    ``terms`` (``query_terms(tokenize(query))``) and ``body`` (``normalize(text).lower()``) when the caller
+    has them (one query against many works)."""
     body = normalize(text).lower() if body is None else body
-    words = tokenize(query) if words is None else words
-    shared = [t for t in dict.fromkeys(words) if len(t) >= 2 and not any(ch.isdigit() for ch in t)
-              and t.lower() in body]
+    terms = query_terms(tokenize(query)) if terms is None else terms
+    shared = [t for t in terms if t.lower() in body]
     shown: list[str] = []
     for term in sorted(shared, key=len, reverse=True):
         if not any(term in longer for longer in shown):
