@@ -27,8 +27,8 @@ Sections (each prints its own table; add one by writing a function and listing i
   full engine; throughput, p50 / p95, errors;
 - ``reverse``: achievement → enterprises on the zhibei graph, p50 / p95: one full query per candidate text
   (old) against one pass (new), and how far their top 10 agree;
-- ``bureau``: the gap map, topics and Excel report on the zhibei graph: every need matched per view (old)
-  against the stored standings (new).
+- ``bureau``: the gap map, topics and Excel report on the zhibei graph (``--needs``: recombined needs added):
+  everything but the standings recomputed per view (old) against the maintained results (new).
 
 Medians and ratios are against a baseline measured in the same run; the load average is printed with each
 table (the machine is shared).
@@ -86,6 +86,30 @@ def synthetic_corpus(n: int, seed: int = 7) -> list:  # noqa: ANN001 - list[Achi
             other = recs[rng.randrange(len(recs))]["name"]
             title = f"{title}（{other[:8]}）"
         out.append(Achievement(id=f"syn-{i:06d}", name=title[:200], description="".join(parts)[: max(target, 40)]))
+    return out
+
+
+def synthetic_need_records(n: int, seed: int = 11) -> list[dict]:
+    """``n`` distinct zhibei-format requirement records recombined like :func:`synthetic_corpus`: a real need's
+    title (half of them qualified by a second one's) and a description of sentences drawn from other needs, cut
+    to a real length; the other fields of the base record as they are. Loaded through ``techmatch ingest``."""
+    recs = [json.loads(line) for line in (ZHIBEI / "requirements_dedup.jsonl").open(encoding="utf-8")]
+    recs = [r for r in recs if r.get("name") and r.get("description")]
+    pool = [s for r in recs for s in _sentences(r["description"])]
+    lengths = [len(r["description"]) for r in recs]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        base = recs[rng.randrange(len(recs))]
+        target = lengths[rng.randrange(len(lengths))]
+        parts = _sentences(base["description"])[:1]
+        while sum(map(len, parts)) < target:
+            parts.append(pool[rng.randrange(len(pool))])
+        title = base["name"]
+        if rng.random() < 0.5:
+            title = f"{title}（{recs[rng.randrange(len(recs))]['name'][:8]}）"
+        out.append({**base, "id": f"syn-req-{i:06d}", "name": title[:200],
+                    "description": "".join(parts)[: max(target, 40)], "src": "synthetic"})
     return out
 
 
@@ -582,7 +606,8 @@ def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data director
     ctx = open_store(settings)
     store = ctx.__enter__()
     if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
-        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet"], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
+                       cwd=ROOT, check=True,
                        env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     t0 = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings)
@@ -625,45 +650,110 @@ def section_reverse(run: Run) -> Table:
     return t
 
 
+def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  # noqa: ANN001 - GraphStore
+    """Recombined needs (:func:`synthetic_need_records`) loaded through ``techmatch ingest`` until the graph holds
+    ``total`` needs; returns how many were added."""
+    have = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
+    if have >= total:
+        return 0
+    folder = work / f"needs-{total}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
+        for rec in synthetic_need_records(total - have):
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
+                   cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
+    return total - have
+
+
 def section_bureau(run: Run) -> Table:
-    """The bureau's views on the zhibei graph: the gap map by matching every need (old) against the stored
-    standings (new), then the topics and the Excel report on top of each."""
-    from api.commands.bureau_cmd import refresh_standings
+    """The bureau's views on the zhibei graph (``--needs``: recombined needs added through the real ingest path),
+    both paths reading the needs' stored standings: the old one recomputes the rest per view (every standing read
+    whole, the solvers' index built from the graph's works, every unmet need's text cut by jieba), the new one
+    reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms).
+    Old and new alternate, ``--repeats`` times each; medians."""
+    from api.commands.bureau_cmd import current_verdicts, refresh_standings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
-    from bureau.gapmap import build_gap_map, engine_need_is_unmet
+    from bureau.gapmap import build_gap_map
     from bureau.targets import target_progress
-    from bureau.topics import curate_topics
+    from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
+    from graph.settings import get_settings
+    from ingest import text as text_mod
+    from matcher.index import words as words_mod
+    from matcher.index.words import StoredWords
+    from matcher.solvers import stored as stored_mod
+    from matcher.solvers.ranking import SolverIndex, rank_solvers
     from matcher.standing import stored_unmet
 
     store, engine, _ = zhibei_graph(run)
+    data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
+    t0 = time.perf_counter()
+    added = add_synthetic_needs(store, data_dir, run.work, run.args.needs) if run.args.needs else 0
+    t_ingest = time.perf_counter() - t0
+    os.environ["TECHMATCH_DATA_DIR"] = str(data_dir)  # the stored words and solvers' index: this graph's
+    get_settings.cache_clear()
     out = run.work / "report.xlsx"
-    rows = []
 
-    def views(unmet_of: Callable[[], object]) -> list[float]:
+    def old_ranker(statement: str, k: int) -> list[dict]:
+        if not old_index:
+            old_index.append(SolverIndex.build(store, scorer="lexical"))
+        return [{"label": m.solver.label.value, "id": m.solver.id, "name": m.name, "score": round(m.score, 4),
+                 "explanation": m.explanation} for m in rank_solvers(store, statement, k=k, index=old_index[0]).matches]
+
+    old_index: list = []
+
+    def views(old: bool) -> tuple[list[float], object]:
+        # a CLI view is a fresh process: no text cut by an earlier view, the stored parts read from disk
+        text_mod._token_cache.clear()
+        old_index.clear()
+        stored_mod._LOADED.clear()
+        words_mod._MEMO.clear()
         t0 = time.perf_counter()
-        gap_map = build_gap_map(store, unmet_of())  # type: ignore[arg-type]
+        if old:
+            gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))
+        else:
+            gap_map = build_gap_map(store, current_verdicts(store)[1].unmet())
         t_gap = time.perf_counter() - t0
-        topics = curate_topics(store, gap_map)
+        if old:
+            with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
+                topics = curate_topics(store, gap_map, representation=tfidf_representation, solver_ranker=old_ranker,
+                                       words=StoredWords(Path(nowhere)))
+        else:
+            topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store)[0])
         t_topics = time.perf_counter() - t0
         write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
-        return [t_gap, t_topics, time.perf_counter() - t0]
+        return [t_gap, t_topics, time.perf_counter() - t0], topics
 
     t0 = time.perf_counter()
-    standing = refresh_standings(store)  # stale ones computed once (say how many), the rest read
-    refresh = time.perf_counter() - t0
-    first = views(lambda: stored_unmet(standing.read()))  # pays the imports, jieba's start, the IDF table
-    old = views(lambda: engine_need_is_unmet(engine, k=1, explain=False))
-    new = views(lambda: stored_unmet(standing.read()))
-    new = [min(a, b) for a, b in zip(first, new, strict=True)]
+    refresh_standings(store)  # stale ones computed once (say how many), the rest read
+    t_refresh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    analyse_need_texts(store)  # what `techmatch bureau refresh` does after the standings
+    t_words = time.perf_counter() - t0
+    views(False)  # pays the imports, jieba's start, the IDF table; builds the stored solvers' index if missing
+    times: dict[bool, list[list[float]]] = {True: [], False: []}
+    same = True
+    for _ in range(run.args.repeats):
+        for old in (True, False):
+            spent, topics = views(old)
+            times[old].append(spent)
+            key = [(t.topic_id, t.title, [s.get("id") for s in t.solvers]) for t in topics]  # type: ignore[attr-defined]
+            if old:
+                reference = key
+            else:
+                same = same and key == reference
     needs = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
-    t = Table("bureau views on the zhibei graph: every need matched per view (old) vs stored standings (new)",
-              ["view", "needs", "old (s)", "new (s)"])
+    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old) vs maintained (new)",
+              ["view", "needs", "topics", "old (s)", "new (s)", "new / old"])
     t.notes.append(f"channels {', '.join(engine.channel_names)}; the graph server already running (its start is "
-                   f"not counted); refreshing stale standings first took {refresh:.1f} s; {load_note()}")
+                   f"not counted); {added:,} recombined needs ingested ({t_ingest:.0f} s); stale standings "
+                   f"refreshed first in {t_refresh:.1f} s; needs' words analysed and stored in {t_words:.1f} s; "
+                   f"median of {run.args.repeats} alternating runs; same topics and solvers: {same}; {load_note()}")
     for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
                               "+ Excel report (/report.xlsx, bureau export)")):
-        rows.append([name, f"{needs:,}", f"{old[i]:.1f}", f"{new[i]:.1f}"])
-    t.rows = rows
+        o = float(np.median([r[i] for r in times[True]]))
+        n = float(np.median([r[i] for r in times[False]]))
+        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{n:.1f}", f"{n / o:.2f}"])
     return t
 
 
@@ -692,6 +782,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--graph-data-dir", default=None,
                     help="reverse, bureau: a data directory with the zhibei graph loaded (else loaded here)")
+    ap.add_argument("--needs", type=int, default=0,
+                    help="bureau: recombined needs ingested until the graph holds this many (0: as it is)")
+    ap.add_argument("--repeats", type=int, default=3, help="bureau: alternating old / new runs of the views")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -30,7 +30,8 @@ from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 from ingest.policy import department_id
-from ingest.text import char_ngrams, keywords, tokenize
+from ingest.text import char_ngrams, tokenize
+from matcher.index.words import StoredWords
 
 #: texts -> one row per text (any scale; rows are L2-normalised before clustering)
 NeedRepresentation = Callable[[Sequence[str]], np.ndarray]
@@ -56,6 +57,16 @@ def tfidf_representation(texts: Sequence[str]) -> Any:
     copy of thousands of needs × their whole vocabulary would be gigabytes."""
     vectorizer = TfidfVectorizer(analyzer=_analyse, sublinear_tf=True)
     return vectorizer.fit_transform(list(texts))
+
+
+def stored_words_representation(words: dict[str, Sequence[str]]) -> NeedRepresentation:
+    """:func:`tfidf_representation` with each text's jieba words given (``words[text]``, kept on disk by
+    :class:`~matcher.index.words.StoredWords`) instead of cut again: the same matrix."""
+
+    def analyse(text: str) -> list[str]:
+        return list(words[text]) + char_ngrams(text, (2, 3))
+
+    return lambda texts: TfidfVectorizer(analyzer=analyse, sublinear_tf=True).fit_transform(list(texts))
 
 
 def embedder_representation(embedder: Any) -> NeedRepresentation:
@@ -136,17 +147,19 @@ def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
 
 
 def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[SolverRanker | None, str]:
-    """Solvers from the challenge engineer's ``rank_solvers`` (one index built for all topics), or none and why.
-    The lexical scorer keeps topic curation quick; a published challenge is ranked again with the full one."""
+    """Solvers from the challenge engineer's ``rank_solvers`` (one index for all topics: the one kept in the
+    data directory, rebuilt only when the works changed), or none and why. The lexical scorer keeps topic
+    curation quick; a published challenge is ranked again with the full one."""
     try:
-        from matcher.solvers.ranking import SolverIndex, rank_solvers
+        from matcher.solvers.ranking import rank_solvers
+        from matcher.solvers.stored import stored_solver_index
     except ImportError:
         return None, "揭榜方推荐模块不可用"
-    index: list[Any] = []  # built on first use: curating a chain with no unmet needs needs no index
+    index: list[Any] = []  # read on first use: curating a chain with no unmet needs needs no index
 
     def ranker(statement: str, k: int) -> list[dict[str, Any]]:
         if not index:
-            index.append(SolverIndex.build(store, scorer=scorer))
+            index.append(stored_solver_index(store, scorer=scorer))
         ranking = rank_solvers(store, statement, k=k, index=index[0])
         return [
             {"label": m.solver.label.value, "id": m.solver.id, "name": m.name, "score": round(m.score, 4),
@@ -163,13 +176,17 @@ def curate_topics(
     need_is_unmet: NeedIsUnmet | None = None,
     chain_ids: Sequence[str] | None = None,
     distance_threshold: float = DEFAULT_DISTANCE,
-    representation: NeedRepresentation = tfidf_representation,
+    representation: NeedRepresentation | None = None,
     solver_ranker: SolverRanker | None = None,
     solvers_per_topic: int = 5,
     min_needs: int = 1,
+    words: StoredWords | None = None,
 ) -> list[TopicCandidate]:
-    """Candidate special-project topics for each chain, from its unmet needs, largest topics first."""
+    """Candidate special-project topics for each chain, from its unmet needs, largest topics first. The needs'
+    words and key terms come from ``words`` (default: those kept in the data directory, computed once per
+    text); ``representation`` defaults to TF-IDF over those words and character n-grams."""
     gap_map = gap_map or build_gap_map(store, need_is_unmet, chain_ids)
+    words = words or StoredWords()
     solver_note = ""
     if solver_ranker is None:
         solver_ranker, solver_note = default_solver_ranker(store)
@@ -183,10 +200,11 @@ def curate_topics(
                 need_segment.setdefault(nid, seg.segment_id)
         if not need_segment:
             continue
-        by_id, need_terms = _need_rows(store, sorted(need_segment))
+        by_id, need_terms, need_words = _need_rows(store, sorted(need_segment), words)
         ids = list(by_id)
         texts = [_text(by_id[i]) for i in ids]
-        for group in cluster_texts(texts, distance_threshold, representation):
+        rep = representation or stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
+        for group in cluster_texts(texts, distance_threshold, rep):
             if len(group) < min_needs:
                 continue
             members = [ids[i] for i in group]
@@ -202,9 +220,10 @@ def _text(row: dict[str, Any]) -> str:
     return "\n".join(p for p in (row["name"], row["description"]) if p)
 
 
-def _need_rows(store: GraphStore, need_ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """The needs' rows (one per need: a need has one poster) and each need's own key terms (general-Chinese
-    IDF, so technical words beat filler)."""
+def _need_rows(store: GraphStore, need_ids: Sequence[str], words: StoredWords | None = None
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, Sequence[str]]]:
+    """The needs' rows (one per need: a need has one poster), each need's own key terms (general-Chinese
+    IDF, so technical words beat filler) and its words (both computed once per text, :class:`StoredWords`)."""
     rows = store.read(
         "MATCH (n:Need) WHERE n.id IN $ids "
         "OPTIONAL MATCH (e:Enterprise)-[:POSTED]->(n) "
@@ -213,13 +232,31 @@ def _need_rows(store: GraphStore, need_ids: Sequence[str]) -> tuple[dict[str, di
         ids=list(need_ids),
     )
     by_id = {r["id"]: r for r in rows}
-    terms = {i: [_as_written(w, _text(r)) for w in keywords(_text(r), k=8) if not _FILLER.match(w)]
+    analysed = dict(zip(by_id, (words or StoredWords()).of([_text(r) for r in by_id.values()]), strict=True))
+    terms = {i: [_as_written(w, _text(r)) for w in analysed[i].keywords[:8] if not _FILLER.match(w)]
              for i, r in by_id.items()}
-    return by_id, terms
+    return by_id, terms, {i: a.words for i, a in analysed.items()}
+
+
+def analyse_need_texts(store: GraphStore, words: StoredWords | None = None,
+                       progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
+    """Every need's words and key terms, computed now where not kept yet (``techmatch bureau refresh``), so that
+    no topics view cuts a text; texts no longer in the graph are dropped. Written chunk by chunk: Ctrl-C keeps
+    the chunks done. Returns how many needs."""
+    words = words or StoredWords()
+    texts = [_text(r) for r in store.read("MATCH (n:Need) RETURN n.name AS name, n.description AS description")]
+    for start in range(0, len(texts), chunk):
+        words.of(texts[start : start + chunk])
+        if progress is not None:
+            progress(min(start + chunk, len(texts)), len(texts))
+    words.of(texts, exactly=True)
+    return len(texts)
 
 
 def _as_written(word: str, text: str) -> str:
     """The keyword as the need spells it (keywords are normalised: "svg" for the SVG a need names)."""
+    if word.lower() == word.upper():  # nothing to fold (Chinese, digits): the spelling is the word's own
+        return word
     found = re.search(re.escape(word), text, re.IGNORECASE)
     return found.group(0) if found else word
 
@@ -276,7 +313,7 @@ def topic_for_needs(store: GraphStore, need_ids: Sequence[str]) -> TopicCandidat
         if r["chain"] == first["chain"]:
             need_segment.setdefault(r["id"], r["seg"])
     members = [n for n in dict.fromkeys(need_ids) if n in need_segment]
-    by_id, need_terms = _need_rows(store, members)
+    by_id, need_terms, _ = _need_rows(store, members)
     return _topic(first["chain"], first["chain_name"], members, by_id, need_terms, need_segment)
 
 

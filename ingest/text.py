@@ -421,7 +421,11 @@ def keywords(text: str | None, k: int = 10, idf: Mapping[str, float] | None = No
     ``idf`` defaults to jieba's general-Chinese table; pass :func:`corpus_idf` of your corpus to
     weigh words by how rare they are among, say, all achievements.
     """
-    words = tokenize(text)
+    return keywords_of_words(tokenize(text), k, idf)
+
+
+def keywords_of_words(words: Sequence[str], k: int = 10, idf: Mapping[str, float] | None = None) -> list[str]:
+    """:func:`keywords` of a text already tokenised (``tokenize(text)``): the same list."""
     if not words:
         return []
     if idf is None:

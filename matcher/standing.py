@@ -40,6 +40,10 @@ _STANDINGS = (
 )
 _NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN n.id AS id"
 _VERSIONS = f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v"
+# what a gap map needs of every standing: its verdict and whether it is current (not the matches themselves)
+_VERDICTS = (
+    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v, s.is_gap AS g"
+)
 _DROP_ORPHANS = (
     f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE NOT EXISTS {{ MATCH (n:{NodeLabel.NEED.value} {{id: s.id}}) }} "
     "DELETE s"
@@ -53,6 +57,21 @@ class NewFit:
     need_id: str
     achievement_id: str
     confidence: float
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Every need's stored gap verdict, read in one small query (no matches), and which needs' standings are
+    missing or from another engine."""
+
+    gaps: dict[str, bool]
+    stale: list[str]
+    missing: list[str]
+    needs: int
+
+    def unmet(self) -> Callable[[str], bool]:
+        """``need_id -> is it a gap`` (a need without a standing counts as unmet, as in :func:`stored_unmet`)."""
+        return lambda need_id: self.gaps.get(need_id, True)
 
 
 @dataclass(frozen=True)
@@ -101,17 +120,28 @@ class StandingMatches:
             out[node.id] = node
         return out
 
+    def verdicts(self) -> Verdicts:
+        """Each need's stored gap verdict and the stale standings: two small reads, whatever the matches."""
+        version = self.version
+        have = {r["id"]: (r["v"], r["g"]) for r in self.store.read(_VERDICTS)}
+        needs = sorted(r["id"] for r in self.store.read(_NEED_IDS))
+        return Verdicts(
+            gaps={n: bool(g) for n, (_, g) in have.items()},
+            stale=[n for n in needs if n not in have or have[n][0] != version],
+            missing=[n for n in needs if n not in have],
+            needs=len(needs),
+        )
+
     def unmet(self) -> Callable[[str], bool]:
         """``need_id -> is it a gap`` from the standings (bureau.gapmap's ``NeedIsUnmet``): one read of every
-        standing; the needs without one yet are computed first, together, as one batch (never one full match
-        per view and need)."""
-        standings = self.read()
-        missing = sorted({r["id"] for r in self.store.read(_NEED_IDS)} - set(standings))
-        if missing:
-            log.info("computing %d missing need standings", len(missing))
-            self.refresh(missing)
-            standings.update(self.read(missing))
-        return stored_unmet(standings)
+        standing's verdict; the needs without one yet are computed first, together, as one batch (never one
+        full match per view and need)."""
+        verdicts = self.verdicts()
+        if verdicts.missing:
+            log.info("computing %d missing need standings", len(verdicts.missing))
+            self.refresh(verdicts.missing)
+            verdicts.gaps.update({k: v.is_gap for k, v in self.read(verdicts.missing).items()})
+        return verdicts.unmet()
 
     def missing(self) -> list[str]:
         """Needs without any standing."""
@@ -120,9 +150,7 @@ class StandingMatches:
 
     def stale(self) -> list[str]:
         """Needs without a standing, or with one from another engine."""
-        version = self.version
-        have = {r["id"]: r["v"] for r in self.store.read(_VERSIONS)}
-        return sorted(r["id"] for r in self.store.read(_NEED_IDS) if have.get(r["id"]) != version)
+        return self.verdicts().stale
 
     # -- writes ------------------------------------------------------------------------------------
     def refresh(self, need_ids: Sequence[str], announce: Iterable[str] = (), batch: int = 100) -> list[NewFit]:

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx", help="xlsx（默认）或 csv")
     p.add_argument("--output", type=Path, required=True, metavar="路径", help="report.xlsx，或 CSV 的输出目录")
     p.add_argument("--no-topics", action="store_true", help="不做候选专项聚类（更快）")
-    p = add("refresh", "重新计算缺失或过期的需求匹配结果（缺口图、候选专项与报表读取它们）", _refresh)
+    p = add("refresh", "重新计算缺失或过期的需求匹配结果，并分析需求的词语与关键词（缺口图、候选专项与报表读取它们）",
+            _refresh)
     p.add_argument("--all", action="store_true", help="全部需求都重新计算，不只是过期的")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
@@ -106,10 +107,7 @@ def need_is_unmet_for(store: Any, mode: str) -> Any:
 
     if mode == "graph":
         return graph_need_is_unmet(store)
-    from matcher.standing import stored_unmet
-
-    standing = refresh_standings(store)
-    return stored_unmet(standing.read())
+    return current_verdicts(store)[1].unmet()
 
 
 def _engine(store: Any) -> Any:
@@ -126,18 +124,25 @@ def refresh_standings(store: Any, everything: bool = False) -> Any:
     """Bring the needs' standings up to date: say how many are stale, compute them as one batch job with a
     progress line on stderr (the engine's indexes are opened only when something is stale). Ctrl-C stops it
     between two needs; the batches written so far stay, and the next run computes only what is left."""
+    return current_verdicts(store, everything)[0]
+
+
+def current_verdicts(store: Any, everything: bool = False) -> tuple[Any, Any]:
+    """:func:`refresh_standings`, and every need's gap verdict once they are current (``Verdicts``): the
+    verdicts read to find the stale standings are the answer when none is stale (no second read)."""
     import sys
 
     from matcher.standing import StandingMatches
 
     engine = _engine(store)
     standing = StandingMatches(store, engine)
-    total = len(store.read("MATCH (n:Need) RETURN n.id AS id"))
+    verdicts = standing.verdicts()
+    total = verdicts.needs
     stale = [r["id"] for r in store.read("MATCH (n:Need) RETURN n.id AS id ORDER BY id")] if everything \
-        else standing.stale()
+        else verdicts.stale
     if not stale:
         print(f"{total:,} 个需求的匹配结果均为最新，直接读取", file=sys.stderr, flush=True)
-        return standing
+        return standing, verdicts
     what = "全部重新计算" if everything else "缺失或已过期（需求或成果有变动，或匹配引擎已更换）"
     print(f"{len(stale):,} / {total:,} 个需求的匹配结果{what}，现在计算……", file=sys.stderr, flush=True)
     try:
@@ -153,7 +158,7 @@ def refresh_standings(store: Any, everything: bool = False) -> Any:
     finally:
         engine.close()
     print(f"已更新 {len(stale):,} 个需求的匹配结果", file=sys.stderr, flush=True)
-    return standing
+    return standing, standing.verdicts()
 
 
 def _store():
@@ -212,8 +217,21 @@ def _target_line(p: Any) -> str:
 
 
 def _refresh(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    from bureau.topics import analyse_need_texts
+
     with _store() as store:
         refresh_standings(store, everything=args.all)
+        started = time.perf_counter()
+
+        def show(done: int, total: int) -> None:
+            print(f"需求的词语与关键词：已分析 {done:,} / {total:,}（{time.perf_counter() - started:.0f} 秒；"
+                  "Ctrl-C 可中断，已分析的会保留）", file=sys.stderr, flush=True)
+
+        total = analyse_need_texts(store, progress=show)
+    print(f"{total:,} 个需求的词语与关键词已备好（候选专项直接读取）", file=sys.stderr, flush=True)
     return 0
 
 

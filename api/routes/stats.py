@@ -79,13 +79,16 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _solver_ranker(request: Request) -> Any:
-    """Candidate solvers of a topic from the app's solver index, when the matcher is there."""
+    """Candidate solvers of a topic, when the matcher is there, from the solver index kept in the data directory
+    (read, not built, unless the works changed since; the app's scorer)."""
     try:
-        from api.routes.matching import solver_index
         from matcher.solvers.ranking import rank_solvers
+        from matcher.solvers.stored import solvers_root, stored_solver_index
     except ImportError:
         return lambda _text, _k: []
-    index = solver_index(request)
+    settings = request.app.state.settings
+    scorer = "lexical" if settings.embedder == "none" else "combined"
+    index = stored_solver_index(request.app.state.store, scorer=scorer, root=solvers_root(settings.data_dir))
     return lambda text, k: [{"label": m.solver.label.value, "id": m.solver.id, "name": m.name}
                             for m in rank_solvers(request.app.state.store, text, k=k, index=index).matches]
 
@@ -100,13 +103,15 @@ def report_xlsx(request: Request, store: GraphStore = Depends(get_store),
     from bureau.gapmap import build_gap_map
     from bureau.targets import plan_years, target_progress
     from bureau.topics import curate_topics
+    from matcher.index.words import StoredWords, words_root
 
     standing = request.app.state.upkeep.standing()  # each need's last computed matches: a read per need
     gap_map = build_gap_map(store, standing.unmet() if standing is not None else None)
     as_of = default_year(store)
     progress = target_progress(store, as_of)
     years = plan_years(progress) or [as_of]
-    topics = curate_topics(store, gap_map, solver_ranker=_solver_ranker(request))
+    topics = curate_topics(store, gap_map, solver_ranker=_solver_ranker(request),
+                           words=StoredWords(words_root(request.app.state.settings.data_dir)))
     trend = activity_trend(store, years[0], max(as_of, years[0], date.today().year))
     tables = bureau_tables(progress, gap_map, topics, trend, store_challenge_rows(store))
     request.app.state.settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,30 @@ class SparseTermIndex:
         self._total_len = int(self._main_counts.sum())
         self._reweigh()
 
+    def counts(self) -> tuple[list[str], list[str], sparse.csr_matrix]:
+        """What a compacted index is made of: document ids, terms in column order and the raw counts (rows =
+        documents): :meth:`load_counts` turns them back into the same index without analysing any text."""
+        if self._delta or not self._alive.all():
+            self.compact()
+        terms = [""] * len(self.vocab)
+        for term, col in self.vocab.items():
+            terms[col] = term
+        return list(self._ids), terms, self._main_counts
+
+    def load_counts(self, ids: Sequence[str], terms: Sequence[str], counts: sparse.csr_matrix) -> None:
+        """The index :meth:`counts` described (a stored one): the same matrices as :meth:`fit` on the texts."""
+        if counts.shape != (len(ids), len(terms)):
+            raise ValueError(f"counts of shape {counts.shape} for {len(ids)} documents and {len(terms)} terms")
+        self._reset()
+        self.vocab = {t: i for i, t in enumerate(terms)}
+        self._ids = list(ids)
+        self._pos = {d: i for i, d in enumerate(self._ids)}
+        self._alive = np.ones(len(self._ids), dtype=bool)
+        self._main_counts = counts
+        self._df = np.bincount(counts.indices, minlength=len(self.vocab)).astype(np.int64)
+        self._total_len = int(counts.sum())
+        self._reweigh()
+
     @staticmethod
     def _rows_to_csr(rows: Sequence[dict[int, int]], n_cols: int) -> sparse.csr_matrix:
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)

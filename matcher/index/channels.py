@@ -20,7 +20,9 @@ ANALYSER_VERSION = "1"
 
 
 @lru_cache(maxsize=1)
-def _vocabulary_digest() -> str:
+def vocabulary_digest() -> str:
+    """What shapes every analyser's tokens: the analyser version, jieba (or rjieba) and its vocabulary, the
+    stop words."""
     try:
         jieba = metadata.version("jieba")
     except metadata.PackageNotFoundError:  # pragma: no cover - jieba is a dependency
@@ -33,7 +35,7 @@ def _vocabulary_digest() -> str:
 
 def lexical_specs() -> list[LexicalSpec]:
     """``bm25_words`` (BM25 k1 1.2 b 0.75 over jieba words) and ``char_ngram`` (2-3-gram TF-IDF cosine)."""
-    vocab = _vocabulary_digest()
+    vocab = vocabulary_digest()
     bm25, tfidf = BM25Scheme(1.2, 0.75), TfidfCosineScheme()
     return [
         LexicalSpec("bm25_words", tokenize, bm25, f"words/{vocab}/{bm25}"),

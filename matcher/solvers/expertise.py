@@ -183,16 +183,24 @@ class ExpertiseIndex:
         self.solver_ids: list[str] = []
         self._slots = np.zeros((0, 1), dtype=np.int64)  # (solvers, width) work indices, -1 = none
         self._solver_pos: dict[str, int] = {}
+        self._bodies: dict[int, str] = {}  # work position -> normalised lower-case text, for evidence terms
 
     def fit(self, works: Sequence[Work]) -> None:
         """Index ``works``; solvers are every owner named by some work."""
-        self.works = [w for w in works if w.owners]
+        self.adopt(works)
         ids = [w.id for w in self.works]
-        if len(set(ids)) != len(ids):
-            raise ValueError("work ids must be unique")
         texts = [w.text for w in self.works]
         for wc in self.channels:
             wc.channel.fit(ids, texts)
+
+    def adopt(self, works: Sequence[Work]) -> None:
+        """Take ``works`` as the indexed works without fitting the channels: for channels already fitted on
+        exactly these works (a stored index, :mod:`matcher.solvers.stored`)."""
+        self.works = [w for w in works if w.owners]
+        self._bodies = {}
+        ids = [w.id for w in self.works]
+        if len(set(ids)) != len(ids):
+            raise ValueError("work ids must be unique")
         by_solver: dict[str, list[int]] = {}
         for i, w in enumerate(self.works):
             for owner in dict.fromkeys(w.owners):
@@ -258,18 +266,25 @@ class ExpertiseIndex:
                 break
         return result
 
-    def evidence(self, query: str, solver_id: str, work_scores: np.ndarray, n: int = 3) -> list[WorkEvidence]:
-        """The solver's ``n`` best works for this query, with the matched terms of the lexical channel."""
+    def evidence(self, query: str, solver_id: str, work_scores: np.ndarray, n: int = 3,
+                 words: Sequence[str] | None = None) -> list[WorkEvidence]:
+        """The solver's ``n`` best works for this query, with the matched terms of the lexical channel
+        (``words``: the query's ``tokenize``, when the caller asks for the evidence of several solvers)."""
         pos = self._solver_pos.get(solver_id)
         if pos is None:
             return []
         idx = [i for i in self._slots[pos] if i >= 0]
         idx.sort(key=lambda i: -work_scores[i])
         out = []
+        if words is None:
+            words = tokenize(query) if idx[:n] else []
+        terms = query_terms(words)
         for i in idx[:n]:
             w = self.works[i]
-            terms = tuple(whole_terms(query, w.text))
-            out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, terms))
+            if i not in self._bodies:  # a work is normalised once, not once per query and solver
+                self._bodies[i] = normalize(w.text).lower()
+            shown = tuple(whole_terms(query, w.text, terms=terms, body=self._bodies[i]))
+            out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, shown))
         return out
 
     def works_of(self, solver_id: str) -> list[Work]:
@@ -321,12 +336,20 @@ def _sparse_index(channel: Channel) -> _TermIndex | None:
     return index if isinstance(index, _TermIndex) else None
 
 
-def whole_terms(query: str, text: str, k: int = 5) -> list[str]:
+def query_terms(words: Sequence[str]) -> list[str]:
+    """The words of a query that may be shown as evidence: distinct, two characters or more, no digits."""
+    return [t for t in dict.fromkeys(words) if len(t) >= 2 and not any(ch.isdigit() for ch in t)]
+
+
+def whole_terms(query: str, text: str, k: int = 5, terms: Sequence[str] | None = None,
+                body: str | None = None) -> list[str]:
     """The query's words (jieba, two characters or more, no digits) that occur in ``text``, longest first and
-    none inside a longer one shown: what a reader can check against the work's title, never n-gram fragments."""
-    body = normalize(text).lower()
-    shared = [t for t in dict.fromkeys(tokenize(query)) if len(t) >= 2 and not any(ch.isdigit() for ch in t)
-              and t.lower() in body]
+    none inside a longer one shown: what a reader can check against the work's title, never n-gram fragments.
+    ``terms`` (``query_terms(tokenize(query))``) and ``body`` (``normalize(text).lower()``) when the caller
+    has them (one query against many works)."""
+    body = normalize(text).lower() if body is None else body
+    terms = query_terms(tokenize(query)) if terms is None else terms
+    shared = [t for t in terms if t.lower() in body]
     shown: list[str] = []
     for term in sorted(shared, key=len, reverse=True):
         if not any(term in longer for longer in shown):

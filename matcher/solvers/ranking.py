@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from graph.model import Challenge, NodeLabel
 from graph.settings import get_settings
 from graph.store import GraphStore
+from ingest.text import tokenize
 from matcher.channels.bm25_words import BM25WordsChannel
 from matcher.channels.char_ngram import CharNgramChannel
 from matcher.channels.dense import DenseChannel
@@ -215,6 +216,19 @@ class SolverIndex:
         chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries)
         expertise = ExpertiseIndex(chosen, agg)
         expertise.fit(works_from_graph(store, labels))
+        return cls.over(store, expertise, track_weight, track_weights, reference_year)
+
+    @classmethod
+    def over(
+        cls,
+        store: GraphStore,
+        expertise: ExpertiseIndex,
+        track_weight: float = 0.2,
+        track_weights: TrackRecordWeights | None = None,
+        reference_year: int | None = None,
+    ) -> SolverIndex:
+        """The solvers of a fitted expertise index, with their names and track records as the graph has them now
+        (read here: they change with deals and projects that leave the works as they are)."""
         names = {solver_key(r["label"], r["id"]): str(r["name"] or r["id"]) for r in store.read(_NAMES)}
         solvers = {k: SolverInfo(SolverRef.from_key(k), names.get(k, k)) for k in expertise.solver_ids}
         records = (
@@ -271,6 +285,7 @@ def rank_solvers(
     order = [i for i in np.argsort(-scores, kind="stable") if ids[i].split(":", 1)[0] in wanted]
     # Look at enough candidates that k remain after 回避 removals.
     pool = order[: max(3 * k, k + 20)]
+    words = tokenize(query)  # once for every solver's evidence
     conflicts: dict[str, list[Conflict]] = {}
     if challenge is not None:
         conflicts = check_conflicts(store, challenge, [index.solvers[ids[i]].ref for i in pool], policy)
@@ -283,7 +298,7 @@ def rank_solvers(
         if len(ranking.matches) >= k and key not in conflicts:
             continue
         info, rec = index.solvers[key], index.records.get(key)
-        evidence = index.expertise.evidence(query, key, ws[0], explain_works)
+        evidence = index.expertise.evidence(query, key, ws[0], explain_works, words=words)
         match = SolverMatch(
             solver=info.ref,
             name=info.name,

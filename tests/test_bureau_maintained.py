@@ -1,0 +1,125 @@
+"""The bureau's views read maintained results: the solvers' index kept on disk and the needs' words and key terms
+kept by text. They answer what recomputing would answer, are reused while their inputs hold, and follow every
+change of a work, an ownership or a need's text (on the real graph)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from bureau.topics import analyse_need_texts, curate_topics, tfidf_representation
+from graph.model import Achievement, Need, Talent
+from ingest.text import keywords, tokenize
+from matcher.index import words as words_mod
+from matcher.index.words import StoredWords
+from matcher.solvers import stored
+from matcher.solvers.expertise import ExpertiseIndex
+from matcher.solvers.ranking import SolverIndex, rank_solvers
+from tests.solvers_world import build_world, invented
+from tests.test_bureau_gapmap import NYLON_NEEDS, chain_graph  # noqa: F401 - the nylon chain's fixture
+
+pytestmark = pytest.mark.all_backends
+QUERIES = ("双螺杆挤出装备", "尼龙66耐黄变热稳定", "注塑成型工艺")
+
+
+@pytest.fixture()
+def lexical(monkeypatch):
+    from graph.settings import get_settings
+
+    monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")
+    get_settings.cache_clear()
+    stored._LOADED.clear()
+    yield
+    stored._LOADED.clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def fits(monkeypatch) -> list[int]:
+    """How many times an expertise index is fitted on works (every text analysed)."""
+    calls: list[int] = []
+    original = ExpertiseIndex.fit
+
+    def counted(self, works):  # noqa: ANN001, ANN202
+        calls.append(len(works))
+        return original(self, works)
+
+    monkeypatch.setattr(ExpertiseIndex, "fit", counted)
+    return calls
+
+
+def _ranked(store, index: SolverIndex) -> list[list[tuple[str, float, list[str]]]]:  # noqa: ANN001
+    return [[(m.solver.key, round(m.score, 5), [w.work_id for w in m.works])
+             for m in rank_solvers(store, q, k=5, index=index).matches] for q in QUERIES]
+
+
+def _fresh(store, root: Path) -> SolverIndex:  # noqa: ANN001
+    stored._LOADED.clear()  # as a new process would: from the files
+    return stored.stored_solver_index(store, root=root)
+
+
+def test_the_stored_solver_index_ranks_as_a_fresh_build_and_is_read_not_rebuilt(store, lexical, fits, tmp_path):
+    build_world(store)
+    root = tmp_path / "solvers"
+    first = _fresh(store, root)
+    assert len(fits) == 1 and (root / "lexical" / "manifest.json").is_file()
+    again = _fresh(store, root)
+    assert len(fits) == 1  # read from the files: no work analysed again
+    built = SolverIndex.build(store, scorer="lexical")
+    assert _ranked(store, again) == _ranked(store, built) == _ranked(store, first)
+
+
+def test_a_changed_work_text_or_ownership_rebuilds_the_stored_solver_index(store, lexical, fits, tmp_path):
+    build_world(store)
+    root = tmp_path / "solvers"
+    _fresh(store, root)
+    # same counts, another text: only the content hash tells
+    store.upsert_nodes([Achievement(id="a-third", name="双螺杆挤出装备的注塑成型工艺", description="挤出 注塑")])
+    changed = _fresh(store, root)
+    assert len(fits) == 2
+    store.write_batch([Talent(id="t-new", name="新人")], [invented("t-new", "a-third")])
+    owned = _fresh(store, root)
+    assert len(fits) == 3 and "Talent:t-new" in owned.solvers and "Talent:t-new" not in changed.solvers
+    assert _ranked(store, owned) == _ranked(store, SolverIndex.build(store, scorer="lexical"))
+    assert len(list((root / "lexical").glob("g-*"))) == 1  # older generations removed
+
+
+def test_need_words_are_cut_once_and_again_when_the_text_changes(tmp_path, monkeypatch):
+    analysed: list[str] = []
+    original = words_mod.analyse
+
+    def counted(text: str) -> words_mod.Analysed:
+        analysed.append(text)
+        return original(text)
+
+    monkeypatch.setattr(words_mod, "analyse", counted)
+    texts = ["尼龙66切片黄变，寻求耐高温热稳定剂", "高压开关柜局部放电在线监测"]
+    first = StoredWords(tmp_path).of(texts)
+    assert [list(a.words) for a in first] == [tokenize(t) for t in texts]
+    assert [list(a.keywords[:8]) for a in first] == [keywords(t, k=8) for t in texts]
+    words_mod._MEMO.clear()  # a new process: from the file
+    assert StoredWords(tmp_path).of(texts) == first and len(analysed) == 2
+    edited = "高压开关柜局部放电在线监测与定位"
+    StoredWords(tmp_path).of([texts[0], edited])
+    assert analysed[2:] == [edited]
+
+
+def test_topics_from_the_kept_words_are_the_topics_from_cutting_every_text(chain_graph, lexical, tmp_path):  # noqa: F811
+    store = chain_graph
+    kept = StoredWords(tmp_path / "words")
+    assert analyse_need_texts(store, kept) == len(NYLON_NEEDS) + 1
+
+    def topics(words: StoredWords, representation=None) -> list[dict]:  # noqa: ANN001
+        return [asdict(t) for t in curate_topics(store, solver_ranker=lambda _t, _k: [], words=words,
+                                                 representation=representation)]
+
+    cut = topics(StoredWords(tmp_path / "nothing-kept"), tfidf_representation)
+    assert topics(kept) == cut
+    # a need's text edited: its key terms follow
+    store.upsert_nodes([Need(id="n4", name="己二胺加氢催化剂失活再生", enterprise_id="e1")])
+    after = topics(kept)
+    n4 = next(t for t in after if "n4" in t["need_ids"])
+    assert "催化剂" in "".join(n4["keywords"]) and after != cut
+    assert after == topics(StoredWords(tmp_path / "other"), tfidf_representation)
