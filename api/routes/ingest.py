@@ -11,7 +11,6 @@ import shutil
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
@@ -22,10 +21,11 @@ from api.deps import get_audit, get_store
 from api.errors import ERROR_RESPONSES, ApiError
 from api.observability import INGEST_ROWS
 from api.policy import UPLOAD_RESOURCE, Act, Resource, UploadRowPolicy, roles_for
+from api.services.uploads import chain_placer
 from graph.exceptions import ValidationError
 from graph.files import private_dir
 from graph.store import GraphStore
-from ingest.classify import ChainPlacer, default_placer
+from ingest.classify import ChainPlacer
 from ingest.loader import ingest_file
 from ingest.mapping import ENTITY_TYPES, guess_entity
 from ingest.readers import ReadLimits, open_table
@@ -135,12 +135,4 @@ def upload(
 
 
 def _placer(request: Request) -> ChainPlacer:
-    return _placer_of(request.app.state)
-
-
-def _placer_of(state: Any) -> ChainPlacer:
-    """One chain placer per app: uploads are placed on chain segments like the ingest command's rows."""
-    placer = getattr(state, "chain_placer", None)
-    if placer is None:
-        placer = state.chain_placer = default_placer(state.settings)
-    return placer
+    return chain_placer(request.app.state)
