@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
-import importlib.util
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -30,44 +28,41 @@ from api.jobs import JobRunner
 from api.notifications import Notifier
 from api.observability import RequestTelemetry
 from api.observability import router as probes
+from api.routes import (
+    admin,
+    admin_pages,
+    audit_log,
+    bureau_pages,
+    challenge_pages,
+    challenges,
+    dockings,
+    docs,
+    entities,
+    feedback,
+    ingest,
+    matching,
+    needs,
+    stats,
+    web,
+    workspace,
+)
 from api.security import SameOriginForms, SecurityHeaders
+from api.services.uploads import mark_interrupted_uploads
 from api.upkeep import Upkeep
 from graph.files import private_dir, write_private
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
-
-if TYPE_CHECKING:
-    from matcher.engine import MatchEngine
+from matcher.engine import MatchEngine
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-#: router modules, each exposing ``router``; modules whose domain part is not built yet are skipped
-ROUTE_MODULES = (
-    "api.routes.entities",
-    "api.routes.needs",
-    "api.routes.challenges",
-    "api.routes.matching",
-    "api.routes.feedback",
-    "api.routes.ingest",
-    "api.routes.stats",
-    "api.routes.audit_log",
-    "api.routes.admin",
-    "api.routes.web",
-    "api.routes.bureau_pages",
-    "api.routes.challenge_pages",
-    "api.routes.admin_pages",
-    "api.routes.workspace",
-    "api.routes.dockings",
-    "api.routes.docs",
-)
-#: route modules that need a domain module which may not be built yet
-REQUIRES = {
-    "api.routes.matching": "matcher.engine",
-    "api.routes.feedback": "matcher.engine",
-    "api.routes.ingest": "ingest.loader",
-    "api.routes.challenge_pages": "matcher.engine",
-}
+#: every router the service has, imported above: a module of ours that fails to import stops the start (it is
+#: never a feature quietly left out)
+ROUTE_MODULES = (entities, needs, challenges, matching, feedback, ingest, stats, audit_log, admin, web, bureau_pages,
+                 challenge_pages, admin_pages, workspace, dockings, docs)
+#: the packages of this project: one of them missing is a broken install, not an optional part
+OWN_PACKAGES = frozenset({"api", "graph", "ingest", "matcher", "bureau", "evaluation"})
 JSON_BODY_LIMIT = 1 * 1024 * 1024
 UPLOAD_PATHS = ("/api/ingest",)
 
@@ -89,34 +84,44 @@ read it get a desensitised view (`desensitised: true`: chain segments and key te
 """
 
 
-def _engine_provider(
-    store: GraphStore, engine: MatchEngine | None, settings: Settings
-) -> tuple[Callable[[], MatchEngine | None], Callable[[], MatchEngine | None]]:
+class EngineProvider:
     """Build the matcher lazily and only once: persisted indexes are loaded (a first start builds the lexical
-    ones), dense rows are computed in the background while the lexical channels answer. The second function
+    ones), dense rows are computed in the background while the lexical channels answer. :meth:`if_built`
     answers the engine only when it is already built (writes keep its indexes current, they never trigger a
-    build)."""
-    lock = threading.Lock()
-    box: dict[str, Any] = {"engine": engine, "tried": engine is not None}
+    build).
 
-    def provide() -> MatchEngine | None:
-        if box["tried"]:
-            return box["engine"]
-        with lock:
-            if not box["tried"]:
+    An engine that cannot be built because a third-party module its configuration needs is missing (the
+    sentence-transformers encoder without torch, say) is not silent: the error is logged, kept in
+    :attr:`error` and reported by ``/readyz``, and the matching routes answer 503 with it. A module of our own
+    missing is a broken install and raises."""
+
+    def __init__(self, store: GraphStore, engine: MatchEngine | None, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self._engine = engine
+        self._tried = engine is not None
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def __call__(self) -> MatchEngine | None:
+        if self._tried:
+            return self._engine
+        with self._lock:
+            if not self._tried:
                 try:
-                    from matcher.engine import MatchEngine
-
-                    box["engine"] = MatchEngine.from_store(store, settings=settings, wait=False)
+                    self._engine = MatchEngine.from_store(self.store, settings=self.settings, wait=False)
                 except ModuleNotFoundError as exc:
-                    log.warning("matcher not available: %s", exc)
-                box["tried"] = True
-        return box["engine"]
+                    if (exc.name or "").partition(".")[0] in OWN_PACKAGES:
+                        raise
+                    self.error = f"匹配引擎无法启动：缺少第三方模块 {exc.name}（请安装它，或改用不需要它的编码器）"
+                    log.error("%s：%s", self.error, exc)
+                self._tried = True
+        return self._engine
 
-    return provide, lambda: box["engine"]
+    def if_built(self) -> MatchEngine | None:
+        return self._engine
 
 
-def _when_dense_ready(engine: Any, jobs: JobRunner, upkeep: Upkeep) -> None:
+def _when_dense_ready(engine: MatchEngine, jobs: JobRunner, upkeep: Upkeep) -> None:
     """Refresh the standings once every dense channel answers (at once when they already do)."""
     if engine.keeper.dense_missing() and engine.wait_ready(None):
         jobs.submit("refresh-stale-standings", upkeep.refresh_stale)
@@ -149,8 +154,10 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
         app.state.vocabulary = VocabularySource(graph)
         app.state.jobs = JobRunner()
         app.state.notifier = Notifier(graph)
-        provide, if_built = _engine_provider(graph, engine, settings)
+        provide = EngineProvider(graph, engine, settings)
+        if_built = provide.if_built
         app.state.engine_if_built = if_built
+        app.state.engine_error = lambda: provide.error
         app.state.upkeep = Upkeep(graph, app.state.jobs, app.state.notifier, if_built)
 
         def provide_and_catch_up() -> MatchEngine | None:
@@ -167,8 +174,6 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             return built
 
         app.state.engine_provider = provide_and_catch_up
-        from api.routes.workspace import mark_interrupted_uploads
-
         mark_interrupted_uploads(graph)
 
     @asynccontextmanager
@@ -213,9 +218,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     if store is not None:
         attach(app, store)
     install_error_handlers(app)
-    from api.routes.web import render_error
-
-    app.state.html_error = render_error
+    app.state.html_error = web.render_error
     app.add_middleware(
         BodySizeLimit,
         json_limit=JSON_BODY_LIMIT,
@@ -227,16 +230,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     app.add_middleware(RequestTelemetry)  # outermost: every answer gets its request id, counted and logged
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(probes)
-    for name in ROUTE_MODULES:
-        if name in REQUIRES and importlib.util.find_spec(REQUIRES[name]) is None:
-            log.info("%s left out: %s is not available", name, REQUIRES[name])
-            continue
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that part of the service is not built yet
-                continue
-            raise
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     return app
 

@@ -1,11 +1,12 @@
-"""Dependencies the routes share: the store, the engine, the audit log and page parameters."""
+"""Dependencies the routes share: the store, the engine, the audit log and page parameters, each also as a
+typed ``Annotated`` alias (``store: Store``) so that a route's signature says what it gets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from api.audit import AuditLog
@@ -41,9 +42,11 @@ def get_sessions(request: Request) -> SessionStore:
 
 def get_engine(request: Request) -> MatchEngine:
     """The match engine, built on first use; 503 when the matcher cannot run here."""
-    engine = request.app.state.engine_provider()
+    state = request.app.state
+    engine = state.engine_provider()
     if engine is None:
-        raise ApiError(503, "匹配引擎在此服务器上不可用", error="matcher_unavailable")
+        why = state.engine_error() if hasattr(state, "engine_error") else None
+        raise ApiError(503, why or "匹配引擎在此服务器上不可用", error="matcher_unavailable")
     return engine
 
 
@@ -71,6 +74,16 @@ def page_params(
     if page_size > limit:
         raise ApiError(422, f"page_size {page_size} 超过上限 {limit}", "page_size")
     return Page(page=page, page_size=page_size)
+
+
+Store = Annotated[GraphStore, Depends(get_store)]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Audit = Annotated[AuditLog, Depends(get_audit)]
+Accounts = Annotated[AccountService, Depends(get_accounts)]
+Sessions = Annotated[SessionStore, Depends(get_sessions)]
+#: a string: the matcher is imported where the engine is built, not by every module that names its type
+Engine = Annotated["MatchEngine", Depends(get_engine)]
+PageParams = Annotated[Page, Depends(page_params)]
 
 
 class PageOut(BaseModel):

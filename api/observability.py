@@ -153,8 +153,9 @@ def readyz(request: Request) -> JSONResponse:
         if not graph_ok and status.state != "running":
             checks["graph"]["detail"] = status.detail
     engine = state.engine_if_built() if hasattr(state, "engine_if_built") else None
+    failed = state.engine_error() if hasattr(state, "engine_error") else None
     checks["matcher"] = {"ok": engine is not None,
-                         "detail": "匹配索引已就绪" if engine is not None else "匹配索引尚未建好"}
+                         "detail": "匹配索引已就绪" if engine is not None else failed or "匹配索引尚未建好"}
     if engine is not None:
         checks["matcher"]["documents"] = _index_sizes(engine)
     ready = all(c["ok"] for c in checks.values())

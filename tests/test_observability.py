@@ -80,3 +80,33 @@ def test_json_log_lines_name_the_request(capsys):
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+def test_an_engine_missing_a_third_party_module_is_reported_by_readiness_and_by_the_matching_routes(
+        api, tmp_path, monkeypatch, caplog):
+    import api.app as app_module
+
+    def needs_torch(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(app_module.MatchEngine, "from_store", needs_torch)
+    app = make_api(api.store, tmp_path)
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="api.app"):
+        matches = client.get("/api/needs/need-pub/matches", headers=api.world.headers("nylon"))
+        ready = client.get("/readyz")
+    assert matches.status_code == 503 and "torch" in matches.json()["detail"]
+    assert ready.status_code == 503 and ready.json()["checks"]["matcher"]["ok"] is False
+    assert "缺少第三方模块 torch" in ready.json()["checks"]["matcher"]["detail"]
+    assert any("torch" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_an_engine_missing_a_module_of_our_own_is_an_error_not_a_feature_left_out(api, tmp_path, monkeypatch):
+    import api.app as app_module
+
+    def broken_install(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'matcher.features.chain'", name="matcher.features.chain")
+
+    monkeypatch.setattr(app_module.MatchEngine, "from_store", broken_install)
+    app = make_api(api.store, tmp_path)
+    with TestClient(app) as client, pytest.raises(ModuleNotFoundError, match="matcher.features.chain"):
+        client.get("/api/needs/need-pub/matches", headers=api.world.headers("nylon"))

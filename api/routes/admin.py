@@ -7,9 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.audit import AuditLog
-from api.auth import AccountService, Principal, Role, SessionStore, require_roles
-from api.deps import get_accounts, get_audit, get_sessions
+from api.auth import Principal, Role, require_roles
+from api.deps import Accounts, Audit, Sessions
 from api.errors import ERROR_RESPONSES
 from api.policy import Act, Resource, roles_for
 from graph.model import NodeLabel, User
@@ -70,13 +69,13 @@ def user_out(user: User) -> UserOut:
 
 @router.get("/users", response_model=list[UserOut], summary="List users")
 def list_users(
-    accounts: AccountService = Depends(get_accounts), principal: Principal = Depends(ADMIN)
+    accounts: Accounts, principal: Principal = Depends(ADMIN)
 ) -> list[UserOut]:
     return [user_out(u) for u in accounts.list_users()]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user")
-def create_user(body: UserIn, accounts: AccountService = Depends(get_accounts), audit: AuditLog = Depends(get_audit),
+def create_user(body: UserIn, accounts: Accounts, audit: Audit,
                 principal: Principal = Depends(ADMIN)) -> UserOut:
     user = accounts.create_user(body.name, body.role, body.password, body.enterprise_id, body.broker_id,
                                 body.full_name)
@@ -85,8 +84,8 @@ def create_user(body: UserIn, accounts: AccountService = Depends(get_accounts), 
 
 
 @router.put("/users/{user_id}/active", response_model=UserOut, summary="Enable or disable a user")
-def set_active(user_id: str, body: ActiveIn, accounts: AccountService = Depends(get_accounts),
-               sessions: SessionStore = Depends(get_sessions), audit: AuditLog = Depends(get_audit),
+def set_active(user_id: str, body: ActiveIn, accounts: Accounts,
+               sessions: Sessions, audit: Audit,
                principal: Principal = Depends(ADMIN)) -> UserOut:
     user = accounts.set_active(user_id, body.active)
     if not body.active:
@@ -96,8 +95,8 @@ def set_active(user_id: str, body: ActiveIn, accounts: AccountService = Depends(
 
 
 @router.put("/users/{user_id}/password", response_model=UserOut, summary="Set a user's password (ends their sessions)")
-def set_password(user_id: str, body: PasswordIn, accounts: AccountService = Depends(get_accounts),
-                 sessions: SessionStore = Depends(get_sessions), audit: AuditLog = Depends(get_audit),
+def set_password(user_id: str, body: PasswordIn, accounts: Accounts,
+                 sessions: Sessions, audit: Audit,
                  principal: Principal = Depends(ADMIN)) -> UserOut:
     user = accounts.set_password(user_id, body.password, sessions)
     audit.record(principal, "set_password", NodeLabel.USER, user_id)
@@ -105,7 +104,7 @@ def set_password(user_id: str, body: PasswordIn, accounts: AccountService = Depe
 
 
 @router.post("/users/{user_id}/keys", response_model=KeyOut, status_code=201, summary="Issue an API key")
-def issue_key(user_id: str, accounts: AccountService = Depends(get_accounts), audit: AuditLog = Depends(get_audit),
+def issue_key(user_id: str, accounts: Accounts, audit: Audit,
               principal: Principal = Depends(ADMIN)) -> KeyOut:
     clear, record = accounts.issue_key(user_id)
     audit.record(principal, "issue_key", NodeLabel.API_KEY, record.id, user_id)
@@ -113,7 +112,7 @@ def issue_key(user_id: str, accounts: AccountService = Depends(get_accounts), au
 
 
 @router.get("/users/{user_id}/keys", response_model=list[KeyInfo], summary="List a user's keys (no secrets)")
-def list_keys(user_id: str, accounts: AccountService = Depends(get_accounts),
+def list_keys(user_id: str, accounts: Accounts,
               principal: Principal = Depends(ADMIN)) -> list[KeyInfo]:
     accounts.store.require_node(NodeLabel.USER, user_id)
     return [KeyInfo(id=str(k["id"]), created_at=k.get("created_at"), revoked=k.get("revoked"))
@@ -121,7 +120,7 @@ def list_keys(user_id: str, accounts: AccountService = Depends(get_accounts),
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-def revoke_key(key_id: str, accounts: AccountService = Depends(get_accounts), audit: AuditLog = Depends(get_audit),
+def revoke_key(key_id: str, accounts: Accounts, audit: Audit,
                principal: Principal = Depends(ADMIN)) -> None:
     accounts.revoke_key(key_id)
     audit.record(principal, "revoke_key", NodeLabel.API_KEY, key_id)

@@ -12,6 +12,7 @@ from api.auth import ROLE_NAMES_ZH, Principal, Role
 from api.errors import ApiError
 from api.policy import Act, Resource, authorize
 from api.routes.web import _check_csrf, _login_redirect, _page_principal, _render
+from api.services.catalogue import id_by_name, names_by_id
 from graph.model import NodeLabel
 
 router = APIRouter(include_in_schema=False)
@@ -48,8 +49,7 @@ def _bound_names(request: Request, users: list) -> dict[str, str]:
         ids = sorted({getattr(u, attr) for u in users if getattr(u, attr)})
         if not ids:
             continue
-        names = {r["id"]: r["name"] for r in store.read(
-            f"MATCH (x:{label.value}) WHERE x.id IN $ids RETURN x.id AS id, x.name AS name", ids=ids)}
+        names = names_by_id(store, label, ids)
         for u in users:
             if getattr(u, attr):
                 out[u.id] = names.get(getattr(u, attr), "（已不在系统中）")
@@ -57,8 +57,7 @@ def _bound_names(request: Request, users: list) -> dict[str, str]:
 
 
 def _id_by_name(request: Request, label: NodeLabel, name: str) -> str | None:
-    rows = request.app.state.store.read(f"MATCH (x:{label.value}) WHERE x.name = $name RETURN x.id AS id", name=name)
-    return rows[0]["id"] if len(rows) == 1 else None
+    return id_by_name(request.app.state.store, label, name)
 
 
 @router.get("/admin", response_class=HTMLResponse)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from api.audit import AuditEventOut, AuditLog
+from api.audit import AuditEventOut
 from api.auth import Principal, require_roles
-from api.deps import Page, PageOut, get_audit, page_params
+from api.deps import Audit, PageOut, PageParams
 from api.errors import ERROR_RESPONSES
 from api.policy import Act, Resource, roles_for
 
@@ -19,11 +19,11 @@ class AuditPage(PageOut):
 
 @router.get("", response_model=AuditPage, summary="Query the audit log (bureau), newest first")
 def query_audit(
-    page: Page = Depends(page_params),
+    page: PageParams,
     target_id: str | None = Query(None, max_length=128, description="e.g. a need id"),
     user_id: str | None = Query(None, max_length=128),
     action: str | None = Query(None, max_length=40, description="view_need, post_need, feedback, ..."),
-    audit: AuditLog = Depends(get_audit),
+    *, audit: Audit,
     principal: Principal = Depends(require_roles(*roles_for(Resource.STATISTICS, Act.READ))),
 ) -> AuditPage:
     rows = audit.query(target_id, user_id, action, skip=page.skip, limit=page.page_size + 1)

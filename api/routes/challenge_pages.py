@@ -8,7 +8,6 @@ challenge only — never a non-public need behind it (see :mod:`bureau.challenge
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,6 +18,8 @@ from api.errors import ApiError
 from api.policy import Act, Resource, Target, authorize, permits
 from api.routes.bureau_pages import bureau_render
 from api.routes.web import _check_csrf, _login_redirect, _page_principal
+from api.services.catalogue import names_by_id
+from api.services.challenges import institutions, partner_enterprises, talents
 from bureau import svg
 from bureau.challenges import (
     EDITABLE,
@@ -70,13 +71,6 @@ def _readable_challenge(request: Request, me: Principal, challenge_id: str) -> C
     return challenge
 
 
-def _names(store: Any, label: NodeLabel, ids: list[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    return {r["id"]: r["name"] for r in store.read(
-        f"MATCH (x:{label.value}) WHERE x.id IN $ids RETURN x.id AS id, x.name AS name", ids=sorted(set(ids)))}
-
-
 def _my_applications(request: Request, me: Principal, challenge_id: str) -> list[ChallengeApplication]:
     return [a for a in applications_for(request.app.state.store, challenge_id)
             if permits(me, Resource.CHALLENGE_APPLICATION, Act.READ, _app_target(a))]
@@ -126,11 +120,11 @@ def _applicant_choices(request: Request, me: Principal) -> list[tuple[str, str]]
     institute team and the enterprises it serves."""
     store = request.app.state.store
     if me.role == Role.ENTERPRISE and me.enterprise_id:
-        return [(f"Enterprise:{k}", v) for k, v in _names(store, NodeLabel.ENTERPRISE, [me.enterprise_id]).items()]
+        own = names_by_id(store, NodeLabel.ENTERPRISE, [me.enterprise_id])
+        return [(f"Enterprise:{k}", v) for k, v in own.items()]
     if me.role == Role.BROKER:
-        institutions = store.read("MATCH (i:Institution) RETURN i.id AS id, i.name AS name ORDER BY i.name")
-        served = _names(store, NodeLabel.ENTERPRISE, sorted(me.assigned))
-        return ([(f"Institution:{r['id']}", r["name"]) for r in institutions]
+        served = names_by_id(store, NodeLabel.ENTERPRISE, sorted(me.assigned))
+        return ([(f"Institution:{i.id}", i.name) for i in institutions(store)]
                 + [(f"Enterprise:{k}", v) for k, v in sorted(served.items(), key=lambda kv: kv[1])])
     return []
 
@@ -138,13 +132,10 @@ def _applicant_choices(request: Request, me: Principal) -> list[tuple[str, str]]
 def _apply_page(request: Request, me: Principal, challenge: Challenge, form: ApplicationForm | None = None,
                 errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     store = request.app.state.store
-    talents = store.read("MATCH (t:Talent) OPTIONAL MATCH (t)-[:AFFILIATED_WITH]->(o) "
-                         "RETURN t.id AS id, t.name AS name, collect(o.name)[0] AS org ORDER BY t.name")
-    partners = store.read("MATCH (e:Enterprise) WHERE e.region IS NOT NULL AND e.region <> '' "
-                          "RETURN e.id AS id, e.name AS name ORDER BY e.name")
     return bureau_render(request, "challenge_apply.html", me, status_code=status_code, c=challenge,
                          facts=notice_facts(store, challenge), form=form or ApplicationForm(), errors=errors or {},
-                         applicants=_applicant_choices(request, me), talents=talents, partners=partners)
+                         applicants=_applicant_choices(request, me), talents=talents(store),
+                         partners=partner_enterprises(store))
 
 
 @router.get("/challenges/{challenge_id}/apply", response_class=HTMLResponse)
@@ -300,12 +291,13 @@ def _desk(request: Request, me: Principal, challenge: Challenge, error: str | No
         refs = [SolverRef(label=NodeLabel.TALENT, id=t) for t in [a.lead_id, *a.member_ids] if t]
         refs.append(SolverRef(label=NodeLabel(a.applicant_label), id=a.applicant_id))
         found = check_conflicts(store, challenge, refs)
-        names = {**_names(store, NodeLabel.TALENT, [r.id for r in refs]),
-                 **_names(store, NodeLabel(a.applicant_label), [a.applicant_id])}
+        names = {**names_by_id(store, NodeLabel.TALENT, [r.id for r in refs]),
+                 **names_by_id(store, NodeLabel(a.applicant_label), [a.applicant_id])}
         app_conflicts[a.id] = [f"{names.get(c.candidate.id, '')}：{c.reason}" for cs in found.values() for c in cs]
-    people = _names(store, NodeLabel.TALENT, [t for a in apps for t in [a.lead_id or "", *a.member_ids] if t])
-    units = {**_names(store, NodeLabel.INSTITUTION, [a.applicant_id for a in apps]),
-             **_names(store, NodeLabel.ENTERPRISE, [a.applicant_id for a in apps] + [a.partner_id or "" for a in apps])}
+    people = names_by_id(store, NodeLabel.TALENT, [t for a in apps for t in [a.lead_id or "", *a.member_ids] if t])
+    units = {**names_by_id(store, NodeLabel.INSTITUTION, [a.applicant_id for a in apps]),
+             **names_by_id(store, NodeLabel.ENTERPRISE,
+                           [a.applicant_id for a in apps] + [a.partner_id or "" for a in apps])}
     return bureau_render(
         request, "challenge_manage.html", me, status_code=status_code, c=challenge,
         facts=notice_facts(store, challenge), advice=advice, team_charts=team_charts, apps=apps, fits=fits,

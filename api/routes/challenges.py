@@ -11,9 +11,8 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.audit import AuditLog
 from api.auth import Principal, Role, require_roles
-from api.deps import Page, PageOut, ensure_storable, get_audit, get_store, page_params
+from api.deps import Audit, PageOut, PageParams, Store, ensure_storable
 from api.errors import ERROR_RESPONSES, ApiError
 from api.gate import Gate
 from api.policy import Act, Resource, Target, authorize, permits, roles_for
@@ -67,10 +66,10 @@ def _check_refs(store: GraphStore, body: Challenge) -> list[Relation]:
 @router.get("", response_model=ChallengePage, summary="List challenges (drafts only for the bureau)")
 def list_challenges(
     gate: Gate,
-    page: Page = Depends(page_params),
+    page: PageParams,
     status: ChallengeStatus | None = None,
     q: str | None = Query(None, max_length=100),
-    store: GraphStore = Depends(get_store),
+    *, store: Store,
     principal: Principal = Depends(READERS),
 ) -> ChallengePage:
     if status == ChallengeStatus.DRAFT and principal.role != Role.BUREAU:
@@ -85,7 +84,7 @@ def list_challenges(
 
 
 @router.get("/{challenge_id}", response_model=Challenge, summary="Read one challenge")
-def get_challenge(challenge_id: str, gate: Gate, store: GraphStore = Depends(get_store),
+def get_challenge(challenge_id: str, gate: Gate, store: Store,
                   principal: Principal = Depends(READERS)) -> Challenge:
     return for_reader(gate, readable_challenge(store, principal, challenge_id))
 
@@ -99,8 +98,8 @@ def readable_challenge(store: GraphStore, principal: Principal, challenge_id: st
 
 
 @router.post("", response_model=Challenge, status_code=201, summary="Draft a challenge (bureau)")
-def create_challenge(body: Challenge = Body(...), store: GraphStore = Depends(get_store),
-                     audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> Challenge:
+def create_challenge(body: Challenge = Body(...), *, store: Store,
+                     audit: Audit, principal: Principal = Depends(BUREAU)) -> Challenge:
     ensure_storable(body)
     rels = _check_refs(store, body)
     if store.get_props(NodeLabel.CHALLENGE, body.id) is not None:
@@ -111,8 +110,8 @@ def create_challenge(body: Challenge = Body(...), store: GraphStore = Depends(ge
 
 
 @router.put("/{challenge_id}", response_model=Challenge, summary="Replace a challenge (bureau)")
-def update_challenge(challenge_id: str, body: Challenge = Body(...), store: GraphStore = Depends(get_store),
-                     audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> Challenge:
+def update_challenge(challenge_id: str, body: Challenge = Body(...), *, store: Store,
+                     audit: Audit, principal: Principal = Depends(BUREAU)) -> Challenge:
     if body.id != challenge_id:
         raise ApiError(422, "请求体中的编号与网址中的不一致", "id")
     store.require_node(NodeLabel.CHALLENGE, challenge_id)
@@ -125,8 +124,8 @@ def update_challenge(challenge_id: str, body: Challenge = Body(...), store: Grap
 
 
 @router.delete("/{challenge_id}", status_code=204, summary="Delete a challenge (bureau)")
-def delete_challenge(challenge_id: str, store: GraphStore = Depends(get_store),
-                     audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> None:
+def delete_challenge(challenge_id: str, store: Store,
+                     audit: Audit, principal: Principal = Depends(BUREAU)) -> None:
     store.delete_node(NodeLabel.CHALLENGE, challenge_id)
     audit.record(principal, "delete_challenge", NodeLabel.CHALLENGE, challenge_id)
 
@@ -154,8 +153,8 @@ class StatusIn(BaseModel):
 
 @router.post("/{challenge_id}/status", response_model=Challenge, summary="Move a challenge along its lifecycle "
              "(bureau): publish, open applications, withdraw, start, accept, fail")
-def move_challenge(challenge_id: str, body: StatusIn, store: GraphStore = Depends(get_store),
-                   audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> Challenge:
+def move_challenge(challenge_id: str, body: StatusIn, store: Store,
+                   audit: Audit, principal: Principal = Depends(BUREAU)) -> Challenge:
     from bureau.challenges import change_status
 
     readable_challenge(store, principal, challenge_id)
@@ -171,7 +170,7 @@ def move_challenge(challenge_id: str, body: StatusIn, store: GraphStore = Depend
             summary="Recommended teams with a bounded fit (0-100), what each member covers, conflicts of interest "
             "and a weak-fit warning (bureau)")
 def challenge_teams(request: Request, challenge_id: str, n: int = Query(3, ge=1, le=10),
-                    store: GraphStore = Depends(get_store), principal: Principal = Depends(SOLVER_READERS)
+                    *, store: Store, principal: Principal = Depends(SOLVER_READERS)
                     ) -> TeamAdvice:
     from api.routes.matching import solver_index
     from bureau.challenges import recommend_teams
@@ -228,7 +227,7 @@ def _target(app: ChallengeApplication) -> Target:
 
 @router.get("/{challenge_id}/applications", response_model=list[ApplicationOut],
             summary="Applications (揭榜申报) to a challenge: the bureau sees all, others those they submitted")
-def list_applications(challenge_id: str, store: GraphStore = Depends(get_store),
+def list_applications(challenge_id: str, store: Store,
                       principal: Principal = Depends(APPLICATION_READERS)) -> list[ApplicationOut]:
     from bureau.challenges import applications_for
 
@@ -240,8 +239,8 @@ def list_applications(challenge_id: str, store: GraphStore = Depends(get_store),
 @router.post("/{challenge_id}/applications", response_model=ApplicationOut, status_code=201,
              summary="Apply to a challenge with a team (an enterprise for itself; a broker for a university's or "
              "institute's team, or an enterprise it serves)")
-def apply_to_challenge(challenge_id: str, body: ApplicationIn, store: GraphStore = Depends(get_store),
-                       audit: AuditLog = Depends(get_audit), principal: Principal = Depends(APPLICANTS)
+def apply_to_challenge(challenge_id: str, body: ApplicationIn, store: Store,
+                       audit: Audit, principal: Principal = Depends(APPLICANTS)
                        ) -> ApplicationOut:
     from bureau.challenges import ApplicationForm, FormErrors, parse_applicant, submit_application
 
@@ -275,7 +274,7 @@ class ReviewIn(BaseModel):
 @router.post("/{challenge_id}/applications/{application_id}/review", response_model=ApplicationOut,
              summary="Review an application: a score out of 100, the decision and an opinion (bureau)")
 def review_application(challenge_id: str, application_id: str, body: ReviewIn,
-                       store: GraphStore = Depends(get_store), audit: AuditLog = Depends(get_audit),
+                       store: Store, audit: Audit,
                        principal: Principal = Depends(REVIEWERS)) -> ApplicationOut:
     from bureau.challenges import review_application as review
 
@@ -296,8 +295,8 @@ class AwardIn(BaseModel):
 
 @router.post("/{challenge_id}/award", response_model=Challenge,
              summary="Award the challenge to one application: its talents solve it (bureau)")
-def award_challenge(challenge_id: str, body: AwardIn, store: GraphStore = Depends(get_store),
-                    audit: AuditLog = Depends(get_audit), principal: Principal = Depends(BUREAU)) -> Challenge:
+def award_challenge(challenge_id: str, body: AwardIn, store: Store,
+                    audit: Audit, principal: Principal = Depends(BUREAU)) -> Challenge:
     from bureau.challenges import award
 
     readable_challenge(store, principal, challenge_id)

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, require_roles
-from api.deps import get_store
+from api.deps import Store
 from api.docking import Contract, DockingService
 from api.errors import ERROR_RESPONSES, ApiError
 from api.gate import Gate
 from api.policy import Act, Resource, authorize, roles_for
+from api.services.subscriptions import own_subscription, subscriptions_of
 from graph.model import (
     AbandonReason,
     ContactChannel,
@@ -28,7 +29,6 @@ from graph.model import (
     Notification,
     Subscription,
 )
-from graph.store import GraphStore
 
 router = APIRouter(prefix="/api", tags=["docking"], responses=ERROR_RESPONSES)
 DOCKERS = require_roles(*roles_for(Resource.DOCKING, Act.READ))
@@ -179,15 +179,12 @@ def read_notifications(request: Request, body: ReadIn, principal: Principal = De
 
 
 @router.get("/subscriptions", response_model=list[Subscription], summary="Your saved searches and subscriptions")
-def list_subscriptions(store: GraphStore = Depends(get_store), principal: Principal = Depends(SUBSCRIBERS)
-                       ) -> list[Subscription]:
-    rows = store.read(f"MATCH (s:{NodeLabel.SUBSCRIPTION.value} {{user_id: $uid}}) RETURN properties(s) AS p "
-                      "ORDER BY s.created_at DESC", uid=principal.user_id)
-    return [s for s in (Subscription.from_props(r["p"]) for r in rows) if isinstance(s, Subscription)]
+def list_subscriptions(store: Store, principal: Principal = Depends(SUBSCRIBERS)) -> list[Subscription]:
+    return subscriptions_of(store, principal.user_id)
 
 
 @router.post("/subscriptions", response_model=Subscription, status_code=201, summary="Save a search or subscribe")
-def create_subscription(body: SubscriptionIn, store: GraphStore = Depends(get_store),
+def create_subscription(body: SubscriptionIn, store: Store,
                         principal: Principal = Depends(SUBSCRIBERS)) -> Subscription:
     authorize(principal, Resource.INBOX, Act.CREATE)
     if body.kind == "search" and len(body.query) < 2:
@@ -203,10 +200,8 @@ def create_subscription(body: SubscriptionIn, store: GraphStore = Depends(get_st
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Remove one of your subscriptions")
-def delete_subscription(subscription_id: str, store: GraphStore = Depends(get_store),
-                        principal: Principal = Depends(SUBSCRIBERS)) -> None:
-    node = store.get_node(NodeLabel.SUBSCRIPTION, subscription_id)
-    if not isinstance(node, Subscription) or node.user_id != principal.user_id:
+def delete_subscription(subscription_id: str, store: Store, principal: Principal = Depends(SUBSCRIBERS)) -> None:
+    if own_subscription(store, principal.user_id, subscription_id) is None:
         raise ApiError(404, "没有该订阅", "subscription_id")
     store.delete_node(NodeLabel.SUBSCRIPTION, subscription_id)
 

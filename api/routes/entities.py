@@ -17,11 +17,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, create_model
 
 from api.auth import Principal, Role, require_roles
-from api.deps import Page, ensure_storable, get_store, page_params
+from api.deps import PageParams, Store, ensure_storable
 from api.errors import ERROR_RESPONSES, ApiError
 from api.policy import Act, Resource, Target, authorize, roles_for
 from graph.model import NODE_TYPES, Achievement, Node, NodeLabel
-from graph.store import GraphStore
 
 router = APIRouter(prefix="/api", tags=["entities"], responses=ERROR_RESPONSES)
 
@@ -82,8 +81,8 @@ def _node_out_model(cls: type[Node]) -> type[BaseModel]:
 def _list_endpoint(label: NodeLabel, cls: type[Node], filters: dict[str, Any]) -> Any:
     def endpoint(
         request: Request,
-        store: GraphStore = Depends(get_store),
-        page: Page = Depends(page_params),
+        store: Store,
+        page: PageParams,
         q: str | None = Query(None, max_length=MAX_TEXT_QUERY, description="name contains, or exact id"),
         **kwargs: Any,
     ) -> dict[str, Any]:
@@ -116,7 +115,7 @@ def _register(slug: str, label: NodeLabel) -> None:
         operation_id=f"list_{snake}", summary=f"List {label.value} nodes", dependencies=[Depends(reader)],
     )
 
-    def get_one(node_id: str, store: GraphStore = Depends(get_store)) -> Node:
+    def get_one(node_id: str, store: Store) -> Node:
         return store.require_node(label, node_id)
 
     router.add_api_route(
@@ -126,7 +125,7 @@ def _register(slug: str, label: NodeLabel) -> None:
     if label in READ_ONLY:
         return
 
-    def create(request: Request, body: Node = Body(...), store: GraphStore = Depends(get_store),
+    def create(request: Request, body: Node = Body(...), *, store: Store,
                principal: Principal = Depends(require_roles(*roles_for(resource, Act.CREATE)))) -> Node:
         authorize(principal, resource, Act.CREATE)
         body = _stamp(principal, body)
@@ -135,7 +134,7 @@ def _register(slug: str, label: NodeLabel) -> None:
         _after_write(request, label, body)
         return body
 
-    def update(request: Request, node_id: str, body: Node = Body(...), store: GraphStore = Depends(get_store),
+    def update(request: Request, node_id: str, body: Node = Body(...), *, store: Store,
                principal: Principal = Depends(require_roles(*roles_for(resource, Act.UPDATE)))) -> Node:
         if body.id != node_id:
             raise ApiError(422, f"请求体中的 id {body.id!r} 与地址中的 {node_id!r} 不一致", "id")
@@ -146,7 +145,7 @@ def _register(slug: str, label: NodeLabel) -> None:
         _after_write(request, label, body)
         return body
 
-    def delete(request: Request, node_id: str, store: GraphStore = Depends(get_store),
+    def delete(request: Request, node_id: str, store: Store,
                principal: Principal = Depends(require_roles(*roles_for(resource, Act.DELETE)))) -> None:
         authorize(principal, resource, Act.DELETE, _target(store.require_node(label, node_id)))
         store.delete_node(label, node_id)

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.audit import AuditLog
 from api.auth import Principal, require_roles
-from api.deps import get_audit, get_engine
+from api.deps import Audit, Engine
 from api.errors import ERROR_RESPONSES, ApiError
 from api.gate import Gate, NeedGate
 from api.policy import Act, Resource, Target, authorize, permits, roles_for
+from api.services.feedback import verdicts_on
 from graph.model import LABEL_ZH, Feedback, NodeLabel, RejectReason, Verdict
 from matcher.results import Question
 
@@ -28,9 +29,6 @@ _QUERY_LABEL = {
     Question.ACHIEVEMENT_ENTERPRISE: (NodeLabel.ACHIEVEMENT, NodeLabel.ENTERPRISE),
     Question.ENTERPRISE_ACHIEVEMENT: (NodeLabel.ENTERPRISE, NodeLabel.ACHIEVEMENT),
 }
-_BY_QUERY = (
-    f"MATCH (f:{NodeLabel.FEEDBACK.value} {{query_id: $qid}}) RETURN properties(f) AS p ORDER BY f.at DESC LIMIT 200"
-)
 
 
 class FeedbackIn(BaseModel):
@@ -100,8 +98,8 @@ def feedback_out(fb: Feedback) -> FeedbackOut:
 
 
 @router.post("", response_model=FeedbackOut, status_code=201, summary="Accept or reject a match")
-def post_feedback(body: FeedbackIn, gate: Gate, engine: MatchEngine = Depends(get_engine),
-                  audit: AuditLog = Depends(get_audit), principal: Principal = Depends(JUDGES)) -> FeedbackOut:
+def post_feedback(body: FeedbackIn, gate: Gate, engine: Engine, audit: Audit,
+                  principal: Principal = Depends(JUDGES)) -> FeedbackOut:
     return feedback_out(give_verdict(gate, engine, audit, principal, body))
 
 
@@ -116,8 +114,7 @@ def list_feedback(gate: Gate, query_id: str = Query(..., min_length=1, max_lengt
         authorize(principal, Resource.VERDICT, Act.READ, verdict_target(gate, question, query_id, None))
     if store.get_props(query_label, query_id) is None:
         raise ApiError(404, f"没有 id 为 {query_id!r} 的{LABEL_ZH[query_label]}", "query_id")
-    rows = [Feedback.from_props(r["p"]) for r in store.read(_BY_QUERY, qid=query_id)]
     # verdicts on the enterprises an achievement was recommended to: only those about enterprises one acts for
-    return [feedback_out(fb) for fb in rows if isinstance(fb, Feedback) and (
+    return [feedback_out(fb) for fb in verdicts_on(store, query_id) if (
         question != Question.ACHIEVEMENT_ENTERPRISE
         or permits(principal, Resource.VERDICT, Act.READ, Target(enterprise_id=fb.candidate_id)))]

@@ -11,21 +11,19 @@ import shutil
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
-from api.audit import AuditLog
 from api.auth import Principal, require_roles
-from api.deps import get_audit, get_store
+from api.deps import Audit, Store
 from api.errors import ERROR_RESPONSES, ApiError
 from api.observability import INGEST_ROWS
 from api.policy import UPLOAD_RESOURCE, Act, Resource, UploadRowPolicy, roles_for
+from api.services.uploads import chain_placer
 from graph.exceptions import ValidationError
 from graph.files import private_dir
-from graph.store import GraphStore
-from ingest.classify import ChainPlacer, default_placer
+from ingest.classify import ChainPlacer
 from ingest.loader import ingest_file
 from ingest.mapping import ENTITY_TYPES, guess_entity
 from ingest.readers import ReadLimits, open_table
@@ -80,8 +78,8 @@ def upload(
                              "found if empty (instruction sheets such as 填写说明 skipped)"),
     header_row: int | None = Form(None, ge=1, le=1000, description="the row of an .xlsx sheet that holds the "
                                   "header; found if empty (title rows above it skipped)"),
-    store: GraphStore = Depends(get_store),
-    audit: AuditLog = Depends(get_audit),
+    *, store: Store,
+    audit: Audit,
     principal: Principal = Depends(require_roles(*roles_for(Resource.UPLOAD, Act.CREATE))),
 ) -> LoadReport:
     settings = request.app.state.settings
@@ -135,12 +133,4 @@ def upload(
 
 
 def _placer(request: Request) -> ChainPlacer:
-    return _placer_of(request.app.state)
-
-
-def _placer_of(state: Any) -> ChainPlacer:
-    """One chain placer per app: uploads are placed on chain segments like the ingest command's rows."""
-    placer = getattr(state, "chain_placer", None)
-    if placer is None:
-        placer = state.chain_placer = default_placer(state.settings)
-    return placer
+    return chain_placer(request.app.state)

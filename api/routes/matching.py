@@ -13,13 +13,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import WORKSPACE_ROLES, Principal, require_roles
-from api.deps import get_engine, get_store
+from api.deps import Engine, Store
 from api.errors import ERROR_RESPONSES
 from api.gate import Gate, NeedGate
 from api.observability import MATCH_SECONDS
 from api.policy import Act, Resource, Target, authorize, roles_for
 from graph.model import Challenge, Confidentiality, Need, NodeLabel
-from graph.store import GraphStore
 from matcher.results import MatchResult
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ def need_for_matches(gate: NeedGate, need_id: str) -> Need:
 
 @router.get("/needs/{need_id}/matches", response_model=MatchResult, summary="Achievements for a need")
 def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK,
-                 engine: MatchEngine = Depends(get_engine),
+                 *, engine: Engine,
                  principal: Principal = Depends(require_roles(*roles_for(Resource.NEED_MATCHES, Act.READ)))
                  ) -> MatchResult:
     need_for_matches(gate, need_id)
@@ -60,7 +59,7 @@ def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK
 @router.get("/achievements/{achievement_id}/enterprises", response_model=MatchResult,
             summary="Enterprises that could absorb an achievement (broker, bureau)")
 def achievement_matches(achievement_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK,
-                        store: GraphStore = Depends(get_store), engine: MatchEngine = Depends(get_engine),
+                        *, store: Store, engine: Engine,
                         principal: Principal = Depends(
                             require_roles(*roles_for(Resource.ACHIEVEMENT_ENTERPRISES, Act.READ)))) -> MatchResult:
     store.require_node(NodeLabel.ACHIEVEMENT, achievement_id)
@@ -72,8 +71,8 @@ def achievement_matches(achievement_id: str, gate: Gate, k: int = K, include_wea
 @router.get("/enterprises/{enterprise_id}/achievements", response_model=MatchResult,
             summary="Achievements worth an enterprise's attention (the enterprise, its broker, the bureau)")
 def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK,
-                       store: GraphStore = Depends(get_store),
-                       engine: MatchEngine = Depends(get_engine),
+                       *, store: Store,
+                       engine: Engine,
                        principal: Principal = Depends(WORKSPACE_ROLES)) -> MatchResult:
     authorize(principal, Resource.ENTERPRISE_RECOMMENDATIONS, Act.READ, Target(enterprise_id=enterprise_id))
     store.require_node(NodeLabel.ENTERPRISE, enterprise_id)
@@ -93,7 +92,7 @@ def match_text(engine: MatchEngine, text: str, k: int) -> MatchResult:
 
 
 @router.post("/search", response_model=MatchResult, summary="Achievements for a free-text need or technology")
-def search(body: TextQuery, engine: MatchEngine = Depends(get_engine),
+def search(body: TextQuery, engine: Engine,
            principal: Principal = Depends(require_roles(*roles_for(Resource.SEARCH, Act.READ)))) -> MatchResult:
     with MATCH_SECONDS.labels("search").time():
         return match_text(engine, body.text, body.k)

@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.audit import AuditLog
 from api.auth import WORKSPACE_ROLES, Principal, Role, require_roles
-from api.deps import Page, PageOut, ensure_storable, get_audit, get_store, page_params
+from api.deps import Audit, PageOut, PageParams, Store, ensure_storable
 from api.errors import ERROR_RESPONSES, ApiError
 from api.gate import Gate, NeedGate
 from api.policy import Act, AnyNeedView, NeedView, Resource, Target, authorize, permits, roles_for
@@ -158,7 +157,7 @@ def after_need(request: Request, need: Need, posted: bool = False) -> None:
 @router.get("", response_model=NeedPage, summary="List needs visible to the caller")
 def list_needs(
     gate: Gate,
-    page: Page = Depends(page_params),
+    page: PageParams,
     enterprise_id: str | None = Query(None, max_length=128, description="only needs of this enterprise that "
                                       "you may read in full"),
     status: NeedStatus | None = None,
@@ -172,8 +171,8 @@ def list_needs(
 
 
 @router.post("", response_model=NeedView, status_code=201, summary="Post a need")
-def post_need(request: Request, body: NeedIn, gate: Gate, store: GraphStore = Depends(get_store),
-              audit: AuditLog = Depends(get_audit), principal: Principal = Depends(POSTERS)) -> NeedView:
+def post_need(request: Request, body: NeedIn, gate: Gate, store: Store,
+              audit: Audit, principal: Principal = Depends(POSTERS)) -> NeedView:
     need = create_need(store, principal, body)
     after_need(request, need, posted=True)
     audit.record(principal, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
@@ -186,7 +185,7 @@ def get_need(need_id: str, gate: Gate, principal: Principal = Depends(WORKSPACE_
 
 
 @router.patch("/{need_id}", response_model=NeedView, summary="Change a need you manage")
-def patch_need(request: Request, need_id: str, body: NeedPatch, gate: Gate, audit: AuditLog = Depends(get_audit),
+def patch_need(request: Request, need_id: str, body: NeedPatch, gate: Gate, audit: Audit,
                principal: Principal = Depends(POSTERS)) -> NeedView:
     changes = body.model_dump(exclude_unset=True)
     updated = change_need(gate, need_id, changes)
@@ -196,7 +195,7 @@ def patch_need(request: Request, need_id: str, body: NeedPatch, gate: Gate, audi
 
 
 @router.delete("/{need_id}", status_code=204, summary="Withdraw a need you manage")
-def delete_need(request: Request, need_id: str, gate: Gate, audit: AuditLog = Depends(get_audit),
+def delete_need(request: Request, need_id: str, gate: Gate, audit: Audit,
                 principal: Principal = Depends(POSTERS)) -> None:
     need = gate.readable(need_id, audit=None)
     authorize(principal, Resource.NEED, Act.DELETE, Target(enterprise_id=need.enterprise_id))

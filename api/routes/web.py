@@ -45,6 +45,14 @@ from api.match_views import (
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
 from api.present import FILTERS, band
 from api.routes.needs import NeedIn, after_need, change_need, create_need
+from api.services.catalogue import (
+    achievements_by_id,
+    names_by_id,
+    regions,
+    segment_chains,
+    segments_with_chain_names,
+)
+from api.services.uploads import chain_placer
 from graph.files import private_dir, write_private
 from graph.model import (
     LABEL_ZH,
@@ -264,14 +272,6 @@ def needs_page(request: Request) -> Response:
                    needs=[v for v in views if not (isinstance(v, NeedView) and v.can_manage) or me.role == Role.BUREAU])
 
 
-def achievement_cards(store: Any, ids: list[str]) -> dict[str, Achievement]:
-    """The achievements behind a list of matches (cooperation modes, owners, maturity for the cards)."""
-    if not ids:
-        return {}
-    rows = store.read(f"MATCH (a:{NodeLabel.ACHIEVEMENT.value}) WHERE a.id IN $ids RETURN properties(a) AS p", ids=ids)
-    return {a.id: a for a in (Achievement.from_props(r["p"]) for r in rows) if isinstance(a, Achievement)}
-
-
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
 def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     me = _page_principal(request)
@@ -297,7 +297,7 @@ def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     shown = {m.candidate_id for m in result.matches} if result else set()
     rejected = [fb for c, fb in records.items() if fb.verdict == Verdict.REJECT and c not in shown]
     accepted = [c for c, fb in records.items() if fb.verdict == Verdict.ACCEPT]
-    cards = achievement_cards(gate.store, [*shown, *records])
+    cards = achievements_by_id(gate.store, [*shown, *records])
     can_reveal = (permits(me, Resource.NEED, Act.REVEAL_IDENTITY, target)
                   and need.confidentiality != Confidentiality.PUBLIC and not need.reveal_identity)
     can_escalate = (result is not None and result.is_gap and not accepted and need.escalated_on is None
@@ -434,10 +434,6 @@ def achievement_page(request: Request, achievement_id: str) -> Response:
 ATTACHMENT_TYPES = {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt"}
 ATTACHMENT_MAX_MB = 10
 ATTACHMENTS_PER_NEED = 5
-_REGIONS = f"MATCH (r:{NodeLabel.REGION.value}) RETURN r.name AS name ORDER BY r.name"
-_SEGMENTS = (f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) "
-             f"OPTIONAL MATCH (s)-[:PART_OF]->(c:{NodeLabel.INDUSTRY_CHAIN.value}) "
-             "RETURN s.id AS id, s.name AS name, c.name AS chain ORDER BY s.chain_id, s.order")
 
 
 @router.get("/enterprise", response_class=HTMLResponse)
@@ -462,15 +458,13 @@ def _enterprise_page(request: Request, me: Principal, error: str | None = None, 
         for need_id, st in standing.read([n.id for n in needs]).items():
             if st.achievement_ids and st.confidences[0] >= st.threshold:
                 best[need_id] = (st.achievement_ids[0], st.confidences[0], band(st.confidences[0], st.threshold))
-    names = {r["id"]: r["name"] for r in gate.store.read(
-        f"MATCH (a:{NodeLabel.ACHIEVEMENT.value}) WHERE a.id IN $ids RETURN a.id AS id, a.name AS name",
-        ids=[b[0] for b in best.values()])} if best else {}
+    names = names_by_id(gate.store, NodeLabel.ACHIEVEMENT, [b[0] for b in best.values()])
     form = form or {}
     return _render(request, "enterprise.html", me, status_code=status_code, enterprise_name=ent.get("name", "我的企业"),
                    error=error, needs=gate.views(needs), best=best, best_names=names,
                    engine_ready=standing is not None, form=form, suggested=suggested or {},
-                   chosen=set(form.get("segment_ids", [])), segments=gate.store.read(_SEGMENTS),
-                   regions=[r["name"] for r in gate.store.read(_REGIONS)],
+                   chosen=set(form.get("segment_ids", [])), segments=segments_with_chain_names(gate.store),
+                   regions=regions(gate.store),
                    modes=[m.value for m in CooperationMode], attachment_types=sorted(ATTACHMENT_TYPES),
                    attachment_max_mb=ATTACHMENT_MAX_MB, default_region=ent.get("region") or "")
 
@@ -483,15 +477,12 @@ def _suggest_segments(request: Request, name: str, description: str) -> dict[str
     """Chain segments to suggest for a need text (segment id -> confidence): the classifier's placements, and
     when it is not sure enough to place the need by itself, the segments whose keywords the text uses (a
     person confirms a suggestion; an automatic placement has no one to check it)."""
-    from api.routes.ingest import _placer_of
-
     text = "\n".join(p for p in (name, description) if p)
     if not text.strip():
         return {}
-    decision = _placer_of(request.app.state).decide(text)
+    decision = chain_placer(request.app.state).decide(text)
     out = {p.segment_id: float(p.confidence) for p in decision.placements}
-    chain_of = {r["id"]: r["chain"] for r in request.app.state.store.read(
-        f"MATCH (s:{NodeLabel.CHAIN_SEGMENT.value}) RETURN s.id AS id, s.chain_id AS chain")}
+    chain_of = segment_chains(request.app.state.store)
     by_hits = sorted(decision.keyword_hits.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     for seg, _ in by_hits:
         if len(out) >= SUGGESTIONS:

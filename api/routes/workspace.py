@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import socket
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,6 +27,10 @@ from api.gate import NeedGate, gate_for
 from api.policy import UPLOAD_RESOURCE, Act, Resource, Target, UploadRowPolicy, authorize, permits
 from api.present import band
 from api.routes.web import _check_csrf, _login_redirect, _page_principal, _render
+from api.services.catalogue import chains, names_by_id, regions, segments
+from api.services.subscriptions import own_subscription, subscriptions_of
+from api.services.uploads import run_upload, upload_jobs, worker_name
+from api.services.workspace import QueueScope, escalated_needs, need_verdicts, queue_count, queue_needs
 from graph.files import private_dir
 from graph.model import (
     OPEN_DOCKING_STAGES,
@@ -44,6 +46,7 @@ from graph.model import (
     UploadJob,
     Verdict,
 )
+from graph.store import GraphStore
 from ingest.spreadsheet import append_row
 
 router = APIRouter(include_in_schema=False)
@@ -51,36 +54,6 @@ PAGE_SIZE = 20
 NEW_NEED_DAYS = 14
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-_QUEUE_NEEDS = (
-    f"MATCH (n:{NodeLabel.NEED.value}) WHERE ($all OR n.enterprise_id IN $ents) "
-    "AND ($status IS NULL OR n.status = $status) AND ($conf IS NULL OR n.confidentiality = $conf) "
-    "AND ($segment IS NULL OR EXISTS { MATCH (n)-[:IN_SEGMENT]->(s:ChainSegment) WHERE s.id = $segment }) "
-    "AND ($chain IS NULL OR EXISTS { MATCH (n)-[:IN_SEGMENT]->(s:ChainSegment) WHERE s.chain_id = $chain }) "
-    "AND ($county IS NULL OR n.region = $county OR EXISTS { MATCH (e:Enterprise) "
-    "WHERE e.id = n.enterprise_id AND e.region = $county }) "
-    "AND ($since IS NULL OR n.posted_on >= $since) "
-    "RETURN properties(n) AS p ORDER BY coalesce(n.posted_on, '') DESC, n.id SKIP $skip LIMIT $limit"
-)
-_QUEUE_COUNT = _QUEUE_NEEDS.split(" RETURN ")[0] + " RETURN count(n) AS c"
-_VERDICTS_OF = (
-    f"MATCH (f:{NodeLabel.FEEDBACK.value}) WHERE f.query_id IN $ids AND f.question = 'need_achievement' "
-    "RETURN f.query_id AS q, f.candidate_id AS c, f.verdict AS v, f.at AS at ORDER BY f.at"
-)
-_NAMES = "MATCH (x) WHERE x.id IN $ids RETURN x.id AS id, x.name AS name"
-_ESCALATED = (
-    f"MATCH (n:{NodeLabel.NEED.value}) WHERE n.escalated_on IS NOT NULL "
-    "RETURN properties(n) AS p ORDER BY n.escalated_on DESC, n.id SKIP $skip LIMIT $limit"
-)
-_SEGMENTS = "MATCH (s:ChainSegment) RETURN s.id AS id, s.name AS name, s.chain_id AS chain ORDER BY s.chain_id, s.order"
-_CHAINS = "MATCH (c:IndustryChain) RETURN c.id AS id, c.name AS name ORDER BY c.id"
-_REGIONS = "MATCH (r:Region) RETURN r.name AS name ORDER BY r.name"
-_MY_SUBSCRIPTIONS = (
-    f"MATCH (s:{NodeLabel.SUBSCRIPTION.value} {{user_id: $uid}}) RETURN properties(s) AS p ORDER BY s.created_at DESC"
-)
-_MY_JOBS = (
-    f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE $all OR j.user_id = $uid "
-    "RETURN properties(j) AS p ORDER BY j.created_at DESC LIMIT 20"
-)
 CHANNEL_CHOICES = [(c.value, c.value) for c in ContactChannel]
 ABANDON_CHOICES = [(r.value, ABANDON_ZH[r]) for r in AbandonReason]
 CONTRACT_CHOICES = [(c.value, c.value) for c in ContractType]
@@ -100,8 +73,8 @@ def _acts_for(me: Principal) -> list[str]:
     return []
 
 
-def _names(store: Any, ids: set[str]) -> dict[str, str]:
-    return {r["id"]: r["name"] for r in store.read(_NAMES, ids=sorted(ids))} if ids else {}
+def _names(store: GraphStore, ids: set[str]) -> dict[str, str]:
+    return names_by_id(store, None, ids)
 
 
 def _dockings(request: Request) -> DockingService:
@@ -111,10 +84,16 @@ def _dockings(request: Request) -> DockingService:
 
 # --- the broker's work queue ---------------------------------------------------------------------
 
-def _queue_filters(chain: str | None, segment: str | None, county: str | None, status: str | None,
-                   conf: str | None) -> dict[str, Any]:
-    return {"chain": chain or None, "segment": segment or None, "county": county or None,
-            "status": status or None, "conf": conf or None}
+def _queue_scope(me: Principal, chain: str | None, segment: str | None, county: str | None, status: str | None,
+                 conf: str | None) -> QueueScope:
+    return QueueScope(everything=me.role == Role.BUREAU, enterprises=_acts_for(me), chain=chain or None,
+                      segment=segment or None, county=county or None, status=status or None, conf=conf or None)
+
+
+def _filters(scope: QueueScope) -> dict[str, str | None]:
+    """The filters as the page shows them (and puts them in its links)."""
+    return {"chain": scope.chain, "segment": scope.segment, "county": scope.county, "status": scope.status,
+            "conf": scope.conf}
 
 
 def awaiting_review(request: Request, gate: NeedGate, needs: list[Need]) -> list[dict[str, Any]]:
@@ -125,9 +104,7 @@ def awaiting_review(request: Request, gate: NeedGate, needs: list[Need]) -> list
         return []
     ids = [n.id for n in needs]
     standings = standing.read(ids)
-    judged: dict[tuple[str, str], str] = {}
-    for r in gate.store.read(_VERDICTS_OF, ids=ids):
-        judged[(r["q"], r["c"])] = r["v"]
+    judged = need_verdicts(gate.store, ids)
     rows = []
     for need in needs:
         st = standings.get(need.id)
@@ -156,18 +133,14 @@ def queue_page(request: Request, chain: str | None = Query(None, max_length=64),
     if me.role not in (Role.BROKER, Role.BUREAU):
         raise ApiError(403, "工作台供技术经纪人和科技局使用")
     gate = gate_for(request, me)
-    filters = _queue_filters(chain, segment, county, status, conf)
-    base = {"all": me.role == Role.BUREAU, "ents": _acts_for(me), **filters}
+    scope = _queue_scope(me, chain, segment, county, status, conf)
+    filters = _filters(scope)
     store = gate.store
-    rows = store.read(_QUEUE_NEEDS, **base, since=None, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
-    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    needs = queue_needs(store, scope, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
     more = len(needs) > PAGE_SIZE
     needs = needs[:PAGE_SIZE]
     since = (datetime.now(UTC).date() - timedelta(days=NEW_NEED_DAYS)).isoformat()
-    counts = {
-        "needs": store.read(_QUEUE_COUNT, **base, since=None)[0]["c"],
-        "new_needs": store.read(_QUEUE_COUNT, **base, since=since)[0]["c"],
-    }
+    counts = {"needs": queue_count(store, scope), "new_needs": queue_count(store, scope, since=since)}
     awaiting = awaiting_review(request, gate, needs)
     if sort == "confidence":
         needs.sort(key=lambda n: -max((r["confidence"] for r in awaiting if r["need"].id == n.id), default=0))
@@ -180,7 +153,7 @@ def queue_page(request: Request, chain: str | None = Query(None, max_length=64),
     query = {k: v for k, v in {**filters, "sort": sort}.items() if v}
     return _render(request, "queue.html", me, needs=[views[n.id] for n in needs if n.id in views], awaiting=awaiting,
                    dockings=dockings, names=names, counts=counts, filters=filters, sort=sort, page=page, more=more,
-                   chains=store.read(_CHAINS), segments=store.read(_SEGMENTS), regions=store.read(_REGIONS),
+                   chains=chains(store), segments=segments(store), regions=regions(store),
                    status_choices=STATUS_ZH, query=urlencode(query), export_query=urlencode({**query, "page": page}),
                    new_since=since)
 
@@ -199,10 +172,8 @@ def queue_export(request: Request, chain: str | None = Query(None, max_length=64
     from openpyxl import Workbook
 
     gate = gate_for(request, me)
-    filters = _queue_filters(chain, segment, county, status, conf)
-    rows = gate.store.read(_QUEUE_NEEDS, all=me.role == Role.BUREAU, ents=_acts_for(me), **filters, since=None,
-                           skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    scope = _queue_scope(me, chain, segment, county, status, conf)
+    needs = queue_needs(gate.store, scope, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     gate.views(needs)  # the export shows them in full: audited like a page view
     names = _names(gate.store, {n.enterprise_id for n in needs if n.enterprise_id})
     wb = Workbook()
@@ -408,8 +379,7 @@ def inbox_read(request: Request, note_id: str = Form("", max_length=64), csrf: s
 
 
 def _subscriptions(request: Request, me: Principal) -> list[Subscription]:
-    rows = request.app.state.store.read(_MY_SUBSCRIPTIONS, uid=me.user_id)
-    return [s for s in (Subscription.from_props(r["p"]) for r in rows) if isinstance(s, Subscription)]
+    return subscriptions_of(request.app.state.store, me.user_id)
 
 
 @router.get("/subscriptions", response_class=HTMLResponse)
@@ -421,7 +391,7 @@ def subscriptions_page(request: Request) -> Response:
     store = request.app.state.store
     subs = _subscriptions(request, me)
     names = _names(store, {s.segment_id for s in subs if s.segment_id})
-    return _render(request, "subscriptions.html", me, subs=subs, names=names, segments=store.read(_SEGMENTS))
+    return _render(request, "subscriptions.html", me, subs=subs, names=names, segments=segments(store))
 
 
 @router.post("/subscriptions")
@@ -457,8 +427,7 @@ def unsubscribe(request: Request, sub_id: str, csrf: str = Form("", max_length=1
     if isinstance(me, Response):
         return me
     _check_csrf(request, csrf)
-    node = request.app.state.store.get_node(NodeLabel.SUBSCRIPTION, sub_id)
-    if not isinstance(node, Subscription) or node.user_id != me.user_id:
+    if own_subscription(request.app.state.store, me.user_id, sub_id) is None:
         raise ApiError(404, "没有该订阅")
     request.app.state.store.delete_node(NodeLabel.SUBSCRIPTION, sub_id)
     return RedirectResponse("/subscriptions?msg=removed", status_code=303)
@@ -479,8 +448,7 @@ def _uploadable(me: Principal) -> list[tuple[str, str]]:
 
 
 def _jobs_of(request: Request, me: Principal) -> list[UploadJob]:
-    rows = request.app.state.store.read(_MY_JOBS, all=me.role == Role.BUREAU, uid=me.user_id)
-    return [j for j in (UploadJob.from_props(r["p"]) for r in rows) if isinstance(j, UploadJob)]
+    return upload_jobs(request.app.state.store, me.user_id, everyone=me.role == Role.BUREAU)
 
 
 @router.get("/upload", response_class=HTMLResponse)
@@ -566,49 +534,6 @@ def upload_file(request: Request, file: UploadFile = File(...), entity: str = Fo
     return RedirectResponse(f"/upload/jobs/{job.id}", status_code=303)
 
 
-def run_upload(state: Any, me: Principal, job_id: str, path: Path) -> None:
-    """Load one uploaded file, recording progress on its job; the report and reject file stay with the job."""
-    from api.routes.ingest import _placer_of
-    from graph.exceptions import TechmatchError
-    from ingest.loader import Loader
-    from ingest.readers import ReadLimits, open_table
-
-    store, settings = state.store, state.settings
-    job = store.get_node(NodeLabel.UPLOAD_JOB, job_id)
-    assert isinstance(job, UploadJob)
-    limits = ReadLimits(max_rows=settings.max_upload_rows, max_seconds=settings.max_upload_seconds)
-    batch = 200
-
-    def progress(batch_no: int, nodes: Any) -> None:
-        store.write(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value} {{id: $id}}) SET j.rows_done = $done",
-                    id=job_id, done=min(batch_no * batch, job.rows_total or batch_no * batch))
-
-    try:
-        total = open_table(path, limits=limits).total_hint or 0
-        job = job.model_copy(update={"status": "running", "rows_total": total})
-        store.update_node(job)
-        loader = Loader(store, placer=_placer_of(state), batch_size=batch, rejects_dir=path.parent,
-                        before_batch=progress, progress=False, limits=limits, row_policy=UploadRowPolicy(me))
-        report = loader.load(path, entity=job.entity or None, source_name=job.file_name)
-        job = job.model_copy(update={
-            "status": "done", "rows_done": report.rows_read, "finished_at": datetime.now(UTC),
-            "report_json": json.dumps({**report.as_dict(), "summary": report.summary()}, ensure_ascii=False,
-                                      default=str)[:200_000],
-            "rejects_file": Path(report.rejects_file).name if report.rejects_file else ""})
-        store.update_node(job)
-        if report.created or report.updated:
-            state.upkeep.after_load()
-    except TechmatchError as exc:
-        store.update_node(job.model_copy(update={"status": "failed", "finished_at": datetime.now(UTC),
-                                                 "error": str(exc).replace(str(path), job.file_name)[:1000]}))
-    except Exception:
-        store.update_node(job.model_copy(update={"status": "failed", "finished_at": datetime.now(UTC),
-                                                 "error": "加载时出现内部错误，已记录在日志中"}))
-        raise
-    finally:
-        path.unlink(missing_ok=True)  # the reject file stays for download; the upload itself does not
-
-
 def _job(request: Request, me: Principal, job_id: str) -> UploadJob:
     job = request.app.state.store.get_node(NodeLabel.UPLOAD_JOB, job_id)
     if not isinstance(job, UploadJob) or (job.user_id != me.user_id and me.role != Role.BUREAU):
@@ -642,39 +567,6 @@ def upload_rejects(request: Request, job_id: str) -> Response:
     return FileResponse(path, filename=download)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def mark_interrupted_uploads(store: Any) -> int:
-    """Uploads that a process on this host started and did not finish (it is gone) are failed, with a sentence
-    that says what to do; other workers' running uploads are left alone."""
-    host = socket.gethostname()
-    rows = store.read(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE j.status IN ['queued', 'running'] "
-                      "RETURN j.id AS id, j.worker AS worker")
-    gone = []
-    for r in rows:
-        worker_host, _, pid = str(r["worker"] or "").rpartition(":")
-        if worker_host == host and not _alive(int(pid) if pid.isdigit() else -1):
-            gone.append(r["id"])
-    if gone:
-        store.write(f"MATCH (j:{NodeLabel.UPLOAD_JOB.value}) WHERE j.id IN $ids SET j.status = 'failed', "
-                    "j.error = $why", ids=gone, why="服务重启，上传中断：请重新上传该文件（已写入的批次不会重复）")
-    return len(gone)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # --- the bureau's list of needs submitted as unmet -------------------------------------------------
 
 @router.get("/escalations", response_class=HTMLResponse)
@@ -684,8 +576,7 @@ def escalations_page(request: Request, page: int = Query(1, ge=1, le=10_000)) ->
         return me
     authorize(me, Resource.STATISTICS, Act.READ)
     gate = gate_for(request, me)
-    rows = gate.store.read(_ESCALATED, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
-    needs = [n for n in (Need.from_props(r["p"]) for r in rows) if isinstance(n, Need)]
+    needs = escalated_needs(gate.store, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
     escalated = {n.id: n.escalated_on for n in needs}
     return _render(request, "escalations.html", me, needs=gate.views(needs[:PAGE_SIZE]), escalated=escalated,
                    page=page, more=len(needs) > PAGE_SIZE)
