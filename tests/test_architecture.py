@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 ROUTES = Path(__file__).resolve().parents[1] / "api" / "routes"
-#: bureau_pages.py still holds one name query; it moves with the bureau work (issue 18), then this goes
-PENDING = {"bureau_pages.py"}
 CYPHER = re.compile(r"\b(?:OPTIONAL\s+)?MATCH\s*\(|\bMERGE\s*\(|\bCREATE\s*\(|\bDETACH\s+DELETE\b|\bUNWIND\b"
                     r"|\bRETURN\b|\bSET\s+\w+\.")
 QUERY_METHODS = {"read", "write", "transaction", "run"}
@@ -46,7 +44,7 @@ def test_the_scan_finds_a_query_in_a_string_and_in_an_f_string_and_the_call_that
                      'x = "需求 MATCH 规则"\n') == []
 
 
-@pytest.mark.parametrize("module", sorted(p.name for p in ROUTES.glob("*.py") if p.name not in PENDING))
+@pytest.mark.parametrize("module", sorted(p.name for p in ROUTES.glob("*.py")))
 def test_no_route_module_holds_a_query(module):
     assert cypher_in((ROUTES / module).read_text(encoding="utf-8")) == [], (
         f"api/routes/{module}: move the query into api/services")

@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.gate import gate_for
 from api.policy import Act, Resource, authorize
 from api.routes.web import FLASH, _check_csrf, _login_redirect, _page_principal, _render
+from api.services.catalogue import display_names
 from bureau import svg
 from graph.model import LABEL_ZH, Challenge, ChallengeStatus, NodeLabel
 from graph.zh import AUDIT_ACTION_ZH, AUDIT_DETAIL_ZH, CHAIN_POSITION_ZH, CHALLENGE_STATUS_ZH
@@ -192,23 +193,6 @@ _UNNAMED = {NodeLabel.API_KEY.value: "一把 API 密钥"}
 _ROLES = {r.value: ROLE_NAMES_ZH[r] for r in Role}
 
 
-def _names(store: Any, ids_by_label: dict[str, set[str]]) -> dict[tuple[str, str], str]:
-    """The name of each (label, id), read once per label."""
-    out: dict[tuple[str, str], str] = {}
-    for label, ids in ids_by_label.items():
-        try:
-            lbl = NodeLabel(label)
-        except ValueError:
-            continue
-        if lbl in (NodeLabel.API_KEY, NodeLabel.SESSION, NodeLabel.AUDIT_EVENT, NodeLabel.FEEDBACK):
-            continue
-        first = {NodeLabel.USER: "x.full_name", NodeLabel.APPLICATION: "x.team_name"}.get(lbl, "x.name")
-        for r in store.read(f"MATCH (x:{lbl.value}) WHERE x.id IN $ids RETURN x.id AS id, {first} AS n, "
-                            "x.name AS name", ids=sorted(ids)):
-            out[(label, r["id"])] = r["n"] or r["name"] or ""
-    return out
-
-
 def _audit_rows(request: Request, events: list[Any]) -> list[dict[str, str]]:
     """Who (the user's name), what (in Chinese), on what (its name), how much (in Chinese): never an id."""
     wanted: dict[str, set[str]] = {NodeLabel.USER.value: {e.user_id for e in events}}
@@ -219,7 +203,7 @@ def _audit_rows(request: Request, events: list[Any]) -> list[dict[str, str]]:
             wanted.setdefault(NodeLabel.ACHIEVEMENT.value, set()).add(e.detail.split(" ", 1)[1])
         if e.action == "issue_key":
             wanted[NodeLabel.USER.value].add(e.detail)
-    names = _names(request.app.state.store, wanted)
+    names = display_names(request.app.state.store, wanted)
     out = []
     for e in events:
         kind = LABEL_ZH.get(e.target_label, "") if e.target_label else ""

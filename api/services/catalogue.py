@@ -48,6 +48,28 @@ def names_by_id(store: GraphStore, label: NodeLabel | None, ids: Iterable[str]) 
     return {r["id"]: r["name"] for r in store.read(query, ids=wanted)}
 
 
+#: nodes whose name is not shown in the audit trail (keys, sessions, events, verdicts have no name of their own)
+_NAMELESS = (NodeLabel.API_KEY, NodeLabel.SESSION, NodeLabel.AUDIT_EVENT, NodeLabel.FEEDBACK)
+
+
+def display_names(store: GraphStore, ids_by_label: dict[str, set[str]]) -> dict[tuple[str, str], str]:
+    """The name a person knows each (label, id) by (a user's full name, an application's team), read once per
+    label; unknown labels and nameless nodes are left out."""
+    out: dict[tuple[str, str], str] = {}
+    for label, ids in ids_by_label.items():
+        try:
+            lbl = NodeLabel(label)
+        except ValueError:
+            continue
+        if lbl in _NAMELESS:
+            continue
+        first = {NodeLabel.USER: "x.full_name", NodeLabel.APPLICATION: "x.team_name"}.get(lbl, "x.name")
+        for r in store.read(f"MATCH (x:{lbl.value}) WHERE x.id IN $ids RETURN x.id AS id, {first} AS n, "
+                            "x.name AS name", ids=sorted(ids)):
+            out[(label, r["id"])] = r["n"] or r["name"] or ""
+    return out
+
+
 def id_by_name(store: GraphStore, label: NodeLabel, name: str) -> str | None:
     """The id of the one node of ``label`` called ``name``; None when there is none or more than one."""
     rows = store.read(f"MATCH (x:{label.value}) WHERE x.name = $name RETURN x.id AS id", name=name)
