@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 #: the passage length the rows stored under the bare name ``use-m3`` were made with
 FULL_CHARS = 512
 #: passages are cut to their first 256 characters: as good a fused ranking as 512 on the judged set, and faster to
-#: index; 64 / 128 lose (benchmarks/README.md, *Embedding throughput*)
+#: index; 64 / 128 lose (docs/matcher.md, *Passages cut short*)
 MAX_CHARS = 256
 #: a query (a need) is read up to 512 characters, as before passages were cut: cut to 256 too, USE alone fell
 #: from 0.242 to 0.224 nDCG@10 on the judged set's tune part (a query is encoded once, its length costs little)
