@@ -15,8 +15,8 @@ import numpy as np
 FULL_CHARS = 512
 #: passages are cut to their first 64 characters (the name and the opening of the description) before encoding:
 #: e5's time grows faster than linearly with length, and the lexical channels read the whole text anyway. On the
-#: judged set's tune part the fused ranking is no worse at 64 / 128 characters than at 512 (nDCG@10 0.475 / 0.483
-#: vs 0.460, USE at 256) and both encoders together need 5.5x fewer CPU-seconds per passage (benchmarks/README.md,
+#: judged set's tune part the fused ranking is no worse at 64 characters than at 512 (nDCG@10 0.475 with USE at 256
+#: against 0.460) and both encoders together need 5.5x fewer CPU-seconds per passage (benchmarks/README.md,
 #: *Embedding the corpus*)
 MAX_CHARS = 64
 #: a query (a need) is encoded on the request path, and e5's time grows faster than linearly with its length:
