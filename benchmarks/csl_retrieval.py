@@ -1,6 +1,6 @@
 """CSL retrieval: keywords → paper and title → abstract, per channel and fused, on the 2,000 CSL papers.
 
-    python benchmarks/csl_retrieval.py [--no-dense] [--queries 500]
+    python benchmarks/csl_retrieval.py [--no-dense] [--queries 500] [--task keywords|title]
 
 A second, independent check of the channel and fusion choices made on the need → achievement dev set
 (a choice that only helps on 20 needs would show here). Each query has exactly one relevant paper.
@@ -40,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-dense", action="store_true")
     ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--task", choices=("keywords", "title"), help="only one of the two tasks (default: both)")
     args = ap.parse_args()
     from graph.settings import get_settings
     from matcher.channels.bm25_words import BM25WordsChannel
@@ -60,6 +61,8 @@ def main() -> None:
                              [" ".join(papers[i].get("keywords") or []) for i in sample]),
         "title → abstract": ([p["abstract"] for p in papers], [papers[i]["title"] for i in sample]),
     }
+    if args.task:
+        tasks = {name: t for name, t in tasks.items() if name.startswith(args.task)}
     emb = None if args.no_dense else make_embedder(get_settings().embedder, get_settings().cache_dir)
     extra = [] if emb is None else make_embedders(get_settings().extra_embedders, get_settings().cache_dir)
     print(f"CSL retrieval: {len(papers)} papers, {len(sample)} queries per task, "

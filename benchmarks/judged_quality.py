@@ -22,8 +22,11 @@ the report part: Brier score, a reliability table, gap_auc with its interval, ag
 (``CURVES``: after ``--fit`` was pasted, the same as the tune fit), for each channel set an engine can have.
 ``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/confidence.py``.
 
-The channels' scores are cached (``$TECHMATCH_DATA_DIR/cache/judged_quality.npz``) so that reruns take seconds;
-the first run embeds what the vector store lacks (2,810 passages per encoder; long on two cores).
+``--against 'e5-small@512;use-m3@512'`` adds the pipeline with other encoders (primary; extras, as in the settings)
+to the rankings tables, with the paired test against this run's pipeline: how a change of encoders is judged.
+
+The channels' scores are cached (``$TECHMATCH_DATA_DIR/cache/judged_quality[-<row keys>].npz``) so that reruns take
+seconds; the first run embeds what the vector store lacks (2,810 passages per encoder; long on two cores).
 """
 
 from __future__ import annotations
@@ -50,18 +53,29 @@ TOP = 100
 
 
 # -- the channels' scores, once ---------------------------------------------------------------------------------
-def channel_scores(no_cache: bool) -> tuple[list[str], dict[str, dict[str, np.ndarray]],
-                                            dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None
+                   ) -> tuple[list[str], dict[str, dict[str, np.ndarray]],
+                              dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Achievement ids; per need (judged and dev), every channel's raw score of every achievement for the
     need's text as the engine queries it, and for the *name repeated* query variant; each dense channel's
-    achievement vectors (for pseudo-relevance feedback)."""
+    achievement vectors (for pseudo-relevance feedback). ``encoders``: (primary, extras) encoder specs as in the
+    settings (default: the settings'); one cache file per set of dense row keys."""
     from api.commands.rank_needs import _clean
     from graph.settings import get_settings
     from ingest.zhibei import achievement_from_record, need_from_record
+    from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import MatchEngine
+    from matcher.index.vectors import safe_name
 
+    settings = get_settings()
+    primary, extras = encoders or (settings.embedder, settings.extra_embedders)
+    emb = make_embedder(primary)
+    extra = make_embedders(extras) if emb is not None else []
+    keys = [getattr(e, "vector_key", e.name) for e in ([emb] if emb is not None else []) + extra]
+    # the file of the encoders before passages were cut short keeps its old name (caches made then stay valid)
+    suffix = "" if keys == ["e5-small", "use-m3"] else "-" + safe_name("+".join(keys) or "lexical")
     wanted = set(judged()) | set(dev())
-    cache = get_settings().data_dir / "cache" / "judged_quality.npz"
+    cache = settings.data_dir / "cache" / f"judged_quality{suffix}.npz"
     if cache.exists() and not no_cache:
         data = np.load(cache, allow_pickle=False)
         ids = [str(x) for x in data["ids"]]
@@ -78,7 +92,7 @@ def channel_scores(no_cache: bool) -> tuple[list[str], dict[str, dict[str, np.nd
     achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
     needs = [need_from_record(_clean(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
                                                     if line.strip()) if r.get("id") in wanted]
-    engine = MatchEngine(None, persist=False)
+    engine = MatchEngine(None, persist=False, embedder=emb, extra_embedders=extra)
     t0 = time.perf_counter()
     engine.on_progress(lambda p: print(f"  {p.line()}", file=sys.stderr, flush=True))
     engine.index_achievements(achs, rebuild=True)
@@ -277,6 +291,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fit", action="store_true", help="print the CURVES entries and fusion weights to paste")
     ap.add_argument("--no-cache", action="store_true", help="score the needs again (not from the cache)")
+    ap.add_argument("--against", metavar="PRIMARY;EXTRAS",
+                    help="also score the pipeline with these encoders (e.g. 'e5-small@512;use-m3@512') and compare")
     args = ap.parse_args()
     from matcher.engine import CHANNEL_WEIGHTS
     from matcher.fusion import RankNormalFusion, ZScoreFusion
@@ -311,8 +327,17 @@ def main() -> None:
     systems["tried: dense PRF (e5, top 5, β 0.1)"] = dense_prf(rank_normal, unit["dense"], 5, 0.1)
     tried_name = "tried: need name repeated in the query"
 
+    against = None
+    if args.against:
+        primary, _, extras = args.against.partition(";")
+        against = channel_scores(args.no_cache, (primary, extras))
+        assert against[0] == ids, "the two runs ranked different achievements"
     for part_name, qrels in (("report", report), ("tune", tune), ("shared dev (20)", shared_dev)):
         rows = {name: score(name, run_of(r, scores, ids, list(qrels)), qrels) for name, r in systems.items()}
+        if against is not None:
+            name = f"pipeline with {args.against}"
+            rows[name] = score(name, run_of(systems["pipeline: rank-normal, equal weights"], against[1], ids,
+                                            list(qrels)), qrels)
         pipeline_ranker = systems["pipeline: rank-normal, equal weights"]
         rows[tried_name] = score(tried_name, run_of(pipeline_ranker, name_twice, ids, list(qrels)), qrels)
         best_single = max((rows[c] for c in channels), key=lambda s: s.mean("ndcg@10"))
@@ -327,6 +352,12 @@ def main() -> None:
             w, t, lo = wins_losses(s, baseline)
             print(f"| {name} | {s.estimate('ndcg@10')} | {s.estimate('recall@10')} | {s.estimate('mrr')} | "
                   f"{d1:+.3f} ({p1:.3g}) | {d2:+.3f} ({p2:.3g}) | {w}/{t}/{lo} |")
+        if against is not None:
+            mine, theirs = rows["pipeline: rank-normal, equal weights"], rows[f"pipeline with {args.against}"]
+            d, p = paired_test(mine, theirs, "ndcg@10")
+            w, t, lo = wins_losses(mine, theirs)
+            print(f"\nPipeline with the configured encoders against the pipeline with {args.against}: Δ nDCG@10 "
+                  f"{d:+.4f} (paired randomisation p {p:.3g}), wins/ties/losses {w}/{t}/{lo}")
         judged_at10 = {name: np.mean([sum(a in qrels[n] for a, _ in run_of(systems[name], scores, ids, [n])[n][:10])
                                       / 10 for n in qrels]) for name in systems if not name.startswith("tried")}
         print("\njudged@10 (share of the top 10 that was judged; unjudged count as not relevant): "

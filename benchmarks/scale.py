@@ -13,8 +13,9 @@ zhibei needs. Everything is computed here, the embedding of the corpus included.
 Sections (each prints its own table; add one by writing a function and listing it in ``SECTIONS``):
 
 - ``embed``: documents embedded per second for the default dense channels together: the new path (the
-  background embedding job of the engine's indexes, whole corpus) and the old one (the full encoders on every
-  passage, on a sample: hours at 300k);
+  background embedding job of the engine's indexes, whole corpus, passages as configured), the same job on full
+  512-character passages (the default before), and the old one (the full encoders on every passage, on a
+  sample: hours at 300k);
 - ``build``: index build time and size: the new lexical index (one uint8 matrix per channel, persisted) and the
   old in-memory channels (raw counts + weighted copy);
 - ``startup``: a fresh process starting on the persisted indexes (time to the first answer, resident memory,
@@ -198,40 +199,69 @@ def progress_printer(label: str) -> Callable:
 
 # -- sections -------------------------------------------------------------------------------------
 def section_embed(run: Run) -> Table:
-    from matcher.embedders.e5_small import E5SmallEmbedder
-    from matcher.embedders.use_m3 import UseMultilingualEmbedder
+    from graph.settings import Settings
+    from matcher.embedders import e5_small, use_m3
+    from matcher.embedders.registry import make_embedder
     from matcher.engine import MatchEngine
+    from matcher.index.vectors import safe_name
 
+    full = (f"e5-small@{e5_small.FULL_CHARS}", f"use-m3@{use_m3.FULL_CHARS}")
     t = Table("Embedding the corpus (documents per second, the default dense channels together)",
-              ["achievements", "new: docs embedded", "new: docs/s", "old: docs/s", "new / old", "projected new total"])
-    t.notes.append(f"New: the engine's background embedding job (e5-small and USE, chunks persisted in the vector "
-                   f"store, e5 one passage per call), stopped after {run.args.embed_budget:.0f} s per size. Old: the "
-                   f"encoders as they were called before (e5 in batches of 32), on the first {run.args.old_sample} "
-                   f"documents. Both read the same recombined listings. {load_note()}.")
-    for n in run.args.sizes:
-        docs = run.corpus(n)
-        engine = MatchEngine(None, settings=default_settings(run, n), persist=False)
-        engine.on_progress(progress_printer(f"embed {n:,}"))
+              ["achievements", "new: docs/s", "new: docs per CPU-s",
+               "full passages, same job: docs/s", "full: docs per CPU-s", "old: docs/s", "new / full passages",
+               "projected new total"])
+    t.notes.append(f"New: the engine's background embedding job as configured (e5-small and USE, chunks persisted "
+                   f"in the vector store, e5 one passage per call, passages cut to e5 {e5_small.MAX_CHARS} / USE "
+                   f"{use_m3.MAX_CHARS} characters), each encoder alone for {run.args.embed_budget:.0f} s per size, "
+                   f"the rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. Full "
+                   f"passages: the same job with {full[0]} and {full[1]} (the default before passages were cut), "
+                   f"the same budget. Old: the encoders as they were called before the background job (e5 in batches "
+                   f"of 32, {e5_small.FULL_CHARS} characters), on the first {run.args.old_sample} documents. All read "
+                   f"the same recombined listings. Docs per CPU-second (the process's CPU time, every thread) do not "
+                   f"depend on how busy the machine is: two idle cores do at most twice that a second. {load_note()}.")
+
+    def job(n: int, docs: list, spec: str) -> tuple[float, float]:
+        """(docs/s, docs per CPU-second) of the embedding job for one encoder, stopped after the budget."""
+        engine = MatchEngine(None, settings=Settings(data_dir=run.data_dir(n) / safe_name(spec)),
+                             embedder=make_embedder(spec), extra_embedders=[], persist=False)
+        engine.on_progress(progress_printer(f"embed {n:,} {spec}"))
         engine.keeper.index_achievements(docs, rebuild=True)
         timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
         timer.start()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         engine.keeper.embed()
-        new_s = time.perf_counter() - t0
+        took, cpu = time.perf_counter() - t0, time.process_time() - c0
         timer.cancel()
         done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
         engine.close()
+        return done / took, done / cpu
+
+    def together(rates: list[float]) -> float:
+        """Documents per second of encoders run one after the other over the same documents."""
+        return 1.0 / sum(1.0 / r for r in rates) if all(rates) else 0.0
+
+    settings = default_settings(run, 0)
+    new_specs = [settings.embedder, *[s for s in settings.extra_embedders.split(",") if s.strip()]]
+    for n in run.args.sizes:
+        docs = run.corpus(n)
+        new_runs = [job(n, docs, spec) for spec in new_specs]
+        full_runs = [job(n, docs, spec) for spec in full]
+        new_rate, new_cpu = together([r for r, _ in new_runs]), together([c for _, c in new_runs])
+        full_rate, full_cpu = together([r for r, _ in full_runs]), together([c for _, c in full_runs])
         texts = [_text(a) for a in docs[: run.args.old_sample]]
         old_s = 0.0
-        for enc in (E5SmallEmbedder(batch_size=32), UseMultilingualEmbedder()):
+        for enc in (e5_small.E5SmallEmbedder(batch_size=32, max_chars=e5_small.FULL_CHARS),
+                    use_m3.UseMultilingualEmbedder(max_chars=use_m3.FULL_CHARS)):
             enc.embed_passages(texts[:2])  # model load, not timed
             t1 = time.perf_counter()
             enc.embed_passages(texts)
             old_s += time.perf_counter() - t1
-        new_rate, old_rate = done / new_s, len(texts) / old_s
-        t.rows.append([f"{n:,}", f"{done:,}", f"{new_rate:.2f}", f"{old_rate:.2f}", f"{new_rate / old_rate:.2f}x",
+        old_rate = len(texts) / old_s
+        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{full_rate:.2f}", f"{full_cpu:.2f}",
+                       f"{old_rate:.2f}", f"{new_rate / full_rate:.2f}x" if full_rate else "-",
                        _hours(n / new_rate) if new_rate else "-"])
-        print(f"embed {n}: new {new_rate:.2f}/s old {old_rate:.2f}/s", file=sys.stderr, flush=True)
+        print(f"embed {n}: new {new_rate:.2f}/s full passages {full_rate:.2f}/s old {old_rate:.2f}/s",
+              file=sys.stderr, flush=True)
     return t
 
 

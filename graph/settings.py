@@ -54,7 +54,9 @@ class Settings(BaseSettings):
 
     # --- matcher -------------------------------------------------------------------------------
     embedder: str = Field(
-        default="e5-small", description="primary dense encoder: e5-small | use-m3 | st:<path-or-name> | none"
+        default="e5-small",
+        description="primary dense encoder: e5-small | use-m3 (each with an optional @<passage characters>) "
+                    "| st:<path-or-name> | none"
     )
     extra_embedders: str = Field(
         default="use-m3",

@@ -27,6 +27,8 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, cache_dir: Path, cache_queries: bool = False) -> None:
         self.inner = inner
         self.name = inner.name
+        #: what the vectors are (encoder and passage length): the cache key, and the dense rows' key
+        self.vector_key: str = getattr(inner, "vector_key", inner.name)
         self.dim = inner.dim
         self.cache_queries = cache_queries
         safe = re.sub(r"[^0-9A-Za-z_.-]+", "_", inner.name)[:100]
@@ -57,7 +59,7 @@ class CachedEmbedder:
     chunk_size = 256
 
     def _embed(self, texts: Sequence[str], side: str) -> np.ndarray:
-        keys = [text_key(self.name, side, t or "") for t in texts]
+        keys = [text_key(self.vector_key, side, t or "") for t in texts]
         found = self._lookup(keys)
         todo = [i for i, k in enumerate(keys) if k not in found]
         self.hits += len(keys) - len(todo)
@@ -73,7 +75,7 @@ class CachedEmbedder:
             with self._lock:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO vec (k, v) VALUES (?, ?)",
-                    [(text_key(self.name, side, t or ""), v.tobytes()) for t, v in zip(chunk, vecs, strict=True)],
+                    [(text_key(self.vector_key, side, t or ""), v.tobytes()) for t, v in zip(chunk, vecs, strict=True)],
                 )
                 self._db.commit()
         for i in todo:

