@@ -141,8 +141,8 @@ def rankings(monkeypatch) -> list[str]:
     return calls
 
 
-def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_input_changes(  # noqa: F811
-        chain_graph, lexical, rankings, tmp_path):
+def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_input_changes(
+        chain_graph, lexical, rankings, tmp_path):  # noqa: F811
     store = chain_graph
     words = StoredWords(tmp_path / "words")
 
