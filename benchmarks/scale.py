@@ -718,8 +718,9 @@ def section_bureau(run: Run) -> Table:
     """The bureau's views on the zhibei graph (``--needs``: recombined needs added through the real ingest path),
     both paths reading the needs' stored standings: the old one recomputes the rest per view (every standing read
     whole, the solvers' index built from the graph's works, every unmet need's text cut by jieba), the new one
-    reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms).
-    Old and new alternate, ``--repeats`` times each; medians."""
+    reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
+    between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
+    one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
     from api.commands.bureau_cmd import current_verdicts, refresh_standings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
@@ -730,6 +731,7 @@ def section_bureau(run: Run) -> Table:
     from matcher.index import words as words_mod
     from matcher.index.words import StoredWords
     from matcher.solvers import stored as stored_mod
+    from matcher.solvers import stored_rankings as rankings_mod
     from matcher.solvers.ranking import SolverIndex, rank_solvers
     from matcher.standing import stored_unmet
 
@@ -750,12 +752,24 @@ def section_bureau(run: Run) -> Table:
 
     old_index: list = []
 
-    def views(old: bool) -> tuple[list[float], object]:
+    def ranked_ranker() -> Callable[[str, int], list[dict]]:
+        index: list = []
+
+        def ranker(statement: str, k: int) -> list[dict]:
+            if not index:
+                index.append(stored_mod.stored_solver_index(store, scorer="lexical"))
+            return rankings_mod.solver_rows(store, statement, k, index[0])
+
+        return ranker
+
+    def views(path: str) -> tuple[list[float], object]:
         # a CLI view is a fresh process: no text cut by an earlier view, the stored parts read from disk
+        old = path == "old"
         text_mod._token_cache.clear()
         old_index.clear()
         stored_mod._LOADED.clear()
         words_mod._MEMO.clear()
+        rankings_mod._MEMO.clear()
         t0 = time.perf_counter()
         if old:
             gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))
@@ -766,6 +780,8 @@ def section_bureau(run: Run) -> Table:
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
                 topics = curate_topics(store, gap_map, representation=tfidf_representation, solver_ranker=old_ranker,
                                        words=StoredWords(Path(nowhere)))
+        elif path == "ranked":
+            topics = curate_topics(store, gap_map, solver_ranker=ranked_ranker())
         else:
             topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store)[0])
         t_topics = time.perf_counter() - t0
@@ -778,30 +794,33 @@ def section_bureau(run: Run) -> Table:
     t0 = time.perf_counter()
     analyse_need_texts(store)  # what `techmatch bureau refresh` does after the standings
     t_words = time.perf_counter() - t0
-    views(False)  # pays the imports, jieba's start, the IDF table; builds the stored solvers' index if missing
-    times: dict[bool, list[list[float]]] = {True: [], False: []}
+    # pays the imports, jieba's start, the IDF table; builds the stored solvers' index and rankings if missing
+    views("new")
+    paths = ("old", "ranked", "new")
+    times: dict[str, list[list[float]]] = {p: [] for p in paths}
     same = True
     for _ in range(run.args.repeats):
-        for old in (True, False):
-            spent, topics = views(old)
-            times[old].append(spent)
-            key = [(t.topic_id, t.title, [s.get("id") for s in t.solvers]) for t in topics]  # type: ignore[attr-defined]
-            if old:
+        for path in paths:
+            spent, topics = views(path)
+            times[path].append(spent)
+            key = [(t.topic_id, t.title, t.solvers) for t in topics]  # type: ignore[attr-defined]
+            if path == "old":
                 reference = key
             else:
                 same = same and key == reference
     needs = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
-    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old) vs maintained (new)",
-              ["view", "needs", "topics", "old (s)", "new (s)", "new / old"])
+    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old), solvers ranked per "
+              "view (ranked), maintained (new)",
+              ["view", "needs", "topics", "old (s)", "ranked (s)", "new (s)", "new / old", "new / ranked"])
     t.notes.append(f"channels {', '.join(engine.channel_names)}; the graph server already running (its start is "
                    f"not counted); {added:,} recombined needs ingested ({t_ingest:.0f} s); stale standings "
                    f"refreshed first in {t_refresh:.1f} s; needs' words analysed and stored in {t_words:.1f} s; "
                    f"median of {run.args.repeats} alternating runs; same topics and solvers: {same}; {load_note()}")
     for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
                               "+ Excel report (/report.xlsx, bureau export)")):
-        o = float(np.median([r[i] for r in times[True]]))
-        n = float(np.median([r[i] for r in times[False]]))
-        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{n:.1f}", f"{n / o:.2f}"])
+        o, r, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
+        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{r:.1f}", f"{n:.1f}", f"{n / o:.2f}",
+                       f"{n / r:.2f}"])
     return t
 
 

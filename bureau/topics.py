@@ -147,27 +147,16 @@ def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
 
 
 def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[SolverRanker | None, str]:
-    """Solvers from the challenge engineer's ``rank_solvers`` (one index for all topics: the one kept in the
-    data directory, rebuilt only when the works changed), or none and why. The lexical scorer keeps topic
-    curation quick; a published challenge is ranked again with the full one."""
+    """Solvers from the challenge engineer's ``rank_solvers`` over the solvers' index kept in the data directory
+    (rebuilt only when the works changed), each topic's ranking kept too and read while neither its statement nor
+    any solver's works, name or track record changed (:class:`~matcher.solvers.stored_rankings.StoredRankings`);
+    or none and why. The lexical scorer keeps topic curation quick; a published challenge is ranked again with
+    the full one."""
     try:
-        from matcher.solvers.ranking import rank_solvers
-        from matcher.solvers.stored import stored_solver_index
+        from matcher.solvers.stored_rankings import StoredRankings
     except ImportError:
         return None, "揭榜方推荐模块不可用"
-    index: list[Any] = []  # read on first use: curating a chain with no unmet needs needs no index
-
-    def ranker(statement: str, k: int) -> list[dict[str, Any]]:
-        if not index:
-            index.append(stored_solver_index(store, scorer=scorer))
-        ranking = rank_solvers(store, statement, k=k, index=index[0])
-        return [
-            {"label": m.solver.label.value, "id": m.solver.id, "name": m.name, "score": round(m.score, 4),
-             "explanation": m.explanation}
-            for m in ranking.matches
-        ]
-
-    return ranker, ""
+    return StoredRankings(store, scorer=scorer), ""
 
 
 def curate_topics(
@@ -212,6 +201,9 @@ def curate_topics(
             if solver_ranker is not None:
                 _add_solvers(topic, solver_ranker, solvers_per_topic)
             topics.append(topic)
+    save = getattr(solver_ranker, "save", None)
+    if callable(save):  # a ranker that keeps its rankings: once per view, those of topics gone dropped
+        save(exactly=chain_ids is None and min_needs <= 1)
     topics.sort(key=lambda t: (-len(t.need_ids), t.chain_id, t.topic_id))
     return topics
 

@@ -15,8 +15,10 @@ from ingest.text import keywords, tokenize
 from matcher.index import words as words_mod
 from matcher.index.words import StoredWords
 from matcher.solvers import stored
+from matcher.solvers import stored_rankings as rankings_mod
 from matcher.solvers.expertise import ExpertiseIndex
 from matcher.solvers.ranking import SolverIndex, rank_solvers
+from matcher.solvers.stored_rankings import StoredRankings
 from tests.solvers_world import build_world, invented
 from tests.test_bureau_gapmap import NYLON_NEEDS, chain_graph  # noqa: F401 - the nylon chain's fixture
 
@@ -123,3 +125,64 @@ def test_topics_from_the_kept_words_are_the_topics_from_cutting_every_text(chain
     n4 = next(t for t in after if "n4" in t["need_ids"])
     assert "催化剂" in "".join(n4["keywords"]) and after != cut
     assert after == topics(StoredWords(tmp_path / "other"), tfidf_representation)
+
+
+@pytest.fixture()
+def rankings(monkeypatch) -> list[str]:
+    """The statements whose solvers are ranked (not read from the kept rankings)."""
+    calls: list[str] = []
+    original = rankings_mod.rank_solvers
+
+    def counted(store, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(text)
+        return original(store, text, *args, **kwargs)
+
+    monkeypatch.setattr(rankings_mod, "rank_solvers", counted)
+    return calls
+
+
+def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_input_changes(
+        chain_graph, lexical, rankings, tmp_path):  # noqa: F811
+    store = chain_graph
+    words = StoredWords(tmp_path / "words")
+
+    def view() -> list[dict]:
+        rankings_mod._MEMO.clear()  # a new process: the kept rankings read from the file
+        stored._LOADED.clear()
+        ranker = StoredRankings(store, data_dir=tmp_path)
+        return [asdict(t) for t in curate_topics(store, solver_ranker=ranker, words=words)]
+
+    def ranked_now() -> list[dict]:  # every topic ranked on an index built from the graph now
+        index = SolverIndex.build(store, scorer="lexical")
+        return [asdict(t) for t in curate_topics(
+            store, solver_ranker=lambda s, k: rankings_mod.solver_rows(store, s, k, index), words=words)]
+
+    first = view()
+    statements = {t["statement"] for t in first}
+    assert sorted(rankings) == sorted(statements) and len(statements) >= 2
+    assert (tmp_path / "index" / "rankings" / "lexical.json").stat().st_mode & 0o777 == 0o600
+    nylon = next(t for t in first if "n1" in t["need_ids"])
+    assert [s["id"] for s in nylon["solvers"]] == ["t1"]  # the only solver in the graph, on a distillation work
+    del rankings[:]
+    assert view() == first == ranked_now()
+    assert len(rankings) == len(statements)  # ranked_now only: the view read every topic's solvers
+
+    # a new achievement credited to a solver: every topic ranked again, the nylon topic's evidence follows
+    del rankings[:]
+    store.write_batch([Achievement(id="a9", name="尼龙66切片热稳定剂配方", description="抑制熔融黄变")],
+                      [invented("t1", "a9")])
+    credited = view()
+    assert sorted(rankings) == sorted(statements)
+    nylon = next(t for t in credited if "n1" in t["need_ids"])
+    assert "尼龙66切片热稳定剂配方" in nylon["solvers"][0]["explanation"] and credited != first
+    assert credited == ranked_now()
+
+    # a need's text changed: only the topic whose statement changed is ranked again
+    del rankings[:]
+    store.upsert_nodes([Need(id="n4", name="己二胺精馏塔能耗高，寻求节能精馏与热泵工艺", enterprise_id="e1")])
+    edited = view()
+    changed = {t["statement"] for t in edited} - statements
+    assert changed and rankings == sorted(changed) and len(rankings) < len(statements)
+    assert edited == ranked_now()
+    del rankings[:]
+    assert view() == edited and rankings == []

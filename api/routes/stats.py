@@ -29,17 +29,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _solver_ranker(request: Request) -> Any:
     """Candidate solvers of a topic, when the matcher is there, from the solver index kept in the data directory
-    (read, not built, unless the works changed since; the app's scorer)."""
+    (read, not built, unless the works changed since; the app's scorer), each topic's ranking kept and read
+    while its inputs hold."""
     try:
-        from matcher.solvers.ranking import rank_solvers
-        from matcher.solvers.stored import solvers_root, stored_solver_index
+        from matcher.solvers.stored_rankings import StoredRankings
     except ImportError:
         return lambda _text, _k: []
     settings = request.app.state.settings
     scorer = "lexical" if settings.embedder == "none" else "combined"
-    index = stored_solver_index(request.app.state.store, scorer=scorer, root=solvers_root(settings.data_dir))
-    return lambda text, k: [{"label": m.solver.label.value, "id": m.solver.id, "name": m.name}
-                            for m in rank_solvers(request.app.state.store, text, k=k, index=index).matches]
+    return StoredRankings(request.app.state.store, scorer=scorer, data_dir=settings.data_dir)
 
 
 @router.get("/report.xlsx", summary="The bureau's report as an Excel workbook: targets by year, county and unit, "

@@ -194,6 +194,9 @@ class SolverIndex:
         self.solvers = solvers
         self.records = records
         self.track_weight = track_weight
+        #: the digest of the works the expertise index was fitted on, when known (the stored index's fingerprint):
+        #: what a kept ranking is keyed on
+        self.source = ""
         self._bonus = np.array(
             [1.0 + track_weight * (records[k].score if k in records else 0.0) for k in expertise.solver_ids],
             dtype=np.float32,

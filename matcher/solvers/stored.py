@@ -121,7 +121,9 @@ def stored_solver_index(
                 expertise.fit(works_from_graph(store, labels))
                 _save(root, scorer, fp, expertise)
             _LOADED[key] = (fp, expertise)
-    return SolverIndex.over(store, expertise, track_weight)
+    index = SolverIndex.over(store, expertise, track_weight)
+    index.source = fp
+    return index
 
 
 def _config_key(agg: Aggregation, labels: Sequence[NodeLabel]) -> str:
