@@ -66,41 +66,17 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[。；！？!?;])", text or "") if len(s.strip()) >= 6]
 
 
-def synthetic_corpus(n: int, seed: int = 7) -> list:  # noqa: ANN001 - list[Achievement]
-    """``n`` distinct achievements recombined from the zhibei listings (see the module docstring)."""
-    from graph.model import Achievement
-
-    recs = [json.loads(line) for line in (ZHIBEI / "achievements_dedup.jsonl").open(encoding="utf-8")]
+def _recombined(file: str, n: int, seed: int) -> list[tuple[dict, str, str]]:
+    """``n`` (base record, title, description) recombined from a zhibei file: a real listing's title (half of them
+    qualified by a second one's, so titles are not all the same few) and its first sentence followed by sentences
+    drawn from other listings, cut to a length drawn from the real lengths."""
+    recs = [json.loads(line) for line in (ZHIBEI / file).open(encoding="utf-8")]
     recs = [r for r in recs if r.get("name") and r.get("description")]
     pool = [s for r in recs for s in _sentences(r["description"])]
     lengths = [len(r["description"]) for r in recs]
     rng = random.Random(seed)
     out = []
-    for i in range(n):
-        base = recs[rng.randrange(len(recs))]
-        target = lengths[rng.randrange(len(lengths))]
-        parts = _sentences(base["description"])[:1]
-        while sum(map(len, parts)) < target:
-            parts.append(pool[rng.randrange(len(pool))])
-        title = base["name"]
-        if rng.random() < 0.5:  # a second listing's title as a qualifier: titles are not all the same few
-            other = recs[rng.randrange(len(recs))]["name"]
-            title = f"{title}（{other[:8]}）"
-        out.append(Achievement(id=f"syn-{i:06d}", name=title[:200], description="".join(parts)[: max(target, 40)]))
-    return out
-
-
-def synthetic_need_records(n: int, seed: int = 11) -> list[dict]:
-    """``n`` distinct zhibei-format requirement records recombined like :func:`synthetic_corpus`: a real need's
-    title (half of them qualified by a second one's) and a description of sentences drawn from other needs, cut
-    to a real length; the other fields of the base record as they are. Loaded through ``techmatch ingest``."""
-    recs = [json.loads(line) for line in (ZHIBEI / "requirements_dedup.jsonl").open(encoding="utf-8")]
-    recs = [r for r in recs if r.get("name") and r.get("description")]
-    pool = [s for r in recs for s in _sentences(r["description"])]
-    lengths = [len(r["description"]) for r in recs]
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
+    for _ in range(n):
         base = recs[rng.randrange(len(recs))]
         target = lengths[rng.randrange(len(lengths))]
         parts = _sentences(base["description"])[:1]
@@ -109,9 +85,23 @@ def synthetic_need_records(n: int, seed: int = 11) -> list[dict]:
         title = base["name"]
         if rng.random() < 0.5:
             title = f"{title}（{recs[rng.randrange(len(recs))]['name'][:8]}）"
-        out.append({**base, "id": f"syn-req-{i:06d}", "name": title[:200],
-                    "description": "".join(parts)[: max(target, 40)], "src": "synthetic"})
+        out.append((base, title[:200], "".join(parts)[: max(target, 40)]))
     return out
+
+
+def synthetic_corpus(n: int, seed: int = 7) -> list:  # noqa: ANN001 - list[Achievement]
+    """``n`` distinct achievements recombined from the zhibei listings (see the module docstring)."""
+    from graph.model import Achievement
+
+    return [Achievement(id=f"syn-{i:06d}", name=title, description=text)
+            for i, (_, title, text) in enumerate(_recombined("achievements_dedup.jsonl", n, seed))]
+
+
+def synthetic_need_records(n: int, seed: int = 11) -> list[dict]:
+    """``n`` distinct zhibei-format requirement records recombined like :func:`synthetic_corpus`, the other fields
+    of the base record as they are. Loaded through ``techmatch ingest``."""
+    return [{**base, "id": f"syn-req-{i:06d}", "name": title, "description": text, "src": "synthetic"}
+            for i, (base, title, text) in enumerate(_recombined("requirements_dedup.jsonl", n, seed))]
 
 
 def real_needs(k: int) -> list:  # noqa: ANN001 - list[Need]
