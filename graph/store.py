@@ -31,6 +31,7 @@ from neo4j.exceptions import (
     ConstraintError,
     DriverError,
     Neo4jError,
+    ResultFailedError,
     ServiceUnavailable,
     SessionExpired,
 )
@@ -72,6 +73,16 @@ _SCHEMA_RULE_EXISTS = frozenset({
     "Neo.ClientError.Schema.ConstraintAlreadyExists",
     "Neo.ClientError.Schema.IndexAlreadyExists",
 })
+
+
+def _schema_rule_exists(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or an error it was raised from is Neo4j's "the rule already exists"."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if getattr(exc, "code", None) in _SCHEMA_RULE_EXISTS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _ident(value: NodeLabel | RelType | str, kind: type[NodeLabel] | type[RelType]) -> str:
@@ -331,10 +342,11 @@ class GraphStore:
     def _schema_rule(self, ddl: str) -> None:
         try:
             self.write(ddl)
-        except ClientError as exc:
+        except (ClientError, ResultFailedError) as exc:
             # IF NOT EXISTS checks before it takes the schema lock: another process that created the same
             # rule a moment earlier makes Neo4j answer "already exists". The rule is there: that is success.
-            if exc.code not in _SCHEMA_RULE_EXISTS:
+            # The driver may report that answer as a failed result, with the server's error as its cause.
+            if not _schema_rule_exists(exc):
                 raise
 
     # -- writes ----------------------------------------------------------------------------------

@@ -174,3 +174,19 @@ def test_api_workers_starting_together_create_the_schema_without_error(store: Gr
     unique = {r["labelsOrTypes"][0] for r in store.read("SHOW CONSTRAINTS YIELD labelsOrTypes, type")
               if r["type"] == "UNIQUENESS"}
     assert unique >= {label.value for label in NodeLabel}
+
+
+def test_a_failed_result_caused_by_rule_already_exists_counts_as_the_rule_being_there() -> None:
+    from graph.store import _schema_rule_exists
+
+    class ServerAnswer(Exception):
+        code = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
+
+    try:
+        try:
+            raise ServerAnswer("already exists")
+        except ServerAnswer as cause:
+            raise RuntimeError("The result has failed.") from cause
+    except RuntimeError as failed:
+        assert _schema_rule_exists(failed)
+    assert not _schema_rule_exists(RuntimeError("syntax error"))
