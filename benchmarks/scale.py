@@ -196,34 +196,42 @@ def section_embed(run: Run) -> Table:
     from matcher.index.vectors import safe_name
 
     full = (f"e5-small@{e5_small.FULL_CHARS}", f"use-m3@{use_m3.FULL_CHARS}")
-    t = Table("Embedding the corpus (documents per second, the default dense channels together)",
-              ["achievements", "new: docs/s", "new: docs per CPU-s",
-               "full passages, same job: docs/s", "full: docs per CPU-s", "old: docs/s", "new / full passages",
-               "projected new total"])
-    t.notes.append(f"New: the engine's background embedding job as configured (e5-small and USE, chunks persisted "
-                   f"in the vector store, e5 one passage per call, passages cut to e5 {e5_small.MAX_CHARS} / USE "
-                   f"{use_m3.MAX_CHARS} characters), each encoder alone for {run.args.embed_budget:.0f} s per size, "
-                   f"the rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. Full "
-                   f"passages: the same job with {full[0]} and {full[1]} (the default before passages were cut), "
-                   f"the same budget. Old: the encoders as they were called before the background job (e5 in batches "
-                   f"of 32, {e5_small.FULL_CHARS} characters), on the first {run.args.old_sample} documents. All read "
-                   f"the same recombined listings. Docs per CPU-second (the process's CPU time, every thread) do not "
-                   f"depend on how busy the machine is: two idle cores do at most twice that a second. {load_note()}.")
+    from matcher.index.encoder_pool import pool_workers
 
-    def job(n: int, docs: list, spec: str) -> tuple[float, float]:
+    workers = pool_workers()
+    t = Table("Embedding the corpus (documents per second, the default dense channels together)",
+              ["achievements", f"new: {workers} worker processes, docs/s", "docs per CPU-s",
+               "new passages, one process: docs/s", "docs per CPU-s", "full passages, one process: docs/s",
+               "docs per CPU-s", "old: docs/s", "workers / one process", "projected new total"])
+    t.notes.append(f"New: the engine's background embedding job as configured (e5-small and USE, chunks persisted "
+                   f"in the vector store, passages cut to e5 {e5_small.MAX_CHARS} / USE {use_m3.MAX_CHARS} "
+                   f"characters), encoded by {workers} worker processes of one thread each (TECHMATCH_EMBED_WORKERS; "
+                   f"one per core by default); each encoder alone for {run.args.embed_budget:.0f} s per size, the "
+                   f"rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. One "
+                   f"process: the same job encoded in the job's own thread (TECHMATCH_EMBED_WORKERS=1, the way before "
+                   f"worker processes). Full passages: that with {full[0]} and {full[1]} (the default before passages "
+                   f"were cut). Old: the encoders as they were called before the background job (e5 in batches "
+                   f"of 32, {e5_small.FULL_CHARS} characters), on the first {run.args.old_sample} documents. All read "
+                   f"the same recombined listings. Docs per CPU-second (this process's and its workers' CPU time) do "
+                   f"not depend on how busy the machine is: two idle cores do at most twice that a second. "
+                   f"{load_note()}.")
+
+    def job(n: int, docs: list, spec: str, job_workers: int) -> tuple[float, float]:
         """(docs/s, docs per CPU-second) of the embedding job for one encoder, stopped after the budget."""
-        engine = MatchEngine(None, settings=Settings(data_dir=run.data_dir(n) / safe_name(spec)),
+        os.environ["TECHMATCH_EMBED_WORKERS"] = str(job_workers)
+        engine = MatchEngine(None, settings=Settings(data_dir=run.data_dir(n) / f"{safe_name(spec)}-{job_workers}"),
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
-        engine.on_progress(progress_printer(f"embed {n:,} {spec}"))
+        engine.on_progress(progress_printer(f"embed {n:,} {spec} ({job_workers} workers)"))
         engine.keeper.index_achievements(docs, rebuild=True)
         timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
         timer.start()
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), _cpu_with_children()
         engine.keeper.embed()
-        took, cpu = time.perf_counter() - t0, time.process_time() - c0
+        took, cpu = time.perf_counter() - t0, _cpu_with_children() - c0
         timer.cancel()
         done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
         engine.close()
+        os.environ.pop("TECHMATCH_EMBED_WORKERS", None)
         return done / took, done / cpu
 
     def together(rates: list[float]) -> float:
@@ -234,9 +242,11 @@ def section_embed(run: Run) -> Table:
     new_specs = [settings.embedder, *[s for s in settings.extra_embedders.split(",") if s.strip()]]
     for n in run.args.sizes:
         docs = run.corpus(n)
-        new_runs = [job(n, docs, spec) for spec in new_specs]
-        full_runs = [job(n, docs, spec) for spec in full]
+        new_runs = [job(n, docs, spec, workers) for spec in new_specs]
+        one_runs = [job(n, docs, spec, 1) for spec in new_specs]
+        full_runs = [job(n, docs, spec, 1) for spec in full]
         new_rate, new_cpu = together([r for r, _ in new_runs]), together([c for _, c in new_runs])
+        one_rate, one_cpu = together([r for r, _ in one_runs]), together([c for _, c in one_runs])
         full_rate, full_cpu = together([r for r, _ in full_runs]), together([c for _, c in full_runs])
         texts = [_text(a) for a in docs[: run.args.old_sample]]
         old_s = 0.0
@@ -247,12 +257,20 @@ def section_embed(run: Run) -> Table:
             enc.embed_passages(texts)
             old_s += time.perf_counter() - t1
         old_rate = len(texts) / old_s
-        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{full_rate:.2f}", f"{full_cpu:.2f}",
-                       f"{old_rate:.2f}", f"{new_rate / full_rate:.2f}x" if full_rate else "-",
-                       _hours(n / new_rate) if new_rate else "-"])
-        print(f"embed {n}: new {new_rate:.2f}/s full passages {full_rate:.2f}/s old {old_rate:.2f}/s",
-              file=sys.stderr, flush=True)
+        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{one_rate:.2f}", f"{one_cpu:.2f}",
+                       f"{full_rate:.2f}", f"{full_cpu:.2f}", f"{old_rate:.2f}",
+                       f"{new_rate / one_rate:.2f}x" if one_rate else "-", _hours(n / new_rate) if new_rate else "-"])
+        print(f"embed {n}: new {new_rate:.2f}/s one process {one_rate:.2f}/s full passages {full_rate:.2f}/s "
+              f"old {old_rate:.2f}/s", file=sys.stderr, flush=True)
     return t
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished child processes (the embedding job's workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def timing_vectors(n: int, seed: int = 7) -> dict[str, np.ndarray]:

@@ -44,6 +44,7 @@ from matcher.index.channels import lexical_specs
 from matcher.index.corpus import Change, CorpusIndex
 from matcher.index.dense import DenseIndex, FullVectors
 from matcher.index.docs import DocTable
+from matcher.index.encoder_pool import pool_workers
 from matcher.index.files import private_dir, read_json, write_json
 from matcher.index.generation import (
     LexicalSpec,
@@ -514,7 +515,8 @@ class IndexKeeper:
                 self.progress_callback(p)
 
         docs = self._snap.corpus(corpus).docs
-        if not embed_missing(vs, ch.encoding, docs.digests, lambda i: docs.texts[i], stop, report, what):
+        if not embed_missing(vs, ch.encoding, docs.digests, lambda i: docs.texts[i], stop, report, what,
+                             workers=pool_workers()):
             return False
         with self._write:  # documents indexed while the job ran: their rows too, then swap in
             index = self._snap.corpus(corpus)

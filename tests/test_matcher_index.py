@@ -57,6 +57,14 @@ class Counting:
         return self.inner.embed_passages(texts)
 
 
+class CountingRebuildable(Counting):
+    """A counting encoder a worker process can rebuild (from the real encoder's spec)."""
+
+    @property
+    def spec(self) -> str:
+        return self.inner.spec  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="module")
 def use_m3() -> Embedder:
     emb = make_embedder("use-m3")
@@ -141,6 +149,40 @@ def test_embedding_job_resumes_where_it_stopped(tmp_path: Path, use_m3: Embedder
     assert embed_missing(store, FullVectors(counting), digests, lambda i: TEXTS[i], threading.Event(), chunk=2)
     assert counting.passages == len(TEXTS)  # the first chunk was not encoded again
     np.testing.assert_allclose(store.get(digests), use_m3.embed_passages(TEXTS), atol=1e-5)
+
+
+def test_embedding_job_in_worker_processes_stores_the_rows_the_encoder_makes_in_process(
+    tmp_path: Path, use_m3: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matcher.index import job
+    from matcher.index.dense import FullVectors
+
+    monkeypatch.setattr(job, "MIN_PASSAGES", 1)  # a job this small would otherwise stay in process
+    counting = CountingRebuildable(use_m3)
+    texts = TEXTS * 3 + [t[::-1] for t in TEXTS]  # more pieces than workers, texts seen twice encoded once
+    digests = [f"{abs(hash(t)):040x}" for t in texts]
+    store = VectorStore(tmp_path, counting.vector_key, counting.dim)
+    seen = []
+    assert embed_missing(store, FullVectors(counting), digests, lambda i: texts[i], threading.Event(),
+                         lambda p: seen.append(p.done), chunk=8, workers=2)
+    assert counting.passages == 0  # every row came from the workers
+    assert seen[-1] == len(set(texts))
+    np.testing.assert_allclose(store.get(digests), use_m3.embed_passages(texts), atol=1e-5)  # batch shapes differ
+
+
+def test_an_encoder_a_worker_cannot_rebuild_is_encoded_in_process(tmp_path: Path, use_m3: Embedder,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from matcher.index import job
+    from matcher.index.dense import FullVectors
+    from matcher.index.encoder_pool import PoolableEmbedder
+
+    monkeypatch.setattr(job, "MIN_PASSAGES", 1)
+    counting = Counting(use_m3)
+    assert isinstance(use_m3, PoolableEmbedder) and not isinstance(counting, PoolableEmbedder)
+    store = VectorStore(tmp_path, counting.vector_key, counting.dim)
+    digests = [f"{i:040x}" for i in range(len(TEXTS))]
+    assert embed_missing(store, FullVectors(counting), digests, lambda i: TEXTS[i], workers=2)
+    assert counting.passages == len(TEXTS)
 
 
 @pytest.fixture()
