@@ -60,7 +60,7 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None
     need's text as the engine queries it, and for the *name repeated* query variant; each dense channel's
     achievement vectors (for pseudo-relevance feedback). ``encoders``: (primary, extras) encoder specs as in the
     settings (default: the settings'); one cache file per set of dense row keys."""
-    from api.commands.rank_needs import _clean
+    from cli.commands.rank_needs import _clean
     from graph.settings import get_settings
     from ingest.zhibei import achievement_from_record, need_from_record
     from matcher.embedders.registry import make_embedder, make_embedders

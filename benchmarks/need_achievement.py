@@ -40,7 +40,7 @@ def score_module():  # noqa: ANN201 - a module loaded by path
 
 def load_dev_set() -> tuple[Any, dict, list, list[dict], list]:
     """The scorer module, the dev qrels, every achievement, every need record and the judged needs."""
-    from api.commands.rank_needs import _clean
+    from cli.commands.rank_needs import _clean
     from ingest.zhibei import achievement_from_record, need_from_record
 
     sr = score_module()
@@ -99,7 +99,7 @@ def main() -> None:
                     if line.strip() and json.loads(line)["id"] in qrels:
                         fh.write(line)
             run_file = Path(tmp) / "run.tsv"
-            cmd = [sys.executable, "-m", "api.cli", "rank", "needs", "--achievements", str(ACH), "--needs",
+            cmd = [sys.executable, "-m", "cli", "rank", "needs", "--achievements", str(ACH), "--needs",
                    str(needs_file), "--top", "100", "--output", str(run_file)]
             if args.no_dense:
                 cmd += ["--embedder", "none"]

@@ -644,7 +644,7 @@ def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data director
     ctx = open_store(settings)
     store = ctx.__enter__()
     if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
-        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
+        subprocess.run([sys.executable, "-m", "cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
                        cwd=ROOT, check=True,
                        env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     t0 = time.perf_counter()
@@ -699,7 +699,7 @@ def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  
     with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
         for rec in synthetic_need_records(total - have):
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
+    subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
                    cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     return total - have
 
@@ -711,11 +711,11 @@ def section_bureau(run: Run) -> Table:
     reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
     between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
     one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
-    from api.commands.bureau_cmd import current_verdicts, refresh_standings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
+    from cli.commands.bureau_cmd import current_verdicts, refresh_standings
     from graph.settings import get_settings
     from ingest import text as text_mod
     from matcher.index import words as words_mod

@@ -1,6 +1,6 @@
 """The layering the code promises: route modules parse, call a service and render; the queries live in
-``api/services`` (and the other library modules), never in ``api/routes``. And the app serves every router
-it has: none is left out quietly at start."""
+``api/services`` (and the other library modules), never in ``api/routes``. The app serves every router it has:
+none is left out quietly at start. And the command line sits on top: no library package imports ``cli``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-ROUTES = Path(__file__).resolve().parents[1] / "api" / "routes"
+ROOT = Path(__file__).resolve().parents[1]
+ROUTES = ROOT / "api" / "routes"
+#: the packages below the command line: they may be imported by ``cli``, never the other way round
+LIBRARY_PACKAGES = ("graph", "matcher", "ingest", "bureau", "api", "evaluation")
 CYPHER = re.compile(r"\b(?:OPTIONAL\s+)?MATCH\s*\(|\bMERGE\s*\(|\bCREATE\s*\(|\bDETACH\s+DELETE\b|\bUNWIND\b"
                     r"|\bRETURN\b|\bSET\s+\w+\.")
 QUERY_METHODS = {"read", "write", "transaction", "run"}
@@ -59,3 +62,43 @@ def test_the_app_serves_every_router_module(tmp_path):
     app = create_app(Settings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False))
     served = {getattr(endpoint, "__module__", "") for _, _, endpoint in iter_routes(app)}
     assert on_disk <= served, f"routers left out: {sorted(on_disk - served)}"
+
+
+def imports_of(source: str, package: str) -> list[str]:
+    """Where ``source`` imports ``package`` or one of its modules (at any depth: in a function too): ``line: what``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [f"{node.lineno}: import {name}" for name in names
+                  if name == package or name.startswith(package + ".")]
+    # importlib.import_module("cli.…") with the name written out
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and _receiver(node.func) == "import_module" and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                and (node.args[0].value == package or node.args[0].value.startswith(package + "."))):
+            found.append(f"{node.lineno}: import_module({node.args[0].value!r})")
+    return found
+
+
+def test_the_import_scan_finds_the_command_line_imported_in_every_form():
+    source = ("import cli\n"
+              "from cli.main import main\n"
+              "def f():\n"
+              "    from cli.commands import serve\n"
+              "    import cli.commands.rank as rank\n"
+              "    return importlib.import_module('cli.commands.demo')\n")
+    assert [hit.split(":")[0] for hit in imports_of(source, "cli")] == ["1", "2", "4", "5", "6"]
+    # a name that only starts with the same letters, a relative import and a string are not imports of it
+    assert imports_of("import client\nfrom clinic import x\nfrom . import cli\nx = 'cli.main'\n", "cli") == []
+
+
+@pytest.mark.parametrize("package", LIBRARY_PACKAGES)
+def test_no_library_package_imports_the_command_line(package):
+    offenders = {str(path.relative_to(ROOT)): hits for path in sorted((ROOT / package).rglob("*.py"))
+                 if (hits := imports_of(path.read_text(encoding="utf-8"), "cli"))}
+    assert offenders == {}, f"{package}/ imports the command line (cli sits on top): {offenders}"

@@ -169,7 +169,7 @@ def test_demo_files_exist_and_end_with_relations() -> None:
 
 
 def test_cli_demo_check_validates_the_files(capsys: pytest.CaptureFixture[str]) -> None:
-    from api.cli import main
+    from cli.main import main
 
     assert main(["demo", "check"]) == 0
     out = capsys.readouterr().out

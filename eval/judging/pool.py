@@ -92,7 +92,7 @@ def split(pool_ids: list[str]) -> list[tuple[str, str, int]]:
 
 
 def load(shared: Path) -> tuple[list, list[dict], list[str], dict[str, dict]]:
-    from api.commands.rank_needs import _clean
+    from cli.commands.rank_needs import _clean
     from ingest.zhibei import achievement_from_record
 
     ach_records = [json.loads(line) for line in (shared / "data/zhibei/achievements_dedup.jsonl").open(
@@ -119,7 +119,7 @@ def top(ids: list[str], s: np.ndarray, k: int, positive_only: bool) -> list[tupl
 
 def channel_runs(achs: list, needs: dict[str, dict], pool_ids: list[str]) -> dict[str, dict[str, list]]:
     """Top RUN_DEPTH of each single channel and of RRF over the three simple ones, per need."""
-    from api.commands.rank_needs import _clean
+    from cli.commands.rank_needs import _clean
     from ingest.zhibei import need_from_record
     from matcher.engine import MatchEngine
     from matcher.fusion import RRFFusion
@@ -151,7 +151,7 @@ def pipeline_run(shared: Path, needs: dict[str, dict], pool_ids: list[str], out:
         for nid in pool_ids:
             fh.write(json.dumps(needs[nid], ensure_ascii=False) + "\n")
     run_file = out / "runs" / "pipeline.raw.tsv"
-    cmd = [sys.executable, "-m", "api.cli", "rank", "needs", "--achievements",
+    cmd = [sys.executable, "-m", "cli", "rank", "needs", "--achievements",
            str(shared / "data/zhibei/achievements_dedup.jsonl"), "--needs", str(needs_file),
            "--top", str(RUN_DEPTH), "--output", str(run_file)]
     subprocess.run(cmd, check=True, cwd=ROOT)
