@@ -164,6 +164,8 @@ class Run:
     args: argparse.Namespace
     work: Path
     corpora: dict[int, list] = field(default_factory=dict)
+    #: (store, engine, store context) of the zhibei graph, opened once by :func:`zhibei_graph`
+    zhibei: tuple | None = None
 
     def corpus(self, n: int) -> list:
         if n not in self.corpora:
@@ -216,7 +218,7 @@ def section_embed(run: Run) -> Table:
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
         engine.on_progress(progress_printer(f"embed {n:,} {spec}"))
         engine.keeper.index_achievements(docs, rebuild=True)
-        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper.request_stop)
         timer.start()
         t0, c0 = time.perf_counter(), time.process_time()
         engine.keeper.embed()
@@ -314,10 +316,7 @@ def section_build(run: Run) -> Table:
         old_mb, t2 = 0.0, time.perf_counter()
         for ch in (BM25WordsChannel(), CharNgramChannel()):
             ch.fit(ids, texts)
-            ix = ch.index
-            old_mb += (ix._main.data.nbytes + ix._main.indices.nbytes + ix._main.indptr.nbytes
-                       + ix._main_counts.data.nbytes + ix._main_counts.indices.nbytes
-                       + ix._main_counts.indptr.nbytes) / 2**20
+            old_mb += ch.index.matrix_nbytes() / 2**20
             del ch
         old_s = time.perf_counter() - t2
         t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}", f"{old_s:.1f}",
@@ -633,8 +632,8 @@ def _matvec_row(n: int, real: dict) -> list[str]:
 def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data directory holding the zhibei graph
     """The zhibei export in a graph (``--graph-data-dir``: one already loaded, e.g. by ``techmatch ingest``;
     else loaded here into the run's directory) and an engine over it (``TECHMATCH_EMBEDDER`` decides which)."""
-    if getattr(run, "_zhibei", None) is not None:
-        return run._zhibei  # type: ignore[attr-defined]
+    if run.zhibei is not None:
+        return run.zhibei
     from graph.settings import Settings
     from graph.store import open_store
     from matcher.engine import MatchEngine
@@ -650,8 +649,8 @@ def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data director
     t0 = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings)
     print(f"  [zhibei] engine opened in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    run._zhibei = (store, engine, ctx)  # type: ignore[attr-defined]
-    return run._zhibei  # type: ignore[attr-defined]
+    run.zhibei = (store, engine, ctx)
+    return run.zhibei
 
 
 def section_reverse(run: Run) -> Table:
@@ -755,11 +754,11 @@ def section_bureau(run: Run) -> Table:
     def views(path: str) -> tuple[list[float], object]:
         # a CLI view is a fresh process: no text cut by an earlier view, the stored parts read from disk
         old = path == "old"
-        text_mod._token_cache.clear()
+        text_mod.clear_token_cache()
         old_index.clear()
-        stored_mod._LOADED.clear()
-        words_mod._MEMO.clear()
-        rankings_mod._MEMO.clear()
+        stored_mod.clear_loaded()
+        words_mod.clear_memo()
+        rankings_mod.clear_memo()
         t0 = time.perf_counter()
         if old:
             gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))
