@@ -107,6 +107,14 @@ def test_no_library_package_imports_the_command_line(package):
     assert offenders == {}, f"{package}/ imports the command line (cli sits on top): {offenders}"
 
 
+@pytest.mark.parametrize("package", [p for p in LIBRARY_PACKAGES if p != "evaluation"])
+def test_no_product_package_imports_the_evaluation_package(package):
+    # judged sets and labels (the demo's included) stay apart from what they judge: benchmarks, tests and the
+    # command line may read them, the product never does
+    offenders = {str(path.relative_to(ROOT)): hits for path in sorted((ROOT / package).rglob("*.py"))
+                 if (hits := imports_of(path.read_text(encoding="utf-8"), "evaluation"))}
+    assert offenders == {}, f"{package}/ imports the evaluation package: {offenders}"
+
 #: our packages: a script outside them uses their public names only
 OWN_PACKAGES = (*LIBRARY_PACKAGES, "cli")
 SCRIPTS = sorted([*ROOT.glob("benchmarks/*.py"), *ROOT.glob("eval/**/*.py"), *ROOT.glob("notebooks/*.ipynb")])

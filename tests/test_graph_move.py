@@ -13,7 +13,8 @@ import pytest
 from neo4j.spatial import CartesianPoint, WGS84Point
 
 from cli.main import main
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES, load_demo
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
+from graph.demo import load_demo
 from graph.dump import decode_value, encode_value, export_graph, import_graph
 from graph.exceptions import ValidationError
 from graph.model import Achievement, Institution, NodeLabel, Relation, RelType, Talent
