@@ -61,9 +61,8 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None,
     achievement vectors (for pseudo-relevance feedback). ``encoders``: (primary, extras) encoder specs as in the
     settings (default: the settings'); ``query_chars``: how much of a need each dense encoder reads (in the order
     primary, extras; default: the encoders' own); one cache file per set of dense row keys and query lengths."""
-    from api.commands.rank_needs import _clean
     from graph.settings import get_settings
-    from ingest.zhibei import achievement_from_record, need_from_record
+    from ingest.zhibei import achievement_from_record, clean_record, need_from_record
     from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import MatchEngine
     from matcher.index.vectors import safe_name
@@ -95,8 +94,9 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None,
                 out[variant].setdefault(need, {})[channel] = data[key]
         if wanted <= set(out["plain"]) and vectors:
             return ids, out["plain"], out["name_twice"], vectors
-    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
-    needs = [need_from_record(_clean(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
+    achs = [achievement_from_record(clean_record(json.loads(line))) for line in ACH.open(encoding="utf-8")
+            if line.strip()]
+    needs = [need_from_record(clean_record(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
                                                     if line.strip()) if r.get("id") in wanted]
     engine = MatchEngine(None, persist=False, embedder=emb, extra_embedders=extra)
     t0 = time.perf_counter()

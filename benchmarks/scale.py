@@ -164,6 +164,8 @@ class Run:
     args: argparse.Namespace
     work: Path
     corpora: dict[int, list] = field(default_factory=dict)
+    #: (store, engine, store context) of the zhibei graph, opened once by :func:`zhibei_graph`
+    zhibei: tuple | None = None
 
     def corpus(self, n: int) -> list:
         if n not in self.corpora:
@@ -223,7 +225,7 @@ def section_embed(run: Run) -> Table:
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
         engine.on_progress(progress_printer(f"embed {n:,} {spec} ({job_workers} workers)"))
         engine.keeper.index_achievements(docs, rebuild=True)
-        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper.request_stop)
         timer.start()
         t0, c0 = time.perf_counter(), _cpu_with_children()
         engine.keeper.embed()
@@ -332,10 +334,7 @@ def section_build(run: Run) -> Table:
         old_mb, t2 = 0.0, time.perf_counter()
         for ch in (BM25WordsChannel(), CharNgramChannel()):
             ch.fit(ids, texts)
-            ix = ch.index
-            old_mb += (ix._main.data.nbytes + ix._main.indices.nbytes + ix._main.indptr.nbytes
-                       + ix._main_counts.data.nbytes + ix._main_counts.indices.nbytes
-                       + ix._main_counts.indptr.nbytes) / 2**20
+            old_mb += ch.index.matrix_nbytes() / 2**20
             del ch
         old_s = time.perf_counter() - t2
         t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}", f"{old_s:.1f}",
@@ -651,8 +650,8 @@ def _matvec_row(n: int, real: dict) -> list[str]:
 def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data directory holding the zhibei graph
     """The zhibei export in a graph (``--graph-data-dir``: one already loaded, e.g. by ``techmatch ingest``;
     else loaded here into the run's directory) and an engine over it (``TECHMATCH_EMBEDDER`` decides which)."""
-    if getattr(run, "_zhibei", None) is not None:
-        return run._zhibei  # type: ignore[attr-defined]
+    if run.zhibei is not None:
+        return run.zhibei
     from graph.settings import Settings
     from graph.store import open_store
     from matcher.engine import MatchEngine
@@ -662,14 +661,14 @@ def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data director
     ctx = open_store(settings)
     store = ctx.__enter__()
     if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
-        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
+        subprocess.run([sys.executable, "-m", "cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
                        cwd=ROOT, check=True,
                        env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     t0 = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings)
     print(f"  [zhibei] engine opened in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    run._zhibei = (store, engine, ctx)  # type: ignore[attr-defined]
-    return run._zhibei  # type: ignore[attr-defined]
+    run.zhibei = (store, engine, ctx)
+    return run.zhibei
 
 
 def section_reverse(run: Run) -> Table:
@@ -717,7 +716,7 @@ def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  
     with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
         for rec in synthetic_need_records(total - have):
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
+    subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
                    cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     return total - have
 
@@ -729,11 +728,11 @@ def section_bureau(run: Run) -> Table:
     reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
     between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
     one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
-    from api.commands.bureau_cmd import current_verdicts, refresh_standings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
+    from cli.commands.bureau_cmd import current_verdicts, refresh_standings
     from graph.settings import get_settings
     from ingest import text as text_mod
     from matcher.index import words as words_mod
@@ -773,11 +772,11 @@ def section_bureau(run: Run) -> Table:
     def views(path: str) -> tuple[list[float], object]:
         # a CLI view is a fresh process: no text cut by an earlier view, the stored parts read from disk
         old = path == "old"
-        text_mod._token_cache.clear()
+        text_mod.clear_token_cache()
         old_index.clear()
-        stored_mod._LOADED.clear()
-        words_mod._MEMO.clear()
-        rankings_mod._MEMO.clear()
+        stored_mod.clear_loaded()
+        words_mod.clear_memo()
+        rankings_mod.clear_memo()
         t0 = time.perf_counter()
         if old:
             gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))

@@ -660,6 +660,11 @@ class IndexKeeper:
             log.info("this process now writes the indexes")
             self.start_embedding()
 
+    def request_stop(self) -> None:
+        """Ask the embedding job (a running :meth:`embed` included) and the follower to stop at their next chunk
+        boundary, without waiting for them (:meth:`close` waits)."""
+        self._stop.set()
+
     def close(self) -> None:
         """Stop background work at its next chunk boundary and give up the writer's role."""
         self._stop.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from api.cli import main
+from cli.main import main
 from graph.settings import get_settings
 
 

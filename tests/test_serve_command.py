@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from api.cli import main
-from api.commands.serve import PortUnavailableError, check_port
+from cli.commands.serve import PortUnavailableError, check_port
+from cli.main import main
 from graph.settings import get_settings
 
 
