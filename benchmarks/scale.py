@@ -419,8 +419,9 @@ def section_startup(run: Run) -> Table:
 
 
 def section_query(run: Run) -> Table:
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     t = Table("Need → achievements, cold and warm (ms)",
               ["achievements", "new cold p50", "new cold p95", "new warm p50", "new warm p95", "old cold p50",

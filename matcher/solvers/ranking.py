@@ -36,18 +36,9 @@ from matcher.solvers.expertise import (
 )
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
+from matcher.tuning import DEFAULT_AGGREGATION, SCORERS
 
-#: channel weights of the named scorers (each channel's scores are z-scored per query, then added with these
-#: weights); "char" is the evaluation README's reference channel on its own. The dense weight of "combined"
-#: was chosen on NSFC expert-finding samples with seeds 1 and 2 (weights 0.5-6 tried; 6 best on both), never
-#: on the reported seed-7 sample.
-SCORERS: dict[str, dict[str, float]] = {
-    "char": {"char": 1.0},
-    "lexical": {"char": 1.0, "words": 1.0},
-    "dense": {"dense": 1.0},
-    "combined": {"char": 1.0, "words": 1.0, "dense": 6.0},
-}
-DEFAULT_AGGREGATION = "topk:3:0.5"
+# the named scorers' channel weights and the default aggregation: matcher.tuning, with where they came from
 
 
 class WorkEvidenceOut(BaseModel):
