@@ -216,7 +216,7 @@ def section_embed(run: Run) -> Table:
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
         engine.on_progress(progress_printer(f"embed {n:,} {spec}"))
         engine.keeper.index_achievements(docs, rebuild=True)
-        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper.stop_embedding)
         timer.start()
         t0, c0 = time.perf_counter(), time.process_time()
         engine.keeper.embed()
@@ -419,6 +419,7 @@ def section_startup(run: Run) -> Table:
 
 
 def section_query(run: Run) -> Table:
+    from matcher.channels.dense import DenseChannel
     from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion
     from matcher.tuning import CHANNEL_WEIGHTS
@@ -458,7 +459,7 @@ def section_query(run: Run) -> Table:
         old_cold, old_warm = [], []
         for need in needs:
             for ch in old.channels:
-                if hasattr(ch, "clear_query_cache"):
+                if isinstance(ch, DenseChannel):
                     ch.clear_query_cache()
             t0 = time.perf_counter()
             old.query(need.text)

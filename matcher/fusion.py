@@ -24,7 +24,7 @@ three (``python benchmarks/need_achievement.py``; table in ``benchmarks/README.m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import ndtri
@@ -40,6 +40,7 @@ class Fused(NamedTuple):
     parts: dict[str, np.ndarray]  #: each channel's weighted share of ``score`` (contributions; they sum to it)
 
 
+@runtime_checkable
 class Fusion(Protocol):
     name: str
 

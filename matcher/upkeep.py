@@ -658,6 +658,10 @@ class IndexKeeper:
             log.info("this process now writes the indexes")
             self.start_embedding()
 
+    def stop_embedding(self) -> None:
+        """Ask the background embedding to stop at its next chunk boundary (what is done is kept)."""
+        self._stop.set()
+
     def close(self) -> None:
         """Stop background work at its next chunk boundary and give up the writer's role."""
         self._stop.set()

@@ -26,6 +26,7 @@ from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
 from matcher.index.dense import DenseIndex
+from matcher.index.lexical import LexicalIndex
 from matcher.questions.common import Asker, channel_scores, graph_delta, graph_features, make_result
 from matcher.questions.supply import TERMS_CHANNEL, find_need
 from matcher.results import Match, MatchResult, Question
@@ -240,7 +241,7 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
         source = snap.needs if via_need else snap.enterprises
         present = source.terms_in(via_need or ent, query_terms, TERMS_CHANNEL)
         lexical = snap.achievements.channel(TERMS_CHANNEL)
-        idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+        idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
         terms = shared_terms(query_terms, present, idf)
         relation, steps = chain_path(ctx, ach_segs, demand.segments)
         paths = collaboration_paths(ctx, ach.id, [ent])

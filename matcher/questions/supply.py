@@ -15,6 +15,7 @@ from ingest.text import tokenize
 from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
+from matcher.index.lexical import LexicalIndex
 from matcher.questions.common import Asker, Scored, channel_scores, graph_delta, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
 from matcher.scores import ConfidenceInputs, MatchFeatures
@@ -114,7 +115,7 @@ def explain_supply(snap: Snapshot, achievement_id: str, query_terms: list[str], 
     index = snap.achievements
     lexical = index.channel(TERMS_CHANNEL)
     present = index.terms_in(achievement_id, query_terms, TERMS_CHANNEL)
-    idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+    idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
     terms = shared_terms(query_terms, present, idf)
     info = snap.ctx.supply.get(achievement_id)
     relation, steps = chain_path(snap.ctx, info.segments if info else set(), demand.segments)

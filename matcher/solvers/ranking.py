@@ -193,6 +193,11 @@ class SolverIndex:
             dtype=np.float32,
         )
 
+    @property
+    def bonus(self) -> np.ndarray:
+        """Each solver's track-record multiplier (1 + track_weight × score), aligned with the expertise index."""
+        return self._bonus
+
     @classmethod
     def build(
         cls,
@@ -274,7 +279,7 @@ def rank_solvers(
     query = challenge_text(challenge) if challenge else str(challenge_or_text)
     wanted = {NodeLabel(label).value for label in labels}
     ws = index.expertise.work_scores([query])
-    scores = index.expertise.solver_scores([query], ws)[0] * index._bonus
+    scores = index.expertise.solver_scores([query], ws)[0] * index.bonus
     ids = index.expertise.solver_ids
     order = [i for i in np.argsort(-scores, kind="stable") if ids[i].split(":", 1)[0] in wanted]
     # Look at enough candidates that k remain after 回避 removals.
@@ -297,7 +302,7 @@ def rank_solvers(
             solver=info.ref,
             name=info.name,
             score=float(scores[i]),
-            affinity=float(scores[i] / index._bonus[i]),
+            affinity=float(scores[i] / index.bonus[i]),
             track_record_score=rec.score if rec else 0.0,
             works=[WorkEvidenceOut(work_id=e.work_id, title=e.title, score=e.score, year=e.year, kind=e.kind,
                                    matched_terms=list(e.terms)) for e in evidence],
