@@ -20,7 +20,7 @@ Then the **confidence users see**: the two-stage curve of :mod:`matcher.confiden
 supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
 the report part: Brier score, a reliability table, gap_auc with its interval, against the curve in use
 (``CURVES``: after ``--fit`` was pasted, the same as the tune fit), for each channel set an engine can have.
-``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/confidence.py``.
+``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/tuning.py``.
 
 ``--against 'e5-small@512;use-m3@512'`` adds the pipeline with other encoders (primary; extras, as in the settings)
 to the rankings tables, with the paired test against this run's pipeline: how a change of encoders is judged.
@@ -231,7 +231,7 @@ class TwoStage:
 
 
 class Shipped:
-    """The curve in matcher/confidence.py for these channels, read the way the engine reads it."""
+    """The curve in matcher/tuning.py for these channels, read the way the engine reads it."""
 
     def __init__(self, channels: Sequence[str]) -> None:
         from matcher.confidence import curve_for
@@ -303,8 +303,8 @@ def main() -> None:
                     help="also score the pipeline with the dense encoders reading this much of a need (e5, USE; "
                          "with --against: its encoders) and compare")
     args = ap.parse_args()
-    from matcher.engine import CHANNEL_WEIGHTS
     from matcher.fusion import RankNormalFusion, ZScoreFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     t0 = time.perf_counter()
     ids, scores, name_twice, vectors = channel_scores(args.no_cache)
@@ -414,7 +414,7 @@ def main() -> None:
         for label, (chans, fitted, loo, tells) in fits.items():
             supply = has_supply(tune)
             cut = youden_threshold([loo[n] for n in loo], [supply[n] for n in loo])
-            weights = dict(zip([f"z_{c}" for c in chans], np.round(fitted.weights, 4).tolist(), strict=True))
+            weights = dict(zip(list(chans), np.round(fitted.weights, 4).tolist(), strict=True))
             print(f"# {label}")
             print(f"frozenset({sorted(chans)}): Curve(\n"
                   f"    supply_weights={weights},\n"

@@ -58,8 +58,9 @@ def main() -> None:
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args()
 
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     sr, qrels, achs, records, needs = load_dev_set()
     engine = MatchEngine(None, embedder=None if args.no_dense else "settings",

@@ -436,8 +436,10 @@ def section_startup(run: Run) -> Table:
 
 
 def section_query(run: Run) -> Table:
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.channels.dense import DenseChannel
+    from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     t = Table("Need → achievements, cold and warm (ms)",
               ["achievements", "new cold p50", "new cold p95", "new warm p50", "new warm p95", "old cold p50",
@@ -474,7 +476,7 @@ def section_query(run: Run) -> Table:
         old_cold, old_warm = [], []
         for need in needs:
             for ch in old.channels:
-                if hasattr(ch, "clear_query_cache"):
+                if isinstance(ch, DenseChannel):
                     ch.clear_query_cache()
             t0 = time.perf_counter()
             old.query(need.text)
