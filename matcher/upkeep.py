@@ -56,7 +56,7 @@ from matcher.index.generation import (
     write_manifest,
 )
 from matcher.index.job import JobProgress, embed_missing
-from matcher.index.queries import QueryEncoder
+from matcher.index.queries import QueryEncoder, QueryVectors, StorableQueries
 from matcher.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,10 @@ class IndexKeeper:
         self._stop = threading.Event()
         self._job: threading.Thread | None = None
         self._stores: dict[str, VectorStore] = {}
+        if self.root is not None:  # posted needs' query vectors, computed by the embedding job, read by requests
+            for name, emb in self.embedders:
+                if isinstance(emb, StorableQueries):
+                    self.queries[name].stored = self._store(emb.query_key, emb.dim)
         self._snap = Snapshot(self._empty("achievements"), self._empty("needs"), self._empty("enterprises"))
         self.writer = WriterLock(self.root) if self.root is not None else None
         self.log = ChangeLog(self.root) if self.root is not None else None
@@ -502,7 +506,39 @@ class IndexKeeper:
                 done_keys.add(key)
                 if not self._embed_key(corpus, ch, stop):
                     return False
+        if not self.embed_need_queries(stop):
+            return False
         return not self.dense_missing()
+
+    def need_queries_missing(self) -> list[tuple[str, Embedder, VectorStore]]:
+        """(channel, encoder, store) of each achievements channel lacking the query vector of a posted need."""
+        digests = self._snap.needs.docs.digests
+        out = []
+        for name, emb in self.embedders:
+            stored = self.queries[name].stored
+            if stored is not None and digests and stored.missing(digests):
+                out.append((name, emb, stored))
+        return out
+
+    def embed_need_queries(self, stop: threading.Event | None = None) -> bool:
+        """Compute the query vectors of posted needs that lack them (a need's page then encodes nothing on the
+        request path); True when done, False when stopped first."""
+        stop = stop or self._stop
+        for _name, emb, stored in self.need_queries_missing():
+            docs = self._snap.needs.docs
+            what = f"needs/{stored.key}"
+
+            def report(p: JobProgress, what: str = what) -> None:
+                self.progress[what] = p
+                log.info("%s", p.line())
+                if self.progress_callback is not None:
+                    self.progress_callback(p)
+
+            texts = docs.texts
+            if not embed_missing(stored, QueryVectors(emb, stored.key), docs.digests, texts.__getitem__,
+                                 stop, report, what, workers=pool_workers()):
+                return False
+        return True
 
     def _embed_key(self, corpus: str, ch: DenseIndex, stop: threading.Event) -> bool:
         vs = self._store(ch.encoding.key, ch.encoding.dim)
@@ -538,7 +574,8 @@ class IndexKeeper:
     def start_embedding(self) -> None:
         """Run :meth:`embed` on a background thread (once at a time; only the writer when persisted: the
         others load the rows it adds to the generations)."""
-        if not self.dense_missing() or (self._job is not None and self._job.is_alive()):
+        if not (self.dense_missing() or self.need_queries_missing()) or (self._job is not None
+                                                                           and self._job.is_alive()):
             return
         if self.root is not None and not self.is_writer:
             return

@@ -67,9 +67,10 @@ def _start_worker(spec: str) -> None:
     _ENCODER = make_embedder(spec)
 
 
-def _encode_chunk(texts: list[str]) -> np.ndarray:
+def _encode_chunk(texts: list[str], queries: bool) -> np.ndarray:
     assert _ENCODER is not None, "worker started without an encoder"
-    return np.asarray(_ENCODER.embed_passages(texts), dtype=np.float32)
+    encode = _ENCODER.embed_queries if queries else _ENCODER.embed_passages
+    return np.asarray(encode(texts), dtype=np.float32)
 
 
 class EncoderPool:
@@ -94,8 +95,9 @@ class EncoderPool:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        pieces = [self._pool.submit(_encode_chunk, [t or "" for t in texts[i : i + PIECE]])
+    def encode(self, texts: Sequence[str], queries: bool = False) -> np.ndarray:
+        """Passage rows (or with ``queries``, query vectors) of ``texts``, in order."""
+        pieces = [self._pool.submit(_encode_chunk, [t or "" for t in texts[i : i + PIECE]], queries)
                   for i in range(0, len(texts), PIECE)]
         try:
             return np.concatenate([p.result() for p in pieces]) if pieces else np.zeros((0, 0), np.float32)
@@ -107,12 +109,12 @@ class EncoderPool:
 
 class PooledVectors:
     """A :class:`~matcher.index.dense.RowEncoding` whose rows are made by an :class:`EncoderPool`: the same
-    key, dimension and numbers as the encoding it stands for."""
+    key, dimension and numbers as the encoding it stands for (passages, or queries with ``queries``)."""
 
-    def __init__(self, key: str, dim: int, pool: EncoderPool) -> None:
-        self.key, self.dim, self.pool = key, dim, pool
+    def __init__(self, key: str, dim: int, pool: EncoderPool, queries: bool = False) -> None:
+        self.key, self.dim, self.pool, self.queries = key, dim, pool, queries
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return self.pool.encode(texts)
+        return self.pool.encode(texts, self.queries)

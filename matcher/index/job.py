@@ -17,6 +17,7 @@ import numpy as np
 
 from matcher.index.dense import FullVectors, RowEncoding
 from matcher.index.encoder_pool import MIN_PASSAGES, EncoderPool, PoolableEmbedder, PooledVectors
+from matcher.index.queries import QueryVectors
 from matcher.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,11 @@ def embed_missing(
         if digests[i] not in seen:
             seen.add(digests[i])
             unique.append(i)
-    embedder = encoding.embedder if isinstance(encoding, FullVectors) else None
+    embedder = encoding.embedder if isinstance(encoding, FullVectors | QueryVectors) else None
     if workers > 1 and len(unique) >= MIN_PASSAGES and isinstance(embedder, PoolableEmbedder):
         with EncoderPool(embedder.spec, workers) as pool:
-            return _encode_chunks(store, PooledVectors(encoding.key, encoding.dim, pool), digests, unique,
-                                  text_of, stop, progress, what, chunk)
+            pooled = PooledVectors(encoding.key, encoding.dim, pool, queries=isinstance(encoding, QueryVectors))
+            return _encode_chunks(store, pooled, digests, unique, text_of, stop, progress, what, chunk)
     return _encode_chunks(store, encoding, digests, unique, text_of, stop, progress, what, chunk)
 
 
