@@ -9,13 +9,13 @@ from typing import Protocol
 import numpy as np
 
 from graph.model import NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
 from matcher.features.base import Demand, FeatureFamily, GraphContext
 from matcher.fusion import Fusion
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
+from matcher.settings import MatcherSettings
 
 #: cold-start weight of each graph feature, in the fused score's units (standard deviations above the corpus).
 #: Preference features (fit) are centred on 0.5 = unknown. Until brokers' feedback trains the re-ranker these
@@ -47,7 +47,7 @@ REVERSE_POOL = 20
 class Asker(Protocol):
     """What the questions read from the engine besides the snapshot (none of it changes during a request)."""
 
-    settings: Settings
+    settings: MatcherSettings
     store: GraphStore | None
     calibrator: Calibrator
 
