@@ -47,9 +47,9 @@ def main() -> None:
     from matcher.channels.char_ngram import CharNgramChannel
     from matcher.channels.dense import DenseChannel, extra_channel_name
     from matcher.embedders.registry import make_embedder, make_embedders
-    from matcher.engine import CHANNEL_WEIGHTS
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
     from matcher.text_index import TextIndex
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
     order = list(range(len(papers)))

@@ -4,10 +4,11 @@
     python benchmarks/demo_matches.py --only-lexical
 
 A sanity check of the demo data and the engine together, not a quality benchmark (the demo is small and written by
-hand; the real evaluation is the zhibei qrels). Labels: ``graph.demo.INTENDED_MATCHES`` (32 needs) and
-``graph.demo.GAP_NEEDS`` (6 needs with no good supply). Prints a markdown table: hit@1, hit@3 and MRR over the
-intended needs (weak matches included), the share of gap needs the engine reports as gaps, and the share of intended
-needs it wrongly reports as gaps. The baseline row is the same engine without dense embeddings, in this process.
+hand; the real evaluation is the zhibei qrels). Labels: ``evaluation.demo_labels.INTENDED_MATCHES`` (32 needs) and
+``evaluation.demo_labels.GAP_NEEDS`` (6 needs with no good supply). Prints a markdown table: hit@1, hit@3 and MRR
+over the intended needs (weak matches included), the share of gap needs the engine reports as gaps, and the share of
+intended needs it wrongly reports as gaps. The baseline row is the same engine without dense embeddings, in this
+process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.config import ApiSettings, load_settings  # noqa: E402
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES, load_demo  # noqa: E402
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES  # noqa: E402
+from graph.demo import load_demo  # noqa: E402
 from graph.server import EmbeddedGraphServer  # noqa: E402
 from graph.store import GraphStore, connect  # noqa: E402
 from matcher.engine import MatchEngine  # noqa: E402

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nsfc_protocol import load_task, recall_mrr  # noqa: E402
 
-from api.commands.rank_experts import build_expert_index, read_inputs, throwaway_graph, to_expert_ids  # noqa: E402
 from api.config import load_settings  # noqa: E402
+from cli.commands.rank_experts import build_expert_index, read_inputs, throwaway_graph, to_expert_ids  # noqa: E402
 from matcher.solvers.expertise import make_aggregation  # noqa: E402
 from matcher.solvers.ranking import DEFAULT_AGGREGATION, SolverIndex  # noqa: E402
 

@@ -48,13 +48,22 @@ INDUSTRY_CHAINS_FILE = Path(__file__).resolve().parent / "data" / "industry_chai
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "chain_model.npz"
 MODEL_INFO_FILE = MODEL_FILE.with_suffix(".json")
 MODEL_VERSION = "chain-svm-3"
-# temperature, keyword weight and threshold were chosen on a validation split carved out of the training
-# part (benchmarks/chain_classification.py reports the untouched test split): T 16, weight 0.5, 0.45
+# The placer's tunable numbers (kept here, not in matcher.tuning: ingest does not import the matcher). The
+# model's temperature (IndustryModel.temperature), KEYWORD_WEIGHT and DEFAULT_THRESHOLD were chosen together on a
+# validation split carved out of the training part; benchmarks/chain_classification.py reports the untouched
+# test split.
+#: a chain is placed when its confidence reaches this. Fitted on the validation split (see above)
 DEFAULT_THRESHOLD = 0.45
-#: keywords alone reach at most KEYWORD_WEIGHT, so a placer without a model needs a lower bar
+#: keywords alone reach at most KEYWORD_WEIGHT, so a placer without a model needs a lower bar. Judgement, not
+#: fitted: below KEYWORD_WEIGHT so a strong keyword hit alone still places
 KEYWORD_ONLY_THRESHOLD = 0.3
-#: how much keyword evidence alone can contribute to a chain's confidence
+#: how much keyword evidence alone can contribute to a chain's confidence. Fitted on the validation split
 KEYWORD_WEIGHT = 0.5
+#: the softmax temperature of the model's decision scores. Fitted on the validation split
+TEMPERATURE = 16.0
+#: the linear SVM's regularisation (IndustryModel.train). Judgement, not fitted (set with the first placer, never
+#: searched)
+SVM_C = 0.5
 
 
 def shared_dir() -> Path:
@@ -99,11 +108,11 @@ class IndustryModel:
     vectorizer: Any
     classifier: Any
     labels: list[str]
-    temperature: float = 16.0
+    temperature: float = TEMPERATURE
     version: str = MODEL_VERSION
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[str], c: float = 0.5) -> IndustryModel:
+    def train(cls, texts: Sequence[str], labels: Sequence[str], c: float = SVM_C) -> IndustryModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
 

@@ -49,17 +49,14 @@ from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
 from matcher.index.corpus import CorpusIndex
 from matcher.index.job import JobProgress
 from matcher.questions import absorbers, supply
-from matcher.questions.common import CENTRED, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.recalibration import Recalibration, load_fitted, recalibrate
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
 from matcher.settings import MatcherSettings
+from matcher.tuning import CENTRED, CHANNEL_WEIGHTS, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.upkeep import IndexKeeper, Snapshot
 
 log = logging.getLogger(__name__)
-
-#: channel weights in the fused score; equal (absent channels count 1.0): no tuning on 20 judged needs
-CHANNEL_WEIGHTS = {"bm25_words": 1.0, "char_ngram": 1.0, "dense": 1.0, "dense_use_m3": 1.0}
 
 __all__ = [
     "CENTRED", "CHANNEL_WEIGHTS", "GAP_WINDOW", "GRAPH_WEIGHTS", "POOL", "REVERSE_POOL", "MatchEngine",
@@ -119,11 +116,11 @@ class MatchEngine:
         encoders = [] if self.embedder is None else [(dense_channel_name(self.embedder, True), self.embedder)]
         encoders += [(dense_channel_name(e, False), e) for e in self.extra_embedders]
         self._fixed_fusion = fusion
-        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: measured on
-        # the dev needs, rank-normal 0.564 vs z 0.509 nDCG@10 with four channels, but 0.429 vs 0.474 with the two
-        # lexical ones (one channel's tokenisation miss is half the evidence there, and only the z-score can say
-        # that the other channel is sure); benchmarks/need_achievement.py [--no-dense]. While the dense rows are
-        # being computed the lexical channels answer alone, with the lexical fusion and confidence curve.
+        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: on the dev
+        # needs rank-normal wins with four channels and loses with the two lexical ones (one channel's
+        # tokenisation miss is half the evidence there, and only the z-score can say that the other channel is
+        # sure); figures: benchmarks/need_achievement.py [--no-dense], table in benchmarks/README.md. While the
+        # dense rows are being computed the lexical channels answer alone, with the lexical fusion and curve.
         self._rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
         self._zscore = ZScoreFusion(CHANNEL_WEIGHTS)
         self.families = list(families) if families is not None else default_families()
@@ -386,7 +383,7 @@ class MatchEngine:
                 scored = supply.rank_supply(self, snap, need.text, supply.demand_for_need(snap, need), question,
                                             None, 10)
                 if candidate_id in scored.ids:
-                    return scored.features[scored.ids.index(candidate_id)]
+                    return scored.features[scored.ids.index(candidate_id)].as_dict()
                 return {}
             if question == Question.ENTERPRISE_ACHIEVEMENT:
                 result = self.match_enterprise(query_id, k=POOL, include_weak=True)

@@ -37,6 +37,9 @@ class MatcherSettings(BaseModel):
     coi_rules: str = Field(default=DEFAULT_COI_RULES, description="回避 rules applied to challenge solvers, "
                            "comma-separated")
     coi_window_years: int = Field(default=3, ge=0, description="a collaboration this recent is a conflict")
+    embed_workers: int | None = Field(
+        default=None, ge=1, description="worker processes of the embedding job, one thread each; None = one per "
+        "core this process may run on (1 = encode in the job's own thread)")
 
     @property
     def cache_dir(self) -> Path:

@@ -17,7 +17,7 @@ import pytest
 from serve_world import alive, run_cli, serve_env, server_pid
 
 from api.config import ApiSettings
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
 from graph.store import open_store
 from graph.writegate import GraphBusyError, WriteGate, gate_path, writes_held
 

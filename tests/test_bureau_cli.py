@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from api.cli import main
+from cli.main import main
 
 pytestmark = pytest.mark.all_backends
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from api.cli import main
 from api.config import load_settings
 from bureau.gapmap import build_gap_map, engine_need_is_unmet
+from cli.main import main
 from graph.model import (
     Achievement,
     ChainPosition,

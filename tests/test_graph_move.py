@@ -12,8 +12,9 @@ import neo4j.time as ntime
 import pytest
 from neo4j.spatial import CartesianPoint, WGS84Point
 
-from api.cli import main
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES, load_demo
+from cli.main import main
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
+from graph.demo import load_demo
 from graph.dump import decode_value, encode_value, export_graph, import_graph
 from graph.exceptions import ValidationError
 from graph.model import Achievement, Institution, NodeLabel, Relation, RelType, Talent
@@ -187,7 +188,7 @@ def test_demo_moved_from_arcadedb_to_neo4j_has_the_same_counts_and_matches(
 def test_ctrl_c_leaves_no_half_export_and_an_interrupted_import_finishes_when_run_again(
     store: GraphStore, graph_server, monkeypatch, tmp_path: Path, capsys
 ):
-    from api.commands import graph_cmd
+    from cli.commands import graph_cmd
 
     _small_world(store)
     before = store.count_by_label(), store.count_relations()

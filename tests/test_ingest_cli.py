@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from api.cli import main
+from cli.main import main
 
 
 def test_ingest_command_loads_a_directory_and_reports(tmp_path, monkeypatch, capsys):

@@ -121,7 +121,8 @@ def test_a_broken_json_line_is_kept_verbatim_in_the_reject_file(store, tmp_path)
 
 
 def test_a_multi_file_run_loads_every_good_file_and_names_each_bad_one(tmp_path, monkeypatch, capsys):
-    from api.cli import main
+    from cli.main import main
+
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from api.cli import main
-from api.commands.serve import PortUnavailableError, check_port
+from cli.commands.serve import PortUnavailableError, check_port
+from cli.main import main
 
 
 def test_serve_on_a_taken_port_fails_with_one_line_naming_the_port(tmp_path, monkeypatch, capsys):

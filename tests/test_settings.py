@@ -23,6 +23,7 @@ DEFAULTS = {
     "write_gate_timeout_s": 30.0,
     "embedder": "e5-small", "extra_embedders": "use-m3", "match_top_k": 20, "gap_confidence": None,
     "coi_rules": "same_organisation,co_inventor,recent_collaboration,financial_tie", "coi_window_years": 3,
+    "embed_workers": None,
     "host": "127.0.0.1", "port": 8000, "session_secret": None, "session_hours": 12.0, "cookie_secure": False,
     "login_attempts_per_minute": 20, "login_failures_before_lockout": 5, "login_lockout_minutes": 15,
     "rate_limit_storage": "memory://", "max_upload_mb": 20, "max_upload_rows": 100_000,
@@ -50,8 +51,10 @@ def test_the_defaults_and_the_variable_names_are_the_ones_deployments_use(clean_
     clean_env.setenv("TECHMATCH_EMBEDDER", "none")
     clean_env.setenv("TECHMATCH_MAX_UPLOAD_MB", "3")
     clean_env.setenv("TECHMATCH_DATA_DIR", "/srv/techmatch")
+    clean_env.setenv("TECHMATCH_EMBED_WORKERS", "2")
     settings = load_settings()
     assert (settings.graph_retry_time_s, settings.embedder, settings.max_upload_mb) == (7.5, "none", 3)
+    assert settings.embed_workers == 2
     assert settings.cache_dir == Path("/srv/techmatch/cache")
 
 
@@ -75,6 +78,7 @@ def test_a_wrong_value_names_the_variable_and_why_in_one_line(clean_env):
     clean_env.setenv("TECHMATCH_COI_RULES", "same_organisation,relatives")
     clean_env.setenv("TECHMATCH_EMBEDDER", "e5-large")
     clean_env.setenv("TECHMATCH_LOCAL_GRAPH", "mysql")
+    clean_env.setenv("TECHMATCH_EMBED_WORKERS", "0")
     with pytest.raises(SettingsError) as caught:
         load_settings()
     message = str(caught.value)
@@ -84,6 +88,7 @@ def test_a_wrong_value_names_the_variable_and_why_in_one_line(clean_env):
     assert "TECHMATCH_COI_RULES" in message and "未知的回避规则 relatives" in message
     assert "TECHMATCH_EMBEDDER" in message and "未知的向量编码器 'e5-large'" in message
     assert "TECHMATCH_LOCAL_GRAPH 的值 'mysql' 无效：只能是 'arcadedb'、'neo4j'" in message
+    assert "TECHMATCH_EMBED_WORKERS 的值 '0' 无效：应不小于 1" in message
 
 
 def test_a_wrong_secret_value_is_not_printed(clean_env):
@@ -135,7 +140,7 @@ def test_the_app_factory_reads_and_checks_the_settings_at_start(clean_env, tmp_p
 
 @pytest.mark.parametrize("command", [["graph", "counts"], ["serve", "--no-demo"], ["ingest", "x.csv"]])
 def test_every_command_stops_before_starting_anything_on_a_wrong_setting(clean_env, tmp_path, capsys, command):
-    from api.cli import main
+    from cli.main import main
 
     clean_env.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "d"))
     clean_env.setenv("TECHMATCH_WRITE_BATCH_SIZE", "0")
@@ -148,7 +153,7 @@ def test_every_command_stops_before_starting_anything_on_a_wrong_setting(clean_e
 
 
 def test_serve_in_production_without_a_secret_names_the_variable(clean_env, tmp_path, capsys):
-    from api.cli import main
+    from cli.main import main
 
     clean_env.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "d"))
     clean_env.setenv("TECHMATCH_ENVIRONMENT", "production")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from api.cli import main
+from cli.main import main
 from matcher.channels.char_ngram import CharNgramChannel
 from matcher.solvers.expertise import (
     ExpertiseIndex,

@@ -119,7 +119,7 @@ def test_an_acknowledged_need_survives_a_kill_of_both_processes(backend, tmp_pat
 
 def test_a_commands_own_server_dying_fails_it_at_once_with_one_line(backend, tmp_path):
     data_dir = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "demo", "load"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "demo", "load"], cwd=ROOT,
                             env=serve_env(data_dir, backend), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     info = wait_until(lambda: (data_dir / "server.json").exists(), timeout=180, every=0.02)
     assert info, "the command's server never came up"

@@ -115,7 +115,7 @@ class CorpusIndex:
         """Every live document's fused score, and each channel's z-score, raw score and share of the fused score.
         ``fusion`` may be chosen by the answering channels' names."""
         raw = self.channel_scores(text)
-        f = fusion if hasattr(fusion, "combine") else fusion(list(raw))
+        f = fusion if isinstance(fusion, Fusion) else fusion(list(raw))
         fused = f.combine(raw)
         return QueryScores(fused.score, fused.z, raw, fused.parts)
 

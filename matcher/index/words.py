@@ -31,6 +31,13 @@ _MEMO: dict[str, tuple[int, dict[str, list[list[str]]]]] = {}
 _LOCK = threading.Lock()
 
 
+def clear_memo() -> None:
+    """Forget the word files read so far: the next :class:`StoredWords` lookup reads its file from disk, as a
+    fresh process would (a benchmark timing a first view)."""
+    with _LOCK:
+        _MEMO.clear()
+
+
 @dataclass(frozen=True)
 class Analysed:
     words: tuple[str, ...]  #: ``ingest.text.tokenize(text)``
@@ -111,4 +118,4 @@ class StoredWords:
         _MEMO[str(self.path)] = (self.path.stat().st_mtime_ns, entries)
 
 
-__all__ = ["KEYWORDS", "Analysed", "StoredWords", "analyse", "text_digest", "words_root"]
+__all__ = ["KEYWORDS", "Analysed", "StoredWords", "analyse", "clear_memo", "text_digest", "words_root"]

@@ -15,16 +15,11 @@ from ingest.text import tokenize
 from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
-from matcher.questions.common import (
-    GAP_WINDOW,
-    POOL,
-    Asker,
-    Scored,
-    graph_delta,
-    graph_features,
-    make_result,
-)
+from matcher.index.lexical import LexicalIndex
+from matcher.questions.common import Asker, Scored, channel_scores, graph_delta, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
+from matcher.scores import ConfidenceInputs, MatchFeatures
+from matcher.tuning import GAP_WINDOW, POOL
 from matcher.upkeep import Snapshot
 
 #: the lexical channel whose words explain a match (shared terms, ranked by its IDF)
@@ -82,23 +77,20 @@ def rank_supply(asker: Asker, snap: Snapshot, text: str, demand: Demand, questio
     graph = graph_features(asker.families, snap.ctx, demand, ids)
     score = fused[top].astype(np.float32).copy()
     supply = asker.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
-    features: list[dict[str, float]] = []
+    features: list[MatchFeatures] = []
     contributions: list[dict[str, float]] = []
     for j, i in enumerate(top):
-        f = {"fused": float(fused[i]), "supply": supply}
-        c = {}
-        for name, z in norm.items():
-            f[f"z_{name}"] = float(z[i])
-            f[f"raw_{name}"] = float(raw[name][i])
-            c[name] = float(parts[name][i])
+        channels = channel_scores(norm, raw, i, {name: float(parts[name][i]) for name in norm})
+        c = {name: cs.share for name, cs in channels.items()}
+        g = {}
         for name, values in graph.items():
             v = float(values[j])
-            f[name] = v
+            g[name] = v
             delta = graph_delta(name, v)
             if delta:
                 c[name] = delta
                 score[j] += delta
-        features.append(f)
+        features.append(MatchFeatures(float(fused[i]), supply, channels, g))
         contributions.append(c)
     learned, verdict = asker.reranker.adjust_parts(question.value, query_id, ids, features)
     for j in range(len(ids)):
@@ -123,7 +115,7 @@ def explain_supply(snap: Snapshot, achievement_id: str, query_terms: list[str], 
     index = snap.achievements
     lexical = index.channel(TERMS_CHANNEL)
     present = index.terms_in(achievement_id, query_terms, TERMS_CHANNEL)
-    idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+    idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
     terms = shared_terms(query_terms, present, idf)
     info = snap.ctx.supply.get(achievement_id)
     relation, steps = chain_path(snap.ctx, info.segments if info else set(), demand.segments)
@@ -137,7 +129,7 @@ def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand,
     # the pair's own verdict moves it in the list but is no evidence of fit: left out of the confidence
     shown = [float(s) - c.get("verdict", 0.0)
              for s, c in zip(scored.score[:window], scored.contributions[:window], strict=True)]
-    rows = [f | {"score": v, "bonus": v - f.get("fused", 0.0)}
+    rows = [ConfidenceInputs(fused=f.fused, supply=f.supply, bonus=v - f.fused, channels=f.channel_names)
             for f, v in zip(scored.features[:window], shown, strict=True)]
     conf = asker.calibrator.confidences(rows)
     best = float(conf[:GAP_WINDOW].max()) if len(conf) else 0.0
@@ -153,7 +145,7 @@ def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand,
             score=float(s),
             confidence=float(c),
             rank=rank,
-            features=scored.features[rank - 1],
+            features=scored.features[rank - 1].as_dict(),
             contributions=scored.contributions[rank - 1],
         )
         if explain:

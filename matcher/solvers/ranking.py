@@ -36,18 +36,9 @@ from matcher.solvers.expertise import (
 )
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
+from matcher.tuning import DEFAULT_AGGREGATION, SCORERS
 
-#: channel weights of the named scorers (each channel's scores are z-scored per query, then added with these
-#: weights); "char" is the evaluation README's reference channel on its own. The dense weight of "combined"
-#: was chosen on NSFC expert-finding samples with seeds 1 and 2 (weights 0.5-6 tried; 6 best on both), never
-#: on the reported seed-7 sample.
-SCORERS: dict[str, dict[str, float]] = {
-    "char": {"char": 1.0},
-    "lexical": {"char": 1.0, "words": 1.0},
-    "dense": {"dense": 1.0},
-    "combined": {"char": 1.0, "words": 1.0, "dense": 6.0},
-}
-DEFAULT_AGGREGATION = "topk:3:0.5"
+# the named scorers' channel weights and the default aggregation: matcher.tuning, with where they came from
 
 
 class WorkEvidenceOut(BaseModel):
@@ -203,6 +194,11 @@ class SolverIndex:
             dtype=np.float32,
         )
 
+    @property
+    def bonus(self) -> np.ndarray:
+        """Each solver's track-record multiplier (1 + track_weight × score), aligned with the expertise index."""
+        return self._bonus
+
     @classmethod
     def build(
         cls,
@@ -288,7 +284,7 @@ def rank_solvers(
     query = challenge_text(challenge) if challenge else str(challenge_or_text)
     wanted = {NodeLabel(label).value for label in labels}
     ws = index.expertise.work_scores([query])
-    scores = index.expertise.solver_scores([query], ws)[0] * index._bonus
+    scores = index.expertise.solver_scores([query], ws)[0] * index.bonus
     ids = index.expertise.solver_ids
     order = [i for i in np.argsort(-scores, kind="stable") if ids[i].split(":", 1)[0] in wanted]
     # Look at enough candidates that k remain after 回避 removals.
@@ -311,7 +307,7 @@ def rank_solvers(
             solver=info.ref,
             name=info.name,
             score=float(scores[i]),
-            affinity=float(scores[i] / index._bonus[i]),
+            affinity=float(scores[i] / index.bonus[i]),
             track_record_score=rec.score if rec else 0.0,
             works=[WorkEvidenceOut(work_id=e.work_id, title=e.title, score=e.score, year=e.year, kind=e.kind,
                                    matched_terms=list(e.terms)) for e in evidence],

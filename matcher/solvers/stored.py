@@ -51,6 +51,13 @@ _LOADED: dict[tuple[str, str, str], tuple[str, ExpertiseIndex]] = {}
 _LOCK = threading.Lock()
 
 
+def clear_loaded() -> None:
+    """Forget the fitted indexes this process holds: the next :func:`stored_solver_index` reads its directory
+    again, as a fresh process would (a benchmark timing a first view)."""
+    with _LOCK:
+        _LOADED.clear()
+
+
 def solvers_root(data_dir: Path) -> Path:
     return Path(data_dir) / "index" / "solvers"
 
@@ -185,4 +192,4 @@ def _load(root: Path, scorer: str, fp: str, expertise: ExpertiseIndex) -> bool:
     return True
 
 
-__all__ = ["FORMAT", "fingerprint", "solvers_root", "stored_solver_index"]
+__all__ = ["FORMAT", "clear_loaded", "fingerprint", "solvers_root", "stored_solver_index"]

@@ -1,4 +1,4 @@
-"""The ``techmatch`` command line. Each subcommand lives in its own module under ``api/commands``."""
+"""The ``techmatch`` command line. Each subcommand lives in its own module under ``cli/commands``."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from pathlib import Path
 
 #: command modules, each exposing ``register(subparsers)``; a new command is a new module here
 COMMAND_MODULES = (
-    "api.commands.graph_cmd",
-    "api.commands.demo",
-    "api.commands.ingest_cmd",
-    "api.commands.ingest_policy",
-    "api.commands.rank",
-    "api.commands.serve",
-    "api.commands.bureau_cmd",
-    "api.commands.outbox_cmd",
-    "api.commands.index_cmd",
-    "api.commands.calibrate_cmd",
-    "api.commands.backup_cmd",
+    "cli.commands.graph_cmd",
+    "cli.commands.demo",
+    "cli.commands.ingest_cmd",
+    "cli.commands.ingest_policy",
+    "cli.commands.rank",
+    "cli.commands.serve",
+    "cli.commands.bureau_cmd",
+    "cli.commands.outbox_cmd",
+    "cli.commands.index_cmd",
+    "cli.commands.calibrate_cmd",
+    "cli.commands.backup_cmd",
 )
 
 

@@ -141,7 +141,7 @@ def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo
         print(f"techmatch serving on http://{host}:{port}/ with {workers} workers "
               f"(API docs: http://{host}:{port}/docs)", flush=True)
         # each worker's own JSON access log (with the request id and the route template) replaces uvicorn's
-        uvicorn.run("api.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("cli.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, log_config=None)
     finally:
         if supervisor is not None:

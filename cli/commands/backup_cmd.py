@@ -25,7 +25,7 @@ def _size(n: int) -> str:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from api.commands.graph_cmd import _Bars
+    from cli.commands.graph_cmd import _Bars
     from graph.backup import backup
 
     path = Path(args.file)
@@ -45,7 +45,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from api.commands.graph_cmd import _Bars
+    from cli.commands.graph_cmd import _Bars
     from graph.backup import read_manifest, restore
 
     path = Path(args.file)

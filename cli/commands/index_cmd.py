@@ -43,7 +43,7 @@ def _build(args: argparse.Namespace) -> int:
 
         def stop(signum: int, frame: object) -> None:
             print("正在停止：当前批次完成后退出，已完成的向量会保留。", file=sys.stderr, flush=True)
-            engine.keeper._stop.set()
+            engine.keeper.request_stop()
 
         signal.signal(signal.SIGINT, stop)
         try:
