@@ -33,18 +33,19 @@ from need_achievement import load_dev_set  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-dense", action="store_true", help="lexical channels only (Settings.embedder = none)")
+    ap.add_argument("--no-dense", action="store_true", help="lexical channels only (TECHMATCH_EMBEDDER = none)")
     ap.add_argument("--no-extra", action="store_true", help="the primary encoder only (no extra_embedders)")
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
 
-    from graph.settings import get_settings
+    from api.config import load_settings
     from matcher.confidence import Calibrator, youden_threshold
     from matcher.engine import MatchEngine
     from matcher.scores import ConfidenceInputs, MatchFeatures
 
     sr, qrels, achs, _, needs = load_dev_set()
-    engine = MatchEngine(None, embedder=None if args.no_dense else "settings",
+    settings = load_settings()
+    engine = MatchEngine(None, settings, embedder=None if args.no_dense else "settings",
                          extra_embedders=[] if args.no_extra else "settings")
     engine.index_achievements(achs, rebuild=True)
     channels = sorted(engine.channel_names)
@@ -108,7 +109,7 @@ def main() -> None:
     for label, pick in (("mean", np.mean), ("min", np.min), ("max", np.max)):
         print(f"| {label} | {pick(pos):.3f} | {pick(neg):.3f} |")
     fitted = youden_threshold([held_out[q] for q in held_out], [has[q] for q in held_out])
-    engine_threshold = current.gap_threshold(get_settings().gap_confidence, channels=channels)
+    engine_threshold = current.gap_threshold(settings.gap_confidence, channels=channels)
     print("\n| threshold | needs with supply flagged as gaps | needs without supply flagged |\n|---|---|---|")
     for label, cut, conf in (("fitted (Youden J, leave-one-need-out)", fitted, held_out),
                              ("engine's current, on its defaults' confidences", engine_threshold, cur)):

@@ -21,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.config import ApiSettings, load_settings  # noqa: E402
 from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES  # noqa: E402
 from graph.demo import load_demo  # noqa: E402
 from graph.server import EmbeddedGraphServer  # noqa: E402
-from graph.settings import Settings  # noqa: E402
 from graph.store import GraphStore, connect  # noqa: E402
 from matcher.engine import MatchEngine  # noqa: E402
 
 
-def evaluate(store: GraphStore, settings: Settings, embedder: str) -> dict[str, float]:
+def evaluate(store: GraphStore, settings: ApiSettings, embedder: str) -> dict[str, float]:
     start = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings.model_copy(update={"embedder": embedder}))
     hits1 = hits3 = rr = 0.0
@@ -60,7 +60,7 @@ def main() -> int:
     if not args.only_lexical:
         configs.append(("default engine (e5-small + USE multilingual)", "e5-small"))
     with tempfile.TemporaryDirectory(prefix="tm-bench-match-") as tmp:
-        settings = Settings(data_dir=Path(tmp))
+        settings = load_settings(data_dir=Path(tmp))
         server = EmbeddedGraphServer(Path(tmp) / "graph", database="bench", heap_mb=768)
         info = server.start()
         try:

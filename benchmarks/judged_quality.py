@@ -61,13 +61,13 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None,
     achievement vectors (for pseudo-relevance feedback). ``encoders``: (primary, extras) encoder specs as in the
     settings (default: the settings'); ``query_chars``: how much of a need each dense encoder reads (in the order
     primary, extras; default: the encoders' own); one cache file per set of dense row keys and query lengths."""
-    from graph.settings import get_settings
+    from api.config import load_settings
     from ingest.zhibei import achievement_from_record, clean_record, need_from_record
     from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import MatchEngine
     from matcher.index.vectors import safe_name
 
-    settings = get_settings()
+    settings = load_settings()
     primary, extras = encoders or (settings.embedder, settings.extra_embedders)
     emb = make_embedder(primary)
     extra = make_embedders(extras) if emb is not None else []
@@ -98,7 +98,7 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None,
             if line.strip()]
     needs = [need_from_record(clean_record(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
                                                     if line.strip()) if r.get("id") in wanted]
-    engine = MatchEngine(None, persist=False, embedder=emb, extra_embedders=extra)
+    engine = MatchEngine(None, settings, persist=False, embedder=emb, extra_embedders=extra)
     t0 = time.perf_counter()
     engine.on_progress(lambda p: print(f"  {p.line()}", file=sys.stderr, flush=True))
     engine.index_achievements(achs, rebuild=True)

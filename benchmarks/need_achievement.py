@@ -58,12 +58,13 @@ def main() -> None:
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args()
 
+    from api.config import load_settings
     from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
     from matcher.tuning import CHANNEL_WEIGHTS
 
     sr, qrels, achs, records, needs = load_dev_set()
-    engine = MatchEngine(None, embedder=None if args.no_dense else "settings",
+    engine = MatchEngine(None, load_settings(), embedder=None if args.no_dense else "settings",
                          extra_embedders=[] if args.no_extra else "settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)

@@ -191,16 +191,16 @@ def progress_printer(label: str) -> Callable:
 
 # -- sections -------------------------------------------------------------------------------------
 def section_embed(run: Run) -> Table:
-    from graph.settings import Settings
+    from api.config import load_settings
     from matcher.embedders import e5_small, use_m3
     from matcher.embedders.registry import make_embedder
     from matcher.engine import MatchEngine
+    from matcher.index.encoder_pool import pool_workers
     from matcher.index.vectors import safe_name
 
     full = (f"e5-small@{e5_small.FULL_CHARS}", f"use-m3@{use_m3.FULL_CHARS}")
-    from matcher.index.encoder_pool import pool_workers
-
-    workers = pool_workers()
+    settings = default_settings(run, 0)
+    workers = pool_workers(settings.embed_workers)
     t = Table("Embedding the corpus (documents per second, the default dense channels together)",
               ["achievements", f"new: {workers} worker processes, docs/s", "docs per CPU-s",
                "new passages, one process: docs/s", "docs per CPU-s", "full passages, one process: docs/s",
@@ -220,8 +220,9 @@ def section_embed(run: Run) -> Table:
 
     def job(n: int, docs: list, spec: str, job_workers: int) -> tuple[float, float]:
         """(docs/s, docs per CPU-second) of the embedding job for one encoder, stopped after the budget."""
-        os.environ["TECHMATCH_EMBED_WORKERS"] = str(job_workers)
-        engine = MatchEngine(None, settings=Settings(data_dir=run.data_dir(n) / f"{safe_name(spec)}-{job_workers}"),
+        job_settings = load_settings(data_dir=run.data_dir(n) / f"{safe_name(spec)}-{job_workers}",
+                                     embed_workers=job_workers)
+        engine = MatchEngine(None, settings=job_settings,
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
         engine.on_progress(progress_printer(f"embed {n:,} {spec} ({job_workers} workers)"))
         engine.keeper.index_achievements(docs, rebuild=True)
@@ -233,14 +234,12 @@ def section_embed(run: Run) -> Table:
         timer.cancel()
         done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
         engine.close()
-        os.environ.pop("TECHMATCH_EMBED_WORKERS", None)
         return done / took, done / cpu
 
     def together(rates: list[float]) -> float:
         """Documents per second of encoders run one after the other over the same documents."""
         return 1.0 / sum(1.0 / r for r in rates) if all(rates) else 0.0
 
-    settings = default_settings(run, 0)
     new_specs = [settings.embedder, *[s for s in settings.extra_embedders.split(",") if s.strip()]]
     for n in run.args.sizes:
         docs = run.corpus(n)
@@ -298,9 +297,9 @@ def _text(a) -> str:  # noqa: ANN001
 
 
 def default_settings(run: Run, n: int):  # noqa: ANN201
-    from graph.settings import Settings
+    from api.config import load_settings
 
-    return Settings(data_dir=run.data_dir(n))
+    return load_settings(data_dir=run.data_dir(n))
 
 
 def section_build(run: Run) -> Table:
@@ -348,10 +347,10 @@ import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from benchmarks.scale import memory_mb, real_needs
-from graph.settings import Settings
+from api.config import load_settings
 from ingest.text import tokenize
 from matcher.engine import MatchEngine
-engine = MatchEngine(None, settings=Settings(data_dir=sys.argv[2]), persist=True)
+engine = MatchEngine(None, settings=load_settings(data_dir=sys.argv[2]), persist=True)
 t_imported = time.perf_counter() - t0
 # the process without the index: models loaded, jieba's dictionary read (what any matcher process holds)
 for emb in (engine.embedder, *engine.extra_embedders):
@@ -563,10 +562,10 @@ def section_api(run: Run) -> Table:
 
 def preload_graph(data_dir: Path, docs: list) -> None:
     """Write the synthetic achievements into the embedded graph of ``data_dir`` (the service adds the demo)."""
-    from graph.settings import Settings
+    from api.config import load_settings
     from graph.store import open_store
 
-    with open_store(Settings(data_dir=data_dir)) as store:
+    with open_store(load_settings(data_dir=data_dir)) as store:
         store.upsert_nodes(docs, batch_size=2000)
 
 
@@ -595,10 +594,10 @@ QUERIES_REAL = 200
 def real_rows() -> dict:
     """The real passage rows of both encoders in the data directory's vector store, when it holds them (e.g. the
     zhibei listings after ``techmatch index build``): the two-stage agreement is measured on mixtures of them."""
-    from graph.settings import Settings
+    from api.config import load_settings
     from matcher.index.vectors import safe_name
 
-    root = Settings().data_dir / "index" / "vectors"
+    root = load_settings().data_dir / "index" / "vectors"
     out: dict = {"note": "random unit rows (no real rows in the vector store: agreement not measured)"}
     for name, key in (("dense", "e5-small"), ("dense_use_m3", "use-m3")):
         chunks = sorted((root / safe_name(key)).glob("chunk-*.rows.npy"))
@@ -674,12 +673,12 @@ def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data director
     else loaded here into the run's directory) and an engine over it (``TECHMATCH_EMBEDDER`` decides which)."""
     if run.zhibei is not None:
         return run.zhibei
-    from graph.settings import Settings
+    from api.config import load_settings
     from graph.store import open_store
     from matcher.engine import MatchEngine
 
     data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
-    settings = Settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir)
     ctx = open_store(settings)
     store = ctx.__enter__()
     if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
@@ -750,12 +749,12 @@ def section_bureau(run: Run) -> Table:
     reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
     between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
     one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
+    from api.config import load_settings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
     from cli.commands.bureau_cmd import current_verdicts, refresh_standings
-    from graph.settings import get_settings
     from ingest import text as text_mod
     from matcher.index import words as words_mod
     from matcher.index.words import StoredWords
@@ -769,8 +768,7 @@ def section_bureau(run: Run) -> Table:
     t0 = time.perf_counter()
     added = add_synthetic_needs(store, data_dir, run.work, run.args.needs) if run.args.needs else 0
     t_ingest = time.perf_counter() - t0
-    os.environ["TECHMATCH_DATA_DIR"] = str(data_dir)  # the stored words and solvers' index: this graph's
-    get_settings.cache_clear()
+    settings = load_settings(data_dir=data_dir)  # the stored words and solvers' index: this graph's
     out = run.work / "report.xlsx"
 
     def old_ranker(statement: str, k: int) -> list[dict]:
@@ -786,7 +784,7 @@ def section_bureau(run: Run) -> Table:
 
         def ranker(statement: str, k: int) -> list[dict]:
             if not index:
-                index.append(stored_mod.stored_solver_index(store, scorer="lexical"))
+                index.append(stored_mod.stored_solver_index(store, "lexical", stored_mod.solvers_root(data_dir)))
             return rankings_mod.solver_rows(store, statement, k, index[0])
 
         return ranker
@@ -801,27 +799,28 @@ def section_bureau(run: Run) -> Table:
         rankings_mod.clear_memo()
         t0 = time.perf_counter()
         if old:
-            gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))
+            gap_map = build_gap_map(store, stored_unmet(refresh_standings(store, settings).read()))
         else:
-            gap_map = build_gap_map(store, current_verdicts(store)[1].unmet())
+            gap_map = build_gap_map(store, current_verdicts(store, settings)[1].unmet())
         t_gap = time.perf_counter() - t0
         if old:
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
                 topics = curate_topics(store, gap_map, representation=tfidf_representation, solver_ranker=old_ranker,
                                        words=StoredWords(Path(nowhere)))
         elif path == "ranked":
-            topics = curate_topics(store, gap_map, solver_ranker=ranked_ranker())
+            topics = curate_topics(store, gap_map, solver_ranker=ranked_ranker(), data_dir=data_dir)
         else:
-            topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store)[0])
+            topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store, data_dir)[0],
+                                   data_dir=data_dir)
         t_topics = time.perf_counter() - t0
         write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
         return [t_gap, t_topics, time.perf_counter() - t0], topics
 
     t0 = time.perf_counter()
-    refresh_standings(store)  # stale ones computed once (say how many), the rest read
+    refresh_standings(store, settings)  # stale ones computed once (say how many), the rest read
     t_refresh = time.perf_counter() - t0
     t0 = time.perf_counter()
-    analyse_need_texts(store)  # what `techmatch bureau refresh` does after the standings
+    analyse_need_texts(store, data_dir=data_dir)  # what `techmatch bureau refresh` does after the standings
     t_words = time.perf_counter() - t0
     # pays the imports, jieba's start, the IDF table; builds the stored solvers' index and rankings if missing
     views("new")

@@ -37,7 +37,6 @@ import numpy as np
 import yaml
 
 from graph.model import Achievement, Need
-from graph.settings import Settings, get_settings
 from graph.taxonomy import Taxonomy, default_taxonomy
 from ingest import text as textpipe
 from ingest.loader import Placement
@@ -247,17 +246,16 @@ def zhibei_examples(path: Path | None = None) -> tuple[list[str], list[str], lis
     return texts, fine, coarse
 
 
-def cached_industry_model(settings: Settings | None = None, path: Path | None = None) -> IndustryModel | None:
-    """A source-label model trained on a zhibei-shaped file and cached under the data directory; None without
-    data. The ingest command does not use it (it loads the shipped model); it is for a deployment that trains
-    its own model from its own file."""
+def cached_industry_model(cache_dir: Path, path: Path | None = None) -> IndustryModel | None:
+    """A source-label model trained on a zhibei-shaped file and cached under ``cache_dir`` (the data directory's
+    cache); None without data. The ingest command does not use it (it loads the shipped model); it is for a
+    deployment that trains its own model from its own file."""
     path = path or zhibei_training_file()
     if not path.is_file():
         log.warning("no training data at %s; chain placement uses keywords only", path)
         return None
-    settings = settings or get_settings()
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
-    cache = settings.cache_dir / "ingest" / f"{MODEL_VERSION}-{digest}.pkl"
+    cache = Path(cache_dir) / "ingest" / f"{MODEL_VERSION}-{digest}.pkl"
     if cache.is_file():
         try:
             with cache.open("rb") as f:
@@ -439,7 +437,7 @@ class ChainPlacer:
         return [list(d.placements) for d in self.decide_many([n.text for n in nodes], labels)]
 
 
-def default_placer(settings: Settings | None = None) -> ChainPlacer:
+def default_placer() -> ChainPlacer:
     """The placer the ingest command uses: the shipped source-label model (``ingest/data/chain_model.npz``), the
     same in every data directory and on every machine; keywords alone when the file is missing."""
     return ChainPlacer(model=shipped_industry_model())

@@ -34,7 +34,6 @@ import numpy as np
 
 from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Achievement, Feedback, Need, NodeLabel, RejectReason, Verdict
-from graph.settings import Settings, get_settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
 from matcher.documents import achievement_text, enterprise_text, need_min_maturity
@@ -53,6 +52,7 @@ from matcher.questions import absorbers, supply
 from matcher.recalibration import Recalibration, load_fitted, recalibrate
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
+from matcher.settings import MatcherSettings
 from matcher.tuning import CENTRED, CHANNEL_WEIGHTS, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.upkeep import IndexKeeper, Snapshot
 
@@ -89,7 +89,7 @@ class MatchEngine:
     def __init__(
         self,
         store: GraphStore | None,
-        settings: Settings | None = None,
+        settings: MatcherSettings,
         embedder: Embedder | None | Literal["settings"] = "settings",
         fusion: Fusion | None = None,
         families: Sequence[FeatureFamily] | None = None,
@@ -97,12 +97,13 @@ class MatchEngine:
         extra_embedders: Sequence[Embedder] | str = "settings",
         persist: bool | None = None,
     ) -> None:
-        """``embedder``: the primary dense encoder (``"settings"``: ``Settings.embedder``; None: lexical
+        """``settings``: the matcher's (the entry point builds them once, :func:`api.config.load_settings`).
+        ``embedder``: the primary dense encoder (``"settings"``: ``settings.embedder``; None: lexical
         channels only, and then no extra encoders either). ``extra_embedders``: further dense channels
-        (``"settings"``: ``Settings.extra_embedders``). ``persist``: keep the indexes under
+        (``"settings"``: ``settings.extra_embedders``). ``persist``: keep the indexes under
         ``data_dir/index`` (default: when there is a graph store)."""
         self.store = store
-        self.settings = settings or get_settings()
+        self.settings = settings
         # no passage cache in front of the encoders: the index's vector store keeps every passage vector once
         if isinstance(embedder, str):  # "settings"
             embedder = make_embedder(self.settings.embedder)
@@ -150,12 +151,12 @@ class MatchEngine:
 
     def tells_gaps_for(self, channels: Sequence[str]) -> bool:
         """Whether a gap verdict of these channels is better than chance (else results carry none). A gap
-        threshold set explicitly (``Settings.gap_confidence``) is the operator's decision: verdicts are shown."""
+        threshold set explicitly (``MatcherSettings.gap_confidence``) is the operator's decision: verdicts are shown."""
         return self.settings.gap_confidence is not None or self.calibrator.tells_gaps(channels)
 
     @property
     def gap_threshold(self) -> float:
-        """Top-1 confidence under which a query is a gap: ``Settings.gap_confidence`` when set, else the
+        """Top-1 confidence under which a query is a gap: ``MatcherSettings.gap_confidence`` when set, else the
         threshold fitted with the confidence curve of this engine's channels."""
         return self.gap_threshold_for(self.channel_names)
 
@@ -189,7 +190,7 @@ class MatchEngine:
     def from_store(
         cls,
         store: GraphStore,
-        settings: Settings | None = None,
+        settings: MatcherSettings,
         embedder: Embedder | None | Literal["settings"] = "settings",
         extra_embedders: Sequence[Embedder] | str = "settings",
         wait: bool = True,

@@ -6,7 +6,7 @@ Readers (the three questions) take :attr:`IndexKeeper.snapshot` once per request
 from the current one and swap it in with one assignment: a query never waits for a write and never sees half
 of one.
 
-Persistence (``Settings.data_dir/index``, when enabled): every corpus is a generation of memory-mapped files
+Persistence (``MatcherSettings.data_dir/index``, when enabled): every corpus is a generation of memory-mapped files
 (:mod:`matcher.index.generation`) plus the edits since, the graph context a JSON file, dense rows a
 content-addressed store (:mod:`matcher.index.vectors`). A restart maps them, serves at once, and compares the
 graph's content hashes with the indexed ones in the background: only changed documents are re-indexed, only
@@ -34,7 +34,6 @@ from typing import TypedDict, Unpack
 import numpy as np
 
 from graph.model import Achievement, Enterprise, Need, NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.documents import achievement_change, enterprise_change, need_change
 from matcher.embedders.base import Embedder
@@ -58,6 +57,7 @@ from matcher.index.generation import (
 from matcher.index.job import JobProgress, embed_missing
 from matcher.index.queries import QueryEncoder, QueryVectors, StorableQueries
 from matcher.index.vectors import VectorStore
+from matcher.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class IndexKeeper:
     def __init__(
         self,
         store: GraphStore | None,
-        settings: Settings,
+        settings: MatcherSettings,
         embedders: Sequence[tuple[str, Embedder]] = (),
         persist: bool = True,
         progress: Callable[[JobProgress], None] | None = None,
@@ -536,7 +536,7 @@ class IndexKeeper:
 
             texts = docs.texts
             if not embed_missing(stored, QueryVectors(emb, stored.key), docs.digests, texts.__getitem__,
-                                 stop, report, what, workers=pool_workers()):
+                                 stop, report, what, workers=pool_workers(self.settings.embed_workers)):
                 return False
         return True
 
@@ -552,7 +552,7 @@ class IndexKeeper:
 
         docs = self._snap.corpus(corpus).docs
         if not embed_missing(vs, ch.encoding, docs.digests, lambda i: docs.texts[i], stop, report, what,
-                             workers=pool_workers()):
+                             workers=pool_workers(self.settings.embed_workers)):
             return False
         with self._write:  # documents indexed while the job ran: their rows too, then swap in
             index = self._snap.corpus(corpus)

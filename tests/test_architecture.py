@@ -58,11 +58,11 @@ def test_no_route_module_holds_a_query(module):
 
 def test_the_app_serves_every_router_module(tmp_path):
     from api.app import ROUTE_MODULES, create_app, iter_routes
-    from graph.settings import Settings
+    from api.config import ApiSettings
 
     on_disk = {f"api.routes.{p.stem}" for p in ROUTES.glob("*.py") if p.stem != "__init__"}
     assert {m.__name__ for m in ROUTE_MODULES} == on_disk
-    app = create_app(Settings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False))
+    app = create_app(ApiSettings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False))
     served = {getattr(endpoint, "__module__", "") for _, _, endpoint in iter_routes(app)}
     assert on_disk <= served, f"routers left out: {sorted(on_disk - served)}"
 

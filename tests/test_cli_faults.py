@@ -17,19 +17,14 @@ pytestmark = pytest.mark.all_backends
 
 def test_a_full_disk_is_one_line_naming_the_cause_and_the_traceback_goes_to_the_log(monkeypatch, tmp_path, capsys):
     from cli.commands import outbox_cmd
-    from graph.settings import get_settings
 
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
 
     def full(args):  # noqa: ANN001, ANN202
         raise OSError(errno.ENOSPC, "No space left on device", "/data/cache/vectors.npy")
 
     monkeypatch.setattr(outbox_cmd, "_deliver", full)
-    try:
-        assert cli_main.main(["outbox", "deliver"]) == 1
-    finally:
-        get_settings.cache_clear()
+    assert cli_main.main(["outbox", "deliver"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "磁盘空间不足" in err[0] and "vectors.npy" in err[0] and "Traceback" not in err[0]
     log = (tmp_path / "data" / "logs" / "techmatch.log").read_text(encoding="utf-8")

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from graph.model import Achievement, Need
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.channels.bm25_words import BM25WordsChannel
 from matcher.channels.char_ngram import CharNgramChannel
@@ -24,6 +23,7 @@ from matcher.index.channels import lexical_specs
 from matcher.index.files import write_atomic
 from matcher.index.job import embed_missing
 from matcher.index.vectors import VectorStore
+from matcher.settings import MatcherSettings
 from tests.matcher_world import NEED_PA66, background_achievements, build_graph
 
 TEXTS = [
@@ -208,7 +208,7 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
 
     for module in (dense, generation):  # the small world's rows count as a large block: projected and persisted
         monkeypatch.setattr(module, "COARSE_FROM", 10)
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     first = Counting(use_m3)
     engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
     before = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
@@ -245,7 +245,7 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
 def test_a_posted_need_is_answered_from_its_query_vector_stored_ahead_and_free_text_is_encoded(
     world: GraphStore, tmp_path: Path, use_m3: Embedder
 ) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     first = CountingStorable(use_m3)
     engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
     try:
@@ -273,7 +273,7 @@ def test_a_posted_need_is_answered_from_its_query_vector_stored_ahead_and_free_t
 def test_a_restart_reindexes_and_embeds_only_what_changed_in_the_graph(
     world: GraphStore, tmp_path: Path, use_m3: Embedder
 ) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     MatchEngine.from_store(world, settings=settings, embedder=Counting(use_m3), extra_embedders=[]).close()
     world.upsert_nodes([Achievement(id="a-new", name="卤水提锂新工艺",
                                     description="从井矿盐卤水中提取碳酸锂的膜分离工艺")])
@@ -291,7 +291,7 @@ def test_lexical_channels_answer_while_the_dense_rows_are_computed(
 ) -> None:
     counting = Counting(use_m3)
     counting.gate = threading.Event()  # the embedding job waits until released
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=counting,
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=counting,
                                     extra_embedders=[], wait=False)
     try:
         early = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
@@ -307,7 +307,7 @@ def test_lexical_channels_answer_while_the_dense_rows_are_computed(
 
 
 def test_a_reader_keeps_its_snapshot_while_an_edit_is_swapped_in(world: GraphStore, tmp_path: Path) -> None:
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     try:
         held = engine.snapshot
         engine.upsert_achievement(Achievement(id="a-pa66", name="改写后的成果", description="与尼龙无关的软件系统"))
@@ -321,7 +321,7 @@ def test_a_reader_keeps_its_snapshot_while_an_edit_is_swapped_in(world: GraphSto
 def test_a_second_process_on_the_same_indexes_sees_an_edit_made_by_the_first(
     world: GraphStore, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     writer = MatchEngine.from_store(world, settings=settings, embedder=None)
     follower = MatchEngine.from_store(world, settings=settings, embedder=None)
     try:
@@ -339,7 +339,7 @@ def test_a_second_process_on_the_same_indexes_sees_an_edit_made_by_the_first(
 
 
 def test_worker_processes_share_the_index_pages(world: GraphStore, tmp_path: Path) -> None:
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     try:
         rows = engine.achievements.lexical[1].base.rows
         assert isinstance(rows, np.memmap) and not rows.flags.writeable

@@ -27,7 +27,7 @@ from serve_world import ROOT, alive, run_cli, serve_env, server_pid, start_serve
 
 from graph.exceptions import GraphServerExitedError
 from graph.server import free_port
-from graph.settings import Settings
+from graph.settings import GraphSettings
 
 RESTARTING = "图数据库服务暂时不可用，正在自动重启……"
 
@@ -139,7 +139,7 @@ def test_the_supervisor_gives_up_after_its_attempts_and_says_so(tmp_path, backen
     from graph.server import embedded_server
     from graph.supervisor import GAVE_UP, supervised_store
 
-    settings = Settings(data_dir=tmp_path / "data", local_graph=backend, embedded_heap_mb=512,
+    settings = GraphSettings(data_dir=tmp_path / "data", local_graph=backend, embedded_heap_mb=512,
                         graph_restart_attempts=2, graph_restart_backoff_s=0.1)
     with caplog.at_level(logging.INFO, logger="graph.supervisor"), \
             supervised_store(settings, setup_schema=False) as (store, supervisor):
@@ -165,7 +165,7 @@ def test_a_store_marked_down_fails_at_once_even_inside_retries(tmp_path):
 
     port = free_port()  # nothing listens there: every try is refused and retried
     store = connect(f"bolt://127.0.0.1:{port}", "u", "p", None,
-                    settings=Settings(data_dir=tmp_path, graph_retry_time_s=30, graph_retry_delay_s=0.5))
+                    settings=GraphSettings(data_dir=tmp_path, graph_retry_time_s=30, graph_retry_delay_s=0.5))
     error = GraphServerExitedError(-9, "/x/server.log", "last words")
     threading.Timer(0.5, store.mark_down, args=(error,)).start()
     started = time.monotonic()

@@ -179,7 +179,7 @@ def draft_from_topic(request: Request, need_ids: list[str] = Form(..., max_lengt
     authorize(me, Resource.CHALLENGE, Act.CREATE)
     store = request.app.state.store
     need_ids = [n[:128] for n in need_ids if n]
-    topic = topic_for_needs(store, need_ids)
+    topic = topic_for_needs(store, need_ids, request.app.state.settings.data_dir)
     vocabulary = request.app.state.vocabulary.get()
     challenge = make_draft(store, topic, lambda text: vocabulary.find(text, limit=6))
     request.app.state.audit.record(me, "draft_from_topic", NodeLabel.CHALLENGE, challenge.id,

@@ -37,7 +37,7 @@ def _solver_ranker(request: Request) -> Any:
         return lambda _text, _k: []
     settings = request.app.state.settings
     scorer = "lexical" if settings.embedder == "none" else "combined"
-    return StoredRankings(request.app.state.store, scorer=scorer, data_dir=settings.data_dir)
+    return StoredRankings(request.app.state.store, settings.data_dir, scorer=scorer, settings=settings)
 
 
 @router.get("/report.xlsx", summary="The bureau's report as an Excel workbook: targets by year, county and unit, "

@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from graph.exceptions import TechmatchError, ValidationError
 from graph.model import Node
 from graph.server import EmbeddedGraphServer
-from graph.settings import get_settings
 from graph.store import connect
 from ingest.zhibei import clean_record
 
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     needs, need_ext = load_nodes(args.needs, need_from_record, "need")
     if not achievements:
         raise ValidationError(f"no usable achievement in {args.achievements}", where=str(args.achievements))
-    settings = get_settings()
+    settings = args.settings
     if args.embedder is not None:
         settings = settings.model_copy(update={"embedder": args.embedder})
     lines: list[str] = []

@@ -118,11 +118,12 @@ def top(ids: list[str], s: np.ndarray, k: int, positive_only: bool) -> list[tupl
 
 def channel_runs(achs: list, needs: dict[str, dict], pool_ids: list[str]) -> dict[str, dict[str, list]]:
     """Top RUN_DEPTH of each single channel and of RRF over the three simple ones, per need."""
+    from api.config import load_settings
     from ingest.zhibei import clean_record, need_from_record
     from matcher.engine import MatchEngine
     from matcher.fusion import RRFFusion
 
-    engine = MatchEngine(None, embedder="settings", extra_embedders="settings")
+    engine = MatchEngine(None, load_settings(), embedder="settings", extra_embedders="settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)  # dense vectors from the cache under data_dir/cache
     log(f"index built in {time.perf_counter() - t0:.0f}s; channels {engine.channel_names}")

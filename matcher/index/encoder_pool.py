@@ -12,7 +12,6 @@ ignore Ctrl-C (the parent decides when to stop and then cancels what has not sta
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections.abc import Sequence
@@ -20,8 +19,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 #: a job with fewer passages than this is encoded in the calling thread: starting workers (importing the
 #: encoder, mapping its weights) costs more than it saves
@@ -38,15 +35,11 @@ class PoolableEmbedder(Protocol):
     def spec(self) -> str: ...
 
 
-def pool_workers() -> int:
-    """Worker processes for the embedding job: ``TECHMATCH_EMBED_WORKERS``, else one per core this process
-    may run on."""
-    configured = os.environ.get("TECHMATCH_EMBED_WORKERS", "").strip()
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            log.warning("TECHMATCH_EMBED_WORKERS=%r 不是整数，按处理器核数启动向量编码进程", configured)
+def pool_workers(configured: int | None = None) -> int:
+    """Worker processes for the embedding job: ``configured`` (the matcher settings' ``embed_workers``,
+    ``TECHMATCH_EMBED_WORKERS``), else one per core this process may run on."""
+    if configured is not None:
+        return max(1, configured)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

@@ -9,7 +9,6 @@ from typing import Protocol
 import numpy as np
 
 from graph.model import NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
 from matcher.features.base import Demand, FeatureFamily, GraphContext
@@ -17,13 +16,14 @@ from matcher.fusion import Fusion
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
 from matcher.scores import ChannelScore, MatchFeatures
+from matcher.settings import MatcherSettings
 from matcher.tuning import CENTRED, GRAPH_WEIGHTS
 
 
 class Asker(Protocol):
     """What the questions read from the engine besides the snapshot (none of it changes during a request)."""
 
-    settings: Settings
+    settings: MatcherSettings
     store: GraphStore | None
     calibrator: Calibrator
 

@@ -18,7 +18,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from graph.model import Challenge, NodeLabel
-from graph.settings import get_settings
 from graph.store import GraphStore
 from ingest.text import tokenize
 from matcher.channels.bm25_words import BM25WordsChannel
@@ -26,6 +25,7 @@ from matcher.channels.char_ngram import CharNgramChannel
 from matcher.channels.dense import DenseChannel
 from matcher.embedders.cached import CachedEmbedder
 from matcher.embedders.registry import make_embedder
+from matcher.settings import MatcherSettings
 from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
 from matcher.solvers.expertise import (
     Aggregation,
@@ -95,14 +95,15 @@ def build_channels(
     dense_weight: float | None = None,
     cache_dir: Path | None = None,
     cache_queries: bool = False,
+    settings: MatcherSettings | None = None,
 ) -> list[WeightedChannel]:
     """The channels of a named scorer: ``char`` (character 2-3 gram TF-IDF), ``lexical`` (that plus word
-    BM25), ``dense`` (the configured encoder, e5-small by default, behind the on-disk vector cache) or
-    ``combined`` (all three, z-scores added).
-    With ``TECHMATCH_EMBEDDER=none`` the dense part is left out."""
+    BM25), ``dense`` (the encoder of ``settings``, e5-small by default, behind the on-disk vector cache under
+    ``cache_dir`` or the settings' one) or ``combined`` (all three, z-scores added).
+    With ``embedder`` none the dense part is left out; without ``settings`` the default ones apply."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
-    settings = get_settings()
+    settings = settings or MatcherSettings()
     out = []
     for part, weight in SCORERS[scorer].items():
         if part == "char":
@@ -117,7 +118,7 @@ def build_channels(
                 embedder.cache_queries = cache_queries
             out.append(WeightedChannel(DenseChannel(embedder), weight if dense_weight is None else dense_weight))
     if not out:
-        raise ValueError(f"scorer {scorer!r} needs an embedder but TECHMATCH_EMBEDDER is 'none'")
+        raise ValueError(f"scorer {scorer!r} needs an embedder but the settings' embedder is 'none'")
     return out
 
 
@@ -210,9 +211,13 @@ class SolverIndex:
         channels: Sequence[WeightedChannel] | None = None,
         reference_year: int | None = None,
         cache_queries: bool = False,
+        settings: MatcherSettings | None = None,
     ) -> SolverIndex:
+        """The solvers' index fitted on the graph's works now; ``settings`` name the dense encoder and its cache
+        (the default ones without)."""
         agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
-        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries)
+        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries,
+                                                                settings=settings)
         expertise = ExpertiseIndex(chosen, agg)
         expertise.fit(works_from_graph(store, labels))
         return cls.over(store, expertise, track_weight, track_weights, reference_year)
@@ -324,18 +329,19 @@ __all__ = [
 ]
 
 
-_INDEX_CACHE: dict[tuple[int, str], tuple[tuple, SolverIndex]] = {}
+_INDEX_CACHE: dict[tuple[int, str, str, str], tuple[tuple, SolverIndex]] = {}
 
 
-def cached_solver_index(store: GraphStore, scorer: str = "combined") -> SolverIndex:
+def cached_solver_index(store: GraphStore, scorer: str = "combined",
+                        settings: MatcherSettings | None = None) -> SolverIndex:
     """A solver index per (store, scorer), rebuilt only when the graph's node/edge counts change.
 
     Building reads every work and re-fits the channels, so a service should call this instead of
     :meth:`SolverIndex.build` per request; an edit that keeps all counts equal (a changed title) is
     picked up at the next count change — call ``SolverIndex.build`` directly when exactness matters."""
     fingerprint = (tuple(sorted(store.count_by_label().items())), tuple(sorted(store.count_relations().items())))
-    key = (id(store), scorer)
+    key = (id(store), scorer, settings.embedder if settings else "", str(settings.cache_dir) if settings else "")
     hit = _INDEX_CACHE.get(key)
     if hit is None or hit[0] != fingerprint:
-        _INDEX_CACHE[key] = (fingerprint, SolverIndex.build(store, scorer=scorer))
+        _INDEX_CACHE[key] = (fingerprint, SolverIndex.build(store, scorer=scorer, settings=settings))
     return _INDEX_CACHE[key][1]
