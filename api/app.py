@@ -29,6 +29,7 @@ from api.jobs import JobRunner
 from api.notifications import Notifier
 from api.observability import RequestTelemetry
 from api.observability import router as probes
+from api.pages import render_error
 from api.routes import (
     admin,
     admin_pages,
@@ -220,7 +221,7 @@ def create_app(settings: ApiSettings | None = None, store: GraphStore | None = N
     if store is not None:
         attach(app, store)
     install_error_handlers(app)
-    app.state.html_error = web.render_error
+    app.state.html_error = render_error
     app.add_middleware(
         BodySizeLimit,
         json_limit=JSON_BODY_LIMIT,

@@ -176,7 +176,7 @@ class Notifier:
         for sub in self._subscriptions("search"):
             if engine is None or not sub.query:
                 continue
-            from api.routes.matching import match_text
+            from api.services.matching import match_text
 
             result = match_text(engine, sub.query, k=20)
             hits = [m for m in result.matches if m.candidate_id in new_ids and m.confidence >= result.threshold]

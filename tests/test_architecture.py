@@ -1,5 +1,6 @@
 """The layering the code promises: route modules parse, call a service and render; the queries live in
-``api/services`` (and the other library modules), never in ``api/routes``. The app serves every router it has:
+``api/services`` (and the other library modules), never in ``api/routes``, and no route module imports another
+(shared page machinery is ``api/pages.py``). The app serves every router it has:
 none is left out quietly at start. The command line sits on top: no library package imports ``cli``. And the
 benchmarks, judging scripts and notebooks use the packages' public names only: nothing private to import, no
 private attribute to reach into."""
@@ -114,6 +115,43 @@ def test_no_product_package_imports_the_evaluation_package(package):
     offenders = {str(path.relative_to(ROOT)): hits for path in sorted((ROOT / package).rglob("*.py"))
                  if (hits := imports_of(path.read_text(encoding="utf-8"), "evaluation"))}
     assert offenders == {}, f"{package}/ imports the evaluation package: {offenders}"
+
+def route_imports(source: str) -> list[str]:
+    """Where a module of ``api/routes`` imports another route module: ``import api.routes.x``, ``from api.routes
+    import x``, ``from api import routes``, a relative import (``from .x import y``) or ``import_module`` with
+    the name written out: ``line: what``."""
+    found = imports_of(source, "api.routes")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append(f"{node.lineno}: from {'.' * node.level}{node.module or ''} import ...")
+        elif (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "api"
+              and any(alias.name == "routes" for alias in node.names)):
+            found.append(f"{node.lineno}: from api import routes")
+    return found
+
+
+def test_the_route_import_scan_finds_another_route_module_imported_in_every_form():
+    source = ("from api.routes.web import _render\n"
+              "import api.routes.matching\n"
+              "from api.routes import needs\n"
+              "from api import routes\n"
+              "from .ingest import display_name\n"
+              "def page(request):\n"
+              "    from api.routes.matching import match_text\n"
+              "    return importlib.import_module('api.routes.needs')\n")
+    assert sorted(int(hit.split(":")[0]) for hit in route_imports(source)) == [1, 2, 3, 4, 5, 7, 8]
+    # the shared page helpers and the services are where a route module takes what another one also needs
+    assert route_imports("from api.pages import render\nfrom api.services.needs import create_need\n"
+                         "from api import pages\nimport api.routesmap\nx = 'api.routes.web'\n") == []
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in ROUTES.glob("*.py")))
+def test_no_route_module_imports_another_route_module(module):
+    # a page that calls a JSON route's function (or its private helpers) ties two routers together: what both
+    # need lives in api/pages.py (page machinery) or api/services (what is done)
+    assert route_imports((ROUTES / module).read_text(encoding="utf-8")) == [], (
+        f"api/routes/{module}: take it from api/pages.py or a module of api/services instead")
+
 
 #: our packages: a script outside them uses their public names only
 OWN_PACKAGES = (*LIBRARY_PACKAGES, "cli")

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import ROLE_NAMES_ZH, Principal, Role
 from api.errors import ApiError
+from api.pages import check_csrf, login_redirect, page_principal, render
 from api.policy import Act, Resource, authorize
-from api.routes.web import _check_csrf, _login_redirect, _page_principal, _render
 from api.services.catalogue import id_by_name, names_by_id
 from graph.model import NodeLabel
 
@@ -21,9 +21,9 @@ ADMIN_FLASH = {"created": "用户已创建。", "revoked": "密钥已吊销。",
 
 
 def _admin(request: Request) -> Principal | Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     authorize(me, Resource.ACCOUNTS, Act.READ)
     return me
 
@@ -35,10 +35,10 @@ def _page(request: Request, me: Principal, status_code: int = 200, error: str | 
     keys = {u.id: accounts.list_keys(u.id) for u in users}
     bound = _bound_names(request, users)
     new_key_owner = next((u.name for u in users if new_key and u.id == new_key[0]), "")
-    return _render(request, "admin.html", me, status_code=status_code, users=users, keys=keys, error=error,
-                   new_key=new_key, new_key_owner=new_key_owner, bound=bound,
-                   roles=[(r.value, ROLE_NAMES_ZH[r]) for r in Role], role_names=ROLE_NAMES_ZH,
-                   admin_flash=ADMIN_FLASH.get(request.query_params.get("done", "")))
+    return render(request, "admin.html", me, status_code=status_code, users=users, keys=keys, error=error,
+                  new_key=new_key, new_key_owner=new_key_owner, bound=bound,
+                  roles=[(r.value, ROLE_NAMES_ZH[r]) for r in Role], role_names=ROLE_NAMES_ZH,
+                  admin_flash=ADMIN_FLASH.get(request.query_params.get("done", "")))
 
 
 def _bound_names(request: Request, users: list) -> dict[str, str]:
@@ -74,7 +74,7 @@ def create_user(request: Request, name: str = Form(..., max_length=64), role: Ro
     me = _admin(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     if password and len(password) < 8:
         return _page(request, me, 422, "密码至少 8 个字符")
     enterprise_id = broker_id = None
@@ -100,7 +100,7 @@ def issue_key(request: Request, user_id: str, csrf: str = Form("", max_length=10
     me = _admin(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     clear, record = request.app.state.accounts.issue_key(user_id)
     request.app.state.audit.record(me, "issue_key", NodeLabel.API_KEY, record.id, user_id)
     # the key in clear is shown on this answer only (not after a redirect, not stored)
@@ -112,7 +112,7 @@ def revoke_key(request: Request, key_id: str, csrf: str = Form("", max_length=10
     me = _admin(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     request.app.state.accounts.revoke_key(key_id)
     request.app.state.audit.record(me, "revoke_key", NodeLabel.API_KEY, key_id)
     return RedirectResponse("/admin?done=revoked", status_code=303)
@@ -124,7 +124,7 @@ def set_active(request: Request, user_id: str, active: bool = Form(...), csrf: s
     me = _admin(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     if user_id == me.user_id and not active:
         return _page(request, me, 422, "不能停用自己的账号")
     request.app.state.accounts.set_active(user_id, active)
@@ -140,7 +140,7 @@ def set_password(request: Request, user_id: str, password: str = Form(..., max_l
     me = _admin(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     if len(password) < 8:
         return _page(request, me, 422, "密码至少 8 个字符")
     request.app.state.accounts.set_password(user_id, password, request.app.state.sessions)

@@ -20,34 +20,21 @@ from markupsafe import Markup
 from api.auth import ROLE_NAMES_ZH, Principal, Role
 from api.errors import ApiError
 from api.gate import gate_for
+from api.pages import bureau_render, check_csrf, login_redirect, page_principal, render
 from api.policy import Act, Resource, authorize
-from api.routes.web import FLASH, _check_csrf, _login_redirect, _page_principal, _render
 from api.services.catalogue import display_names
 from bureau import svg
 from graph.model import LABEL_ZH, Challenge, ChallengeStatus, NodeLabel
 from graph.zh import AUDIT_ACTION_ZH, AUDIT_DETAIL_ZH, CHAIN_POSITION_ZH, CHALLENGE_STATUS_ZH
 
 router = APIRouter(include_in_schema=False)
-#: fixed flash messages of these pages and the challenges' (a query parameter picks one; nothing is reflected)
-PAGE_FLASH = {
-    "drafted": "已根据候选专题生成榜单草稿，请补充指标与验收要求后发布。",
-    "created": "榜单草稿已保存。", "saved": "榜单已修改。", "status": "榜单状态已更新。",
-    "applied": "揭榜申报已提交，科技局评审后会在此页显示结果。", "reviewed": "评审意见已保存。",
-    "awarded": "已确定揭榜方。",
-}
 AUDIT_PAGE = 50
 
 
-def bureau_render(request: Request, name: str, me: Principal, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-    """``_render`` with the flash messages of the bureau's and the challenges' pages too."""
-    msg = request.query_params.get("msg", "")
-    return _render(request, name, me, status_code=status_code, flash=PAGE_FLASH.get(msg) or FLASH.get(msg), **ctx)
-
-
 def _bureau(request: Request) -> Principal | Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     authorize(me, Resource.STATISTICS, Act.READ)
     return me
 
@@ -119,7 +106,7 @@ def cockpit(request: Request, year: int | None = Query(None, ge=2000, le=2100)) 
             county_charts.append((label, svg.bar_chart(
                 [svg.Bar(label=c, share=v / peak, text=_amount(v, unit)) for c, v in ranking[:8]],
                 f"各县（市、区）{label}")))
-    return _render(
+    return render(
         request, "cockpit.html", me, plan=plan, as_of=as_of, years_menu=_years_menu(plan.years, as_of),
         trend=trend, counties=counties, county_charts=county_charts, departments=departments,
         gap_map=gap_map, ranked=gap_map.ranked(8), charts=charts, amount=_amount,
@@ -175,7 +162,7 @@ def draft_from_topic(request: Request, need_ids: list[str] = Form(..., max_lengt
     me = _bureau(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     authorize(me, Resource.CHALLENGE, Act.CREATE)
     store = request.app.state.store
     need_ids = [n[:128] for n in need_ids if n]

@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Principal, Role
 from api.errors import ApiError
+from api.pages import bureau_render, check_csrf, login_redirect, page_principal
 from api.policy import Act, Resource, Target, authorize, permits
-from api.routes.bureau_pages import bureau_render
-from api.routes.web import _check_csrf, _login_redirect, _page_principal
 from api.services.catalogue import names_by_id
 from api.services.challenges import institutions, partner_enterprises, talents
+from api.services.matching import conflict_policy, solver_index
 from bureau import svg
 from bureau.challenges import (
     EDITABLE,
@@ -51,8 +51,8 @@ FORM_FIELDS = tuple(ChallengeForm.model_fields)
 
 
 def _me(request: Request) -> Principal | Response:
-    me = _page_principal(request)
-    return _login_redirect(request) if me is None else me
+    me = page_principal(request)
+    return login_redirect(request) if me is None else me
 
 
 def _visible(me: Principal, challenge: Challenge) -> bool:
@@ -159,7 +159,7 @@ def apply(request: Request, challenge_id: str, applicant: str = Form("", max_len
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     challenge = _readable_challenge(request, me, challenge_id)
     form = ApplicationForm(applicant=applicant, team_name=team_name, lead_id=lead_id, members=members,
                            partner_id=partner_id, plan=plan, budget_wan=budget_wan)
@@ -218,7 +218,7 @@ def create(request: Request, values: dict[str, str] = Depends(_form_values)) -> 
     me = _bureau(request, Act.CREATE)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, values.get("csrf", ""))
+    check_csrf(request, values.get("csrf", ""))
     form = _read_form(values)
     try:
         challenge = create_challenge(request.app.state.store, form)
@@ -244,7 +244,7 @@ def edit(request: Request, challenge_id: str, values: dict[str, str] = Depends(_
     me = _bureau(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, values.get("csrf", ""))
+    check_csrf(request, values.get("csrf", ""))
     challenge = _readable_challenge(request, me, challenge_id)
     form = _read_form(values)
     try:
@@ -263,7 +263,7 @@ def move(request: Request, challenge_id: str, status: str = Form(..., max_length
     me = _bureau(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     challenge = _readable_challenge(request, me, challenge_id)
     try:
         updated = change_status(request.app.state.store, challenge.id, status)
@@ -275,14 +275,13 @@ def move(request: Request, challenge_id: str, status: str = Form(..., max_length
 
 def _desk(request: Request, me: Principal, challenge: Challenge, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
-    from api.routes.matching import conflict_policy, solver_index
     from matcher.solvers.coi import check_conflicts
     from matcher.solvers.refs import SolverRef
 
     authorize(me, Resource.CHALLENGE_SOLVERS, Act.READ)
     store = request.app.state.store
-    index = solver_index(request)
-    policy = conflict_policy(request)
+    index = solver_index(request.app.state)
+    policy = conflict_policy(request.app.state)
     advice = recommend_teams(store, challenge, index, policy=policy)
     team_charts = [svg.coverage_chart(t.fit.competences, f"第 {t.rank} 队的能力覆盖") for t in advice.teams]
     apps = applications_for(store, challenge.id)
@@ -324,7 +323,7 @@ def review(request: Request, challenge_id: str, application_id: str, score: str 
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     authorize(me, Resource.CHALLENGE_APPLICATION, Act.REVIEW)
     challenge = _readable_challenge(request, me, challenge_id)
     try:
@@ -344,7 +343,7 @@ def award_page(request: Request, challenge_id: str, application_id: str = Form(.
     me = _bureau(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     challenge = _readable_challenge(request, me, challenge_id)
     try:
         get_application(request.app.state.store, challenge.id, application_id)

@@ -16,6 +16,7 @@ from api.deps import Audit, PageOut, PageParams, Store, ensure_storable
 from api.errors import ERROR_RESPONSES, ApiError
 from api.gate import Gate
 from api.policy import Act, Resource, Target, authorize, permits, roles_for
+from api.services.matching import conflict_policy, solver_index
 from bureau.challenges import TeamAdvice
 from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Challenge, ChallengeApplication, ChallengeStatus, NodeLabel, Relation, RelType
@@ -172,11 +173,11 @@ def move_challenge(challenge_id: str, body: StatusIn, store: Store,
 def challenge_teams(request: Request, challenge_id: str, n: int = Query(3, ge=1, le=10),
                     *, store: Store, principal: Principal = Depends(SOLVER_READERS)
                     ) -> TeamAdvice:
-    from api.routes.matching import conflict_policy, solver_index
     from bureau.challenges import recommend_teams
 
     challenge = readable_challenge(store, principal, challenge_id)
-    return recommend_teams(store, challenge, solver_index(request), n_teams=n, policy=conflict_policy(request))
+    return recommend_teams(store, challenge, solver_index(request.app.state), n_teams=n,
+                           policy=conflict_policy(request.app.state))
 
 
 class ApplicationIn(BaseModel):

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from api.routes.web import _page_principal, _render
+from api.pages import page_principal, render
 
 router = APIRouter(include_in_schema=False)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -67,8 +67,8 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def api_docs(request: Request) -> HTMLResponse:
     spec = request.app.openapi()
     schemas = spec.get("components", {}).get("schemas", {})
-    return _render(request, "api_docs.html", _page_principal(request), spec=spec, ops=operations(spec),
-                   tags=[{**t, "description": markdown_html(t.get("description", ""))} for t in spec.get("tags", [])],
-                   intro=markdown_html(spec["info"].get("description", "")),
-                   schemas={name: json.dumps(s, ensure_ascii=False, indent=1) for name, s in sorted(schemas.items())},
-                   base=str(request.base_url).rstrip("/"))
+    return render(request, "api_docs.html", page_principal(request), spec=spec, ops=operations(spec),
+                  tags=[{**t, "description": markdown_html(t.get("description", ""))} for t in spec.get("tags", [])],
+                  intro=markdown_html(spec["info"].get("description", "")),
+                  schemas={name: json.dumps(s, ensure_ascii=False, indent=1) for name, s in sorted(schemas.items())},
+                  base=str(request.base_url).rstrip("/"))

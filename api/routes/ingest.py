@@ -20,7 +20,7 @@ from api.deps import Audit, Store
 from api.errors import ERROR_RESPONSES, ApiError
 from api.observability import INGEST_ROWS
 from api.policy import UPLOAD_RESOURCE, Act, Resource, UploadRowPolicy, roles_for
-from api.services.uploads import chain_placer
+from api.services.uploads import chain_placer, display_name
 from graph.exceptions import ValidationError
 from graph.files import private_dir
 from ingest.classify import ChainPlacer
@@ -62,13 +62,6 @@ class LoadReport(BaseModel):
     notes: list[str] = []
 
 
-def _display_name(filename: str | None) -> str:
-    """The client's file name as reports show it: its last part, printable characters only, bounded."""
-    name = Path((filename or "upload").replace("\\", "/")).name
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in "<>\"'")[:100]
-    return name or "upload"
-
-
 @router.post("", response_model=LoadReport, summary="Upload a file and load it (bureau, broker)")
 def upload(
     request: Request,
@@ -83,7 +76,7 @@ def upload(
     principal: Principal = Depends(require_roles(*roles_for(Resource.UPLOAD, Act.CREATE))),
 ) -> LoadReport:
     settings = request.app.state.settings
-    name = _display_name(file.filename)
+    name = display_name(file.filename)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise ApiError(415, f"{name}: 只能上传 {'、'.join(SUFFIXES)} 文件", "file")

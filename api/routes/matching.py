@@ -5,9 +5,7 @@ only through a need the caller may not read is shown desensitised, with a fresh 
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +16,9 @@ from api.errors import ERROR_RESPONSES
 from api.gate import Gate, NeedGate
 from api.observability import MATCH_SECONDS
 from api.policy import Act, Resource, Target, authorize, roles_for
+from api.services.matching import conflict_policy, match_text, solver_index
 from graph.model import Challenge, Confidentiality, Need, NodeLabel
 from matcher.results import MatchResult
-
-if TYPE_CHECKING:
-    from matcher.engine import MatchEngine
 
 router = APIRouter(prefix="/api", tags=["matching"], responses=ERROR_RESPONSES)
 K = Query(10, ge=1, le=50, description="how many matches at most")
@@ -80,17 +76,6 @@ def enterprise_matches(enterprise_id: str, k: int = K, include_weak: bool = WEAK
         return engine.match_enterprise(enterprise_id, k=k, include_weak=include_weak)
 
 
-def match_text(engine: MatchEngine, text: str, k: int) -> MatchResult:
-    """Achievements for a free text, ranked as if it were a need (nothing is written).
-
-    A bare text has no enterprise or chain segment behind it, so confidences run lower than for a posted
-    need; weak candidates are listed too (with their confidence and ``is_gap`` set) because a search is
-    exploration, not a recommendation."""
-    probe = Need(id="query-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], name=text[:200],
-                 description=text)
-    return engine.match_need(probe, k=k, include_weak=True)
-
-
 @router.post("/search", response_model=MatchResult, summary="Achievements for a free-text need or technology")
 def search(body: TextQuery, engine: Engine,
            principal: Principal = Depends(require_roles(*roles_for(Resource.SEARCH, Act.READ)))) -> MatchResult:
@@ -99,31 +84,6 @@ def search(body: TextQuery, engine: Engine,
 
 
 # --- challenge → solvers --------------------------------------------------------------------------
-
-_SOLVER_LOCK = threading.Lock()
-
-
-def solver_index(request: Request) -> Any:
-    """One solver index per app, built on first use (it reads every work in the graph)."""
-    from matcher.solvers.ranking import SolverIndex
-
-    with _SOLVER_LOCK:
-        index = getattr(request.app.state, "solver_index", None)
-        if index is None:
-            # the dense scorer only where an encoder is configured
-            settings = request.app.state.settings
-            scorer = "lexical" if settings.embedder == "none" else "combined"
-            index = SolverIndex.build(request.app.state.store, scorer=scorer, settings=settings)
-            request.app.state.solver_index = index
-    return index
-
-
-def conflict_policy(request: Request) -> Any:
-    """The 回避 rules the settings configure."""
-    from matcher.solvers.coi import ConflictPolicy
-
-    return ConflictPolicy.from_settings(request.app.state.settings)
-
 
 class SolverOut(BaseModel):
     id: str
@@ -152,7 +112,8 @@ def rank_challenge_solvers(request: Request, challenge_id: str, k: int) -> Solve
     store = request.app.state.store
     challenge = store.require_node(NodeLabel.CHALLENGE, challenge_id)
     assert isinstance(challenge, Challenge)
-    ranking = rank_solvers(store, challenge, k=k, index=solver_index(request), policy=conflict_policy(request))
+    ranking = rank_solvers(store, challenge, k=k, index=solver_index(request.app.state),
+                           policy=conflict_policy(request.app.state))
     return SolverRankingOut(challenge_id=challenge_id, solvers=[_solver_out(m) for m in ranking.matches],
                             removed=[_solver_out(m) for m in ranking.removed])
 

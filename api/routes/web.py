@@ -4,7 +4,9 @@ bureau's cockpit is ``api/routes/bureau_pages.py``, 揭榜挂帅 ``api/routes/ch
 
 Pages are rendered on the server with Jinja2 (autoescaped); forms carry a CSRF token tied to the session
 (the login form one tied to a pre-login cookie). What a page shows of needs goes through the caller's
-:class:`~api.gate.NeedGate`, what it lets one do through the role table (:mod:`api.policy`).
+:class:`~api.gate.NeedGate`, what it lets one do through the role table (:mod:`api.policy`). What every page
+shares (rendering, the signed-in user, the CSRF check) is :mod:`api.pages`; posting and changing a need is
+:mod:`api.services.needs`, as for the JSON routes.
 """
 
 from __future__ import annotations
@@ -18,33 +20,17 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError as PydanticValidationError
 
-from api.auth import (
-    PRELOGIN_COOKIE,
-    ROLE_NAMES_ZH,
-    SESSION_COOKIE,
-    Principal,
-    Role,
-    client_address,
-    principal_from_request,
-)
+from api.auth import PRELOGIN_COOKIE, SESSION_COOKIE, Principal, Role, client_address
 from api.docking import DockingService
 from api.errors import ApiError
 from api.gate import NeedGate, gate_for
 from api.graph_svg import render_subgraph
-from api.match_views import (
-    REASON_ZH,
-    VERDICT_ZH,
-    match_subgraph,
-    need_matches,
-    record_verdict,
-    verdict_records,
-)
+from api.match_views import REASON_ZH, match_subgraph, need_matches, record_verdict, verdict_records
+from api.pages import check_csrf, cookie_options, login_redirect, page_principal, render
 from api.policy import Act, NeedView, Resource, Target, authorize, permits
-from api.present import FILTERS, band
-from api.routes.needs import NeedIn, after_need, change_need, create_need
+from api.present import band
 from api.services.catalogue import (
     achievements_by_id,
     names_by_id,
@@ -52,10 +38,11 @@ from api.services.catalogue import (
     segment_chains,
     segments_with_chain_names,
 )
-from api.services.uploads import chain_placer
+from api.services.matching import match_text
+from api.services.needs import NeedIn, after_need, change_need, create_need
+from api.services.uploads import chain_placer, display_name
 from graph.files import private_dir, write_private
 from graph.model import (
-    LABEL_ZH,
     Achievement,
     Confidentiality,
     CooperationMode,
@@ -63,79 +50,13 @@ from graph.model import (
     RejectReason,
     Verdict,
 )
-from graph.zh import CONFIDENTIALITY_ZH, NEED_STATUS_ZH, zh
 from matcher.results import Question
 
 if TYPE_CHECKING:
     from matcher.engine import MatchEngine
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "templates"))
-templates.env.filters.update(FILTERS)
-templates.env.globals.update(zh=zh, label_zh=LABEL_ZH)
-
-CONF_ZH = CONFIDENTIALITY_ZH  # the Chinese names of internal values live in graph.zh
-STATUS_ZH = NEED_STATUS_ZH
-#: fixed flash messages: a query parameter picks one, so no user text is ever reflected
-FLASH = {"posted": "需求已发布。", "accepted": "已接受该匹配，对接已开始。", "rejected": "已拒绝该匹配。",
-         "withdrawn": "已撤销评价。", "revealed": "已同意公开。", "bye": "已退出。",
-         "password": "密码已修改，其他设备上的登录已失效。", "escalated": "已提交科技局，列入未满足需求清单。",
-         "docking": "对接记录已保存。", "signed": "合同已登记，计入技术合同成交额。", "abandoned": "对接已终止。",
-         "saved": "已保存。", "removed": "已删除。"}
 PASSWORD_MIN = 8
-
-
-def _page_principal(request: Request) -> Principal | None:
-    try:
-        return principal_from_request(request)
-    except ApiError as exc:
-        if exc.status == 429:
-            raise
-        return None
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-
-
-def _cookie_options(request: Request) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "lax", "secure": request.app.state.settings.cookie_secure}
-
-
-def _render(request: Request, name: str, me: Principal | None, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-    cookie = request.cookies.get(SESSION_COOKIE, "") if me else ""
-    base = {
-        "me": me,
-        "role_zh": ROLE_NAMES_ZH.get(me.role, "") if me else "",
-        "csrf": request.app.state.signer.csrf_token(cookie) if cookie else "",
-        "flash": FLASH.get(request.query_params.get("msg", "")),
-        "conf_zh": CONF_ZH,
-        "status_zh": STATUS_ZH,
-        "verdict_zh": VERDICT_ZH,
-        "reason_zh": REASON_ZH,
-        "unread": request.app.state.notifier.unread(me) if me else 0,
-    }
-    return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status_code)
-
-
-#: the error page's heading: what happened, in words (the status code itself is for machines)
-ERROR_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "没有找到", 405: "不支持该操作",
-                409: "与当前状态冲突", 413: "内容过大", 422: "填写有误", 429: "操作过于频繁", 500: "服务出错",
-                503: "服务暂不可用"}
-
-
-def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
-    try:
-        me = _page_principal(request)
-    except ApiError:
-        me = None
-    return _render(request, "error.html", me, status_code=status, status=status, detail=detail,
-                   title=ERROR_TITLES.get(status, "出错了"))
-
-
-def _check_csrf(request: Request, token: str | None) -> None:
-    if not request.app.state.signer.check_csrf(request.cookies.get(SESSION_COOKIE), token):
-        raise ApiError(403, "表单已过期或来源不明，请刷新页面后重试", "csrf")
 
 
 def _engine(request: Request) -> MatchEngine | None:
@@ -151,9 +72,9 @@ def _gate(request: Request, me: Principal) -> NeedGate:
 def _login_form(request: Request, next: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
     """The login form with a CSRF token bound to a fresh pre-login cookie (no cross-site login)."""
     nonce = secrets.token_urlsafe(24)
-    response = _render(request, "login.html", None, status_code=status_code, error=error, next=next,
-                       login_csrf=request.app.state.signer.csrf_token("login:" + nonce))
-    response.set_cookie(PRELOGIN_COOKIE, nonce, max_age=3600, **_cookie_options(request))
+    response = render(request, "login.html", None, status_code=status_code, error=error, next=next,
+                      login_csrf=request.app.state.signer.csrf_token("login:" + nonce))
+    response.set_cookie(PRELOGIN_COOKIE, nonce, max_age=3600, **cookie_options(request))
     return response
 
 
@@ -183,14 +104,14 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
     response = RedirectResponse(target, status_code=303)
     token = request.app.state.sessions.open(user.id)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(request.app.state.settings.session_hours * 3600),
-                        **_cookie_options(request))
+                        **cookie_options(request))
     response.delete_cookie(PRELOGIN_COOKIE)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("", max_length=100)) -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         request.app.state.sessions.close(token)  # the cookie stops working everywhere, not just here
@@ -201,35 +122,35 @@ def logout(request: Request, csrf: str = Form("", max_length=100)) -> Response:
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
-    return _render(request, "account.html", me)
+        return login_redirect(request)
+    return render(request, "account.html", me)
 
 
 @router.post("/account/password")
 def change_password(request: Request, current: str = Form(..., max_length=128), new: str = Form(..., max_length=128),
                     csrf: str = Form("", max_length=100)) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
-    _check_csrf(request, csrf)
+        return login_redirect(request)
+    check_csrf(request, csrf)
     if len(new) < PASSWORD_MIN:
-        return _render(request, "account.html", me, status_code=422, error=f"新密码至少 {PASSWORD_MIN} 个字符")
+        return render(request, "account.html", me, status_code=422, error=f"新密码至少 {PASSWORD_MIN} 个字符")
     client = client_address(request)
     guard = request.app.state.login_guard
     refusal = guard.admit(client, me.name)
     if refusal:
-        return _render(request, "account.html", me, status_code=429, error=refusal)
+        return render(request, "account.html", me, status_code=429, error=refusal)
     if request.app.state.accounts.login(me.name, current) is None:
         guard.failed(client, me.name)
-        return _render(request, "account.html", me, status_code=401, error="当前密码不正确")
+        return render(request, "account.html", me, status_code=401, error="当前密码不正确")
     sessions = request.app.state.sessions
     request.app.state.accounts.set_password(me.user_id, new, sessions)  # every session of the user ends
     request.app.state.audit.record(me, "change_password", NodeLabel.USER, me.user_id)
     response = RedirectResponse("/?msg=password", status_code=303)
     response.set_cookie(SESSION_COOKIE, sessions.open(me.user_id),
-                        max_age=int(request.app.state.settings.session_hours * 3600), **_cookie_options(request))
+                        max_age=int(request.app.state.settings.session_hours * 3600), **cookie_options(request))
     return response
 
 
@@ -237,9 +158,9 @@ def change_password(request: Request, current: str = Form(..., max_length=128), 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, q: str | None = Query(None, max_length=200)) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     if me.role == Role.ADMIN:
         return RedirectResponse("/admin", status_code=303)
     gate = _gate(request, me)
@@ -250,33 +171,31 @@ def home(request: Request, q: str | None = Query(None, max_length=200)) -> Respo
     text_result = None
     engine = _engine(request)
     if q and engine is not None and len(q) >= 2:
-        from api.routes.matching import match_text
-
         text_result = match_text(engine, q, k=10)
-    return _render(request, "home.html", me, q=q, needs=gate.views(needs), achievements=achievements,
-                   text_result=text_result, band=band)
+    return render(request, "home.html", me, q=q, needs=gate.views(needs), achievements=achievements,
+                  text_result=text_result, band=band)
 
 
 @router.get("/needs", response_class=HTMLResponse)
 def needs_page(request: Request) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     authorize(me, Resource.NEED, Act.READ)
     gate = _gate(request, me)
     needs, _ = gate.page(0, 200)
     views = gate.views(needs)
     # a broker works first on the enterprises assigned to it, an enterprise on its own needs
     mine = [v for v in views if isinstance(v, NeedView) and v.can_manage]
-    return _render(request, "needs.html", me, mine=mine if me.role != Role.BUREAU else [],
-                   needs=[v for v in views if not (isinstance(v, NeedView) and v.can_manage) or me.role == Role.BUREAU])
+    return render(request, "needs.html", me, mine=mine if me.role != Role.BUREAU else [],
+                  needs=[v for v in views if not (isinstance(v, NeedView) and v.can_manage) or me.role == Role.BUREAU])
 
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
 def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     gate = _gate(request, me)
     need = gate.readable(need_id)
     view = gate.view(need)
@@ -302,21 +221,21 @@ def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
                   and need.confidentiality != Confidentiality.PUBLIC and not need.reveal_identity)
     can_escalate = (result is not None and result.is_gap and not accepted and need.escalated_on is None
                     and permits(me, Resource.NEED, Act.ESCALATE, target))
-    return _render(request, "need.html", me, need=view, result=result, matcher_note=note, can_reveal=can_reveal,
-                   attachments=attachments_of(request, need_id),
-                   records=records, rejected=rejected, accepted=accepted, cards=cards, dockings=dockings,
-                   weak=weak, band=band, can_escalate=can_escalate, escalated_on=need.escalated_on,
-                   can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), reasons=list(REASON_ZH.items()))
+    return render(request, "need.html", me, need=view, result=result, matcher_note=note, can_reveal=can_reveal,
+                  attachments=attachments_of(request, need_id),
+                  records=records, rejected=rejected, accepted=accepted, cards=cards, dockings=dockings,
+                  weak=weak, band=band, can_escalate=can_escalate, escalated_on=need.escalated_on,
+                  can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), reasons=list(REASON_ZH.items()))
 
 
 @router.post("/needs/{need_id}/reveal")
 def reveal(request: Request, need_id: str, csrf: str = Form("", max_length=100)) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
-    _check_csrf(request, csrf)
+        return login_redirect(request)
+    check_csrf(request, csrf)
     updated = change_need(_gate(request, me), need_id, {"reveal_identity": True})
-    after_need(request, updated)
+    after_need(request.app.state, updated)
     request.app.state.audit.record(me, "reveal", NodeLabel.NEED, need_id)
     return RedirectResponse(f"/needs/{quote(need_id)}?msg=revealed", status_code=303)
 
@@ -324,10 +243,10 @@ def reveal(request: Request, need_id: str, csrf: str = Form("", max_length=100))
 @router.post("/needs/{need_id}/escalate")
 def escalate(request: Request, need_id: str, csrf: str = Form("", max_length=100)) -> Response:
     """提交科技局: an unmet need goes on the bureau's list of needs without supply."""
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
-    _check_csrf(request, csrf)
+        return login_redirect(request)
+    check_csrf(request, csrf)
     gate = _gate(request, me)
     need = gate.readable(need_id, audit=None)
     authorize(me, Resource.NEED, Act.ESCALATE, Target(enterprise_id=need.enterprise_id))
@@ -339,9 +258,9 @@ def escalate(request: Request, need_id: str, csrf: str = Form("", max_length=100
 
 @router.get("/needs/{need_id}/matches/{candidate_id}", response_class=HTMLResponse)
 def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     gate = _gate(request, me)
     need = gate.readable(need_id)
     authorize(me, Resource.NEED_MATCHES, Act.READ, Target(enterprise_id=need.enterprise_id, readable=True))
@@ -363,9 +282,9 @@ def match_page(request: Request, need_id: str, candidate_id: str) -> Response:
     docking = _dockings(request).open_for(need_id, candidate_id) if permits(
         me, Resource.DOCKING, Act.READ, target) else None
     threshold = engine.gap_threshold
-    return _render(request, "match.html", me, need=gate.view(need), match=match, svg=svg, achievement=achievement,
-                   can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), record=record, docking=docking,
-                   reasons=list(REASON_ZH.items()), band=band(match.confidence, threshold) if match else None)
+    return render(request, "match.html", me, need=gate.view(need), match=match, svg=svg, achievement=achievement,
+                  can_judge=permits(me, Resource.VERDICT, Act.CREATE, target), record=record, docking=docking,
+                  reasons=list(REASON_ZH.items()), band=band(match.confidence, threshold) if match else None)
 
 
 @router.post("/needs/{need_id}/matches/{candidate_id}/verdict")
@@ -375,10 +294,10 @@ def verdict(request: Request, need_id: str, candidate_id: str, verdict: Verdict 
     """Accept, reject (with a reason the user picked), or withdraw the standing verdict; accepting opens the
     docking. Back to the match page, which shows the verdict and how to change or undo it (or to the need's
     page when the verdict was given from there: ``back=need``)."""
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
-    _check_csrf(request, csrf)
+        return login_redirect(request)
+    check_csrf(request, csrf)
     gate = _gate(request, me)
     need = gate.readable(need_id, audit=None)
     authorize(me, Resource.VERDICT, Act.CREATE, Target(enterprise_id=need.enterprise_id))
@@ -413,9 +332,9 @@ def _dockings(request: Request) -> DockingService:
 
 @router.get("/achievements/{achievement_id}", response_class=HTMLResponse)
 def achievement_page(request: Request, achievement_id: str) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     authorize(me, Resource.ACHIEVEMENT, Act.READ)
     gate = _gate(request, me)
     achievement = gate.store.require_node(NodeLabel.ACHIEVEMENT, achievement_id)
@@ -425,8 +344,8 @@ def achievement_page(request: Request, achievement_id: str) -> Response:
     engine = _engine(request)
     if engine is not None and permits(me, Resource.ACHIEVEMENT_ENTERPRISES, Act.READ):
         result = gate.enterprise_matches(engine.match_achievement(achievement_id, k=10))
-    return _render(request, "achievement.html", me, a=achievement, band=band,
-                   svg=render_subgraph(sub.nodes, sub.edges, [achievement_id]), result=result)
+    return render(request, "achievement.html", me, a=achievement, band=band,
+                  svg=render_subgraph(sub.nodes, sub.edges, [achievement_id]), result=result)
 
 
 # --- enterprise (the bureau's pages: api/routes/bureau_pages.py, challenges: challenge_pages.py) ----
@@ -438,9 +357,9 @@ ATTACHMENTS_PER_NEED = 5
 
 @router.get("/enterprise", response_class=HTMLResponse)
 def enterprise_page(request: Request) -> Response:
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     return _enterprise_page(request, me)
 
 
@@ -460,13 +379,13 @@ def _enterprise_page(request: Request, me: Principal, error: str | None = None, 
                 best[need_id] = (st.achievement_ids[0], st.confidences[0], band(st.confidences[0], st.threshold))
     names = names_by_id(gate.store, NodeLabel.ACHIEVEMENT, [b[0] for b in best.values()])
     form = form or {}
-    return _render(request, "enterprise.html", me, status_code=status_code, enterprise_name=ent.get("name", "我的企业"),
-                   error=error, needs=gate.views(needs), best=best, best_names=names,
-                   engine_ready=standing is not None, form=form, suggested=suggested or {},
-                   chosen=set(form.get("segment_ids", [])), segments=segments_with_chain_names(gate.store),
-                   regions=regions(gate.store),
-                   modes=[m.value for m in CooperationMode], attachment_types=sorted(ATTACHMENT_TYPES),
-                   attachment_max_mb=ATTACHMENT_MAX_MB, default_region=ent.get("region") or "")
+    return render(request, "enterprise.html", me, status_code=status_code, enterprise_name=ent.get("name", "我的企业"),
+                  error=error, needs=gate.views(needs), best=best, best_names=names,
+                  engine_ready=standing is not None, form=form, suggested=suggested or {},
+                  chosen=set(form.get("segment_ids", [])), segments=segments_with_chain_names(gate.store),
+                  regions=regions(gate.store),
+                  modes=[m.value for m in CooperationMode], attachment_types=sorted(ATTACHMENT_TYPES),
+                  attachment_max_mb=ATTACHMENT_MAX_MB, default_region=ent.get("region") or "")
 
 
 #: segments suggested at most (the enterprise confirms or corrects them)
@@ -496,11 +415,11 @@ def _suggest_segments(request: Request, name: str, description: str) -> dict[str
 async def post_need_form(request: Request) -> Response:
     """Post a need from the form (or, with ``action=suggest``, show the form again with the chain segments the
     classifier suggests checked). A field in error keeps everything that was typed."""
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     form = await request.form()
-    _check_csrf(request, str(form.get("csrf", ""))[:100])
+    check_csrf(request, str(form.get("csrf", ""))[:100])
     if me.role != Role.ENTERPRISE:
         raise ApiError(403, "该页面仅供企业用户使用")
     fields = {k: str(form.get(k, "")).strip()[:5000] for k in (
@@ -531,7 +450,7 @@ async def post_need_form(request: Request) -> Response:
     need = create_need(request.app.state.store, me, body)
     await _save_attachments(request, need.id, files)
     request.app.state.audit.record(me, "post_need", NodeLabel.NEED, need.id, need.confidentiality.value)
-    after_need(request, need, posted=True)
+    after_need(request.app.state, need, posted=True)
     return RedirectResponse(f"/needs/{quote(need.id)}?msg=posted", status_code=303)
 
 
@@ -582,13 +501,11 @@ def _attachment_dir(request: Request, need_id: str) -> Path:
 
 
 async def _save_attachments(request: Request, need_id: str, files: list[Any]) -> None:
-    from api.routes.ingest import _display_name
-
     if not files:
         return
     directory = private_dir(_attachment_dir(request, need_id))
     for f in files:
-        name = _display_name(f.filename)
+        name = display_name(f.filename)
         data = await f.read(ATTACHMENT_MAX_MB * 1024 * 1024 + 1)
         if len(data) > ATTACHMENT_MAX_MB * 1024 * 1024:
             continue  # checked above by the declared size; a lying client gets nothing stored
@@ -604,9 +521,9 @@ def attachments_of(request: Request, need_id: str) -> list[str]:
 @router.get("/needs/{need_id}/attachments/{name}")
 def need_attachment(request: Request, need_id: str, name: str) -> Response:
     """An attachment of a need, for those who read the need in full (audited like a view)."""
-    me = _page_principal(request)
+    me = page_principal(request)
     if me is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     _gate(request, me).readable(need_id)
     if name not in attachments_of(request, need_id):
         raise ApiError(404, "没有该附件")

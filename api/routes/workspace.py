@@ -24,12 +24,12 @@ from api.auth import Principal, Role
 from api.docking import ABANDON_ZH, Contract, DockingService
 from api.errors import ApiError
 from api.gate import NeedGate, gate_for
+from api.pages import check_csrf, login_redirect, page_principal, render
 from api.policy import UPLOAD_RESOURCE, Act, Resource, Target, UploadRowPolicy, authorize, permits
 from api.present import band
-from api.routes.web import _check_csrf, _login_redirect, _page_principal, _render
 from api.services.catalogue import chains, names_by_id, regions, segments
 from api.services.subscriptions import own_subscription, subscriptions_of
-from api.services.uploads import run_upload, upload_jobs, worker_name
+from api.services.uploads import display_name, run_upload, upload_jobs, worker_name
 from api.services.workspace import QueueScope, escalated_needs, need_verdicts, queue_count, queue_needs
 from graph.files import private_dir
 from graph.model import (
@@ -61,8 +61,8 @@ STATUS_ZH = {NeedStatus.OPEN.value: "征集中", NeedStatus.MATCHED.value: "已�
 
 
 def _me(request: Request) -> Principal | Response:
-    me = _page_principal(request)
-    return me if me is not None else _login_redirect(request)
+    me = page_principal(request)
+    return me if me is not None else login_redirect(request)
 
 
 def _acts_for(me: Principal) -> list[str]:
@@ -151,11 +151,11 @@ def queue_page(request: Request, chain: str | None = Query(None, max_length=64),
     names = _names(store, {d.need_id for d in dockings} | {d.achievement_id for d in dockings}
                    | {d.enterprise_id for d in dockings})
     query = {k: v for k, v in {**filters, "sort": sort}.items() if v}
-    return _render(request, "queue.html", me, needs=[views[n.id] for n in needs if n.id in views], awaiting=awaiting,
-                   dockings=dockings, names=names, counts=counts, filters=filters, sort=sort, page=page, more=more,
-                   chains=chains(store), segments=segments(store), regions=regions(store),
-                   status_choices=STATUS_ZH, query=urlencode(query), export_query=urlencode({**query, "page": page}),
-                   new_since=since)
+    return render(request, "queue.html", me, needs=[views[n.id] for n in needs if n.id in views], awaiting=awaiting,
+                  dockings=dockings, names=names, counts=counts, filters=filters, sort=sort, page=page, more=more,
+                  chains=chains(store), segments=segments(store), regions=regions(store),
+                  status_choices=STATUS_ZH, query=urlencode(query), export_query=urlencode({**query, "page": page}),
+                  new_since=since)
 
 
 @router.get("/queue/export.xlsx")
@@ -204,7 +204,7 @@ def docking_board(request: Request) -> Response:
     names = _names(request.app.state.store, {d.need_id for d in dockings} | {d.achievement_id for d in dockings}
                    | {d.enterprise_id for d in dockings})
     columns = [(stage, [d for d in dockings if d.stage == stage]) for stage in DockingStage]
-    return _render(request, "dockings.html", me, columns=columns, names=names)
+    return render(request, "dockings.html", me, columns=columns, names=names)
 
 
 def _docking_page(request: Request, me: Principal, docking: Docking, error: str | None = None,
@@ -212,12 +212,12 @@ def _docking_page(request: Request, me: Principal, docking: Docking, error: str 
     service = _dockings(request)
     store = request.app.state.store
     names = _names(store, {docking.need_id, docking.achievement_id, docking.enterprise_id})
-    return _render(request, "docking.html", me, status_code=status_code, d=docking, events=service.events(docking),
-                   names=names, stages=list(DockingStage), error=error, form=form or {},
-                   can_update=permits(me, Resource.DOCKING, Act.UPDATE, Target(enterprise_id=docking.enterprise_id))
-                   and docking.stage in OPEN_DOCKING_STAGES,
-                   channels=CHANNEL_CHOICES, abandon_reasons=ABANDON_CHOICES, contract_types=CONTRACT_CHOICES,
-                   today=datetime.now(UTC).date().isoformat())
+    return render(request, "docking.html", me, status_code=status_code, d=docking, events=service.events(docking),
+                  names=names, stages=list(DockingStage), error=error, form=form or {},
+                  can_update=permits(me, Resource.DOCKING, Act.UPDATE, Target(enterprise_id=docking.enterprise_id))
+                  and docking.stage in OPEN_DOCKING_STAGES,
+                  channels=CHANNEL_CHOICES, abandon_reasons=ABANDON_CHOICES, contract_types=CONTRACT_CHOICES,
+                  today=datetime.now(UTC).date().isoformat())
 
 
 @router.get("/dockings/{docking_id}", response_class=HTMLResponse)
@@ -237,7 +237,7 @@ def docking_contact(request: Request, docking_id: str, who: str = Form("", max_l
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     service = _dockings(request)
     docking = service.get(me, docking_id)
     form = {"who": who, "channel": channel, "note": note}
@@ -258,7 +258,7 @@ def docking_note(request: Request, docking_id: str, note: str = Form("", max_len
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     service = _dockings(request)
     docking = service.get(me, docking_id)
     try:
@@ -283,7 +283,7 @@ def docking_abandon(request: Request, docking_id: str, reason: str = Form("", ma
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     service = _dockings(request)
     docking = service.get(me, docking_id)
     if reason not in {r.value for r in AbandonReason}:
@@ -332,7 +332,7 @@ def docking_sign(request: Request, docking_id: str, contract_type: str = Form(""
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     service = _dockings(request)
     docking = service.get(me, docking_id)
     form = {"contract_type": contract_type, "amount_wan": amount_wan, "tech_amount_wan": tech_amount_wan,
@@ -364,7 +364,7 @@ def inbox_page(request: Request, unread: bool = False, page: int = Query(1, ge=1
         return me
     authorize(me, Resource.INBOX, Act.READ)
     items = request.app.state.notifier.inbox(me, unread_only=unread, skip=(page - 1) * 50, limit=51)
-    return _render(request, "inbox.html", me, items=items[:50], more=len(items) > 50, page=page, only_unread=unread)
+    return render(request, "inbox.html", me, items=items[:50], more=len(items) > 50, page=page, only_unread=unread)
 
 
 @router.post("/inbox/read")
@@ -373,7 +373,7 @@ def inbox_read(request: Request, note_id: str = Form("", max_length=64), csrf: s
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     request.app.state.notifier.mark_read(me, [note_id] if note_id else None)
     return RedirectResponse("/inbox", status_code=303)
 
@@ -391,7 +391,7 @@ def subscriptions_page(request: Request) -> Response:
     store = request.app.state.store
     subs = _subscriptions(request, me)
     names = _names(store, {s.segment_id for s in subs if s.segment_id})
-    return _render(request, "subscriptions.html", me, subs=subs, names=names, segments=segments(store))
+    return render(request, "subscriptions.html", me, subs=subs, names=names, segments=segments(store))
 
 
 @router.post("/subscriptions")
@@ -400,7 +400,7 @@ def subscribe(request: Request, kind: str = Form(..., max_length=10), query: str
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     authorize(me, Resource.INBOX, Act.CREATE)
     store = request.app.state.store
     if kind == "search":
@@ -426,7 +426,7 @@ def unsubscribe(request: Request, sub_id: str, csrf: str = Form("", max_length=1
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     if own_subscription(request.app.state.store, me.user_id, sub_id) is None:
         raise ApiError(404, "没有该订阅")
     request.app.state.store.delete_node(NodeLabel.SUBSCRIPTION, sub_id)
@@ -457,8 +457,8 @@ def upload_page(request: Request) -> Response:
     if isinstance(me, Response):
         return me
     authorize(me, Resource.UPLOAD, Act.CREATE)
-    return _render(request, "upload.html", me, entities=_uploadable(me), jobs=_jobs_of(request, me),
-                   max_mb=request.app.state.settings.max_upload_mb, max_rows=request.app.state.settings.max_upload_rows)
+    return render(request, "upload.html", me, entities=_uploadable(me), jobs=_jobs_of(request, me),
+                  max_mb=request.app.state.settings.max_upload_mb, max_rows=request.app.state.settings.max_upload_rows)
 
 
 @router.get("/upload/templates/{entity}.xlsx")
@@ -505,12 +505,10 @@ def upload_file(request: Request, file: UploadFile = File(...), entity: str = Fo
     me = _me(request)
     if isinstance(me, Response):
         return me
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     authorize(me, Resource.UPLOAD, Act.CREATE)
-    from api.routes.ingest import _display_name
-
     settings = request.app.state.settings
-    name = _display_name(file.filename)
+    name = display_name(file.filename)
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise ApiError(415, f"{name}：只能上传 {'、'.join(UPLOAD_SUFFIXES)} 文件", "file")
@@ -548,8 +546,8 @@ def upload_job_page(request: Request, job_id: str) -> Response:
         return me
     job = _job(request, me, job_id)
     report = json.loads(job.report_json) if job.report_json else None
-    return _render(request, "upload_job.html", me, job=job, report=report,
-                   running=job.status in ("queued", "running"))
+    return render(request, "upload_job.html", me, job=job, report=report,
+                  running=job.status in ("queued", "running"))
 
 
 @router.get("/upload/jobs/{job_id}/rejects")
@@ -578,5 +576,5 @@ def escalations_page(request: Request, page: int = Query(1, ge=1, le=10_000)) ->
     gate = gate_for(request, me)
     needs = escalated_needs(gate.store, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
     escalated = {n.id: n.escalated_on for n in needs}
-    return _render(request, "escalations.html", me, needs=gate.views(needs[:PAGE_SIZE]), escalated=escalated,
-                   page=page, more=len(needs) > PAGE_SIZE)
+    return render(request, "escalations.html", me, needs=gate.views(needs[:PAGE_SIZE]), escalated=escalated,
+                  page=page, more=len(needs) > PAGE_SIZE)

@@ -1,5 +1,5 @@
-"""Uploads in the browser: each caller's upload jobs, loading one file in the background with its progress on
-the job, and failing the jobs a process that is gone left running."""
+"""Uploads: the name a client's file is shown by, each caller's upload jobs (in the browser), loading one file
+in the background with its progress on the job, and failing the jobs a process that is gone left running."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ _PROGRESS = f"MATCH (j:{_JOB} {{id: $id}}) SET j.rows_done = $done"
 _UNFINISHED = f"MATCH (j:{_JOB}) WHERE j.status IN ['queued', 'running'] RETURN j.id AS id, j.worker AS worker"
 _FAIL = f"MATCH (j:{_JOB}) WHERE j.id IN $ids SET j.status = 'failed', j.error = $why"
 INTERRUPTED_ZH = "服务重启，上传中断：请重新上传该文件（已写入的批次不会重复）"
+
+
+def display_name(filename: str | None) -> str:
+    """The client's file name as reports show it: its last part, printable characters only, bounded."""
+    name = Path((filename or "upload").replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in "<>\"'")[:100]
+    return name or "upload"
 
 
 def upload_jobs(store: GraphStore, user_id: str, everyone: bool = False) -> list[UploadJob]:
