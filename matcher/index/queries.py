@@ -81,6 +81,18 @@ class QueryEncoder:
                     self._cache.popitem(last=False)
         return vec
 
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Many queries' vectors (a batch job's): the remembered ones read, the rest encoded in one call to the
+        encoder and not remembered (a batch would push every request's vectors out). A vector encoded in a batch
+        may differ from the lone encoding in its last bits (padding); the lexical channels are exact either way."""
+        texts = [t or "" for t in texts]
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        if todo:
+            known.update(zip(todo, np.asarray(self.embedder.embed_queries(todo), dtype=np.float32), strict=True))
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
     def clear(self) -> None:
         """Forget remembered vectors (benchmarks measuring cold queries)."""
         with self._lock:
