@@ -723,7 +723,7 @@ def section_bureau(run: Run) -> Table:
     from matcher.solvers import stored as stored_mod
     from matcher.solvers import stored_rankings as rankings_mod
     from matcher.solvers.ranking import SolverIndex, rank_solvers
-    from matcher.standing import stored_unmet
+    from matcher.standing import StandingMatches, stored_unmet
 
     store, engine, _ = zhibei_graph(run)
     data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
@@ -778,6 +778,19 @@ def section_bureau(run: Run) -> Table:
         write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
         return [t_gap, t_topics, time.perf_counter() - t0], topics
 
+    # bureau refresh, old (one match_need each) against new (a batch at a time) on the same needs, one after the
+    # other; each stores the standings, which must be the same
+    sample = [r["id"] for r in store.read("MATCH (n:Need) RETURN n.id AS id ORDER BY id")][-run.args.refresh_sample:]
+    refresh_times: dict[bool, float] = {}
+    stored: dict[bool, dict] = {}
+    if sample:
+        standing = StandingMatches(store, engine)
+        for per_need in (True, False):
+            t0 = time.perf_counter()
+            standing.refresh_batch(sample, per_need=per_need)
+            refresh_times[per_need] = time.perf_counter() - t0
+            stored[per_need] = {k: (v.achievement_ids, v.confidences, v.threshold, v.best_confidence, v.is_gap)
+                                for k, v in standing.read(sample).items()}
     t0 = time.perf_counter()
     refresh_standings(store)  # stale ones computed once (say how many), the rest read
     t_refresh = time.perf_counter() - t0
@@ -806,6 +819,13 @@ def section_bureau(run: Run) -> Table:
                    f"not counted); {added:,} recombined needs ingested ({t_ingest:.0f} s); stale standings "
                    f"refreshed first in {t_refresh:.1f} s; needs' words analysed and stored in {t_words:.1f} s; "
                    f"median of {run.args.repeats} alternating runs; same topics and solvers: {same}; {load_note()}")
+    if sample:
+        o, n = refresh_times[True], refresh_times[False]
+        t.rows.append([f"bureau refresh: standings of {len(sample):,} needs (needs/s {len(sample) / o:.1f} → "
+                       f"{len(sample) / n:.1f})", f"{len(sample):,}", "", f"{o:.1f}", "", f"{n:.1f}", f"{n / o:.2f}",
+                       ""])
+        t.notes.append(f"bureau refresh old = one match_need per need, new = a batch at a time; same standings stored: "
+                       f"{stored[True] == stored[False]}")
     for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
                               "+ Excel report (/report.xlsx, bureau export)")):
         o, r, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
@@ -842,6 +862,8 @@ def main() -> None:
     ap.add_argument("--needs", type=int, default=0,
                     help="bureau: recombined needs ingested until the graph holds this many (0: as it is)")
     ap.add_argument("--repeats", type=int, default=3, help="bureau: alternating old / new runs of the views")
+    ap.add_argument("--refresh-sample", type=int, default=1000,
+                    help="bureau: needs whose standings are refreshed one by one (old) and in batches (new)")
     ap.add_argument("--skip-old", action="store_true", help="startup: leave out the old full build (677 s at 300k)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()
