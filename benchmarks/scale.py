@@ -694,10 +694,12 @@ def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  
     have = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
     if have >= total:
         return 0
+    # numbered on from the recombined needs already there (a graph grown by an earlier run), never over them
+    syn = store.read("MATCH (n:Need) WHERE n.id STARTS WITH 'syn-req-' RETURN count(n) AS c")[0]["c"]
     folder = work / f"needs-{total}"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
-        for rec in synthetic_need_records(total - have):
+        for rec in synthetic_need_records(syn + total - have)[syn:]:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
                    cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
