@@ -39,10 +39,12 @@ _STANDINGS = (
     f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE $ids IS NULL OR s.id IN $ids RETURN properties(s) AS p"
 )
 _NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN n.id AS id"
+# every need's id as one list: a row per need costs the driver more than the graph (30,000 needs: 1.0 s vs 0.2 s)
+_ALL_NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN collect(n.id) AS ids"
 _VERSIONS = f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v"
 # what a gap map needs of every standing: its verdict and whether it is current (not the matches themselves)
-_VERDICTS = (
-    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v, s.is_gap AS g"
+_VERDICTS = (  # one list of [id, version, verdict] triples, as above (a missing value stays a null in its triple)
+    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN collect([s.id, s.engine_version, s.is_gap]) AS rows"
 )
 _DROP_ORPHANS = (
     f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE NOT EXISTS {{ MATCH (n:{NodeLabel.NEED.value} {{id: s.id}}) }} "
@@ -123,8 +125,8 @@ class StandingMatches:
     def verdicts(self) -> Verdicts:
         """Each need's stored gap verdict and the stale standings: two small reads, whatever the matches."""
         version = self.version
-        have = {r["id"]: (r["v"], r["g"]) for r in self.store.read(_VERDICTS)}
-        needs = sorted(r["id"] for r in self.store.read(_NEED_IDS))
+        have = {i: (v, g) for r in self.store.read(_VERDICTS) for i, v, g in r["rows"]}
+        needs = sorted(i for r in self.store.read(_ALL_NEED_IDS) for i in r["ids"])
         return Verdicts(
             gaps={n: bool(g) for n, (_, g) in have.items()},
             stale=[n for n in needs if n not in have or have[n][0] != version],

@@ -46,7 +46,7 @@ def find_need(asker: Asker, snap: Snapshot, need: str | Need) -> Need:
     raise NotFoundError(NodeLabel.NEED.value, need)
 
 
-_NEEDS_BY_ID = f"MATCH (n:{NodeLabel.NEED.value}) WHERE n.id IN $ids RETURN properties(n) AS p"
+_NEEDS_BY_ID = f"UNWIND $ids AS want MATCH (n:{NodeLabel.NEED.value} {{id: want}}) RETURN properties(n) AS p"
 
 
 def find_needs(asker: Asker, snap: Snapshot, need_ids: Sequence[str]) -> dict[str, Need]:
