@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalize
 
 from bureau.gapmap import GapMap, NeedIsUnmet, build_gap_map
+from bureau.stored_clusters import StoredClusters
 from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
@@ -170,10 +171,13 @@ def curate_topics(
     solvers_per_topic: int = 5,
     min_needs: int = 1,
     words: StoredWords | None = None,
+    clusters: StoredClusters | None = None,
 ) -> list[TopicCandidate]:
     """Candidate special-project topics for each chain, from its unmet needs, largest topics first. The needs'
     words and key terms come from ``words`` (default: those kept in the data directory, computed once per
-    text); ``representation`` defaults to TF-IDF over those words and character n-grams."""
+    text); ``representation`` defaults to TF-IDF over those words and character n-grams, and then each chain's
+    clustering is read from ``clusters`` (default: those kept in the data directory) while its texts are the
+    same."""
     gap_map = gap_map or build_gap_map(store, need_is_unmet, chain_ids)
     words = words or StoredWords()
     solver_note = ""
@@ -192,8 +196,15 @@ def curate_topics(
         by_id, need_terms, need_words = _need_rows(store, sorted(need_segment), words)
         ids = list(by_id)
         texts = [_text(by_id[i]) for i in ids]
-        rep = representation or stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
-        for group in cluster_texts(texts, distance_threshold, rep):
+        if representation is None:
+            if clusters is None:
+                clusters = StoredClusters()
+            rep = stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
+            groups = clusters.groups(texts, distance_threshold,
+                                     lambda t: cluster_texts(t, distance_threshold, rep))  # noqa: B023 - called now
+        else:
+            groups = cluster_texts(texts, distance_threshold, representation)
+        for group in groups:
             if len(group) < min_needs:
                 continue
             members = [ids[i] for i in group]
@@ -201,6 +212,8 @@ def curate_topics(
             if solver_ranker is not None:
                 _add_solvers(topic, solver_ranker, solvers_per_topic)
             topics.append(topic)
+    if clusters is not None:
+        clusters.save(exactly=chain_ids is None)
     save = getattr(solver_ranker, "save", None)
     if callable(save):  # a ranker that keeps its rankings: once per view, those of topics gone dropped
         save(exactly=chain_ids is None and min_needs <= 1)
