@@ -221,6 +221,12 @@ def curate_topics(
     return topics
 
 
+def prepare_topics(store: GraphStore, need_is_unmet: NeedIsUnmet | None = None) -> list[TopicCandidate]:
+    """The default topics view computed once (``techmatch bureau refresh``): every chain's clustering and every
+    topic's solvers kept, so that the next view reads them."""
+    return curate_topics(store, build_gap_map(store, need_is_unmet))
+
+
 def _text(row: dict[str, Any]) -> str:
     return "\n".join(p for p in (row["name"], row["description"]) if p)
 

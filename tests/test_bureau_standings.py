@@ -110,9 +110,12 @@ def test_the_gap_map_from_standings_is_the_one_from_matching_every_need(cli_env,
     assert old.segment("s1").unmet_need_ids
 
 
-def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys) -> None:
+def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys, tmp_path) -> None:
     assert main(["bureau", "refresh"]) == 0
-    capsys.readouterr()
+    assert "个候选专项的聚类与候选揭榜方已备好" in capsys.readouterr().err
+    # the topics' clusterings and solvers prepared for the views
+    assert (tmp_path / "data" / "index" / "topics" / "clusters.json").exists()
+    assert (tmp_path / "data" / "index" / "rankings" / "lexical.json").exists()
     # one standing made by another engine (other channels or curve): stale
     cli_env.upsert_nodes([NeedStanding(id="n3", achievement_ids=[], confidences=[], threshold=0.5,
                                        best_confidence=0.0, is_gap=True, engine_version="another")])
