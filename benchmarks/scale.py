@@ -711,11 +711,15 @@ def section_bureau(run: Run) -> Table:
     both paths reading the needs' stored standings: the old one recomputes the rest per view (every standing read
     whole, the solvers' index built from the graph's works, every unmet need's text cut by jieba), the new one
     reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
-    between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
-    one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
+    between them the earlier steps: "ranked" reads the same but ranks every topic's solvers and clusters every
+    chain's needs again, "clustered" reads each unchanged topic's kept ranking but clusters again (what the first
+    view after a change of the needs costs), where the new one reads each chain's kept clustering too. The four
+    alternate, ``--repeats`` times each; medians. Before them, ``bureau refresh`` one match_need per need (old)
+    against a batch at a time (new) on the last ``--refresh-sample`` needs."""
     from api.commands.bureau_cmd import current_verdicts, refresh_standings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
+    from bureau.stored_clusters import StoredClusters
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
     from graph.settings import get_settings
@@ -772,8 +776,11 @@ def section_bureau(run: Run) -> Table:
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
                 topics = curate_topics(store, gap_map, representation=tfidf_representation, solver_ranker=old_ranker,
                                        words=StoredWords(Path(nowhere)))
-        elif path == "ranked":
-            topics = curate_topics(store, gap_map, solver_ranker=ranked_ranker())
+        elif path in ("ranked", "clustered"):  # the two earlier steps: clustered per view, and ranked per view
+            with tempfile.TemporaryDirectory(dir=run.work) as nowhere:
+                ranker = ranked_ranker() if path == "ranked" else default_solver_ranker(store)[0]
+                topics = curate_topics(store, gap_map, solver_ranker=ranker,
+                                       clusters=StoredClusters(Path(nowhere) / "clusters.json"))
         else:
             topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store)[0])
         t_topics = time.perf_counter() - t0
@@ -799,9 +806,10 @@ def section_bureau(run: Run) -> Table:
     t0 = time.perf_counter()
     analyse_need_texts(store)  # what `techmatch bureau refresh` does after the standings
     t_words = time.perf_counter() - t0
-    # pays the imports, jieba's start, the IDF table; builds the stored solvers' index and rankings if missing
+    # pays the imports, jieba's start, the IDF table; builds the stored solvers' index, rankings and clusterings if
+    # missing (as `techmatch bureau refresh` does last)
     views("new")
-    paths = ("old", "ranked", "new")
+    paths = ("old", "ranked", "clustered", "new")
     times: dict[str, list[list[float]]] = {p: [] for p in paths}
     same = True
     for _ in range(run.args.repeats):
@@ -814,9 +822,11 @@ def section_bureau(run: Run) -> Table:
             else:
                 same = same and key == reference
     needs = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
-    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old), solvers ranked per "
-              "view (ranked), maintained (new)",
-              ["view", "needs", "topics", "old (s)", "ranked (s)", "new (s)", "new / old", "new / ranked"])
+    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old), solvers ranked and "
+              "needs clustered per view (ranked), needs clustered per view (clustered: the first view after a "
+              "change of the needs), maintained (new)",
+              ["view", "needs", "topics", "old (s)", "ranked (s)", "clustered (s)", "new (s)", "new / old",
+               "new / clustered"])
     t.notes.append(f"channels {', '.join(engine.channel_names)}; the graph server already running (its start is "
                    f"not counted); {added:,} recombined needs ingested ({t_ingest:.0f} s); stale standings "
                    f"refreshed first in {t_refresh:.1f} s; needs' words analysed and stored in {t_words:.1f} s; "
@@ -824,15 +834,15 @@ def section_bureau(run: Run) -> Table:
     if sample:
         o, n = refresh_times[True], refresh_times[False]
         t.rows.append([f"bureau refresh: standings of {len(sample):,} needs (needs/s {len(sample) / o:.1f} → "
-                       f"{len(sample) / n:.1f})", f"{len(sample):,}", "", f"{o:.1f}", "", f"{n:.1f}", f"{n / o:.2f}",
-                       ""])
+                       f"{len(sample) / n:.1f})", f"{len(sample):,}", "", f"{o:.1f}", "", "", f"{n:.1f}",
+                       f"{n / o:.2f}", ""])
         t.notes.append(f"bureau refresh old = one match_need per need, new = a batch at a time; same standings stored: "
                        f"{stored[True] == stored[False]}")
     for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
                               "+ Excel report (/report.xlsx, bureau export)")):
-        o, r, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
-        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{r:.1f}", f"{n:.1f}", f"{n / o:.2f}",
-                       f"{n / r:.2f}"])
+        o, r, c, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
+        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{r:.1f}", f"{c:.1f}", f"{n:.1f}",
+                       f"{n / o:.2f}", f"{n / c:.2f}"])
     return t
 
 
