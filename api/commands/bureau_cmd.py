@@ -123,8 +123,9 @@ def _engine(store: Any) -> Any:
 
 def refresh_standings(store: Any, everything: bool = False) -> Any:
     """Bring the needs' standings up to date: say how many are stale, compute them as one batch job with a
-    progress line on stderr (the engine's indexes are opened only when something is stale). Ctrl-C stops it
-    between two needs; the batches written so far stay, and the next run computes only what is left."""
+    progress line on stderr (the engine's indexes are opened only when something is stale; needs matched a batch
+    at a time, :meth:`matcher.standing.StandingMatches.refresh_batch`). Ctrl-C stops it; the batches written so
+    far stay, and the next run computes only what is left."""
     return current_verdicts(store, everything)[0]
 
 
