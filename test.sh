@@ -36,7 +36,7 @@ fi
 echo "==> ruff"
 ruff check .
 echo "==> mypy"
-# the six packages, as configured in pyproject.toml ([tool.mypy]); any error fails the run
+# the packages, as configured in pyproject.toml ([tool.mypy]); any error fails the run
 mypy
 echo "==> pytest"
 python -m pytest -q "$@"

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.audit import AuditLog
 from api.auth import AccountService, FormSigner, LoginGuard, RequestLimiter, SessionStore
+from api.config import ApiSettings, load_settings
 from api.errors import BodySizeLimit, install_error_handlers
 from api.gate import VocabularySource
 from api.jobs import JobRunner
@@ -50,7 +51,6 @@ from api.security import SameOriginForms, SecurityHeaders
 from api.services.uploads import mark_interrupted_uploads
 from api.upkeep import Upkeep
 from graph.files import private_dir, write_private
-from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
 from matcher.engine import MatchEngine
 
@@ -95,7 +95,7 @@ class EngineProvider:
     :attr:`error` and reported by ``/readyz``, and the matching routes answer 503 with it. A module of our own
     missing is a broken install and raises."""
 
-    def __init__(self, store: GraphStore, engine: MatchEngine | None, settings: Settings) -> None:
+    def __init__(self, store: GraphStore, engine: MatchEngine | None, settings: ApiSettings) -> None:
         self.store, self.settings = store, settings
         self._engine = engine
         self._tried = engine is not None
@@ -127,9 +127,10 @@ def _when_dense_ready(engine: MatchEngine, jobs: JobRunner, upkeep: Upkeep) -> N
         jobs.submit("refresh-stale-standings", upkeep.refresh_stale)
 
 
-def service_secret(settings: Settings) -> str:
-    """The secret that signs forms and hidden-need handles: the setting, else one generated on the first start
-    and kept (owner-only) in the data directory, so that every worker and every restart shares it."""
+def service_secret(settings: ApiSettings) -> str:
+    """The secret that signs forms and hidden-need handles: the setting, else (in development: production
+    requires the setting, :class:`api.config.ApiSettings`) one generated on the first start and kept
+    (owner-only) in the data directory, so that every worker and every restart shares it."""
     if settings.session_secret:
         return settings.session_secret.get_secret_value()
     path = private_dir(settings.data_dir) / "session-secret"
@@ -140,10 +141,11 @@ def service_secret(settings: Settings) -> str:
         return path.read_text(encoding="utf-8").strip()
 
 
-def create_app(settings: Settings | None = None, store: GraphStore | None = None,
+def create_app(settings: ApiSettings | None = None, store: GraphStore | None = None,
                engine: MatchEngine | None = None) -> FastAPI:
-    """The service; ``store`` and ``engine`` are injected in tests, opened from ``settings`` otherwise."""
-    settings = settings or get_settings()
+    """The service; ``store`` and ``engine`` are injected in tests, opened from ``settings`` otherwise (read from
+    the environment, once, when not given)."""
+    settings = settings or load_settings()
     secret = service_secret(settings)
 
     def attach(app: FastAPI, graph: GraphStore) -> None:

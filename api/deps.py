@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from api.audit import AuditLog
 from api.auth import AccountService, SessionStore
+from api.config import ApiSettings
 from api.errors import ApiError
 from graph.model import Node
-from graph.settings import Settings
 from graph.store import GraphStore
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def get_store(request: Request) -> GraphStore:
     return request.app.state.store
 
 
-def get_settings_dep(request: Request) -> Settings:
+def get_settings_dep(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
@@ -77,7 +77,7 @@ def page_params(
 
 
 Store = Annotated[GraphStore, Depends(get_store)]
-AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+AppSettings = Annotated[ApiSettings, Depends(get_settings_dep)]
 Audit = Annotated[AuditLog, Depends(get_audit)]
 Accounts = Annotated[AccountService, Depends(get_accounts)]
 Sessions = Annotated[SessionStore, Depends(get_sessions)]

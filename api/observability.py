@@ -38,6 +38,9 @@ from prometheus_client import (
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import Role, principal_from_request
+from api.errors import ApiError
+
 if TYPE_CHECKING:
     from matcher.engine import MatchEngine
 
@@ -159,7 +162,25 @@ def readyz(request: Request) -> JSONResponse:
     if engine is not None:
         checks["matcher"]["documents"] = _index_sizes(engine)
     ready = all(c["ok"] for c in checks.values())
+    if not _shows_details(request):  # a probe needs the status; why, and what is installed, is for operators
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+#: roles that read why the service is not ready (module names, server state, index sizes)
+OPERATOR_ROLES = frozenset({Role.ADMIN, Role.BUREAU})
+
+
+def _shows_details(request: Request) -> bool:
+    """Details go to a caller on this machine (not through a proxy) or to an operator's key or session."""
+    host = request.client.host if request.client is not None else ""
+    if host in ("127.0.0.1", "::1") and "x-forwarded-for" not in request.headers:
+        return True
+    try:
+        principal = principal_from_request(request)
+    except ApiError:  # a bad or throttled credential reads what anyone reads
+        return False
+    return principal is not None and principal.role in OPERATOR_ROLES
 
 
 def _graph_answers(state: Any) -> bool:

@@ -30,11 +30,11 @@ SHARED = Path(os.environ.get("TECHMATCH_SHARED", ROOT.parent / "shared"))
 QRELS = SHARED / "eval" / "need_achievement_dev_qrels.tsv"
 ZHIBEI = SHARED / "data" / "zhibei"
 
+from api.config import ApiSettings, load_settings  # noqa: E402
 from graph.demo import load_demo  # noqa: E402
 from graph.dump import export_graph, import_graph  # noqa: E402
 from graph.neo4j_server import Neo4jGraphServer, ensure_launcher  # noqa: E402
 from graph.server import EmbeddedGraphServer  # noqa: E402
-from graph.settings import Settings  # noqa: E402
 from graph.store import GraphStore, connect  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def timed(work: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def load_everything(store: GraphStore, settings: Settings) -> dict[str, float]:
+def load_everything(store: GraphStore, settings: ApiSettings) -> dict[str, float]:
     from ingest.classify import default_placer
     from ingest.loader import Loader, ensure_taxonomy, plan_paths
 
@@ -65,7 +65,7 @@ def load_everything(store: GraphStore, settings: Settings) -> dict[str, float]:
 
     def ingest() -> None:
         ensure_taxonomy(store)
-        loader = Loader(store, placer=default_placer(settings), rejects_dir=settings.data_dir / "rejects",
+        loader = Loader(store, placer=default_placer(), rejects_dir=settings.data_dir / "rejects",
                         progress=False)
         for path, entity in plan_paths([ZHIBEI]):
             loader.load(path, entity=entity)
@@ -83,7 +83,8 @@ def dev_need_ids() -> list[str]:
     return ids
 
 
-def top10(store: GraphStore, settings: Settings, needs: list[str]) -> tuple[dict[str, list[tuple[str, float]]], dict]:
+def top10(store: GraphStore, settings: ApiSettings, needs: list[str]
+          ) -> tuple[dict[str, list[tuple[str, float]]], dict]:
     from matcher.engine import MatchEngine
 
     times = {}
@@ -125,7 +126,7 @@ def main() -> int:
         }
         for name, server in servers.items():
             # one cache directory for all: each text is encoded once, whatever the server
-            settings = Settings(data_dir=tmp / "work", embedder=args.embedder, extra_embedders=extra)
+            settings = load_settings(data_dir=tmp / "work", embedder=args.embedder, extra_embedders=extra)
             print(f"== {name}", file=sys.stderr, flush=True)
             _, start_s = timed(lambda s=server: s.start())
             with running(server) as store:

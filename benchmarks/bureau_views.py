@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.config import load_settings  # noqa: E402
 from bureau.charts import render_chain_map_svg, render_segments_svg, render_targets_svg  # noqa: E402
 from bureau.export import bureau_tables, export_report  # noqa: E402
 from bureau.gapmap import build_gap_map, engine_need_is_unmet  # noqa: E402
@@ -48,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    settings = load_settings()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedGraphServer(Path(tmp), database="bench", heap_mb=768)
         info = server.start()
@@ -63,7 +65,8 @@ def main() -> None:
                 ("baseline: count_by_label", median_s(store.count_by_label, args.repeats)),
                 ("target_progress (12 targets)", median_s(lambda: target_progress(store, 2024), args.repeats)),
                 ("build_gap_map, graph verdict", median_s(lambda: build_gap_map(store), args.repeats)),
-                ("curate_topics (+ lexical solver ranking)", median_s(lambda: curate_topics(store, gap_map),
+                ("curate_topics (+ lexical solver ranking)", median_s(lambda: curate_topics(store, gap_map,
+                                                                                             data_dir=settings.data_dir),
                                                                      args.repeats)),
                 ("render_chain_map_svg", median_s(lambda: render_chain_map_svg(gap_map), args.repeats)),
                 ("render_targets_svg", median_s(lambda: render_targets_svg(progress), args.repeats)),
@@ -75,7 +78,7 @@ def main() -> None:
             from matcher.engine import MatchEngine
 
             start = time.perf_counter()
-            engine = MatchEngine.from_store(store, embedder=None)
+            engine = MatchEngine.from_store(store, settings, embedder=None)
             build_gap_map(store, engine_need_is_unmet(engine, k=1, explain=False))
             rows.append(("build_gap_map, matcher verdict (lexical engine, once)", time.perf_counter() - start))
         finally:

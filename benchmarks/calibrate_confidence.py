@@ -13,7 +13,7 @@ achievement) pair of the dev qrels:
 Reports gap_auc of the top-ranked candidate's confidence in-sample and leave-one-need-out (both stages refitted
 without the need: the honest figure for needs not seen), the Brier score, and the gap threshold fitted with the
 curve (the cut on the leave-one-need-out confidences that maximises Youden's J of "need has supply"), then the
-``CURVES`` entry to paste into matcher/confidence.py.
+``CURVES`` entry to paste into matcher/tuning.py.
 """
 
 from __future__ import annotations
@@ -33,28 +33,30 @@ from need_achievement import load_dev_set  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-dense", action="store_true", help="lexical channels only (Settings.embedder = none)")
+    ap.add_argument("--no-dense", action="store_true", help="lexical channels only (TECHMATCH_EMBEDDER = none)")
     ap.add_argument("--no-extra", action="store_true", help="the primary encoder only (no extra_embedders)")
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
 
-    from graph.settings import get_settings
+    from api.config import load_settings
     from matcher.confidence import Calibrator, youden_threshold
     from matcher.engine import MatchEngine
+    from matcher.scores import ConfidenceInputs, MatchFeatures
 
     sr, qrels, achs, _, needs = load_dev_set()
-    engine = MatchEngine(None, embedder=None if args.no_dense else "settings",
+    settings = load_settings()
+    engine = MatchEngine(None, settings, embedder=None if args.no_dense else "settings",
                          extra_embedders=[] if args.no_extra else "settings")
     engine.index_achievements(achs, rebuild=True)
     channels = sorted(engine.channel_names)
-    znames = [f"z_{c}" for c in channels]
 
     # per need: every achievement's z-scores and fused score, in ranked order (bonus is 0 here: no graph)
     per_need: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     for need in needs:
         result = engine.match_need(need, k=len(achs), include_weak=True, explain=False)
         ids = [m.candidate_id for m in result.matches]
-        z = np.array([[m.features.get(f, 0.0) for f in znames] for m in result.matches])
+        scored = [MatchFeatures.from_dict(m.features) for m in result.matches]
+        z = np.array([[f.channels[c].z if c in f.channels else 0.0 for c in channels] for f in scored])
         fused = np.array([m.features["fused"] for m in result.matches])
         per_need[need.id] = (ids, z, fused)
     has = {q: max(g.values()) >= 1 for q, g in qrels.items()}
@@ -85,9 +87,9 @@ def main() -> None:
     current = Calibrator()
     cur = {}
     for q, (_, z, fused) in per_need.items():
-        feats = dict(zip(znames, z[0], strict=True)) | {"fused": fused[0]}
-        feats["supply"] = current.supply_strength({c: z[:, i] for i, c in enumerate(channels)})
-        cur[q] = current.confidence(feats)
+        supply = current.supply_strength({c: z[:, i] for i, c in enumerate(channels)})
+        cur[q] = current.confidence(ConfidenceInputs(fused=float(fused[0]), supply=supply, bonus=0.0,
+                                                     channels=frozenset(channels)))
     rows = [(q, per_need[q][0].index(d), rel) for q, d, rel in judged]
     supply_all = {q: float((per_need[q][1] @ stage1.coef_[0]).max()) for q in every}
     x2 = np.array([[per_need[q][2][i], supply_all[q]] for q, i, _ in rows])
@@ -99,7 +101,7 @@ def main() -> None:
     print("|---|---|")
     print(f"| fitted, in-sample | {auc(in_sample):.4f} |")
     print(f"| fitted, leave-one-need-out | {auc(held_out):.4f} |")
-    print(f"| defaults in matcher/confidence.py | {auc(cur):.4f} |")
+    print(f"| defaults in matcher/tuning.py | {auc(cur):.4f} |")
     print(f"\nBrier score (in-sample): {brier:.4f}")
     pos = [held_out[q] for q in held_out if has[q]]
     neg = [held_out[q] for q in held_out if not has[q]]
@@ -107,17 +109,17 @@ def main() -> None:
     for label, pick in (("mean", np.mean), ("min", np.min), ("max", np.max)):
         print(f"| {label} | {pick(pos):.3f} | {pick(neg):.3f} |")
     fitted = youden_threshold([held_out[q] for q in held_out], [has[q] for q in held_out])
-    engine_threshold = current.gap_threshold(get_settings().gap_confidence, channels=channels)
+    engine_threshold = current.gap_threshold(settings.gap_confidence, channels=channels)
     print("\n| threshold | needs with supply flagged as gaps | needs without supply flagged |\n|---|---|---|")
     for label, cut, conf in (("fitted (Youden J, leave-one-need-out)", fitted, held_out),
                              ("engine's current, on its defaults' confidences", engine_threshold, cur)):
         flagged = {q: conf[q] < cut for q in conf}
         print(f"| {label}: {cut:.3f} | {sum(flagged[q] for q in flagged if has[q])}/{sum(has[q] for q in flagged)} "
               f"| {sum(flagged[q] for q in flagged if not has[q])}/{sum(not has[q] for q in flagged)} |")
-    weights = dict(zip(znames, stage1.coef_[0].round(4).tolist(), strict=True))
+    weights = dict(zip(channels, stage1.coef_[0].round(4).tolist(), strict=True))
     coefs = {"fused": round(float(stage2.coef_[0][0]), 4), "supply": round(float(stage2.coef_[0][1]), 4),
              "bonus": round(float(stage2.coef_[0][0]), 4)}  # graph bonus counts like the fused score it adds to
-    print(f"\nfor CURVES in matcher/confidence.py:\n    frozenset({sorted(channels)}): Curve(\n"
+    print(f"\nfor CURVES in matcher/tuning.py:\n    frozenset({sorted(channels)}): Curve(\n"
           f"        supply_weights={weights},\n        coefficients={coefs},\n"
           f"        intercept={float(stage2.intercept_[0]):.4f}, gap_threshold={fitted:.4f}, "
           f"loo_gap_auc={auc(held_out):.2f},\n    ),")

@@ -42,14 +42,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--task", choices=("keywords", "title"), help="only one of the two tasks (default: both)")
     args = ap.parse_args()
-    from graph.settings import get_settings
+    from api.config import load_settings
     from matcher.channels.bm25_words import BM25WordsChannel
     from matcher.channels.char_ngram import CharNgramChannel
     from matcher.channels.dense import DenseChannel, extra_channel_name
     from matcher.embedders.registry import make_embedder, make_embedders
-    from matcher.engine import CHANNEL_WEIGHTS
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
     from matcher.text_index import TextIndex
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
     order = list(range(len(papers)))
@@ -63,8 +63,9 @@ def main() -> None:
     }
     if args.task:
         tasks = {name: t for name, t in tasks.items() if name.startswith(args.task)}
-    emb = None if args.no_dense else make_embedder(get_settings().embedder, get_settings().cache_dir)
-    extra = [] if emb is None else make_embedders(get_settings().extra_embedders, get_settings().cache_dir)
+    settings = load_settings()
+    emb = None if args.no_dense else make_embedder(settings.embedder, settings.cache_dir)
+    extra = [] if emb is None else make_embedders(settings.extra_embedders, settings.cache_dir)
     print(f"CSL retrieval: {len(papers)} papers, {len(sample)} queries per task, "
           f"encoders: {', '.join(e.name for e in [emb, *extra] if e is not None) or 'none'}\n")
     print("| task | ranker | nDCG@10 | Recall@10 | MRR |")

@@ -4,10 +4,11 @@
     python benchmarks/demo_matches.py --only-lexical
 
 A sanity check of the demo data and the engine together, not a quality benchmark (the demo is small and written by
-hand; the real evaluation is the zhibei qrels). Labels: ``graph.demo.INTENDED_MATCHES`` (32 needs) and
-``graph.demo.GAP_NEEDS`` (6 needs with no good supply). Prints a markdown table: hit@1, hit@3 and MRR over the
-intended needs (weak matches included), the share of gap needs the engine reports as gaps, and the share of intended
-needs it wrongly reports as gaps. The baseline row is the same engine without dense embeddings, in this process.
+hand; the real evaluation is the zhibei qrels). Labels: ``evaluation.demo_labels.INTENDED_MATCHES`` (32 needs) and
+``evaluation.demo_labels.GAP_NEEDS`` (6 needs with no good supply). Prints a markdown table: hit@1, hit@3 and MRR
+over the intended needs (weak matches included), the share of gap needs the engine reports as gaps, and the share of
+intended needs it wrongly reports as gaps. The baseline row is the same engine without dense embeddings, in this
+process.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES, load_demo  # noqa: E402
+from api.config import ApiSettings, load_settings  # noqa: E402
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES  # noqa: E402
+from graph.demo import load_demo  # noqa: E402
 from graph.server import EmbeddedGraphServer  # noqa: E402
-from graph.settings import Settings  # noqa: E402
 from graph.store import GraphStore, connect  # noqa: E402
 from matcher.engine import MatchEngine  # noqa: E402
 
 
-def evaluate(store: GraphStore, settings: Settings, embedder: str) -> dict[str, float]:
+def evaluate(store: GraphStore, settings: ApiSettings, embedder: str) -> dict[str, float]:
     start = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings.model_copy(update={"embedder": embedder}))
     hits1 = hits3 = rr = 0.0
@@ -58,7 +60,7 @@ def main() -> int:
     if not args.only_lexical:
         configs.append(("default engine (e5-small + USE multilingual)", "e5-small"))
     with tempfile.TemporaryDirectory(prefix="tm-bench-match-") as tmp:
-        settings = Settings(data_dir=Path(tmp))
+        settings = load_settings(data_dir=Path(tmp))
         server = EmbeddedGraphServer(Path(tmp) / "graph", database="bench", heap_mb=768)
         info = server.start()
         try:

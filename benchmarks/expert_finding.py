@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nsfc_protocol import load_task, recall_mrr  # noqa: E402
 
-from api.commands.rank_experts import build_expert_index, read_inputs, throwaway_graph, to_expert_ids  # noqa: E402
+from api.config import load_settings  # noqa: E402
+from cli.commands.rank_experts import build_expert_index, read_inputs, throwaway_graph, to_expert_ids  # noqa: E402
 from matcher.solvers.expertise import make_aggregation  # noqa: E402
 from matcher.solvers.ranking import DEFAULT_AGGREGATION, SolverIndex  # noqa: E402
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows: list[tuple[str, str, float, float, float]] = []
     timings: dict[str, float] = {}
+    settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="techmatch-bench-experts-") as tmp:
         works_path, queries_path = task.write_jsonl(Path(tmp))
         t0 = time.perf_counter()
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             timings["parse + load graph (s)"] = time.perf_counter() - t0
             for scorer in args.scorers.split(","):
                 t1 = time.perf_counter()
-                index = build_expert_index(store, scorer, DEFAULT_AGGREGATION, track_weight=max(TRACK_WEIGHTS))
+                index = build_expert_index(store, scorer, DEFAULT_AGGREGATION, track_weight=max(TRACK_WEIGHTS),
+                                           settings=settings)
                 timings[f"index {scorer} (s)"] = time.perf_counter() - t1
                 texts = [q.text for q in data.queries]
                 t2 = time.perf_counter()

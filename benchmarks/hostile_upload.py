@@ -86,8 +86,8 @@ def run_one(kind: str, rows: int) -> dict[str, object]:
 
     from api.app import create_app
     from api.auth import AccountService, Role
+    from api.config import load_settings
     from graph.server import EmbeddedGraphServer
-    from graph.settings import Settings
     from graph.store import connect
 
     data = {"xlsx-declared": lambda: xlsx(rows, True, True), "xlsx-undeclared-empty": lambda: xlsx(rows, False, False),
@@ -100,7 +100,7 @@ def run_one(kind: str, rows: int) -> dict[str, object]:
         accounts = AccountService(store)
         user = accounts.create_user("bureau", Role.BUREAU)
         key, _ = accounts.issue_key(user.id)
-        app = create_app(Settings(data_dir=Path(tmp) / "svc", session_secret="b", embedder="none",
+        app = create_app(load_settings(data_dir=Path(tmp) / "svc", session_secret="b", embedder="none",
                                   api_requests_per_minute=0), store=store)
         with TestClient(app) as client:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

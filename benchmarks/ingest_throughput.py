@@ -1,6 +1,6 @@
 """Ingest throughput, old code against new, in one run on the same machine.
 
-1. **zhibei end to end**: ``python -m api.cli ingest DIR -q`` on a copy of the zhibei export (2,810 achievements +
+1. **zhibei end to end**: ``python -m cli ingest DIR -q`` on a copy of the zhibei export (2,810 achievements +
    1,729 needs) into a fresh data directory: wall time of the whole command (interpreter start, graph server
    start, model, every row written), old and new alternating, median of ``--repeats``. The old code is
    ``git archive``'d from ``--old`` (default: the commit before this work) into a temporary directory; its
@@ -59,7 +59,7 @@ def _env(code: Path, data_dir: Path) -> dict[str, str]:
 
 def _cli_ingest(code: Path, zhibei: Path, data_dir: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(zhibei), "-q"], cwd=code,
+    subprocess.run([sys.executable, "-m", "cli", "ingest", str(zhibei), "-q"], cwd=code,
                    env=_env(code, data_dir), check=True, capture_output=True)
     return time.perf_counter() - started
 

@@ -20,7 +20,7 @@ Then the **confidence users see**: the two-stage curve of :mod:`matcher.confiden
 supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
 the report part: Brier score, a reliability table, gap_auc with its interval, against the curve in use
 (``CURVES``: after ``--fit`` was pasted, the same as the tune fit), for each channel set an engine can have.
-``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/confidence.py``.
+``--fit`` prints the ``CURVES`` entries (and the learned fusions' weights) to paste into ``matcher/tuning.py``.
 
 ``--against 'e5-small@512;use-m3@512'`` adds the pipeline with other encoders (primary; extras, as in the settings)
 to the rankings tables, with the paired test against this run's pipeline: how a change of encoders is judged.
@@ -53,27 +53,32 @@ TOP = 100
 
 
 # -- the channels' scores, once ---------------------------------------------------------------------------------
-def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None
-                   ) -> tuple[list[str], dict[str, dict[str, np.ndarray]],
+def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None,
+                   query_chars: tuple[int, ...] | None = None) -> tuple[list[str], dict[str, dict[str, np.ndarray]],
                               dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Achievement ids; per need (judged and dev), every channel's raw score of every achievement for the
     need's text as the engine queries it, and for the *name repeated* query variant; each dense channel's
     achievement vectors (for pseudo-relevance feedback). ``encoders``: (primary, extras) encoder specs as in the
-    settings (default: the settings'); one cache file per set of dense row keys."""
-    from api.commands.rank_needs import _clean
-    from graph.settings import get_settings
-    from ingest.zhibei import achievement_from_record, need_from_record
+    settings (default: the settings'); ``query_chars``: how much of a need each dense encoder reads (in the order
+    primary, extras; default: the encoders' own); one cache file per set of dense row keys and query lengths."""
+    from api.config import load_settings
+    from ingest.zhibei import achievement_from_record, clean_record, need_from_record
     from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.engine import MatchEngine
     from matcher.index.vectors import safe_name
 
-    settings = get_settings()
+    settings = load_settings()
     primary, extras = encoders or (settings.embedder, settings.extra_embedders)
     emb = make_embedder(primary)
     extra = make_embedders(extras) if emb is not None else []
-    keys = [getattr(e, "vector_key", e.name) for e in ([emb] if emb is not None else []) + extra]
+    dense = ([emb] if emb is not None else []) + extra
+    keys = [getattr(e, "vector_key", e.name) for e in dense]
     # the file of the encoders before passages were cut short keeps its old name (caches made then stay valid)
     suffix = "" if keys == ["e5-small", "use-m3"] else "-" + safe_name("+".join(keys) or "lexical")
+    if query_chars:
+        for encoder, chars in zip(dense, query_chars, strict=False):
+            encoder.max_query_chars = chars  # type: ignore[attr-defined]
+        suffix += "-q" + "-".join(str(getattr(e, "max_query_chars", 0)) for e in dense)
     wanted = set(judged()) | set(dev())
     cache = settings.data_dir / "cache" / f"judged_quality{suffix}.npz"
     if cache.exists() and not no_cache:
@@ -89,10 +94,11 @@ def channel_scores(no_cache: bool, encoders: tuple[str, str] | None = None
                 out[variant].setdefault(need, {})[channel] = data[key]
         if wanted <= set(out["plain"]) and vectors:
             return ids, out["plain"], out["name_twice"], vectors
-    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
-    needs = [need_from_record(_clean(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
+    achs = [achievement_from_record(clean_record(json.loads(line))) for line in ACH.open(encoding="utf-8")
+            if line.strip()]
+    needs = [need_from_record(clean_record(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
                                                     if line.strip()) if r.get("id") in wanted]
-    engine = MatchEngine(None, persist=False, embedder=emb, extra_embedders=extra)
+    engine = MatchEngine(None, settings, persist=False, embedder=emb, extra_embedders=extra)
     t0 = time.perf_counter()
     engine.on_progress(lambda p: print(f"  {p.line()}", file=sys.stderr, flush=True))
     engine.index_achievements(achs, rebuild=True)
@@ -225,7 +231,7 @@ class TwoStage:
 
 
 class Shipped:
-    """The curve in matcher/confidence.py for these channels, read the way the engine reads it."""
+    """The curve in matcher/tuning.py for these channels, read the way the engine reads it."""
 
     def __init__(self, channels: Sequence[str]) -> None:
         from matcher.confidence import curve_for
@@ -293,9 +299,12 @@ def main() -> None:
     ap.add_argument("--no-cache", action="store_true", help="score the needs again (not from the cache)")
     ap.add_argument("--against", metavar="PRIMARY;EXTRAS",
                     help="also score the pipeline with these encoders (e.g. 'e5-small@512;use-m3@512') and compare")
+    ap.add_argument("--against-query-chars", metavar="N,M",
+                    help="also score the pipeline with the dense encoders reading this much of a need (e5, USE; "
+                         "with --against: its encoders) and compare")
     args = ap.parse_args()
-    from matcher.engine import CHANNEL_WEIGHTS
     from matcher.fusion import RankNormalFusion, ZScoreFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     t0 = time.perf_counter()
     ids, scores, name_twice, vectors = channel_scores(args.no_cache)
@@ -328,14 +337,17 @@ def main() -> None:
     tried_name = "tried: need name repeated in the query"
 
     against = None
-    if args.against:
-        primary, _, extras = args.against.partition(";")
-        against = channel_scores(args.no_cache, (primary, extras))
+    if args.against or args.against_query_chars:
+        primary, _, extras = (args.against or "").partition(";")
+        chars = tuple(int(c) for c in args.against_query_chars.split(",")) if args.against_query_chars else None
+        against = channel_scores(args.no_cache, (primary, extras) if args.against else None, chars)
         assert against[0] == ids, "the two runs ranked different achievements"
+        against_label = " ".join(filter(None, [args.against, args.against_query_chars
+                                               and f"queries cut to {args.against_query_chars} characters"]))
     for part_name, qrels in (("report", report), ("tune", tune), ("shared dev (20)", shared_dev)):
         rows = {name: score(name, run_of(r, scores, ids, list(qrels)), qrels) for name, r in systems.items()}
         if against is not None:
-            name = f"pipeline with {args.against}"
+            name = f"pipeline with {against_label}"
             rows[name] = score(name, run_of(systems["pipeline: rank-normal, equal weights"], against[1], ids,
                                             list(qrels)), qrels)
         pipeline_ranker = systems["pipeline: rank-normal, equal weights"]
@@ -353,10 +365,10 @@ def main() -> None:
             print(f"| {name} | {s.estimate('ndcg@10')} | {s.estimate('recall@10')} | {s.estimate('mrr')} | "
                   f"{d1:+.3f} ({p1:.3g}) | {d2:+.3f} ({p2:.3g}) | {w}/{t}/{lo} |")
         if against is not None:
-            mine, theirs = rows["pipeline: rank-normal, equal weights"], rows[f"pipeline with {args.against}"]
+            mine, theirs = rows["pipeline: rank-normal, equal weights"], rows[f"pipeline with {against_label}"]
             d, p = paired_test(mine, theirs, "ndcg@10")
             w, t, lo = wins_losses(mine, theirs)
-            print(f"\nPipeline with the configured encoders against the pipeline with {args.against}: Δ nDCG@10 "
+            print(f"\nPipeline with the configured encoders against the pipeline with {against_label}: Δ nDCG@10 "
                   f"{d:+.4f} (paired randomisation p {p:.3g}), wins/ties/losses {w}/{t}/{lo}")
         judged_at10 = {name: np.mean([sum(a in qrels[n] for a, _ in run_of(systems[name], scores, ids, [n])[n][:10])
                                       / 10 for n in qrels]) for name in systems if not name.startswith("tried")}
@@ -402,7 +414,7 @@ def main() -> None:
         for label, (chans, fitted, loo, tells) in fits.items():
             supply = has_supply(tune)
             cut = youden_threshold([loo[n] for n in loo], [supply[n] for n in loo])
-            weights = dict(zip([f"z_{c}" for c in chans], np.round(fitted.weights, 4).tolist(), strict=True))
+            weights = dict(zip(list(chans), np.round(fitted.weights, 4).tolist(), strict=True))
             print(f"# {label}")
             print(f"frozenset({sorted(chans)}): Curve(\n"
                   f"    supply_weights={weights},\n"

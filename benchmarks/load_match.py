@@ -49,7 +49,7 @@ def start_server(data_dir: Path, port: int, embedder: str, workers: int = 1,
     if embedder != "default":
         env["TECHMATCH_EMBEDDER"] = embedder
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--demo", "--workers", str(workers)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--demo", "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     key = None

@@ -40,14 +40,14 @@ def score_module():  # noqa: ANN201 - a module loaded by path
 
 def load_dev_set() -> tuple[Any, dict, list, list[dict], list]:
     """The scorer module, the dev qrels, every achievement, every need record and the judged needs."""
-    from api.commands.rank_needs import _clean
-    from ingest.zhibei import achievement_from_record, need_from_record
+    from ingest.zhibei import achievement_from_record, clean_record, need_from_record
 
     sr = score_module()
     qrels = sr.load_qrels(str(QRELS))
-    achs = [achievement_from_record(_clean(json.loads(line))) for line in ACH.open(encoding="utf-8") if line.strip()]
+    achs = [achievement_from_record(clean_record(json.loads(line))) for line in ACH.open(encoding="utf-8")
+            if line.strip()]
     records = [json.loads(line) for line in REQ.open(encoding="utf-8") if line.strip()]
-    needs = [need_from_record(_clean(r)) for r in records if r.get("id") in qrels]
+    needs = [need_from_record(clean_record(r)) for r in records if r.get("id") in qrels]
     return sr, qrels, achs, records, needs
 
 
@@ -58,11 +58,13 @@ def main() -> None:
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args()
 
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from api.config import load_settings
+    from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     sr, qrels, achs, records, needs = load_dev_set()
-    engine = MatchEngine(None, embedder=None if args.no_dense else "settings",
+    engine = MatchEngine(None, load_settings(), embedder=None if args.no_dense else "settings",
                          extra_embedders=[] if args.no_extra else "settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)
@@ -99,7 +101,7 @@ def main() -> None:
                     if line.strip() and json.loads(line)["id"] in qrels:
                         fh.write(line)
             run_file = Path(tmp) / "run.tsv"
-            cmd = [sys.executable, "-m", "api.cli", "rank", "needs", "--achievements", str(ACH), "--needs",
+            cmd = [sys.executable, "-m", "cli", "rank", "needs", "--achievements", str(ACH), "--needs",
                    str(needs_file), "--top", "100", "--output", str(run_file)]
             if args.no_dense:
                 cmd += ["--embedder", "none"]

@@ -27,12 +27,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cuts", default="256,192,160,128")
     args = ap.parse_args()
+    from api.config import load_settings
     from matcher.channels.dense import DenseChannel
     from matcher.embedders.e5_small import MAX_QUERY_CHARS, E5SmallEmbedder
     from matcher.engine import MatchEngine
 
     sr, qrels, achs, _, needs = load_dev_set()
-    engine = MatchEngine(None)
+    engine = MatchEngine(None, load_settings())
     engine.index_achievements(achs, rebuild=True)
     index = engine.achievements
     ids = index.doc_ids

@@ -164,6 +164,8 @@ class Run:
     args: argparse.Namespace
     work: Path
     corpora: dict[int, list] = field(default_factory=dict)
+    #: (store, engine, store context) of the zhibei graph, opened once by :func:`zhibei_graph`
+    zhibei: tuple | None = None
 
     def corpus(self, n: int) -> list:
         if n not in self.corpora:
@@ -189,38 +191,46 @@ def progress_printer(label: str) -> Callable:
 
 # -- sections -------------------------------------------------------------------------------------
 def section_embed(run: Run) -> Table:
-    from graph.settings import Settings
+    from api.config import load_settings
     from matcher.embedders import e5_small, use_m3
     from matcher.embedders.registry import make_embedder
     from matcher.engine import MatchEngine
+    from matcher.index.encoder_pool import pool_workers
     from matcher.index.vectors import safe_name
 
     full = (f"e5-small@{e5_small.FULL_CHARS}", f"use-m3@{use_m3.FULL_CHARS}")
+    settings = default_settings(run, 0)
+    workers = pool_workers(settings.embed_workers)
     t = Table("Embedding the corpus (documents per second, the default dense channels together)",
-              ["achievements", "new: docs/s", "new: docs per CPU-s",
-               "full passages, same job: docs/s", "full: docs per CPU-s", "old: docs/s", "new / full passages",
-               "projected new total"])
+              ["achievements", f"new: {workers} worker processes, docs/s", "docs per CPU-s",
+               "new passages, one process: docs/s", "docs per CPU-s", "full passages, one process: docs/s",
+               "docs per CPU-s", "old: docs/s", "workers / one process", "projected new total"])
     t.notes.append(f"New: the engine's background embedding job as configured (e5-small and USE, chunks persisted "
-                   f"in the vector store, e5 one passage per call, passages cut to e5 {e5_small.MAX_CHARS} / USE "
-                   f"{use_m3.MAX_CHARS} characters), each encoder alone for {run.args.embed_budget:.0f} s per size, "
-                   f"the rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. Full "
-                   f"passages: the same job with {full[0]} and {full[1]} (the default before passages were cut), "
-                   f"the same budget. Old: the encoders as they were called before the background job (e5 in batches "
+                   f"in the vector store, passages cut to e5 {e5_small.MAX_CHARS} / USE {use_m3.MAX_CHARS} "
+                   f"characters), encoded by {workers} worker processes of one thread each (TECHMATCH_EMBED_WORKERS; "
+                   f"one per core by default); each encoder alone for {run.args.embed_budget:.0f} s per size, the "
+                   f"rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. One "
+                   f"process: the same job encoded in the job's own thread (TECHMATCH_EMBED_WORKERS=1, the way before "
+                   f"worker processes). Full passages: that with {full[0]} and {full[1]} (the default before passages "
+                   f"were cut). Old: the encoders as they were called before the background job (e5 in batches "
                    f"of 32, {e5_small.FULL_CHARS} characters), on the first {run.args.old_sample} documents. All read "
-                   f"the same recombined listings. Docs per CPU-second (the process's CPU time, every thread) do not "
-                   f"depend on how busy the machine is: two idle cores do at most twice that a second. {load_note()}.")
+                   f"the same recombined listings. Docs per CPU-second (this process's and its workers' CPU time) do "
+                   f"not depend on how busy the machine is: two idle cores do at most twice that a second. "
+                   f"{load_note()}.")
 
-    def job(n: int, docs: list, spec: str) -> tuple[float, float]:
+    def job(n: int, docs: list, spec: str, job_workers: int) -> tuple[float, float]:
         """(docs/s, docs per CPU-second) of the embedding job for one encoder, stopped after the budget."""
-        engine = MatchEngine(None, settings=Settings(data_dir=run.data_dir(n) / safe_name(spec)),
+        job_settings = load_settings(data_dir=run.data_dir(n) / f"{safe_name(spec)}-{job_workers}",
+                                     embed_workers=job_workers)
+        engine = MatchEngine(None, settings=job_settings,
                              embedder=make_embedder(spec), extra_embedders=[], persist=False)
-        engine.on_progress(progress_printer(f"embed {n:,} {spec}"))
+        engine.on_progress(progress_printer(f"embed {n:,} {spec} ({job_workers} workers)"))
         engine.keeper.index_achievements(docs, rebuild=True)
-        timer = threading.Timer(run.args.embed_budget, engine.keeper._stop.set)
+        timer = threading.Timer(run.args.embed_budget, engine.keeper.request_stop)
         timer.start()
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), _cpu_with_children()
         engine.keeper.embed()
-        took, cpu = time.perf_counter() - t0, time.process_time() - c0
+        took, cpu = time.perf_counter() - t0, _cpu_with_children() - c0
         timer.cancel()
         done = min(p.done for p in engine.keeper.progress.values()) if engine.keeper.progress else 0
         engine.close()
@@ -230,13 +240,14 @@ def section_embed(run: Run) -> Table:
         """Documents per second of encoders run one after the other over the same documents."""
         return 1.0 / sum(1.0 / r for r in rates) if all(rates) else 0.0
 
-    settings = default_settings(run, 0)
     new_specs = [settings.embedder, *[s for s in settings.extra_embedders.split(",") if s.strip()]]
     for n in run.args.sizes:
         docs = run.corpus(n)
-        new_runs = [job(n, docs, spec) for spec in new_specs]
-        full_runs = [job(n, docs, spec) for spec in full]
+        new_runs = [job(n, docs, spec, workers) for spec in new_specs]
+        one_runs = [job(n, docs, spec, 1) for spec in new_specs]
+        full_runs = [job(n, docs, spec, 1) for spec in full]
         new_rate, new_cpu = together([r for r, _ in new_runs]), together([c for _, c in new_runs])
+        one_rate, one_cpu = together([r for r, _ in one_runs]), together([c for _, c in one_runs])
         full_rate, full_cpu = together([r for r, _ in full_runs]), together([c for _, c in full_runs])
         texts = [_text(a) for a in docs[: run.args.old_sample]]
         old_s = 0.0
@@ -247,12 +258,20 @@ def section_embed(run: Run) -> Table:
             enc.embed_passages(texts)
             old_s += time.perf_counter() - t1
         old_rate = len(texts) / old_s
-        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{full_rate:.2f}", f"{full_cpu:.2f}",
-                       f"{old_rate:.2f}", f"{new_rate / full_rate:.2f}x" if full_rate else "-",
-                       _hours(n / new_rate) if new_rate else "-"])
-        print(f"embed {n}: new {new_rate:.2f}/s full passages {full_rate:.2f}/s old {old_rate:.2f}/s",
-              file=sys.stderr, flush=True)
+        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{one_rate:.2f}", f"{one_cpu:.2f}",
+                       f"{full_rate:.2f}", f"{full_cpu:.2f}", f"{old_rate:.2f}",
+                       f"{new_rate / one_rate:.2f}x" if one_rate else "-", _hours(n / new_rate) if new_rate else "-"])
+        print(f"embed {n}: new {new_rate:.2f}/s one process {one_rate:.2f}/s full passages {full_rate:.2f}/s "
+              f"old {old_rate:.2f}/s", file=sys.stderr, flush=True)
     return t
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished child processes (the embedding job's workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def timing_vectors(n: int, seed: int = 7) -> dict[str, np.ndarray]:
@@ -278,9 +297,9 @@ def _text(a) -> str:  # noqa: ANN001
 
 
 def default_settings(run: Run, n: int):  # noqa: ANN201
-    from graph.settings import Settings
+    from api.config import load_settings
 
-    return Settings(data_dir=run.data_dir(n))
+    return load_settings(data_dir=run.data_dir(n))
 
 
 def section_build(run: Run) -> Table:
@@ -314,10 +333,7 @@ def section_build(run: Run) -> Table:
         old_mb, t2 = 0.0, time.perf_counter()
         for ch in (BM25WordsChannel(), CharNgramChannel()):
             ch.fit(ids, texts)
-            ix = ch.index
-            old_mb += (ix._main.data.nbytes + ix._main.indices.nbytes + ix._main.indptr.nbytes
-                       + ix._main_counts.data.nbytes + ix._main_counts.indices.nbytes
-                       + ix._main_counts.indptr.nbytes) / 2**20
+            old_mb += ch.index.matrix_nbytes() / 2**20
             del ch
         old_s = time.perf_counter() - t2
         t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}", f"{old_s:.1f}",
@@ -331,10 +347,10 @@ import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from benchmarks.scale import memory_mb, real_needs
-from graph.settings import Settings
+from api.config import load_settings
 from ingest.text import tokenize
 from matcher.engine import MatchEngine
-engine = MatchEngine(None, settings=Settings(data_dir=sys.argv[2]), persist=True)
+engine = MatchEngine(None, settings=load_settings(data_dir=sys.argv[2]), persist=True)
 t_imported = time.perf_counter() - t0
 # the process without the index: models loaded, jieba's dictionary read (what any matcher process holds)
 for emb in (engine.embedder, *engine.extra_embedders):
@@ -351,18 +367,28 @@ t_first = time.perf_counter() - t1
 for n in real_needs(20):
     engine.match_need(n, k=10)
 after = memory_mb()
-cold, warm = [], []
+cold, posted, warm = [], [], []
+stored = {ch.name: ch.queries.stored for ch in engine.achievements.dense}
 for n in real_needs(int(sys.argv[3])):
-    for ch in engine.achievements.dense:
+    for ch in engine.achievements.dense:  # a text no posted need holds: encoded in the request
         ch.queries.clear()
+        ch.queries.stored = None
     t2 = time.perf_counter()
     engine.match_need(n, k=10)
     cold.append(time.perf_counter() - t2)
+    for ch in engine.achievements.dense:  # the need's first view: its query vectors were stored ahead
+        ch.queries.clear()
+        ch.queries.stored = stored[ch.name]
+    t2 = time.perf_counter()
+    engine.match_need(n, k=10)
+    posted.append(time.perf_counter() - t2)
     t2 = time.perf_counter()
     engine.match_need(n, k=10)
     warm.append(time.perf_counter() - t2)
+hits = sum(ch.queries.stored_hits for ch in engine.achievements.dense)
 print(json.dumps({"imported": t_imported, "loaded": t_loaded, "first": t_first, "channels": r.channels,
-                  "base": base, "after": after, "cold": cold, "warm": warm}))
+                  "base": base, "after": after, "cold": cold, "posted": posted, "warm": warm,
+                  "stored_hits": hits}))
 """
 
 
@@ -370,13 +396,16 @@ def section_startup(run: Run) -> Table:
     t = Table("Start-up on persisted indexes",
               ["achievements", "imports, models (s)", "indexes mapped (s)", "first answer (s)", "channels",
                "index memory (MB)", "of which mapped files (MB)", "of which private (MB)", "process RSS (MB)",
-               "served cold p50 / p95 (ms)", "served warm p50 / p95 (ms)", "old start: index build (s)"])
+               "served cold p50 / p95 (ms)", "posted need, first view p50 / p95 (ms)",
+               "served warm p50 / p95 (ms)", "old start: index build (s)"])
     t.notes.append(f"New: a fresh process imports techmatch and loads its encoders (first column), then maps the "
                    f"persisted generation and answers 21 real needs; index memory = resident memory added by "
                    f"that (after the 21 queries, against the same process before mapping), split into pages of "
                    f"the mapped index files (shared by every worker, evictable) and private memory. Served: then "
-                   f"{run.args.queries} real needs in that process, cold (query vectors encoded in the request) "
-                   f"and warm (the same need again), `match_need(k=10)` with explanations. Old: nothing "
+                   f"{run.args.queries} real needs in that process, `match_need(k=10)` with explanations: cold (a "
+                   f"text no posted need holds: query vectors encoded in the request), posted need (the same needs "
+                   f"are posted: the embedding job stored their query vectors ahead, and this is their first view "
+                   f"in the process) and warm (the same need again). Old: nothing "
                    f"was persisted, so a start rebuilt every index from the texts (the old channels' build, "
                    f"timed here in the same run, dense rows given; the vectors had to be encoded too: `embed`). "
                    f"Dense rows: random unit vectors of the real size (`timing_vectors`). {load_note()}.")
@@ -390,6 +419,10 @@ def section_startup(run: Run) -> Table:
         engine.on_progress(progress_printer(f"startup {n:,}"))
         vectors = timing_vectors(n)
         engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
+        # the probe's needs are posted: the embedding job stores their query vectors (their passages are not
+        # needed by this question and stay for the job)
+        engine.keeper.index_needs(real_needs(max(run.args.queries, 21)), rebuild=True)
+        engine.keeper.embed_need_queries()
         old_build = float("nan")
         if not run.args.skip_old:
             t0 = time.perf_counter()
@@ -407,11 +440,14 @@ def section_startup(run: Run) -> Table:
         if probe.returncode:
             raise RuntimeError(probe.stderr[-2000:])
         r = json.loads(probe.stdout.strip().splitlines()[-1])
+        if not r["stored_hits"]:
+            raise RuntimeError("the posted needs were encoded in the request: no stored query vector was read")
         base, after = r["base"], r["after"]
         t.rows.append([f"{n:,}", f"{r['imported']:.1f}", f"{r['loaded']:.1f}", f"{r['first']:.1f}",
                        ", ".join(r["channels"]), f"{after['rss'] - base['rss']:.0f}",
                        f"{after['file'] - base['file']:.0f}", f"{after['anon'] - base['anon']:.0f}",
                        f"{after['rss']:.0f}", f"{ms(r['cold']):.0f} / {ms(r['cold'], 95):.0f}",
+                       f"{ms(r['posted']):.0f} / {ms(r['posted'], 95):.0f}",
                        f"{ms(r['warm']):.0f} / {ms(r['warm'], 95):.0f}",
                        "not run (--skip-old)" if old_build != old_build else f"{old_build:.1f}"])
         print(f"startup {n}: {r}", file=sys.stderr, flush=True)
@@ -419,8 +455,10 @@ def section_startup(run: Run) -> Table:
 
 
 def section_query(run: Run) -> Table:
-    from matcher.engine import CHANNEL_WEIGHTS, MatchEngine
+    from matcher.channels.dense import DenseChannel
+    from matcher.engine import MatchEngine
     from matcher.fusion import RankNormalFusion
+    from matcher.tuning import CHANNEL_WEIGHTS
 
     t = Table("Need → achievements, cold and warm (ms)",
               ["achievements", "new cold p50", "new cold p95", "new warm p50", "new warm p95", "old cold p50",
@@ -457,7 +495,7 @@ def section_query(run: Run) -> Table:
         old_cold, old_warm = [], []
         for need in needs:
             for ch in old.channels:
-                if hasattr(ch, "clear_query_cache"):
+                if isinstance(ch, DenseChannel):
                     ch.clear_query_cache()
             t0 = time.perf_counter()
             old.query(need.text)
@@ -524,10 +562,10 @@ def section_api(run: Run) -> Table:
 
 def preload_graph(data_dir: Path, docs: list) -> None:
     """Write the synthetic achievements into the embedded graph of ``data_dir`` (the service adds the demo)."""
-    from graph.settings import Settings
+    from api.config import load_settings
     from graph.store import open_store
 
-    with open_store(Settings(data_dir=data_dir)) as store:
+    with open_store(load_settings(data_dir=data_dir)) as store:
         store.upsert_nodes(docs, batch_size=2000)
 
 
@@ -556,10 +594,10 @@ QUERIES_REAL = 200
 def real_rows() -> dict:
     """The real passage rows of both encoders in the data directory's vector store, when it holds them (e.g. the
     zhibei listings after ``techmatch index build``): the two-stage agreement is measured on mixtures of them."""
-    from graph.settings import Settings
+    from api.config import load_settings
     from matcher.index.vectors import safe_name
 
-    root = Settings().data_dir / "index" / "vectors"
+    root = load_settings().data_dir / "index" / "vectors"
     out: dict = {"note": "random unit rows (no real rows in the vector store: agreement not measured)"}
     for name, key in (("dense", "e5-small"), ("dense_use_m3", "use-m3")):
         chunks = sorted((root / safe_name(key)).glob("chunk-*.rows.npy"))
@@ -633,25 +671,25 @@ def _matvec_row(n: int, real: dict) -> list[str]:
 def zhibei_graph(run: Run):  # noqa: ANN201 - (store, engine) on a data directory holding the zhibei graph
     """The zhibei export in a graph (``--graph-data-dir``: one already loaded, e.g. by ``techmatch ingest``;
     else loaded here into the run's directory) and an engine over it (``TECHMATCH_EMBEDDER`` decides which)."""
-    if getattr(run, "_zhibei", None) is not None:
-        return run._zhibei  # type: ignore[attr-defined]
-    from graph.settings import Settings
+    if run.zhibei is not None:
+        return run.zhibei
+    from api.config import load_settings
     from graph.store import open_store
     from matcher.engine import MatchEngine
 
     data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
-    settings = Settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir)
     ctx = open_store(settings)
     store = ctx.__enter__()
     if not store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]:
-        subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
+        subprocess.run([sys.executable, "-m", "cli", "ingest", str(ZHIBEI), "--quiet", "--rejects", str(run.work)],
                        cwd=ROOT, check=True,
                        env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     t0 = time.perf_counter()
     engine = MatchEngine.from_store(store, settings=settings)
     print(f"  [zhibei] engine opened in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    run._zhibei = (store, engine, ctx)  # type: ignore[attr-defined]
-    return run._zhibei  # type: ignore[attr-defined]
+    run.zhibei = (store, engine, ctx)
+    return run.zhibei
 
 
 def section_reverse(run: Run) -> Table:
@@ -701,7 +739,7 @@ def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  
     with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
         for rec in synthetic_need_records(syn + total - have)[syn:]:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
+    subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
                    cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
     return total - have
 
@@ -716,13 +754,13 @@ def section_bureau(run: Run) -> Table:
     view after a change of the needs costs), where the new one reads each chain's kept clustering too. The four
     alternate, ``--repeats`` times each; medians. Before them, ``bureau refresh`` one match_need per need (old)
     against a batch at a time (new) on the last ``--refresh-sample`` needs."""
-    from api.commands.bureau_cmd import current_verdicts, refresh_standings
+    from api.config import load_settings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
     from bureau.stored_clusters import StoredClusters
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
-    from graph.settings import get_settings
+    from cli.commands.bureau_cmd import current_verdicts, refresh_standings
     from ingest import text as text_mod
     from matcher.index import words as words_mod
     from matcher.index.words import StoredWords
@@ -736,8 +774,7 @@ def section_bureau(run: Run) -> Table:
     t0 = time.perf_counter()
     added = add_synthetic_needs(store, data_dir, run.work, run.args.needs) if run.args.needs else 0
     t_ingest = time.perf_counter() - t0
-    os.environ["TECHMATCH_DATA_DIR"] = str(data_dir)  # the stored words and solvers' index: this graph's
-    get_settings.cache_clear()
+    settings = load_settings(data_dir=data_dir)  # the stored words and solvers' index: this graph's
     out = run.work / "report.xlsx"
 
     def old_ranker(statement: str, k: int) -> list[dict]:
@@ -753,7 +790,7 @@ def section_bureau(run: Run) -> Table:
 
         def ranker(statement: str, k: int) -> list[dict]:
             if not index:
-                index.append(stored_mod.stored_solver_index(store, scorer="lexical"))
+                index.append(stored_mod.stored_solver_index(store, "lexical", stored_mod.solvers_root(data_dir)))
             return rankings_mod.solver_rows(store, statement, k, index[0])
 
         return ranker
@@ -761,16 +798,16 @@ def section_bureau(run: Run) -> Table:
     def views(path: str) -> tuple[list[float], object]:
         # a CLI view is a fresh process: no text cut by an earlier view, the stored parts read from disk
         old = path == "old"
-        text_mod._token_cache.clear()
+        text_mod.clear_token_cache()
         old_index.clear()
-        stored_mod._LOADED.clear()
-        words_mod._MEMO.clear()
-        rankings_mod._MEMO.clear()
+        stored_mod.clear_loaded()
+        words_mod.clear_memo()
+        rankings_mod.clear_memo()
         t0 = time.perf_counter()
         if old:
-            gap_map = build_gap_map(store, stored_unmet(refresh_standings(store).read()))
+            gap_map = build_gap_map(store, stored_unmet(refresh_standings(store, settings).read()))
         else:
-            gap_map = build_gap_map(store, current_verdicts(store)[1].unmet())
+            gap_map = build_gap_map(store, current_verdicts(store, settings)[1].unmet())
         t_gap = time.perf_counter() - t0
         if old:
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
@@ -778,11 +815,12 @@ def section_bureau(run: Run) -> Table:
                                        words=StoredWords(Path(nowhere)))
         elif path in ("ranked", "clustered"):  # the two earlier steps: clustered per view, and ranked per view
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:
-                ranker = ranked_ranker() if path == "ranked" else default_solver_ranker(store)[0]
-                topics = curate_topics(store, gap_map, solver_ranker=ranker,
+                ranker = ranked_ranker() if path == "ranked" else default_solver_ranker(store, data_dir)[0]
+                topics = curate_topics(store, gap_map, solver_ranker=ranker, data_dir=data_dir,
                                        clusters=StoredClusters(Path(nowhere) / "clusters.json"))
         else:
-            topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store)[0])
+            topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store, data_dir)[0],
+                                   data_dir=data_dir)
         t_topics = time.perf_counter() - t0
         write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
         return [t_gap, t_topics, time.perf_counter() - t0], topics
@@ -801,10 +839,10 @@ def section_bureau(run: Run) -> Table:
             stored[per_need] = {k: (v.achievement_ids, v.confidences, v.threshold, v.best_confidence, v.is_gap)
                                 for k, v in standing.read(sample).items()}
     t0 = time.perf_counter()
-    refresh_standings(store)  # stale ones computed once (say how many), the rest read
+    refresh_standings(store, settings)  # stale ones computed once (say how many), the rest read
     t_refresh = time.perf_counter() - t0
     t0 = time.perf_counter()
-    analyse_need_texts(store)  # what `techmatch bureau refresh` does after the standings
+    analyse_need_texts(store, data_dir=data_dir)  # what `techmatch bureau refresh` does after the standings
     t_words = time.perf_counter() - t0
     # pays the imports, jieba's start, the IDF table; builds the stored solvers' index, rankings and clusterings if
     # missing (as `techmatch bureau refresh` does last)

@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -53,6 +53,9 @@ from graph.store import GraphStore
 from graph.zh import CHALLENGE_ACTION_ZH, CHALLENGE_STATUS_ZH, REQUIREMENT_ZH
 from ingest.policy import department_id
 from ingest.text import general_idf, normalize, tokenize
+
+if TYPE_CHECKING:  # the matcher is imported where it is used: the bureau's other views run without it
+    from matcher.solvers.coi import ConflictPolicy
 
 S = ChallengeStatus
 #: statuses in which the bureau may still edit a challenge's text (nobody has applied yet)
@@ -460,14 +463,17 @@ def talent_affinity(index: Any, challenge: Challenge) -> Affinity:
     return lookup
 
 
-def recommend_teams(store: GraphStore, challenge: Challenge, index: Any, n_teams: int = 3) -> TeamAdvice:
-    """Up to ``n_teams`` recommended teams with their bounded fit, the 回避 removals, and a plain warning when
-    even the best team is far from the challenge."""
+def recommend_teams(store: GraphStore, challenge: Challenge, index: Any, n_teams: int = 3,
+                    policy: ConflictPolicy | None = None) -> TeamAdvice:
+    """Up to ``n_teams`` recommended teams with their bounded fit, the 回避 removals (the rules of ``policy``: the
+    configured ones, :meth:`ConflictPolicy.from_settings`), and a plain warning when even the best team is far
+    from the challenge."""
     from matcher.solvers.refs import SolverRef
     from matcher.solvers.teams import assemble_teams
 
     competences = _competences(challenge)
-    proposals, conflicts = assemble_teams(store, challenge, index=index, n_teams=max(12, n_teams * 4))
+    proposals, conflicts = assemble_teams(store, challenge, index=index, n_teams=max(12, n_teams * 4),
+                                           policy=policy)
     member_ids = sorted({m.id for p in proposals for m in p.members})
     affiliation = _affiliations(store, member_ids)
     affinity = talent_affinity(index, challenge)

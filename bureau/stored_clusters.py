@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from graph.settings import get_settings
 from matcher.index.files import read_json, write_bytes
 
 #: what the clustering code returns; bump on a change to it (every kept clustering is then recomputed)
@@ -32,16 +31,17 @@ Clusterer = Callable[[Sequence[str]], list[list[int]]]
 _LOCK = threading.Lock()
 
 
-def clusters_path(data_dir: Path | None = None) -> Path:
-    return Path(data_dir or get_settings().data_dir) / "index" / "topics" / "clusters.json"
+def clusters_path(data_dir: Path) -> Path:
+    """Where the clusterings of the data directory ``data_dir`` are kept."""
+    return Path(data_dir) / "index" / "topics" / "clusters.json"
 
 
 class StoredClusters:
-    """Clusterings by the digest of their inputs: read when kept, else computed and kept. :meth:`save` writes
-    what changed."""
+    """Clusterings by the digest of their inputs, kept in the file ``path`` (:func:`clusters_path` of a data
+    directory): read when kept, else computed and kept. :meth:`save` writes what changed."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path is not None else clusters_path()
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         self._kept: dict[str, list[list[int]]] | None = None
         self._used: dict[str, list[list[int]]] = {}
         self._changed = False

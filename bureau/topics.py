@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -26,13 +27,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalize
 
 from bureau.gapmap import GapMap, NeedIsUnmet, build_gap_map
-from bureau.stored_clusters import StoredClusters
+from bureau.stored_clusters import StoredClusters, clusters_path
 from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
 from ingest.policy import department_id
 from ingest.text import char_ngrams, tokenize
-from matcher.index.words import StoredWords
+from matcher.index.words import StoredWords, words_root
 
 #: texts -> one row per text (any scale; rows are L2-normalised before clustering)
 NeedRepresentation = Callable[[Sequence[str]], np.ndarray]
@@ -147,7 +148,8 @@ def _budget(budgets: list[float | None]) -> tuple[float | None, str]:
     return round(estimate, 2), f"{len(known)} 项写明预算，另 {missing} 项按中位数 {median(known):g} 万元估算"
 
 
-def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[SolverRanker | None, str]:
+def default_solver_ranker(store: GraphStore, data_dir: Path, scorer: str = "lexical"
+                          ) -> tuple[SolverRanker | None, str]:
     """Solvers from the challenge engineer's ``rank_solvers`` over the solvers' index kept in the data directory
     (rebuilt only when the works changed), each topic's ranking kept too and read while neither its statement nor
     any solver's works, name or track record changed (:class:`~matcher.solvers.stored_rankings.StoredRankings`);
@@ -157,7 +159,7 @@ def default_solver_ranker(store: GraphStore, scorer: str = "lexical") -> tuple[S
         from matcher.solvers.stored_rankings import StoredRankings
     except ImportError:
         return None, "揭榜方推荐模块不可用"
-    return StoredRankings(store, scorer=scorer), ""
+    return StoredRankings(store, data_dir, scorer=scorer), ""
 
 
 def curate_topics(
@@ -172,17 +174,18 @@ def curate_topics(
     min_needs: int = 1,
     words: StoredWords | None = None,
     clusters: StoredClusters | None = None,
+    data_dir: Path | None = None,
 ) -> list[TopicCandidate]:
     """Candidate special-project topics for each chain, from its unmet needs, largest topics first. The needs'
-    words and key terms come from ``words`` (default: those kept in the data directory, computed once per
-    text); ``representation`` defaults to TF-IDF over those words and character n-grams, and then each chain's
-    clustering is read from ``clusters`` (default: those kept in the data directory) while its texts are the
-    same."""
+    words and key terms come from ``words`` (default: those kept in ``data_dir``, computed once per text);
+    ``representation`` defaults to TF-IDF over those words and character n-grams, and then each chain's
+    clustering is read from ``clusters`` (default: those kept in ``data_dir``) while its texts are the same;
+    ``solver_ranker`` defaults to :func:`default_solver_ranker` over ``data_dir``."""
     gap_map = gap_map or build_gap_map(store, need_is_unmet, chain_ids)
-    words = words or StoredWords()
+    words = _kept_words(words, data_dir)
     solver_note = ""
     if solver_ranker is None:
-        solver_ranker, solver_note = default_solver_ranker(store)
+        solver_ranker, solver_note = default_solver_ranker(store, _needed(data_dir))
     topics: list[TopicCandidate] = []
     for chain in gap_map.chains:
         if chain_ids is not None and chain.chain_id not in chain_ids:
@@ -198,7 +201,7 @@ def curate_topics(
         texts = [_text(by_id[i]) for i in ids]
         if representation is None:
             if clusters is None:
-                clusters = StoredClusters()
+                clusters = StoredClusters(clusters_path(_needed(data_dir)))
             rep = stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
             groups = clusters.groups(texts, distance_threshold,
                                      lambda t: cluster_texts(t, distance_threshold, rep))  # noqa: B023 - called now
@@ -221,17 +224,28 @@ def curate_topics(
     return topics
 
 
-def prepare_topics(store: GraphStore, need_is_unmet: NeedIsUnmet | None = None) -> list[TopicCandidate]:
+def prepare_topics(store: GraphStore, data_dir: Path, need_is_unmet: NeedIsUnmet | None = None
+                   ) -> list[TopicCandidate]:
     """The default topics view computed once (``techmatch bureau refresh``): every chain's clustering and every
-    topic's solvers kept, so that the next view reads them."""
-    return curate_topics(store, build_gap_map(store, need_is_unmet))
+    topic's solvers kept in ``data_dir``, so that the next view reads them."""
+    return curate_topics(store, build_gap_map(store, need_is_unmet), data_dir=data_dir)
+
+
+def _needed(data_dir: Path | None) -> Path:
+    if data_dir is None:  # a caller's mistake, not a user's: the entry point passes its settings' data_dir
+        raise TypeError("data_dir is needed where words, clusters or the solver ranker are not given")
+    return data_dir
+
+
+def _kept_words(words: StoredWords | None, data_dir: Path | None) -> StoredWords:
+    return words if words is not None else StoredWords(words_root(_needed(data_dir)))
 
 
 def _text(row: dict[str, Any]) -> str:
     return "\n".join(p for p in (row["name"], row["description"]) if p)
 
 
-def _need_rows(store: GraphStore, need_ids: Sequence[str], words: StoredWords | None = None
+def _need_rows(store: GraphStore, need_ids: Sequence[str], words: StoredWords
                ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, Sequence[str]]]:
     """The needs' rows (one per need: a need has one poster), each need's own key terms (general-Chinese
     IDF, so technical words beat filler) and its words (both computed once per text, :class:`StoredWords`)."""
@@ -245,18 +259,19 @@ def _need_rows(store: GraphStore, need_ids: Sequence[str], words: StoredWords | 
         ids=list(need_ids),
     )
     by_id = {r["id"]: r for r in rows}
-    analysed = dict(zip(by_id, (words or StoredWords()).of([_text(r) for r in by_id.values()]), strict=True))
+    analysed = dict(zip(by_id, words.of([_text(r) for r in by_id.values()]), strict=True))
     terms = {i: [_as_written(w, _text(r)) for w in analysed[i].keywords[:8] if not _FILLER.match(w)]
              for i, r in by_id.items()}
     return by_id, terms, {i: a.words for i, a in analysed.items()}
 
 
 def analyse_need_texts(store: GraphStore, words: StoredWords | None = None,
-                       progress: Callable[[int, int], None] | None = None, chunk: int = 2000) -> int:
+                       progress: Callable[[int, int], None] | None = None, chunk: int = 2000,
+                       data_dir: Path | None = None) -> int:
     """Every need's words and key terms, computed now where not kept yet (``techmatch bureau refresh``), so that
     no topics view cuts a text; texts no longer in the graph are dropped. Written chunk by chunk: Ctrl-C keeps
-    the chunks done. Returns how many needs."""
-    words = words or StoredWords()
+    the chunks done. Returns how many needs. ``words``: those kept in ``data_dir`` unless given."""
+    words = _kept_words(words, data_dir)
     texts = [_text(r) for r in store.read("MATCH (n:Need) RETURN n.name AS name, n.description AS description")]
     for start in range(0, len(texts), chunk):
         words.of(texts[start : start + chunk])
@@ -310,10 +325,10 @@ def _add_solvers(topic: TopicCandidate, solver_ranker: SolverRanker, k: int) -> 
     topic.solvers = [r for r in ranked if (r.get("label"), r.get("id")) not in own][:k]
 
 
-def topic_for_needs(store: GraphStore, need_ids: Sequence[str]) -> TopicCandidate:
+def topic_for_needs(store: GraphStore, need_ids: Sequence[str], data_dir: Path) -> TopicCandidate:
     """The topic of exactly these needs (of one chain: the first need's), as :func:`curate_topics` would
-    describe it: for a page that turns the topic it showed into a challenge, whatever the clustering says by
-    then."""
+    describe it (their words kept in ``data_dir``): for a page that turns the topic it showed into a challenge,
+    whatever the clustering says by then."""
     rows = store.read(
         "MATCH (n:Need)-[:IN_SEGMENT]->(s:ChainSegment)-[:PART_OF]->(c:IndustryChain) WHERE n.id IN $ids "
         "RETURN n.id AS id, s.id AS seg, c.id AS chain, c.name AS chain_name ORDER BY s.order, s.id",
@@ -326,7 +341,7 @@ def topic_for_needs(store: GraphStore, need_ids: Sequence[str]) -> TopicCandidat
         if r["chain"] == first["chain"]:
             need_segment.setdefault(r["id"], r["seg"])
     members = [n for n in dict.fromkeys(need_ids) if n in need_segment]
-    by_id, need_terms, _ = _need_rows(store, members)
+    by_id, need_terms, _ = _need_rows(store, members, _kept_words(None, data_dir))
     return _topic(first["chain"], first["chain_name"], members, by_id, need_terms, need_segment)
 
 

@@ -4,16 +4,25 @@
 # present, the chain-placement model. Workers mount DIR read-only and copy it at start (entrypoint.sh).
 # Usage: deploy/build-artifacts.sh [DIR]     (reads TECHMATCH_GRAPH_* like every techmatch command)
 set -euo pipefail
+# the settings are checked as a worker's are: in production they include the session secret (entrypoint.sh)
+if [ -z "${TECHMATCH_SESSION_SECRET:-}" ] && [ -r /run/secrets/session_secret ]; then
+  TECHMATCH_SESSION_SECRET="$(cat /run/secrets/session_secret)"
+  export TECHMATCH_SESSION_SECRET
+fi
 DIR="${1:-/artifacts}"
 mkdir -p "$DIR"
 TECHMATCH_DATA_DIR="$DIR" exec python - <<'PY'
+import sys
 import time
 
-from graph.settings import get_settings
+from api.config import SettingsError, load_settings
 from graph.store import open_store
 from matcher.engine import MatchEngine
 
-settings = get_settings()
+try:
+    settings = load_settings()  # TECHMATCH_* read and checked once
+except SettingsError as exc:  # one line naming the variable, no traceback
+    sys.exit(f"build-artifacts：{exc}")
 started = time.perf_counter()
 with open_store(settings, setup_schema=False) as store:
     engine = MatchEngine.from_store(store, settings=settings)
@@ -23,7 +32,7 @@ with open_store(settings, setup_schema=False) as store:
 try:
     from ingest.classify import cached_industry_model
 
-    cached_industry_model(settings)
+    cached_industry_model(settings.cache_dir)
 except Exception as exc:  # the model is optional: ingest falls back to keywords
     print(f"产业链归类模型未生成：{exc}")
 PY

@@ -53,7 +53,7 @@ from typing import Any
 from graph.dump import Progress, export_graph, import_graph
 from graph.exceptions import DataDirLockedError, ValidationError
 from graph.files import FILE_MODE, private_dir
-from graph.settings import Settings
+from graph.settings import GraphSettings
 from graph.store import GraphStore, open_store
 from graph.writegate import writes_held
 
@@ -83,7 +83,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-def backup(settings: Settings, path: Path, progress: Progress | None = None, say: Say = _quiet,
+def backup(settings: GraphSettings, path: Path, progress: Progress | None = None, say: Say = _quiet,
            artifacts: bool = True, gate_timeout_s: float = 60.0) -> BackupReport:
     """Write a backup of ``settings.data_dir``'s graph (and, with ``artifacts``, its indexes) to ``path``."""
     path = Path(path)
@@ -146,7 +146,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _artifacts(settings: Settings, work: Path) -> list[tuple[str, Path]]:
+def _artifacts(settings: GraphSettings, work: Path) -> list[tuple[str, Path]]:
     """(name in the archive, file to add): the session secret, the persisted indexes, the vectors' SQLite
     caches (through SQLite's backup API: a consistent copy while the service writes them)."""
     root = Path(settings.data_dir)
@@ -210,7 +210,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(settings: Settings, path: Path, target: Path | None = None, force: bool = False,
+def restore(settings: GraphSettings, path: Path, target: Path | None = None, force: bool = False,
             progress: Progress | None = None, say: Say = _quiet) -> RestoreReport:
     """Restore the backup at ``path`` into the data directory ``target`` (default: the settings' one)."""
     from graph.server import embedded_server, find_running_server
@@ -301,7 +301,7 @@ def _locked(data_dir: Path) -> bool:
     return False
 
 
-def _graph_nodes(settings: Settings, target: Path) -> int:
+def _graph_nodes(settings: GraphSettings, target: Path) -> int:
     """Nodes in the graph of ``target`` (0 when it has none yet: no server is started for an empty directory)."""
     if not ((target / "arcadedb").exists() or (target / "neo4j").exists()):
         return 0

@@ -27,7 +27,7 @@ from types import FrameType
 
 from graph.exceptions import DataDirLockedError, ServerStartError
 from graph.files import PRIVATE_UMASK, private_dir, secure_tree, write_private
-from graph.settings import Settings
+from graph.settings import GraphSettings
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +420,7 @@ class EmbeddedGraphServer:
         )
 
 
-def embedded_server(settings: Settings) -> EmbeddedGraphServer:
+def embedded_server(settings: GraphSettings) -> EmbeddedGraphServer:
     """The local server the settings describe (kind, data directory, heap, ports, start-up timeout)."""
     if settings.local_graph == "neo4j":
         from graph.neo4j_server import Neo4jGraphServer

@@ -1,28 +1,30 @@
-"""All techmatch settings in one typed place (environment prefix ``TECHMATCH_``).
+"""The graph layer's settings: which graph to use, the server techmatch starts itself, the driver's limits.
 
-With no ``TECHMATCH_GRAPH_URI`` the embedded ArcadeDB server is started under ``data_dir``;
-set the URI, user, password and database to use a real Neo4j 5.x in production.
+A plain validated model: this module never reads the environment. The application's entry points build the
+settings from ``TECHMATCH_*`` variables once (:func:`api.config.load_settings`, whose class composes this one)
+and pass them in. With no ``graph_uri`` the embedded ArcadeDB server is started under ``data_dir``; set the URI,
+user, password and database to use a real Neo4j 5.x in production.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+#: where the embedded server, the indexes and the caches live unless ``TECHMATCH_DATA_DIR`` says otherwise
+DEFAULT_DATA_DIR = Path.home() / ".techmatch"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TECHMATCH_", env_file=".env", extra="ignore")
+class GraphSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    # --- graph ---------------------------------------------------------------------------------
     graph_uri: str | None = Field(default=None, description="bolt:// or neo4j:// URI; empty = embedded")
     graph_user: str = "neo4j"
     graph_password: SecretStr | None = None
     graph_database: str | None = Field(default=None, description="database name; None = server default")
-    data_dir: Path = Field(default=Path.home() / ".techmatch", description="embedded server and caches")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="embedded server and caches")
     local_graph: Literal["arcadedb", "neo4j"] = Field(
         default="arcadedb",
         description="the server techmatch starts itself when no URI is set: arcadedb (bundled) or neo4j "
@@ -51,57 +53,3 @@ class Settings(BaseSettings):
     graph_restart_backoff_max_s: float = Field(default=30.0, gt=0, description="longest pause between restarts")
     write_gate_timeout_s: float = Field(
         default=30.0, gt=0, description="how long a write waits while `techmatch backup` holds writes back")
-
-    # --- matcher -------------------------------------------------------------------------------
-    embedder: str = Field(
-        default="e5-small",
-        description="primary dense encoder: e5-small | use-m3 (each with an optional @<passage characters>) "
-                    "| st:<path-or-name> | none"
-    )
-    extra_embedders: str = Field(
-        default="use-m3",
-        description="further dense channels beside the primary one, comma-separated (none when embedder is none)",
-    )
-    match_top_k: int = Field(default=20, ge=1, le=200)
-    gap_confidence: float | None = Field(
-        default=None, ge=0, le=1, description="below this a need is a gap; None = the threshold fitted with the curve"
-    )
-    coi_rules: str = Field(
-        default="same_organisation,co_inventor,recent_collaboration,financial_tie",
-        description="回避 rules applied to challenge solvers, comma-separated",
-    )
-    coi_window_years: int = Field(default=3, ge=0, description="a collaboration this recent is a conflict")
-
-    # --- service -------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 8000
-    session_secret: SecretStr | None = Field(
-        default=None, description="signs CSRF tokens and hidden-need handles; empty = generated once and kept in "
-        "data_dir/session-secret (every worker on one data directory shares it)",
-    )
-    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="a web login lasts this long")
-    cookie_secure: bool = Field(default=False, description="mark cookies Secure and send HSTS: set when served "
-                                "over HTTPS (behind a TLS proxy)")
-    login_attempts_per_minute: int = Field(default=20, ge=1, description="login attempts a minute per client address")
-    login_failures_before_lockout: int = Field(default=5, ge=1, description="wrong passwords for one account from "
-                                               "one client before that pair is locked out")
-    login_lockout_minutes: int = Field(default=15, ge=1)
-    rate_limit_storage: str = Field(default="memory://", description="where request counters live (the `limits` "
-                                    "library's storage URI; redis://host:6379 shares them between workers)")
-    max_upload_mb: int = 20
-    max_upload_rows: int = Field(default=100_000, ge=1, description="rows an uploaded file may hold")
-    max_upload_seconds: float = Field(default=120.0, gt=0, description="time an upload may take to read and load")
-    max_page_size: int = 200
-    api_requests_per_minute: int = Field(
-        default=600, ge=0, description="requests a minute per API key (bursts up to as many); 0 = no limit"
-    )
-    load_demo: bool = True
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

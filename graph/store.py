@@ -38,7 +38,7 @@ from neo4j.exceptions import (
 
 from graph.exceptions import DuplicateIdError, GraphUnavailableError, NotFoundError, ValidationError
 from graph.model import NODE_TYPES, Node, NodeLabel, Relation, RelType, node_from_props
-from graph.settings import Settings, get_settings
+from graph.settings import GraphSettings
 from graph.writegate import WriteGate, gate_path
 
 log = logging.getLogger(__name__)
@@ -637,7 +637,7 @@ def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def driver_options(settings: Settings | None = None) -> dict[str, Any]:
+def driver_options(settings: GraphSettings | None = None) -> dict[str, Any]:
     """The driver's time limits, in one place (``graph_*`` settings; the reasons are in docs/operations.md).
 
     - ``connection_timeout``: opening a TCP connection and the Bolt handshake (3 s);
@@ -648,9 +648,10 @@ def driver_options(settings: Settings | None = None) -> dict[str, Any]:
       server is known to be down.
 
     So a server that stopped answering is reported after about 5 s instead of 30-67 s, and one whose process
-    is known to have exited is reported at once (:meth:`GraphStore.mark_down`).
+    is known to have exited is reported at once (:meth:`GraphStore.mark_down`). Without ``settings``, the
+    defaults above.
     """
-    s = settings or get_settings()
+    s = settings or GraphSettings()
     return {
         "connection_timeout": s.graph_connect_timeout_s,
         "connection_acquisition_timeout": max(s.graph_acquire_timeout_s, s.graph_connect_timeout_s),
@@ -658,7 +659,7 @@ def driver_options(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def new_driver(uri: str, user: str, password: str, settings: Settings | None = None) -> Driver:
+def new_driver(uri: str, user: str, password: str, settings: GraphSettings | None = None) -> Driver:
     """A driver with techmatch's time limits (:func:`driver_options`).
 
     Neo4j warns about every label, type or property a query names that the graph does not hold yet;
@@ -675,25 +676,25 @@ def new_driver(uri: str, user: str, password: str, settings: Settings | None = N
 
 
 def connect(uri: str, user: str, password: str, database: str | None, batch_size: int = 2000,
-            settings: Settings | None = None, write_gate: WriteGate | None = None) -> GraphStore:
-    """A store over the official driver; ``uri`` is ``bolt://`` (one server) or ``neo4j://`` (routing, clusters)."""
-    s = settings or get_settings()
+            settings: GraphSettings | None = None, write_gate: WriteGate | None = None) -> GraphStore:
+    """A store over the official driver; ``uri`` is ``bolt://`` (one server) or ``neo4j://`` (routing, clusters).
+    ``settings``: the driver's time limits and retries (the defaults without)."""
+    s = settings or GraphSettings()
     return GraphStore(new_driver(uri, user, password, s), database=database, batch_size=batch_size,
                       write_gate=write_gate, retry_time_s=s.graph_retry_time_s, retry_delay_s=s.graph_retry_delay_s)
 
 
-def write_gate_for(settings: Settings) -> WriteGate:
+def write_gate_for(settings: GraphSettings) -> WriteGate:
     return WriteGate(gate_path(settings.data_dir), settings.write_gate_timeout_s)
 
 
 @contextmanager
-def open_store(settings: Settings | None = None, setup_schema: bool = True) -> Iterator[GraphStore]:
+def open_store(settings: GraphSettings, setup_schema: bool = True) -> Iterator[GraphStore]:
     """A store on the configured graph: a real Neo4j when a URI is set; else the local server of the data
     directory: the one ``techmatch serve`` (or ``graph run``) already runs there, attached to and left running,
     or one started for this command and stopped after it. A command's own server is watched: when its process
     exits, the next (and the current) graph call fails at once with :class:`GraphServerExitedError` (the exit
     code and the log's last lines), not after the driver's retries."""
-    settings = settings or get_settings()
     server = None
     if settings.graph_uri:
         password = settings.graph_password.get_secret_value() if settings.graph_password else ""

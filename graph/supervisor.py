@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from graph.exceptions import GraphDownError, GraphServerExitedError
-from graph.settings import Settings
+from graph.settings import GraphSettings
 from graph.store import GraphStore, connect, new_driver, open_store, write_gate_for
 
 log = logging.getLogger("graph.supervisor")
@@ -53,7 +53,7 @@ class SupervisorState:
 class GraphSupervisor:
     """Watches ``server`` (a started :class:`~graph.server.EmbeddedGraphServer`) and restarts it with backoff."""
 
-    def __init__(self, server: Any, store: GraphStore | None, settings: Settings) -> None:
+    def __init__(self, server: Any, store: GraphStore | None, settings: GraphSettings) -> None:
         self.server, self.store, self.settings = server, store, settings
         self._state = "running"
         self._attempt = 0
@@ -137,7 +137,7 @@ class GraphSupervisor:
 
 
 @contextmanager
-def supervised_store(settings: Settings, setup_schema: bool = True, owner: str = "serve"
+def supervised_store(settings: GraphSettings, setup_schema: bool = True, owner: str = "serve"
                      ) -> Iterator[tuple[GraphStore, GraphSupervisor | None]]:
     """The store for a long-lived process (``techmatch serve``): with no URI, the local server is started with
     ``owner`` recorded (so CLI commands beside it attach) and supervised; with a URI, a plain store (the

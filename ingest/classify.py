@@ -37,7 +37,6 @@ import numpy as np
 import yaml
 
 from graph.model import Achievement, Need
-from graph.settings import Settings, get_settings
 from graph.taxonomy import Taxonomy, default_taxonomy
 from ingest import text as textpipe
 from ingest.loader import Placement
@@ -49,13 +48,22 @@ INDUSTRY_CHAINS_FILE = Path(__file__).resolve().parent / "data" / "industry_chai
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "chain_model.npz"
 MODEL_INFO_FILE = MODEL_FILE.with_suffix(".json")
 MODEL_VERSION = "chain-svm-3"
-# temperature, keyword weight and threshold were chosen on a validation split carved out of the training
-# part (benchmarks/chain_classification.py reports the untouched test split): T 16, weight 0.5, 0.45
+# The placer's tunable numbers (kept here, not in matcher.tuning: ingest does not import the matcher). The
+# model's temperature (IndustryModel.temperature), KEYWORD_WEIGHT and DEFAULT_THRESHOLD were chosen together on a
+# validation split carved out of the training part; benchmarks/chain_classification.py reports the untouched
+# test split.
+#: a chain is placed when its confidence reaches this. Fitted on the validation split (see above)
 DEFAULT_THRESHOLD = 0.45
-#: keywords alone reach at most KEYWORD_WEIGHT, so a placer without a model needs a lower bar
+#: keywords alone reach at most KEYWORD_WEIGHT, so a placer without a model needs a lower bar. Judgement, not
+#: fitted: below KEYWORD_WEIGHT so a strong keyword hit alone still places
 KEYWORD_ONLY_THRESHOLD = 0.3
-#: how much keyword evidence alone can contribute to a chain's confidence
+#: how much keyword evidence alone can contribute to a chain's confidence. Fitted on the validation split
 KEYWORD_WEIGHT = 0.5
+#: the softmax temperature of the model's decision scores. Fitted on the validation split
+TEMPERATURE = 16.0
+#: the linear SVM's regularisation (IndustryModel.train). Judgement, not fitted (set with the first placer, never
+#: searched)
+SVM_C = 0.5
 
 
 def shared_dir() -> Path:
@@ -100,11 +108,11 @@ class IndustryModel:
     vectorizer: Any
     classifier: Any
     labels: list[str]
-    temperature: float = 16.0
+    temperature: float = TEMPERATURE
     version: str = MODEL_VERSION
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[str], c: float = 0.5) -> IndustryModel:
+    def train(cls, texts: Sequence[str], labels: Sequence[str], c: float = SVM_C) -> IndustryModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
 
@@ -238,17 +246,16 @@ def zhibei_examples(path: Path | None = None) -> tuple[list[str], list[str], lis
     return texts, fine, coarse
 
 
-def cached_industry_model(settings: Settings | None = None, path: Path | None = None) -> IndustryModel | None:
-    """A source-label model trained on a zhibei-shaped file and cached under the data directory; None without
-    data. The ingest command does not use it (it loads the shipped model); it is for a deployment that trains
-    its own model from its own file."""
+def cached_industry_model(cache_dir: Path, path: Path | None = None) -> IndustryModel | None:
+    """A source-label model trained on a zhibei-shaped file and cached under ``cache_dir`` (the data directory's
+    cache); None without data. The ingest command does not use it (it loads the shipped model); it is for a
+    deployment that trains its own model from its own file."""
     path = path or zhibei_training_file()
     if not path.is_file():
         log.warning("no training data at %s; chain placement uses keywords only", path)
         return None
-    settings = settings or get_settings()
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
-    cache = settings.cache_dir / "ingest" / f"{MODEL_VERSION}-{digest}.pkl"
+    cache = Path(cache_dir) / "ingest" / f"{MODEL_VERSION}-{digest}.pkl"
     if cache.is_file():
         try:
             with cache.open("rb") as f:
@@ -430,7 +437,7 @@ class ChainPlacer:
         return [list(d.placements) for d in self.decide_many([n.text for n in nodes], labels)]
 
 
-def default_placer(settings: Settings | None = None) -> ChainPlacer:
+def default_placer() -> ChainPlacer:
     """The placer the ingest command uses: the shipped source-label model (``ingest/data/chain_model.npz``), the
     same in every data directory and on every machine; keywords alone when the file is missing."""
     return ChainPlacer(model=shipped_industry_model())

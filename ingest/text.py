@@ -321,6 +321,12 @@ TOKEN_CACHE_SIZE = 50_000
 _token_cache: dict[tuple[bytes, bool], tuple[str, ...]] = {}
 
 
+def clear_token_cache() -> None:
+    """Forget the tokens of every text cut so far: the next :func:`tokenize` of a text cuts it again, as a
+    fresh process would (a benchmark timing a first view)."""
+    _token_cache.clear()
+
+
 # --- tokens ------------------------------------------------------------------------------------
 
 

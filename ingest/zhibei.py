@@ -240,6 +240,22 @@ def _record_id(rec: dict[str, Any]) -> str:
     return rid
 
 
+def clean_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Lines record made ready for :func:`achievement_from_record` / :func:`need_from_record`: null values
+    become empty strings, a numeric id, name or description becomes text, and a record with no name takes the
+    first 40 characters of its description as its name. The input is not changed."""
+    out = {k: ("" if v is None else v) for k, v in rec.items()}
+    for key, value in list(out.items()):
+        if isinstance(value, (int, float)) and key in ("id", "name", "description"):
+            out[key] = str(value)
+    if not str(out.get("name", "")).strip():
+        # a record with a description but no title still says what it is about
+        desc = str(out.get("description", "")).strip()
+        if desc:
+            out["name"] = desc[:40]
+    return out
+
+
 def achievement_from_record(rec: dict[str, Any]) -> Achievement:
     """One zhibei achievement record (id, name, description, application_scope, industry, ip_type,
     maturity, cooperation, price, post_time ...) as an :class:`Achievement`. Keeps the id verbatim."""

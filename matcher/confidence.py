@@ -35,73 +35,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from matcher.scores import ConfidenceInputs, Curve
+from matcher.tuning import CURVES
 
-@dataclass(frozen=True)
-class Curve:
-    """One fitted confidence curve and the gap threshold fitted with it.
-
-    ``supply_weights`` weigh a document's channel z-scores (``z_<channel>``) into how well it answers the
-    query on an absolute scale; a query's *supply strength* is the best of that over the whole corpus.
-    ``coefficients`` read a candidate's ``fused`` ranking score, its query's ``supply`` strength and the
-    ``bonus`` graph features and feedback added to the fused score (weighted like it, so the confidence is
-    monotone in the final ranking score: the list's order and its confidences agree).
-    """
-
-    supply_weights: Mapping[str, float]
-    coefficients: Mapping[str, float]
-    intercept: float
-    gap_threshold: float
-    #: leave-one-need-out gap_auc measured when it was fitted (documentation, not used)
-    loo_gap_auc: float = field(default=float("nan"), compare=False)
-    #: whether the top confidence tells needs with supply from needs without better than chance (one-sided
-    #: bootstrap test at 5 % on the leave-one-need-out confidences of the tuning needs); when not, the engine
-    #: shows no gap verdicts and says why
-    tells_gaps: bool = True
-
-    def logit(self, features: Mapping[str, float]) -> float:
-        return self.intercept + sum(c * float(features.get(f, 0.0)) for f, c in self.coefficients.items())
-
-    def supply_strength(self, z: Mapping[str, np.ndarray]) -> float:
-        """max over the documents of Σ weight × z-score (0 for an empty corpus)."""
-        total: np.ndarray | None = None
-        for name, w in self.supply_weights.items():
-            values = z.get(name[2:]) if name.startswith("z_") else None
-            if values is None or not len(values):
-                continue
-            total = w * values if total is None else total + w * values
-        return float(total.max()) if total is not None else 0.0
-
-
-#: fitted on the tune part of the project's judged set (120 needs, eval/judging) by
-#: ``python benchmarks/judged_quality.py --fit`` for each channel set an engine can have (paste its output here
-#: after a change to the channels or the fusion), keyed by the channels' names; checked on the report part there
-CURVES: dict[frozenset[str], Curve] = {
-    # the default: e5-small + USE multilingual + both lexical channels
-    frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"}): Curve(
-        supply_weights={"z_bm25_words": 0.1258, "z_char_ngram": 0.1133, "z_dense": 0.8279, "z_dense_use_m3": 0.2317},
-        coefficients={"fused": 2.0762, "supply": 0.2180, "bonus": 2.0762},
-        intercept=-8.6340, gap_threshold=0.2007, loo_gap_auc=0.60, tells_gaps=True,
-    ),
-    # one encoder (Settings.extra_embedders empty)
-    frozenset({"bm25_words", "char_ngram", "dense"}): Curve(
-        supply_weights={"z_bm25_words": 0.139, "z_char_ngram": 0.1178, "z_dense": 0.92},
-        coefficients={"fused": 1.7185, "supply": 0.2957, "bonus": 1.7185},
-        intercept=-8.2271, gap_threshold=0.2140, loo_gap_auc=0.63, tells_gaps=True,
-    ),
-    # no encoder (Settings.embedder = none; z-score fusion), and every engine while its dense rows are being
-    # computed: its top confidence does not tell needs with supply from needs without better than chance, so it
-    # shows no gap verdicts
-    frozenset({"bm25_words", "char_ngram"}): Curve(
-        supply_weights={"z_bm25_words": 0.1191, "z_char_ngram": 0.1162},
-        coefficients={"fused": 0.2242, "supply": 0.1895, "bonus": 0.2242},
-        intercept=-4.5223, gap_threshold=0.0723, loo_gap_auc=0.59, tells_gaps=False,
-    ),
-}
 #: the default engine's curve (tests and docs refer to it)
 DEFAULT_CHANNELS = frozenset({"bm25_words", "char_ngram", "dense", "dense_use_m3"})
 LEXICAL_CHANNELS = frozenset({"bm25_words", "char_ngram"})
@@ -117,11 +57,6 @@ def curve_for(channels: Collection[str]) -> Curve:
     if subsets:
         return CURVES[max(subsets, key=len)]
     return CURVES[LEXICAL_CHANNELS]
-
-
-def channels_of(features: Mapping[str, float]) -> frozenset[str]:
-    """The channels a candidate was scored by: those whose z-score (``z_<channel>``) is among its features."""
-    return frozenset(k[2:] for k in features if k.startswith("z_"))
 
 
 def youden_threshold(confidences: ArrayLike, positive: ArrayLike) -> float:
@@ -153,8 +88,8 @@ class Calibrator:
         self.threshold = threshold
         self.fitted = dict(fitted or {})
 
-    def curve(self, features: Mapping[str, float]) -> Curve:
-        return self.curve_for_channels(channels_of(features))
+    def curve(self, inputs: ConfidenceInputs) -> Curve:
+        return self.curve_for_channels(inputs.channels)
 
     def curve_for_channels(self, channels: Collection[str]) -> Curve:
         if self.custom is not None:
@@ -165,8 +100,8 @@ class Calibrator:
         """A query's supply strength (see :class:`Curve`) from every document's channel z-scores."""
         return self.curve_for_channels(z.keys()).supply_strength(z)
 
-    def logit(self, features: Mapping[str, float]) -> float:
-        return self.curve(features).logit(features)
+    def logit(self, inputs: ConfidenceInputs) -> float:
+        return self.curve(inputs).logit(inputs)
 
     def gap_threshold(self, override: float | None = None, channels: Collection[str] | None = None) -> float:
         """The top-1 confidence under which a query is a gap: ``override`` (``Settings.gap_confidence``) when
@@ -181,14 +116,14 @@ class Calibrator:
         """Whether the curve in use for ``channels`` can back a gap verdict (see :attr:`Curve.tells_gaps`)."""
         return self.curve_for_channels(channels if channels is not None else DEFAULT_CHANNELS).tells_gaps
 
-    def confidence(self, features: Mapping[str, float]) -> float:
-        x = min(max(self.logit(features), -30.0), 30.0)
+    def confidence(self, inputs: ConfidenceInputs) -> float:
+        x = min(max(self.logit(inputs), -30.0), 30.0)
         return 1.0 / (1.0 + math.exp(-x))
 
-    def confidences(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+    def confidences(self, rows: Sequence[ConfidenceInputs]) -> np.ndarray:
         return np.array([self.confidence(r) for r in rows], dtype=np.float64)
 
-    def fit(self, rows: Sequence[Mapping[str, float]], relevant: Sequence[bool]) -> Calibrator:
+    def fit(self, rows: Sequence[ConfidenceInputs], relevant: Sequence[bool]) -> Calibrator:
         """Refit the curve on (features, was it relevant) pairs, e.g. brokers' verdicts; the supply weights are
         kept. Keeps the current curve when only one class is present."""
         y = np.asarray(relevant, dtype=int)
@@ -197,7 +132,7 @@ class Calibrator:
         from sklearn.linear_model import LogisticRegression
 
         names = ["fused", "supply", "bonus"]
-        x = np.array([[float(r.get(f, 0.0)) for f in names] for r in rows])
+        x = np.array([[r.as_dict()[f] for f in names] for r in rows])
         model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
         base = self.curve(rows[0])
         coefficients = dict(zip(names, model.coef_[0].tolist(), strict=True))

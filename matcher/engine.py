@@ -34,7 +34,6 @@ import numpy as np
 
 from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Achievement, Feedback, Need, NodeLabel, RejectReason, Verdict
-from graph.settings import Settings, get_settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
 from matcher.documents import achievement_text, enterprise_text, need_min_maturity
@@ -50,16 +49,14 @@ from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
 from matcher.index.corpus import CorpusIndex
 from matcher.index.job import JobProgress
 from matcher.questions import absorbers, supply
-from matcher.questions.common import CENTRED, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.recalibration import Recalibration, load_fitted, recalibrate
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
+from matcher.settings import MatcherSettings
+from matcher.tuning import CENTRED, CHANNEL_WEIGHTS, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
 from matcher.upkeep import IndexKeeper, Snapshot
 
 log = logging.getLogger(__name__)
-
-#: channel weights in the fused score; equal (absent channels count 1.0): no tuning on 20 judged needs
-CHANNEL_WEIGHTS = {"bm25_words": 1.0, "char_ngram": 1.0, "dense": 1.0, "dense_use_m3": 1.0}
 
 __all__ = [
     "CENTRED", "CHANNEL_WEIGHTS", "GAP_WINDOW", "GRAPH_WEIGHTS", "POOL", "REVERSE_POOL", "MatchEngine",
@@ -92,7 +89,7 @@ class MatchEngine:
     def __init__(
         self,
         store: GraphStore | None,
-        settings: Settings | None = None,
+        settings: MatcherSettings,
         embedder: Embedder | None | Literal["settings"] = "settings",
         fusion: Fusion | None = None,
         families: Sequence[FeatureFamily] | None = None,
@@ -100,12 +97,13 @@ class MatchEngine:
         extra_embedders: Sequence[Embedder] | str = "settings",
         persist: bool | None = None,
     ) -> None:
-        """``embedder``: the primary dense encoder (``"settings"``: ``Settings.embedder``; None: lexical
+        """``settings``: the matcher's (the entry point builds them once, :func:`api.config.load_settings`).
+        ``embedder``: the primary dense encoder (``"settings"``: ``settings.embedder``; None: lexical
         channels only, and then no extra encoders either). ``extra_embedders``: further dense channels
-        (``"settings"``: ``Settings.extra_embedders``). ``persist``: keep the indexes under
+        (``"settings"``: ``settings.extra_embedders``). ``persist``: keep the indexes under
         ``data_dir/index`` (default: when there is a graph store)."""
         self.store = store
-        self.settings = settings or get_settings()
+        self.settings = settings
         # no passage cache in front of the encoders: the index's vector store keeps every passage vector once
         if isinstance(embedder, str):  # "settings"
             embedder = make_embedder(self.settings.embedder)
@@ -118,11 +116,11 @@ class MatchEngine:
         encoders = [] if self.embedder is None else [(dense_channel_name(self.embedder, True), self.embedder)]
         encoders += [(dense_channel_name(e, False), e) for e in self.extra_embedders]
         self._fixed_fusion = fusion
-        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: measured on
-        # the dev needs, rank-normal 0.564 vs z 0.509 nDCG@10 with four channels, but 0.429 vs 0.474 with the two
-        # lexical ones (one channel's tokenisation miss is half the evidence there, and only the z-score can say
-        # that the other channel is sure); benchmarks/need_achievement.py [--no-dense]. While the dense rows are
-        # being computed the lexical channels answer alone, with the lexical fusion and confidence curve.
+        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: on the dev
+        # needs rank-normal wins with four channels and loses with the two lexical ones (one channel's
+        # tokenisation miss is half the evidence there, and only the z-score can say that the other channel is
+        # sure); figures: benchmarks/need_achievement.py [--no-dense], table in benchmarks/README.md. While the
+        # dense rows are being computed the lexical channels answer alone, with the lexical fusion and curve.
         self._rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
         self._zscore = ZScoreFusion(CHANNEL_WEIGHTS)
         self.families = list(families) if families is not None else default_families()
@@ -153,12 +151,12 @@ class MatchEngine:
 
     def tells_gaps_for(self, channels: Sequence[str]) -> bool:
         """Whether a gap verdict of these channels is better than chance (else results carry none). A gap
-        threshold set explicitly (``Settings.gap_confidence``) is the operator's decision: verdicts are shown."""
+        threshold set explicitly (``MatcherSettings.gap_confidence``) is the operator's decision: verdicts are shown."""
         return self.settings.gap_confidence is not None or self.calibrator.tells_gaps(channels)
 
     @property
     def gap_threshold(self) -> float:
-        """Top-1 confidence under which a query is a gap: ``Settings.gap_confidence`` when set, else the
+        """Top-1 confidence under which a query is a gap: ``MatcherSettings.gap_confidence`` when set, else the
         threshold fitted with the confidence curve of this engine's channels."""
         return self.gap_threshold_for(self.channel_names)
 
@@ -192,7 +190,7 @@ class MatchEngine:
     def from_store(
         cls,
         store: GraphStore,
-        settings: Settings | None = None,
+        settings: MatcherSettings,
         embedder: Embedder | None | Literal["settings"] = "settings",
         extra_embedders: Sequence[Embedder] | str = "settings",
         wait: bool = True,
@@ -391,7 +389,7 @@ class MatchEngine:
                 scored = supply.rank_supply(self, snap, need.text, supply.demand_for_need(snap, need), question,
                                             None, 10)
                 if candidate_id in scored.ids:
-                    return scored.features[scored.ids.index(candidate_id)]
+                    return scored.features[scored.ids.index(candidate_id)].as_dict()
                 return {}
             if question == Question.ENTERPRISE_ACHIEVEMENT:
                 result = self.match_enterprise(query_id, k=POOL, include_weak=True)

@@ -15,27 +15,21 @@ Each channel scores *every* document for a query. Two normalisations of a channe
 
 :class:`RankNormalFusion` (the default) ranks by the weighted mean of the rank-normal scores; it behaves like
 reciprocal-rank fusion (each channel's top of the list counts most) but on a scale graph features and the
-feedback re-ranker can add to. Measured on the shared dev needs with the four default channels
-(``python benchmarks/need_achievement.py``): rank-normal 0.564 nDCG@10, RRF (k=60) 0.538, z-score mean 0.509.
-The z-score mean (:class:`ZScoreFusion`) and RRF (:class:`RRFFusion`) are kept as measured baselines.
+feedback re-ranker can add to. On the shared dev needs with the four default channels it ranks best of the
+three (``python benchmarks/need_achievement.py``; table in ``benchmarks/README.md``). The z-score mean
+(:class:`ZScoreFusion`) and RRF (:class:`RRFFusion`) are kept as measured baselines. Every constant here is in
+:mod:`matcher.tuning`, with where it came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import ndtri
 
-#: z-scores are clipped: one rare-term BM25 hit must not outvote every other channel on its own
-Z_CLIP = 12.0
-#: weight, in documents, of the whole corpus's variance in a document's background variance (see background_z)
-BACKGROUND_PRIOR = 20.0
-#: corpora up to this size get exact ranks in every channel (~1.5 ms per channel at 20k); above, see rank_normal
-EXACT_RANKS_UP_TO = 20_000
-#: above it, the ranks computed exactly (the top of each channel's list)
-TOP_EXACT = 2_000
+from matcher.tuning import BACKGROUND_PRIOR, EXACT_RANKS_UP_TO, RRF_K, TOP_EXACT, Z_CLIP
 
 
 class Fused(NamedTuple):
@@ -46,6 +40,7 @@ class Fused(NamedTuple):
     parts: dict[str, np.ndarray]  #: each channel's weighted share of ``score`` (contributions; they sum to it)
 
 
+@runtime_checkable
 class Fusion(Protocol):
     name: str
 
@@ -210,7 +205,7 @@ class RRFFusion:
 
     name = "rrf"
 
-    def __init__(self, k: float = 60.0) -> None:
+    def __init__(self, k: float = RRF_K) -> None:
         self.k = k
 
     def combine(self, channel_scores: Mapping[str, np.ndarray]) -> Fused:

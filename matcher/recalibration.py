@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,16 +30,13 @@ import numpy as np
 from graph.files import write_private
 from graph.model import Feedback, NodeLabel, Verdict
 from graph.store import GraphStore
-from matcher.confidence import Calibrator, Curve, channels_of
-from matcher.questions.common import GRAPH_WEIGHTS, graph_delta
+from matcher.confidence import Calibrator, Curve
+from matcher.questions.common import graph_delta
+from matcher.scores import ConfidenceInputs, MatchFeatures
+from matcher.tuning import FOLDS, GRAPH_WEIGHTS, MIN_EACH, MIN_VERDICTS
 
 log = logging.getLogger(__name__)
 
-#: fewest verdicts, and fewest of each kind, before a refit is tried
-MIN_VERDICTS = 30
-MIN_EACH = 5
-#: folds of the held-out check (grouped by query)
-FOLDS = 10
 
 
 @dataclass(frozen=True)
@@ -70,14 +67,14 @@ def _key(channels: Collection[str]) -> str:
     return "+".join(sorted(channels))
 
 
-def _row(features: Mapping[str, float]) -> dict[str, float]:
+def _row(features: MatchFeatures) -> ConfidenceInputs:
     """The confidence's inputs for one judged pair: fused, supply and the graph features' bonus."""
-    bonus = sum(graph_delta(name, float(features[name])) for name in GRAPH_WEIGHTS if name in features)
-    return {"fused": float(features.get("fused", 0.0)), "supply": float(features.get("supply", 0.0)),
-            "bonus": bonus, **{k: float(v) for k, v in features.items() if k.startswith("z_")}}
+    bonus = sum(graph_delta(name, features.graph[name]) for name in GRAPH_WEIGHTS if name in features.graph)
+    return ConfidenceInputs(fused=features.fused, supply=features.supply, bonus=bonus,
+                            channels=features.channel_names)
 
 
-def verdict_rows(store: GraphStore, channels: Collection[str]) -> tuple[list[dict[str, float]], list[bool],
+def verdict_rows(store: GraphStore, channels: Collection[str]) -> tuple[list[ConfidenceInputs], list[bool],
                                                                         list[str]]:
     """(inputs, accepted, query id) of the latest verdict on each pair scored by exactly ``channels``."""
     latest: dict[tuple[str, str, str], Feedback] = {}
@@ -92,23 +89,28 @@ def verdict_rows(store: GraphStore, channels: Collection[str]) -> tuple[list[dic
         if held is None or (fb.at and held.at and fb.at >= held.at):
             latest[key] = fb
     wanted = frozenset(channels)
-    rows, labels, queries = [], [], []
+    rows: list[ConfidenceInputs] = []
+    labels: list[bool] = []
+    queries: list[str] = []
     for fb in latest.values():
-        if fb.verdict == Verdict.WITHDRAWN or not fb.features or channels_of(fb.features) != wanted:
+        if fb.verdict == Verdict.WITHDRAWN or not fb.features:
+            continue
+        features = MatchFeatures.from_dict(fb.features)
+        if features.channel_names != wanted:
             continue
         for _ in range(max(1, round(fb.strength))):  # a signed contract counts as several accepts
-            rows.append(_row(fb.features))
+            rows.append(_row(features))
             labels.append(fb.verdict == Verdict.ACCEPT)
             queries.append(fb.query_id)
     return rows, labels, queries
 
 
-def _brier(calibrator: Calibrator, rows: Sequence[Mapping[str, float]], labels: Sequence[bool]) -> float:
+def _brier(calibrator: Calibrator, rows: Sequence[ConfidenceInputs], labels: Sequence[bool]) -> float:
     conf = calibrator.confidences(rows)
     return float(np.mean((conf - np.asarray(labels, dtype=float)) ** 2))
 
 
-def _held_out_brier(base: Curve, rows: list[dict[str, float]], labels: list[bool], queries: list[str]) -> float:
+def _held_out_brier(base: Curve, rows: list[ConfidenceInputs], labels: list[bool], queries: list[str]) -> float:
     """Each verdict scored by a curve refitted without its query's verdicts (the honest figure): grouped
     k-fold by query (at most :data:`FOLDS` refits, however many queries the deployment has judged)."""
     from sklearn.model_selection import GroupKFold
@@ -145,7 +147,7 @@ def recalibrate(store: GraphStore, data_dir: Path, channels: Collection[str],
                   tells_gaps=base.tells_gaps)
     path = calibration_dir(data_dir) / f"{_key(channels)}.json"
     write_private(path, json.dumps({
-        "channels": names, "curve": {k: v for k, v in asdict(curve).items() if k != "loo_gap_auc"},
+        "channels": names, "curve": curve.to_json(),
         "verdicts": len(rows), "accepted": accepted, "brier_before": before, "brier_held_out": after,
         "fitted_at": datetime.now(UTC).isoformat(),
     }, ensure_ascii=False, indent=1))
@@ -161,10 +163,7 @@ def load_fitted(data_dir: Path) -> dict[frozenset[str], Curve]:
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            c = data["curve"]
-            out[frozenset(data["channels"])] = Curve(
-                dict(c["supply_weights"]), dict(c["coefficients"]), float(c["intercept"]),
-                float(c["gap_threshold"]), tells_gaps=bool(c.get("tells_gaps", True)))
+            out[frozenset(data["channels"])] = Curve.from_json(data["curve"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("recalibration: ignoring %s (%s)", path, exc)
     return out

@@ -16,9 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-#: direct effect of a verdict on the same (question, query, candidate), in score units (z)
-ACCEPT_BOOST = 1.5
-REJECT_PENALTY = -20.0  # a broker's no on this very pair: it leaves the top of that list
+from matcher.scores import MatchFeatures
+from matcher.tuning import ACCEPT_BOOST, REJECT_PENALTY, RERANK_PRIOR
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class FeedbackExample:
     query_id: str
     candidate_id: str
     accepted: bool
-    features: Mapping[str, float]
+    features: Mapping[str, float]  #: as stored with the verdict (:meth:`MatchFeatures.as_dict`)
     weight: float = 1.0  # a signed contract teaches more than a click
 
 
@@ -38,7 +37,7 @@ class _Classifier(Protocol):
 
 
 class FeedbackReranker:
-    def __init__(self, prior: float = 30.0) -> None:
+    def __init__(self, prior: float = RERANK_PRIOR) -> None:
         self.prior = prior
         self.feature_names: list[str] = []
         self.model: _Classifier | None = None
@@ -73,21 +72,22 @@ class FeedbackReranker:
         return self
 
     def adjust(
-        self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[Mapping[str, float]]
+        self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[MatchFeatures]
     ) -> np.ndarray:
         """The score change for each candidate: learned log-odds (weighted) plus the pair's own verdict."""
         learned, verdict = self.adjust_parts(question, query_id, candidate_ids, features)
         return learned + verdict
 
     def adjust_parts(
-        self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[Mapping[str, float]]
+        self, question: str, query_id: str | None, candidate_ids: Sequence[str], features: Sequence[MatchFeatures]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(learned log-odds, the pair's own verdict) for each candidate, apart: the verdict moves the pair in
         the ranking but is shown as a verdict, not folded into the pair's confidence."""
         learned = np.zeros(len(candidate_ids), dtype=np.float32)
         verdict = np.zeros(len(candidate_ids), dtype=np.float32)
         if self.model is not None and len(candidate_ids):
-            x = np.array([[float(f.get(name, 0.0)) for name in self.feature_names] for f in features])
+            flat = [f.as_dict() for f in features]  # the model was fitted on the stored flat form
+            x = np.array([[float(f.get(name, 0.0)) for name in self.feature_names] for f in flat])
             weight = self.n_examples / (self.n_examples + self.prior)
             learned += (weight * self.model.decision_function(x)).astype(np.float32)
         if query_id is not None and self._pairs:

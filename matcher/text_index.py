@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.channels.base import Channel
+from matcher.channels.dense import DenseChannel
 from matcher.fusion import Fusion, RankNormalFusion
 
 
@@ -66,7 +67,7 @@ class TextIndex:
         ids, texts = list(self._texts), list(self._texts.values())
         for ch in self.channels:
             given = (vectors or {}).get(ch.name)
-            if given is not None and hasattr(ch, "fit_vectors"):
+            if given is not None and isinstance(ch, DenseChannel):
                 ch.fit_vectors(ids, given)
             else:
                 ch.fit(ids, self._for(ch, ids, texts))

@@ -6,7 +6,7 @@ Readers (the three questions) take :attr:`IndexKeeper.snapshot` once per request
 from the current one and swap it in with one assignment: a query never waits for a write and never sees half
 of one.
 
-Persistence (``Settings.data_dir/index``, when enabled): every corpus is a generation of memory-mapped files
+Persistence (``MatcherSettings.data_dir/index``, when enabled): every corpus is a generation of memory-mapped files
 (:mod:`matcher.index.generation`) plus the edits since, the graph context a JSON file, dense rows a
 content-addressed store (:mod:`matcher.index.vectors`). A restart maps them, serves at once, and compares the
 graph's content hashes with the indexed ones in the background: only changed documents are re-indexed, only
@@ -34,7 +34,6 @@ from typing import TypedDict, Unpack
 import numpy as np
 
 from graph.model import Achievement, Enterprise, Need, NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.documents import achievement_change, enterprise_change, need_change
 from matcher.embedders.base import Embedder
@@ -44,6 +43,7 @@ from matcher.index.channels import lexical_specs
 from matcher.index.corpus import Change, CorpusIndex
 from matcher.index.dense import DenseIndex, FullVectors
 from matcher.index.docs import DocTable
+from matcher.index.encoder_pool import pool_workers
 from matcher.index.files import private_dir, read_json, write_json
 from matcher.index.generation import (
     LexicalSpec,
@@ -55,8 +55,9 @@ from matcher.index.generation import (
     write_manifest,
 )
 from matcher.index.job import JobProgress, embed_missing
-from matcher.index.queries import QueryEncoder
+from matcher.index.queries import QueryEncoder, QueryVectors, StorableQueries
 from matcher.index.vectors import VectorStore
+from matcher.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class IndexKeeper:
     def __init__(
         self,
         store: GraphStore | None,
-        settings: Settings,
+        settings: MatcherSettings,
         embedders: Sequence[tuple[str, Embedder]] = (),
         persist: bool = True,
         progress: Callable[[JobProgress], None] | None = None,
@@ -138,6 +139,10 @@ class IndexKeeper:
         self._stop = threading.Event()
         self._job: threading.Thread | None = None
         self._stores: dict[str, VectorStore] = {}
+        if self.root is not None:  # posted needs' query vectors, computed by the embedding job, read by requests
+            for name, emb in self.embedders:
+                if isinstance(emb, StorableQueries):
+                    self.queries[name].stored = self._store(emb.query_key, emb.dim)
         self._snap = Snapshot(self._empty("achievements"), self._empty("needs"), self._empty("enterprises"))
         self.writer = WriterLock(self.root) if self.root is not None else None
         self.log = ChangeLog(self.root) if self.root is not None else None
@@ -501,7 +506,39 @@ class IndexKeeper:
                 done_keys.add(key)
                 if not self._embed_key(corpus, ch, stop):
                     return False
+        if not self.embed_need_queries(stop):
+            return False
         return not self.dense_missing()
+
+    def need_queries_missing(self) -> list[tuple[str, Embedder, VectorStore]]:
+        """(channel, encoder, store) of each achievements channel lacking the query vector of a posted need."""
+        digests = self._snap.needs.docs.digests
+        out = []
+        for name, emb in self.embedders:
+            stored = self.queries[name].stored
+            if stored is not None and digests and stored.missing(digests):
+                out.append((name, emb, stored))
+        return out
+
+    def embed_need_queries(self, stop: threading.Event | None = None) -> bool:
+        """Compute the query vectors of posted needs that lack them (a need's page then encodes nothing on the
+        request path); True when done, False when stopped first."""
+        stop = stop or self._stop
+        for _name, emb, stored in self.need_queries_missing():
+            docs = self._snap.needs.docs
+            what = f"needs/{stored.key}"
+
+            def report(p: JobProgress, what: str = what) -> None:
+                self.progress[what] = p
+                log.info("%s", p.line())
+                if self.progress_callback is not None:
+                    self.progress_callback(p)
+
+            texts = docs.texts
+            if not embed_missing(stored, QueryVectors(emb, stored.key), docs.digests, texts.__getitem__,
+                                 stop, report, what, workers=pool_workers(self.settings.embed_workers)):
+                return False
+        return True
 
     def _embed_key(self, corpus: str, ch: DenseIndex, stop: threading.Event) -> bool:
         vs = self._store(ch.encoding.key, ch.encoding.dim)
@@ -514,7 +551,8 @@ class IndexKeeper:
                 self.progress_callback(p)
 
         docs = self._snap.corpus(corpus).docs
-        if not embed_missing(vs, ch.encoding, docs.digests, lambda i: docs.texts[i], stop, report, what):
+        if not embed_missing(vs, ch.encoding, docs.digests, lambda i: docs.texts[i], stop, report, what,
+                             workers=pool_workers(self.settings.embed_workers)):
             return False
         with self._write:  # documents indexed while the job ran: their rows too, then swap in
             index = self._snap.corpus(corpus)
@@ -536,7 +574,8 @@ class IndexKeeper:
     def start_embedding(self) -> None:
         """Run :meth:`embed` on a background thread (once at a time; only the writer when persisted: the
         others load the rows it adds to the generations)."""
-        if not self.dense_missing() or (self._job is not None and self._job.is_alive()):
+        if not (self.dense_missing() or self.need_queries_missing()) or (self._job is not None
+                                                                           and self._job.is_alive()):
             return
         if self.root is not None and not self.is_writer:
             return
@@ -657,6 +696,11 @@ class IndexKeeper:
         if not self.is_writer and self.writer.try_acquire():
             log.info("this process now writes the indexes")
             self.start_embedding()
+
+    def request_stop(self) -> None:
+        """Ask the embedding job (a running :meth:`embed` included) and the follower to stop at their next chunk
+        boundary, without waiting for them (:meth:`close` waits)."""
+        self._stop.set()
 
     def close(self) -> None:
         """Stop background work at its next chunk boundary and give up the writer's role."""

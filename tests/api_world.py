@@ -114,13 +114,13 @@ class Api:
 def make_api(store: GraphStore, data_dir: Any, engine: Any | None = None) -> Any:
     """The app on ``store`` with a fixed session secret (the caller enters the TestClient)."""
     from api.app import create_app
-    from graph.settings import Settings
+    from api.config import ApiSettings
     from matcher.confidence import LEXICAL_CHANNELS, curve_for
 
     # the lexical engine (no dense encoder): real ranking, built in seconds on two cores. Its own top confidence
     # tells no gaps (it shows no gap verdicts, tests/test_gap_verdicts.py); the world's operator sets the gap
     # threshold fitted with its curve, so the gap flows (escalation, the bureau's unmet needs) can be walked
-    settings = Settings(data_dir=data_dir, session_secret="test-session-secret", load_demo=False, embedder="none",
+    settings = ApiSettings(data_dir=data_dir, session_secret="test-session-secret", load_demo=False, embedder="none",
                         gap_confidence=curve_for(LEXICAL_CHANNELS).gap_threshold)
     return create_app(settings, store=store, engine=engine)
 

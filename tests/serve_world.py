@@ -48,7 +48,7 @@ def serve_env(data_dir: Path, backend: str) -> dict[str, str]:
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -69,7 +69,7 @@ def start_serve(data_dir: Path, env: dict[str, str], *extra: str) -> Service:
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
     out = open(log, "w")  # noqa: SIM115 - kept open for the process's life
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), *extra], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port), *extra], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=out, text=True)
     assert proc.stdout is not None
     keys: dict[str, str] = {}

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from serve_world import alive, run_cli, serve_env, server_pid
 
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES
-from graph.settings import Settings
+from api.config import ApiSettings
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
 from graph.store import open_store
 from graph.writegate import GraphBusyError, WriteGate, gate_path, writes_held
 
 
-def _top(settings: Settings, needs: list[str], persist: bool) -> tuple[dict, dict[str, list[tuple[str, float]]]]:
+def _top(settings: ApiSettings, needs: list[str], persist: bool) -> tuple[dict, dict[str, list[tuple[str, float]]]]:
     """The graph's counts and the top 10 achievements of ``needs`` (lexical engine)."""
     from matcher.engine import MatchEngine
 
@@ -38,12 +38,12 @@ def _top(settings: Settings, needs: list[str], persist: bool) -> tuple[dict, dic
                 engine.close()
 
 
-def _counts(settings: Settings) -> dict[str, dict[str, int]]:
+def _counts(settings: ApiSettings) -> dict[str, dict[str, int]]:
     with open_store(settings, setup_schema=False) as store:  # attached to the running service
         return {"nodes": store.count_by_label(), "relationships": store.count_relations()}
 
 
-def _settled(settings: Settings, timeout: float = 60) -> dict[str, dict[str, int]]:
+def _settled(settings: ApiSettings, timeout: float = 60) -> dict[str, dict[str, int]]:
     """The live graph's counts once the service's start-up work (the needs' standings) has been written."""
     last, deadline = _counts(settings), time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,8 +58,8 @@ def _settled(settings: Settings, timeout: float = 60) -> dict[str, dict[str, int
 def test_backup_while_serving_then_restore_into_a_fresh_directory(service, backend, tmp_path):
     archive = tmp_path / "techmatch.tar.gz"
     pid = server_pid(service.data_dir)
-    source = Settings(data_dir=service.data_dir, local_graph=backend, embedder="none", extra_embedders="none")
-    target = Settings(data_dir=tmp_path / "restored", local_graph=backend, embedder="none", extra_embedders="none")
+    source = ApiSettings(data_dir=service.data_dir, local_graph=backend, embedder="none", extra_embedders="none")
+    target = ApiSettings(data_dir=tmp_path / "restored", local_graph=backend, embedder="none", extra_embedders="none")
     before = _settled(source)
     done = run_cli(service.env, "backup", str(archive))
     assert done.returncode == 0, done.stderr
@@ -148,7 +148,7 @@ def test_an_interrupted_restore_leaves_the_target_untouched(tmp_path, monkeypatc
     monkeypatch.setattr(backup_mod, "open_store", interrupted)
     target = tmp_path / "target"
     with pytest.raises(KeyboardInterrupt):
-        backup_mod.restore(Settings(data_dir=target), archive, target=target)
+        backup_mod.restore(ApiSettings(data_dir=target), archive, target=target)
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["b.tar.gz"], "nothing half-written"
 
@@ -157,7 +157,7 @@ def test_a_backup_names_a_missing_directory_without_a_server(tmp_path):
     from graph.backup import backup
 
     with pytest.raises(Exception, match="不存在"):
-        backup(Settings(data_dir=tmp_path / "d"), Path(tmp_path / "no" / "b.tar.gz"))
+        backup(ApiSettings(data_dir=tmp_path / "d"), Path(tmp_path / "no" / "b.tar.gz"))
     assert not (tmp_path / "d").exists()
 
 
@@ -173,7 +173,7 @@ def test_force_replaces_a_non_empty_target_and_keeps_it_aside(tmp_path, monkeypa
     _fake_archive(archive)
 
     class FakeStore:
-        def __init__(self, settings: Settings) -> None:
+        def __init__(self, settings: ApiSettings) -> None:
             self.full = Path(settings.data_dir) == target
 
         def count_by_label(self) -> dict[str, int]:
@@ -183,13 +183,13 @@ def test_force_replaces_a_non_empty_target_and_keeps_it_aside(tmp_path, monkeypa
             return {}
 
     @contextmanager
-    def fake_open(settings: Settings, setup_schema: bool = True):  # noqa: ANN202
+    def fake_open(settings: ApiSettings, setup_schema: bool = True):  # noqa: ANN202
         yield FakeStore(settings)
 
     monkeypatch.setattr(backup_mod, "open_store", fake_open)
     monkeypatch.setattr(backup_mod, "import_graph", lambda *a, **k: None)
     with pytest.raises(Exception, match="已有 5 个节点"):
-        backup_mod.restore(Settings(data_dir=target), archive, target=target)
-    report = backup_mod.restore(Settings(data_dir=target), archive, target=target, force=True)
+        backup_mod.restore(ApiSettings(data_dir=target), archive, target=target)
+    report = backup_mod.restore(ApiSettings(data_dir=target), archive, target=target, force=True)
     assert report.kept_old is not None and (report.kept_old / "old-file").read_text() == "kept"
     assert (target / "index" / "needs" / "manifest.json").exists() and not (target / "old-file").exists()

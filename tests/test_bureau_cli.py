@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from api.cli import main
-from graph.settings import get_settings
+from cli.main import main
 
 pytestmark = pytest.mark.all_backends
 
@@ -23,9 +22,7 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TECHMATCH_GRAPH_DATABASE", graph_server.database)
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")  # the matcher's lexical channels only: fast, offline
-    get_settings.cache_clear()
     yield store
-    get_settings.cache_clear()
 
 
 def test_ingest_policy_then_targets_and_export(cli_env, shared_dir: Path, tmp_path: Path, capsys) -> None:

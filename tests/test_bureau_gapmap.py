@@ -130,8 +130,9 @@ def test_clustering_puts_near_duplicate_needs_together() -> None:
     assert sorted(sorted(g) for g in groups) == [[0, 1, 2], [3, 4]]
 
 
-def test_topics_cover_the_unmet_needs_with_title_enterprises_and_budget(chain_graph) -> None:
-    topics = curate_topics(chain_graph, solver_ranker=lambda text, k: [{"name": "张教授", "statement": text}])
+def test_topics_cover_the_unmet_needs_with_title_enterprises_and_budget(chain_graph, tmp_path) -> None:
+    topics = curate_topics(chain_graph, solver_ranker=lambda text, k: [{"name": "张教授", "statement": text}],
+                           data_dir=tmp_path)
     assert [sorted(t.need_ids) for t in topics] == [["n1", "n2", "n3"], ["n4", "n5"]]
     first = topics[0]
     assert "热稳定剂" in first.keywords[:3] and first.title.endswith("关键技术攻关")
@@ -141,8 +142,8 @@ def test_topics_cover_the_unmet_needs_with_title_enterprises_and_budget(chain_gr
     assert topics[1].budget_wan == 80.0
 
 
-def test_publishing_a_topic_creates_a_linked_challenge(chain_graph) -> None:
-    topic = curate_topics(chain_graph, solver_ranker=lambda text, k: [])[0]
+def test_publishing_a_topic_creates_a_linked_challenge(chain_graph, tmp_path) -> None:
+    topic = curate_topics(chain_graph, solver_ranker=lambda text, k: [], data_dir=tmp_path)[0]
     challenge = publish_topic(chain_graph, topic, name="尼龙66热稳定剂揭榜挂帅", status=ChallengeStatus.PUBLISHED)
     rows = chain_graph.read(
         "MATCH (d:Department)-[:POSTED]->(c:Challenge {id: $id})-[:IN_SEGMENT]->(s:ChainSegment) "
@@ -156,8 +157,8 @@ def test_publishing_a_topic_creates_a_linked_challenge(chain_graph) -> None:
     assert build_gap_map(chain_graph).segment("s-mid").open_challenges == 2
 
 
-def test_publishing_to_a_missing_segment_writes_nothing(chain_graph) -> None:
-    topic = curate_topics(chain_graph, solver_ranker=lambda text, k: [])[0]
+def test_publishing_to_a_missing_segment_writes_nothing(chain_graph, tmp_path) -> None:
+    topic = curate_topics(chain_graph, solver_ranker=lambda text, k: [], data_dir=tmp_path)[0]
     topic.segment_ids = ["s-gone"]
     with pytest.raises(ValidationError, match="s-gone"):
         publish_topic(chain_graph, topic)
@@ -166,22 +167,22 @@ def test_publishing_to_a_missing_segment_writes_nothing(chain_graph) -> None:
         publish_topic(chain_graph, topic, status=ChallengeStatus.AWARDED)
 
 
-def test_topics_get_solvers_from_the_solver_ranking(chain_graph) -> None:
-    topics = curate_topics(chain_graph)  # the default: matcher.solvers.ranking.rank_solvers
+def test_topics_get_solvers_from_the_solver_ranking(chain_graph, tmp_path) -> None:
+    topics = curate_topics(chain_graph, data_dir=tmp_path)  # the default: matcher.solvers.ranking.rank_solvers
     distill = next(t for t in topics if "n4" in t.need_ids)
     assert not distill.solver_note
     assert any(s["name"] == "张教授" for s in distill.solvers)  # inventor of the 节能精馏 achievement
     assert all(s["id"] not in distill.enterprise_ids for s in distill.solvers)  # posters do not solve their own
 
 
-def test_gap_map_with_the_real_matcher_marks_needs_nothing_answers(chain_graph) -> None:
-    from graph.settings import get_settings
+def test_gap_map_with_the_real_matcher_marks_needs_nothing_answers(chain_graph, tmp_path) -> None:
     from matcher.confidence import LEXICAL_CHANNELS, curve_for
     from matcher.engine import MatchEngine
+    from matcher.settings import MatcherSettings
 
     # lexical channels only (fast, offline), with the gap threshold set by the operator: their own curve tells
     # no gaps
-    settings = get_settings().model_copy(update={"gap_confidence": curve_for(LEXICAL_CHANNELS).gap_threshold})
+    settings = MatcherSettings(data_dir=tmp_path, gap_confidence=curve_for(LEXICAL_CHANNELS).gap_threshold)
     engine = MatchEngine.from_store(chain_graph, settings=settings, embedder=None)
     gap_map = build_gap_map(chain_graph, engine_need_is_unmet(engine, k=1, explain=False))
     # no achievement in the graph speaks of heat stabilisers or yellowing

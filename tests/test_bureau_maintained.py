@@ -27,15 +27,10 @@ QUERIES = ("双螺杆挤出装备", "尼龙66耐黄变热稳定", "注塑成型�
 
 
 @pytest.fixture()
-def lexical(monkeypatch):
-    from graph.settings import get_settings
-
-    monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")
-    get_settings.cache_clear()
+def lexical():
     stored._LOADED.clear()
     yield
     stored._LOADED.clear()
-    get_settings.cache_clear()
 
 
 @pytest.fixture()
@@ -59,7 +54,7 @@ def _ranked(store, index: SolverIndex) -> list[list[tuple[str, float, list[str]]
 
 def _fresh(store, root: Path) -> SolverIndex:  # noqa: ANN001
     stored._LOADED.clear()  # as a new process would: from the files
-    return stored.stored_solver_index(store, root=root)
+    return stored.stored_solver_index(store, "lexical", root)
 
 
 def test_the_stored_solver_index_ranks_as_a_fresh_build_and_is_read_not_rebuilt(store, lexical, fits, tmp_path):
@@ -115,7 +110,7 @@ def test_topics_from_the_kept_words_are_the_topics_from_cutting_every_text(chain
 
     def topics(words: StoredWords, representation=None) -> list[dict]:  # noqa: ANN001
         return [asdict(t) for t in curate_topics(store, solver_ranker=lambda _t, _k: [], words=words,
-                                                 representation=representation)]
+                                                 representation=representation, data_dir=tmp_path)]
 
     cut = topics(StoredWords(tmp_path / "nothing-kept"), tfidf_representation)
     assert topics(kept) == cut
@@ -149,13 +144,14 @@ def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_in
     def view() -> list[dict]:
         rankings_mod._MEMO.clear()  # a new process: the kept rankings read from the file
         stored._LOADED.clear()
-        ranker = StoredRankings(store, data_dir=tmp_path)
-        return [asdict(t) for t in curate_topics(store, solver_ranker=ranker, words=words)]
+        ranker = StoredRankings(store, tmp_path)
+        return [asdict(t) for t in curate_topics(store, solver_ranker=ranker, words=words, data_dir=tmp_path)]
 
     def ranked_now() -> list[dict]:  # every topic ranked on an index built from the graph now
         index = SolverIndex.build(store, scorer="lexical")
         return [asdict(t) for t in curate_topics(
-            store, solver_ranker=lambda s, k: rankings_mod.solver_rows(store, s, k, index), words=words)]
+            store, solver_ranker=lambda s, k: rankings_mod.solver_rows(store, s, k, index), words=words,
+            data_dir=tmp_path)]
 
     first = view()
     statements = {t["statement"] for t in first}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from api.cli import main
+from api.config import load_settings
 from bureau.gapmap import build_gap_map, engine_need_is_unmet
+from cli.main import main
 from graph.model import (
     Achievement,
     ChainPosition,
@@ -22,9 +23,9 @@ from graph.model import (
     Relation,
     RelType,
 )
-from graph.settings import Settings, get_settings
 from matcher.confidence import LEXICAL_CHANNELS, curve_for
 from matcher.engine import MatchEngine
+from matcher.settings import MatcherSettings
 from matcher.standing import StandingMatches
 
 pytestmark = pytest.mark.all_backends
@@ -47,7 +48,6 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TECHMATCH_EMBEDDER", "none")  # the lexical engine: fast, offline
     # its own curve gives no gap verdicts (matcher/confidence.py): the operator sets the threshold fitted with it
     monkeypatch.setenv("TECHMATCH_GAP_CONFIDENCE", str(curve_for(LEXICAL_CHANNELS).gap_threshold))
-    get_settings.cache_clear()
     segs = [ChainSegment(id="s1", name="聚合", chain_id="c1", position=ChainPosition.MIDSTREAM),
             ChainSegment(id="s2", name="电气", chain_id="c1", position=ChainPosition.DOWNSTREAM)]
     store.write_batch(
@@ -61,7 +61,6 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
                     target_label=NodeLabel.CHAIN_SEGMENT, target_id="s2" if n == "n4" else "s1") for n in NEEDS)],
     )
     yield store
-    get_settings.cache_clear()
 
 
 @pytest.fixture()
@@ -101,7 +100,7 @@ def test_export_reads_standings_and_matches_no_need_once_they_are_current(cli_en
 
 
 def test_the_gap_map_from_standings_is_the_one_from_matching_every_need(cli_env, tmp_path, capsys) -> None:
-    settings = get_settings().model_copy(update={"data_dir": tmp_path / "old"})
+    settings = load_settings(data_dir=tmp_path / "old")  # the CLI's settings (the environment above), elsewhere
     engine = MatchEngine.from_store(cli_env, settings=settings, embedder=None)
     old = build_gap_map(cli_env, engine_need_is_unmet(engine, k=1, explain=False))
     assert main(["bureau", "gaps", "--json"]) == 0
@@ -123,14 +122,15 @@ def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys,
     assert main(["bureau", "refresh"]) == 0
     assert "1 / 4 个需求的匹配结果缺失或已过期" in capsys.readouterr().err
     assert match_calls == ["n3"]
-    versions = {s.engine_version for s in StandingMatches(cli_env, MatchEngine(cli_env)).read().values()}
-    assert versions == {StandingMatches(cli_env, MatchEngine(cli_env)).version}
+    engine = MatchEngine(cli_env, load_settings())  # the settings the CLI reads (the environment above)
+    versions = {s.engine_version for s in StandingMatches(cli_env, engine).read().values()}
+    assert versions == {StandingMatches(cli_env, engine).version}
     assert main(["bureau", "refresh", "--all"]) == 0
     assert "4 / 4" in capsys.readouterr().err
 
 
 def test_an_interrupted_refresh_keeps_the_batches_written(cli_env, monkeypatch, tmp_path) -> None:
-    engine = MatchEngine.from_store(cli_env, settings=Settings(data_dir=tmp_path / "d"), embedder=None)
+    engine = MatchEngine.from_store(cli_env, settings=MatcherSettings(data_dir=tmp_path / "d"), embedder=None)
     standing = StandingMatches(cli_env, engine)
     original = MatchEngine.match_needs
     calls = []
@@ -153,7 +153,7 @@ def test_the_batched_refresh_stores_the_standings_the_per_need_refresh_stores(cl
         Achievement(id="a4", name="己二腈催化剂", description="己二腈合成催化剂寿命延长，国产化工艺"),
         Achievement(id="a5", name="注塑件翘曲控制", description="工程塑料注塑件翘曲变形的模流分析与控制"),
     ])
-    engine = MatchEngine.from_store(cli_env, settings=Settings(data_dir=tmp_path / "d"), embedder=None)
+    engine = MatchEngine.from_store(cli_env, settings=MatcherSettings(data_dir=tmp_path / "d"), embedder=None)
     # a broker's verdict moves a pair in its need's ranking: the batch must move it the same way
     engine.record_feedback("need_achievement", "n1", "a3", "reject", reason="off_topic")
     standing = StandingMatches(cli_env, engine)

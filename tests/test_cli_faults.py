@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from api import cli
+from cli import main as cli_main
 from graph.model import NodeLabel
 from ingest.loader import Loader
 
@@ -16,20 +16,15 @@ pytestmark = pytest.mark.all_backends
 
 
 def test_a_full_disk_is_one_line_naming_the_cause_and_the_traceback_goes_to_the_log(monkeypatch, tmp_path, capsys):
-    from api.commands import outbox_cmd
-    from graph.settings import get_settings
+    from cli.commands import outbox_cmd
 
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
 
     def full(args):  # noqa: ANN001, ANN202
         raise OSError(errno.ENOSPC, "No space left on device", "/data/cache/vectors.npy")
 
     monkeypatch.setattr(outbox_cmd, "_deliver", full)
-    try:
-        assert cli.main(["outbox", "deliver"]) == 1
-    finally:
-        get_settings.cache_clear()
+    assert cli_main.main(["outbox", "deliver"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "磁盘空间不足" in err[0] and "vectors.npy" in err[0] and "Traceback" not in err[0]
     log = (tmp_path / "data" / "logs" / "techmatch.log").read_text(encoding="utf-8")
@@ -43,13 +38,13 @@ def test_a_full_disk_is_one_line_naming_the_cause_and_the_traceback_goes_to_the_
     (ValueError("something odd"), "内部错误（ValueError）"),
 ])
 def test_other_faults_get_a_sentence_too(exc, words):
-    assert words in cli.explain_failure(exc)
+    assert words in cli_main.explain_failure(exc)
 
 
 def test_a_dead_graph_server_is_named_as_such():
     from neo4j.exceptions import ServiceUnavailable
 
-    assert "无法连接图数据库" in cli.explain_failure(ServiceUnavailable("gone"))
+    assert "无法连接图数据库" in cli_main.explain_failure(ServiceUnavailable("gone"))
 
 
 def test_a_load_cut_by_a_full_disk_leaves_whole_batches_and_a_rerun_completes_it(store, tmp_path, caplog):
@@ -64,7 +59,7 @@ def test_a_load_cut_by_a_full_disk_leaves_whole_batches_and_a_rerun_completes_it
     loader = Loader(store, batch_size=10, rejects_dir=tmp_path / "rej", before_batch=disk_fills, progress=False)
     with caplog.at_level(logging.ERROR), pytest.raises(OSError):
         loader.load(path)
-    assert "磁盘空间不足" in cli.explain_failure(OSError(errno.ENOSPC, "No space left on device"))
+    assert "磁盘空间不足" in cli_main.explain_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert len(store.all_props(NodeLabel.ACHIEVEMENT)) == 20, "two whole batches, nothing of the third"
     report = Loader(store, batch_size=10, rejects_dir=tmp_path / "rej", progress=False).load(path)
     assert (report.created, report.unchanged) == (5, 20)

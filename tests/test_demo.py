@@ -169,7 +169,7 @@ def test_demo_files_exist_and_end_with_relations() -> None:
 
 
 def test_cli_demo_check_validates_the_files(capsys: pytest.CaptureFixture[str]) -> None:
-    from api.cli import main
+    from cli.main import main
 
     assert main(["demo", "check"]) == 0
     out = capsys.readouterr().out
@@ -187,7 +187,7 @@ def test_a_need_whose_poster_edge_is_missing_is_reported(tmp_path: Path) -> None
 
 
 def test_intended_matches_and_gap_needs_name_real_demo_nodes(demo: DemoData) -> None:
-    from graph.demo import GAP_NEEDS, INTENDED_MATCHES
+    from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
 
     ids = {n.id for n in demo.nodes}
     assert set(INTENDED_MATCHES) <= ids and set(GAP_NEEDS) <= ids
@@ -230,7 +230,7 @@ def test_demo_verdicts_are_dated_and_about_real_matches(demo: DemoData) -> None:
     assert len(verdicts) >= 30 and all(v.at is not None for v in verdicts)
     assert {v.at.year for v in verdicts} >= {2021, 2022, 2023, 2024, 2025, 2026}
     assert all(v.query_id in ids and v.candidate_id in ids for v in verdicts)
-    from graph.demo import INTENDED_MATCHES
+    from evaluation.demo_labels import INTENDED_MATCHES
 
     rejected = {(v.query_id, v.candidate_id) for v in verdicts if v.verdict == "reject"}
     # a broker may turn down one of two good answers as immature, never every answer the need was written for

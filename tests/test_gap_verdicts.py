@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.settings import Settings
+from api.config import ApiSettings
 from graph.store import GraphStore
 from matcher.confidence import DEFAULT_CHANNELS, LEXICAL_CHANNELS, Calibrator
 from matcher.engine import MatchEngine
 from matcher.questions.common import GAP_UNKNOWN_NOTE
+from matcher.settings import MatcherSettings
 from tests.api_world import PASSWORD, Api, build_demo_world, web_login
 from tests.matcher_world import build_graph
 
@@ -32,7 +33,7 @@ def test_the_shipped_curves_back_gap_verdicts_with_an_encoder_but_not_lexically(
 
 def test_a_lexical_engine_gives_no_gap_verdict_and_says_why(store: GraphStore, tmp_path: Path) -> None:
     build_graph(store, [])
-    engine = MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(store, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     result = engine.match_need("n-none", k=5)  # a need nothing in the graph answers
 
     assert not result.gap_known and not result.is_gap
@@ -50,7 +51,7 @@ def undecided_api(store: GraphStore, tmp_path: Path) -> Iterator[Api]:
     from api.app import create_app
 
     world = build_demo_world(store)
-    settings = Settings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False, embedder="none")
+    settings = ApiSettings(data_dir=tmp_path, session_secret="test-session-secret", load_demo=False, embedder="none")
     app = create_app(settings, store=store)
     with TestClient(app) as client:
         yield Api(client=client, world=world, store=store, app=app)
@@ -73,7 +74,7 @@ def test_standings_made_before_the_dense_rows_are_ready_are_stale_once_they_are(
     from matcher.standing import engine_version
 
     build_graph(store, [])
-    engine = MatchEngine(store, settings=Settings(data_dir=tmp_path), embedder=make_embedder("e5-small"),
+    engine = MatchEngine(store, settings=MatcherSettings(data_dir=tmp_path), embedder=make_embedder("e5-small"),
                          extra_embedders=[])
     engine.keeper.refresh()  # the indexes built, the dense rows not computed yet: the lexical channels answer
     warming = engine.match_need("n-none", k=5)

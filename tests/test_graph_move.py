@@ -12,14 +12,15 @@ import neo4j.time as ntime
 import pytest
 from neo4j.spatial import CartesianPoint, WGS84Point
 
-from api.cli import main
-from graph.demo import GAP_NEEDS, INTENDED_MATCHES, load_demo
+from cli.main import main
+from evaluation.demo_labels import GAP_NEEDS, INTENDED_MATCHES
+from graph.demo import load_demo
 from graph.dump import decode_value, encode_value, export_graph, import_graph
 from graph.exceptions import ValidationError
 from graph.model import Achievement, Institution, NodeLabel, Relation, RelType, Talent
-from graph.settings import Settings, get_settings
 from graph.store import GraphStore, connect
 from matcher.engine import MatchEngine
+from matcher.settings import MatcherSettings
 
 
 def _use_graph(monkeypatch: pytest.MonkeyPatch, info, data_dir: Path) -> None:
@@ -29,14 +30,6 @@ def _use_graph(monkeypatch: pytest.MonkeyPatch, info, data_dir: Path) -> None:
     monkeypatch.setenv("TECHMATCH_GRAPH_PASSWORD", info.password)
     monkeypatch.setenv("TECHMATCH_GRAPH_DATABASE", info.database)
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(data_dir))
-    get_settings.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_settings():
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _snapshot(store: GraphStore) -> tuple[dict, list]:
@@ -171,7 +164,7 @@ def test_demo_moved_from_arcadedb_to_neo4j_has_the_same_counts_and_matches(
 
         assert store.count_by_label() == source.count_by_label()
         assert store.count_relations() == source.count_relations()
-        settings = Settings(data_dir=tmp_path / "engine", embedder="none")
+        settings = MatcherSettings(data_dir=tmp_path / "engine", embedder="none")
         before = MatchEngine.from_store(source, settings=settings, embedder=None)
         after = MatchEngine.from_store(store, settings=settings, embedder=None)
         def top10(engine: MatchEngine, need: str) -> list[tuple[str, float]]:
@@ -195,7 +188,7 @@ def test_demo_moved_from_arcadedb_to_neo4j_has_the_same_counts_and_matches(
 def test_ctrl_c_leaves_no_half_export_and_an_interrupted_import_finishes_when_run_again(
     store: GraphStore, graph_server, monkeypatch, tmp_path: Path, capsys
 ):
-    from api.commands import graph_cmd
+    from cli.commands import graph_cmd
 
     _small_world(store)
     before = store.count_by_label(), store.count_relations()

@@ -74,12 +74,11 @@ def _training_file(path):
 def test_the_placement_model_is_the_same_in_every_fresh_data_directory(tmp_path):
     import numpy as np
 
-    from graph.settings import Settings
     from ingest.classify import cached_industry_model
 
     train = _training_file(tmp_path / "achievements.jsonl")
-    first = cached_industry_model(Settings(data_dir=tmp_path / "a"), path=train)
-    second = cached_industry_model(Settings(data_dir=tmp_path / "b"), path=train)
+    first = cached_industry_model(tmp_path / "a" / "cache", path=train)
+    second = cached_industry_model(tmp_path / "b" / "cache", path=train)
     assert first is not None and second is not None and first is not second
     assert list((tmp_path / "a" / "cache" / "ingest").glob("*.pkl")) and list((tmp_path / "b" / "cache").rglob("*.pkl"))
     texts = ["尼龙66切片熔融保持后发黄，寻求热稳定剂", "高镍正极材料的锂电池储能系统", "抗旱小麦新品种选育",

@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
-from api.cli import main
-from graph.settings import get_settings
+from cli.main import main
 
 
 def test_ingest_command_loads_a_directory_and_reports(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     with (inbox / "enterprises.csv").open("w", encoding="utf-8", newline="") as f:
@@ -23,11 +21,8 @@ def test_ingest_command_loads_a_directory_and_reports(tmp_path, monkeypatch, cap
         w.writerow(["需求名称", "需求描述", "需求单位", "成熟度"])
         w.writerow(["尼龙66切片黄变", "熔融保持后切片发黄", "平煤神马尼龙科技", ""])
         w.writerow(["", "缺名称", "某公司", ""])
-    try:
-        code = main(["ingest", str(inbox), "--no-classify", "-q", "--rejects", str(tmp_path / "rejects"),
-                     "--json", str(tmp_path / "report.json")])
-    finally:
-        get_settings.cache_clear()
+    code = main(["ingest", str(inbox), "--no-classify", "-q", "--rejects", str(tmp_path / "rejects"),
+                 "--json", str(tmp_path / "report.json")])
     out = capsys.readouterr().out
     assert code == 0
     assert "enterprises.csv（企业）：读取 1 行，新建 1" in out

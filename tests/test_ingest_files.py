@@ -121,11 +121,9 @@ def test_a_broken_json_line_is_kept_verbatim_in_the_reject_file(store, tmp_path)
 
 
 def test_a_multi_file_run_loads_every_good_file_and_names_each_bad_one(tmp_path, monkeypatch, capsys):
-    from api.cli import main
-    from graph.settings import get_settings
+    from cli.main import main
 
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a_empty.csv").write_bytes(b"")  # first in the directory
@@ -133,11 +131,8 @@ def test_a_multi_file_run_loads_every_good_file_and_names_each_bad_one(tmp_path,
     (inbox / "c_achievements.csv").write_text(HEADER + "尼龙66热稳定剂,改善黄变,新材料,中试\n", encoding="utf-8")
     single = tmp_path / "needs.csv"
     single.write_text("需求名称,需求描述\n尼龙切片黄变,熔融保持后发黄\n", encoding="utf-8")
-    try:
-        code = main(["ingest", str(inbox), str(tmp_path / "missing.csv"), str(single), "--no-classify", "-q",
-                     "--rejects", str(tmp_path / "rejects"), "--json", str(tmp_path / "report.json")])
-    finally:
-        get_settings.cache_clear()
+    code = main(["ingest", str(inbox), str(tmp_path / "missing.csv"), str(single), "--no-classify", "-q",
+                 "--rejects", str(tmp_path / "rejects"), "--json", str(tmp_path / "report.json")])
     out = capsys.readouterr().out
     assert code == 1
     lines = out.splitlines()

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from graph.model import Achievement, NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.embedders.base import Embedder
 from matcher.embedders.registry import make_embedder, make_embedders
 from matcher.engine import MatchEngine
 from matcher.results import Question
+from matcher.settings import MatcherSettings
 from tests.matcher_world import NEED_NONE, NEED_PA66, background_achievements, build_graph
 
 pytestmark = pytest.mark.all_backends
@@ -35,7 +35,8 @@ def engine(
     """The default engine (both lexical channels, e5-small and USE) over a small real graph."""
     build_graph(store, background_achievements(shared_dir))
     e5, extra = encoders
-    return MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=e5, extra_embedders=extra)
+    return MatchEngine.from_store(store, settings=MatcherSettings(data_dir=tmp_path), embedder=e5,
+                                  extra_embedders=extra)
 
 
 def test_lexical_only_engine_fuses_z_scores_and_still_finds_the_polyamide_achievement(store: GraphStore,
@@ -43,7 +44,7 @@ def test_lexical_only_engine_fuses_z_scores_and_still_finds_the_polyamide_achiev
     from matcher.fusion import ZScoreFusion
 
     build_graph(store, [])
-    engine = MatchEngine.from_store(store, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(store, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     assert isinstance(engine.fusion, ZScoreFusion) and engine.channel_names == ["bm25_words", "char_ngram"]
     result = engine.match_need("n-pa66", k=3, include_weak=True)
     assert result.matches[0].candidate_id == "a-pa66"

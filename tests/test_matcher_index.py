@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph.model import Achievement
-from graph.settings import Settings
+from graph.model import Achievement, Need
 from graph.store import GraphStore
 from matcher.channels.bm25_words import BM25WordsChannel
 from matcher.channels.char_ngram import CharNgramChannel
@@ -24,6 +23,7 @@ from matcher.index.channels import lexical_specs
 from matcher.index.files import write_atomic
 from matcher.index.job import embed_missing
 from matcher.index.vectors import VectorStore
+from matcher.settings import MatcherSettings
 from tests.matcher_world import NEED_PA66, background_achievements, build_graph
 
 TEXTS = [
@@ -45,9 +45,11 @@ class Counting:
         self.name, self.dim = inner.name, inner.dim
         self.vector_key = getattr(inner, "vector_key", inner.name)
         self.passages = 0
+        self.queries = 0
         self.gate: threading.Event | None = None
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.queries += len(texts)
         return self.inner.embed_queries(texts)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -55,6 +57,22 @@ class Counting:
             self.gate.wait(60)
         self.passages += len(texts)
         return self.inner.embed_passages(texts)
+
+
+class CountingRebuildable(Counting):
+    """A counting encoder a worker process can rebuild (from the real encoder's spec)."""
+
+    @property
+    def spec(self) -> str:
+        return self.inner.spec  # type: ignore[attr-defined]
+
+
+class CountingStorable(Counting):
+    """A counting encoder whose query vectors the embedding job may store (the real encoder's query key)."""
+
+    @property
+    def query_key(self) -> str:
+        return self.inner.query_key  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +161,40 @@ def test_embedding_job_resumes_where_it_stopped(tmp_path: Path, use_m3: Embedder
     np.testing.assert_allclose(store.get(digests), use_m3.embed_passages(TEXTS), atol=1e-5)
 
 
+def test_embedding_job_in_worker_processes_stores_the_rows_the_encoder_makes_in_process(
+    tmp_path: Path, use_m3: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matcher.index import job
+    from matcher.index.dense import FullVectors
+
+    monkeypatch.setattr(job, "MIN_PASSAGES", 1)  # a job this small would otherwise stay in process
+    counting = CountingRebuildable(use_m3)
+    texts = TEXTS * 3 + [t[::-1] for t in TEXTS]  # more pieces than workers, texts seen twice encoded once
+    digests = [f"{abs(hash(t)):040x}" for t in texts]
+    store = VectorStore(tmp_path, counting.vector_key, counting.dim)
+    seen = []
+    assert embed_missing(store, FullVectors(counting), digests, lambda i: texts[i], threading.Event(),
+                         lambda p: seen.append(p.done), chunk=8, workers=2)
+    assert counting.passages == 0  # every row came from the workers
+    assert seen[-1] == len(set(texts))
+    np.testing.assert_allclose(store.get(digests), use_m3.embed_passages(texts), atol=1e-5)  # batch shapes differ
+
+
+def test_an_encoder_a_worker_cannot_rebuild_is_encoded_in_process(tmp_path: Path, use_m3: Embedder,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from matcher.index import job
+    from matcher.index.dense import FullVectors
+    from matcher.index.encoder_pool import PoolableEmbedder
+
+    monkeypatch.setattr(job, "MIN_PASSAGES", 1)
+    counting = Counting(use_m3)
+    assert isinstance(use_m3, PoolableEmbedder) and not isinstance(counting, PoolableEmbedder)
+    store = VectorStore(tmp_path, counting.vector_key, counting.dim)
+    digests = [f"{i:040x}" for i in range(len(TEXTS))]
+    assert embed_missing(store, FullVectors(counting), digests, lambda i: TEXTS[i], workers=2)
+    assert counting.passages == len(TEXTS)
+
+
 @pytest.fixture()
 def world(store: GraphStore, shared_dir: Path) -> GraphStore:
     build_graph(store, background_achievements(shared_dir, 40))
@@ -156,7 +208,7 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
 
     for module in (dense, generation):  # the small world's rows count as a large block: projected and persisted
         monkeypatch.setattr(module, "COARSE_FROM", 10)
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     first = Counting(use_m3)
     engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
     before = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
@@ -190,10 +242,63 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
         again.close()
 
 
+def test_a_posted_need_is_answered_from_its_query_vector_stored_ahead_and_free_text_is_encoded(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    settings = MatcherSettings(data_dir=tmp_path)
+    first = CountingStorable(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
+    try:
+        assert engine.keeper.embed_need_queries()  # what the embedding job does after the passages
+        assert not engine.keeper.need_queries_missing()
+        n_needs = len(engine.snapshot.needs)
+        assert first.queries >= n_needs > 0
+        encoded = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
+    finally:
+        engine.close()
+    second = CountingStorable(use_m3)
+    again = MatchEngine.from_store(world, settings=settings, embedder=second, extra_embedders=[])
+    try:
+        stored = again.match_need(NEED_PA66.id, k=3, include_weak=True)
+        assert second.queries == 0 and "dense" in stored.channels  # nothing encoded on the request path
+        assert [(m.candidate_id, m.confidence) for m in stored.matches] == [
+            (m.candidate_id, m.confidence) for m in encoded.matches]
+        again.match_need(Need(id="n-unposted", name="卤水提锂", description="从井矿盐卤水中提取碳酸锂"), k=3,
+                         include_weak=True)
+        assert second.queries == 1  # a text no need holds is encoded as before
+    finally:
+        again.close()
+
+
+def test_needs_matched_in_a_batch_read_the_stored_query_vectors_and_match_as_each_alone(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    settings = MatcherSettings(data_dir=tmp_path)
+    first = CountingStorable(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
+    try:
+        assert engine.keeper.embed_need_queries()
+    finally:
+        engine.close()
+    unposted = [Need(id="n-lithium", name="卤水提锂", description="从井矿盐卤水中提取碳酸锂"),
+                Need(id="n-hydrogen", name="焦炉煤气制氢", description="焦炉煤气变压吸附提纯氢气，供加氢站")]
+    counting = CountingStorable(use_m3)
+    again = MatchEngine.from_store(world, settings=settings, embedder=counting, extra_embedders=[])
+    try:
+        together = again.match_needs([NEED_PA66.id, *unposted], k=3, include_weak=True)
+        assert counting.queries == len(unposted)  # the posted need's vector read from the store, not encoded
+        assert "dense" in together[NEED_PA66.id].channels
+        for need in (NEED_PA66.id, *unposted):  # the very results a lone match gives, dense scores included
+            alone = again.match_need(need, k=3, include_weak=True, explain=False)
+            assert together[need if isinstance(need, str) else need.id] == alone
+    finally:
+        again.close()
+
+
 def test_a_restart_reindexes_and_embeds_only_what_changed_in_the_graph(
     world: GraphStore, tmp_path: Path, use_m3: Embedder
 ) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     MatchEngine.from_store(world, settings=settings, embedder=Counting(use_m3), extra_embedders=[]).close()
     world.upsert_nodes([Achievement(id="a-new", name="卤水提锂新工艺",
                                     description="从井矿盐卤水中提取碳酸锂的膜分离工艺")])
@@ -211,7 +316,7 @@ def test_lexical_channels_answer_while_the_dense_rows_are_computed(
 ) -> None:
     counting = Counting(use_m3)
     counting.gate = threading.Event()  # the embedding job waits until released
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=counting,
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=counting,
                                     extra_embedders=[], wait=False)
     try:
         early = engine.match_need(NEED_PA66.id, k=3, include_weak=True)
@@ -227,7 +332,7 @@ def test_lexical_channels_answer_while_the_dense_rows_are_computed(
 
 
 def test_a_reader_keeps_its_snapshot_while_an_edit_is_swapped_in(world: GraphStore, tmp_path: Path) -> None:
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     try:
         held = engine.snapshot
         engine.upsert_achievement(Achievement(id="a-pa66", name="改写后的成果", description="与尼龙无关的软件系统"))
@@ -241,7 +346,7 @@ def test_a_reader_keeps_its_snapshot_while_an_edit_is_swapped_in(world: GraphSto
 def test_a_second_process_on_the_same_indexes_sees_an_edit_made_by_the_first(
     world: GraphStore, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = MatcherSettings(data_dir=tmp_path)
     writer = MatchEngine.from_store(world, settings=settings, embedder=None)
     follower = MatchEngine.from_store(world, settings=settings, embedder=None)
     try:
@@ -259,7 +364,7 @@ def test_a_second_process_on_the_same_indexes_sees_an_edit_made_by_the_first(
 
 
 def test_worker_processes_share_the_index_pages(world: GraphStore, tmp_path: Path) -> None:
-    engine = MatchEngine.from_store(world, settings=Settings(data_dir=tmp_path), embedder=None)
+    engine = MatchEngine.from_store(world, settings=MatcherSettings(data_dir=tmp_path), embedder=None)
     try:
         rows = engine.achievements.lexical[1].base.rows
         assert isinstance(rows, np.memmap) and not rows.flags.writeable

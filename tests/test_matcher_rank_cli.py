@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from cli.main import main
 from tests.matcher_world import ACHIEVEMENTS, NEED_NONE, NEED_PA66
 
 

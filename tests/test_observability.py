@@ -29,13 +29,24 @@ def test_readiness_waits_for_the_matcher_and_liveness_does_not(api):
         assert waiting.status_code == 503 and waiting.json()["checks"]["matcher"]["ok"] is False
         assert waiting.json()["checks"]["graph"]["ok"] is True
     api.app.state.engine_provider()
-    ready = api.client.get("/readyz")
+    ready = api.client.get("/readyz", headers=api.world.headers("admin"))
     assert ready.status_code == 200 and ready.json()["checks"]["matcher"]["documents"]["achievements"] == 3
+
+
+@pytest.mark.parametrize("who", [None, "nylon", "broker", "a forged key"])
+def test_readiness_tells_an_outsider_or_a_user_only_whether_it_is_ready(api, who):
+    api.app.state.engine_provider()
+    headers = {} if who is None else {"X-API-Key": "tm_forged"} if who == "a forged key" else api.world.headers(who)
+    resp = api.client.get("/readyz", headers=headers)
+    assert resp.status_code == 200
+    assert resp.json() == {"ready": True, "checks": {"graph": {"ok": True}, "matcher": {"ok": True}}}
+    proxied = api.client.get("/readyz", headers={**headers, "X-Forwarded-For": "203.0.113.9"})
+    assert "documents" not in proxied.text
 
 
 def test_readiness_says_so_when_the_graph_does_not_answer(api, monkeypatch):
     monkeypatch.setattr(api.app.state.store, "ping", lambda: False)
-    resp = api.client.get("/readyz")
+    resp = api.client.get("/readyz", headers=api.world.headers("bureau"))
     assert resp.status_code == 503 and resp.json()["checks"]["graph"] == {"ok": False, "detail": "图数据库无响应"}
     assert "techmatch_graph_up 0.0" in api.client.get("/metrics").text
 
@@ -93,10 +104,12 @@ def test_an_engine_missing_a_third_party_module_is_reported_by_readiness_and_by_
     app = make_api(api.store, tmp_path)
     with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="api.app"):
         matches = client.get("/api/needs/need-pub/matches", headers=api.world.headers("nylon"))
-        ready = client.get("/readyz")
+        ready = client.get("/readyz", headers=api.world.headers("admin"))
+        outsider = client.get("/readyz")
     assert matches.status_code == 503 and "torch" in matches.json()["detail"]
     assert ready.status_code == 503 and ready.json()["checks"]["matcher"]["ok"] is False
     assert "缺少第三方模块 torch" in ready.json()["checks"]["matcher"]["detail"]
+    assert outsider.status_code == 503 and "torch" not in outsider.text
     assert any("torch" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from graph.model import Verdict
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.engine import MatchEngine
 from matcher.recalibration import MIN_VERDICTS, load_fitted
+from matcher.settings import MatcherSettings
 from tests.matcher_world import background_achievements, build_graph
 
 pytestmark = pytest.mark.all_backends
 
 
 def _lexical(store: GraphStore, data_dir: Path) -> MatchEngine:
-    return MatchEngine.from_store(store, settings=Settings(data_dir=data_dir), embedder=None)
+    return MatchEngine.from_store(store, settings=MatcherSettings(data_dir=data_dir), embedder=None)
 
 
 def _judge(engine: MatchEngine, need_id: str, accept_top: int, per_need: int) -> None:

@@ -251,9 +251,9 @@ def test_every_answer_carries_the_security_headers_and_nothing_personal_is_cache
 
 def test_cookies_are_secure_and_hsts_is_sent_when_served_over_https(_session_store, tmp_path):
     from api.app import create_app
-    from graph.settings import Settings
+    from api.config import ApiSettings
 
-    app = create_app(Settings(data_dir=tmp_path, session_secret="s", embedder="none", cookie_secure=True),
+    app = create_app(ApiSettings(data_dir=tmp_path, session_secret="s", embedder="none", cookie_secure=True),
                      store=_session_store)
     with TestClient(app, base_url="https://testserver") as client:
         form = client.get("/login")
@@ -265,9 +265,9 @@ def test_cookies_are_secure_and_hsts_is_sent_when_served_over_https(_session_sto
 
 def test_service_secret_is_generated_once_owner_only_and_shared_by_workers(tmp_path):
     from api.app import service_secret
-    from graph.settings import Settings
+    from api.config import ApiSettings
 
-    settings = Settings(data_dir=tmp_path / "d")
+    settings = ApiSettings(data_dir=tmp_path / "d")
     first = service_secret(settings)
     assert service_secret(settings) == first and len(first) >= 32
     path = tmp_path / "d" / "session-secret"

@@ -6,22 +6,17 @@ import socket
 
 import pytest
 
-from api.cli import main
-from api.commands.serve import PortUnavailableError, check_port
-from graph.settings import get_settings
+from cli.commands.serve import PortUnavailableError, check_port
+from cli.main import main
 
 
 def test_serve_on_a_taken_port_fails_with_one_line_naming_the_port(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        try:
-            code = main(["serve", "--host", "127.0.0.1", "--port", str(port), "--no-demo"])
-        finally:
-            get_settings.cache_clear()
+        code = main(["serve", "--host", "127.0.0.1", "--port", str(port), "--no-demo"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "serving" not in out and out == ""

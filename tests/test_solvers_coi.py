@@ -68,15 +68,12 @@ def test_candidate_that_is_the_owner_itself_is_removed(store):
 
 
 def test_policy_from_settings_chooses_rules_and_window(store, monkeypatch):
-    from graph.settings import get_settings
+    from api.config import load_settings
 
     challenge = build_world(store)
     monkeypatch.setenv("TECHMATCH_COI_RULES", "recent_collaboration")
     monkeypatch.setenv("TECHMATCH_COI_WINDOW_YEARS", "50")
-    get_settings.cache_clear()
-    try:
-        found = check_conflicts(store, challenge, [_talent("t-collab-old"), _talent("t-best")])
-    finally:
-        get_settings.cache_clear()
+    policy = ConflictPolicy.from_settings(load_settings())  # what the service and the CLI do at start
+    found = check_conflicts(store, challenge, [_talent("t-collab-old"), _talent("t-best")], policy)
     # the 2015 collaboration is inside a 50-year window; the shareholding rule is switched off
     assert set(found) == {"Talent:t-collab-old"}

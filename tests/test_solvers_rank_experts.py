@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from api.cli import main
-from graph.settings import get_settings
+from cli.main import main
 from matcher.channels.char_ngram import CharNgramChannel
 from matcher.solvers.expertise import (
     ExpertiseIndex,
@@ -38,16 +37,12 @@ def _write(path, rows, extra=()):
 @pytest.mark.parametrize("scorer", ["lexical", "combined"])
 def test_rank_experts_command_writes_a_run_and_reports_bad_lines(tmp_path, capsys, monkeypatch, scorer):
     monkeypatch.setenv("TECHMATCH_DATA_DIR", str(tmp_path / "data"))  # the vector cache goes there
-    get_settings.cache_clear()
     works, queries, out = tmp_path / "w.jsonl", tmp_path / "q.jsonl", tmp_path / "run.tsv"
     _write(works, WORKS, extra=["{not json", json.dumps({"expert_id": "", "title": "无主"})])
     _write(queries, [{"id": "q1", "text": "尼龙66热稳定剂"}, {"id": "q2", "text": "瓦斯抽采钻孔"}],
            extra=[json.dumps({"id": "q3"})])
-    try:
-        code = main(["rank", "experts", "--works", str(works), "--queries", str(queries), "--top", "2",
-                     "--output", str(out), "--scorer", scorer])
-    finally:
-        get_settings.cache_clear()
+    code = main(["rank", "experts", "--works", str(works), "--queries", str(queries), "--top", "2",
+                 "--output", str(out), "--scorer", scorer])
     assert code == 0
     lines = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(q, e, r) for q, e, r, _ in lines if r == "1"] == [("q1", "e1", "1"), ("q2", "e2", "1")]

@@ -27,7 +27,7 @@ from serve_world import ROOT, alive, run_cli, serve_env, server_pid, start_serve
 
 from graph.exceptions import GraphServerExitedError
 from graph.server import free_port
-from graph.settings import Settings
+from graph.settings import GraphSettings
 
 RESTARTING = "图数据库服务暂时不可用，正在自动重启……"
 
@@ -119,7 +119,7 @@ def test_an_acknowledged_need_survives_a_kill_of_both_processes(backend, tmp_pat
 
 def test_a_commands_own_server_dying_fails_it_at_once_with_one_line(backend, tmp_path):
     data_dir = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "demo", "load"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "demo", "load"], cwd=ROOT,
                             env=serve_env(data_dir, backend), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     info = wait_until(lambda: (data_dir / "server.json").exists(), timeout=180, every=0.02)
     assert info, "the command's server never came up"
@@ -139,7 +139,7 @@ def test_the_supervisor_gives_up_after_its_attempts_and_says_so(tmp_path, backen
     from graph.server import embedded_server
     from graph.supervisor import GAVE_UP, supervised_store
 
-    settings = Settings(data_dir=tmp_path / "data", local_graph=backend, embedded_heap_mb=512,
+    settings = GraphSettings(data_dir=tmp_path / "data", local_graph=backend, embedded_heap_mb=512,
                         graph_restart_attempts=2, graph_restart_backoff_s=0.1)
     with caplog.at_level(logging.INFO, logger="graph.supervisor"), \
             supervised_store(settings, setup_schema=False) as (store, supervisor):
@@ -165,7 +165,7 @@ def test_a_store_marked_down_fails_at_once_even_inside_retries(tmp_path):
 
     port = free_port()  # nothing listens there: every try is refused and retried
     store = connect(f"bolt://127.0.0.1:{port}", "u", "p", None,
-                    settings=Settings(data_dir=tmp_path, graph_retry_time_s=30, graph_retry_delay_s=0.5))
+                    settings=GraphSettings(data_dir=tmp_path, graph_retry_time_s=30, graph_retry_delay_s=0.5))
     error = GraphServerExitedError(-9, "/x/server.log", "last words")
     threading.Timer(0.5, store.mark_down, args=(error,)).start()
     started = time.monotonic()

@@ -275,14 +275,15 @@ def move(request: Request, challenge_id: str, status: str = Form(..., max_length
 
 def _desk(request: Request, me: Principal, challenge: Challenge, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
-    from api.routes.matching import solver_index
+    from api.routes.matching import conflict_policy, solver_index
     from matcher.solvers.coi import check_conflicts
     from matcher.solvers.refs import SolverRef
 
     authorize(me, Resource.CHALLENGE_SOLVERS, Act.READ)
     store = request.app.state.store
     index = solver_index(request)
-    advice = recommend_teams(store, challenge, index)
+    policy = conflict_policy(request)
+    advice = recommend_teams(store, challenge, index, policy=policy)
     team_charts = [svg.coverage_chart(t.fit.competences, f"第 {t.rank} 队的能力覆盖") for t in advice.teams]
     apps = applications_for(store, challenge.id)
     fits = {a.id: application_fit(store, challenge, a, index) for a in apps}
@@ -290,7 +291,7 @@ def _desk(request: Request, me: Principal, challenge: Challenge, error: str | No
     for a in apps:
         refs = [SolverRef(label=NodeLabel.TALENT, id=t) for t in [a.lead_id, *a.member_ids] if t]
         refs.append(SolverRef(label=NodeLabel(a.applicant_label), id=a.applicant_id))
-        found = check_conflicts(store, challenge, refs)
+        found = check_conflicts(store, challenge, refs, policy)
         names = {**names_by_id(store, NodeLabel.TALENT, [r.id for r in refs]),
                  **names_by_id(store, NodeLabel(a.applicant_label), [a.applicant_id])}
         app_conflicts[a.id] = [f"{names.get(c.candidate.id, '')}：{c.reason}" for cs in found.values() for c in cs]

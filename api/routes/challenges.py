@@ -172,11 +172,11 @@ def move_challenge(challenge_id: str, body: StatusIn, store: Store,
 def challenge_teams(request: Request, challenge_id: str, n: int = Query(3, ge=1, le=10),
                     *, store: Store, principal: Principal = Depends(SOLVER_READERS)
                     ) -> TeamAdvice:
-    from api.routes.matching import solver_index
+    from api.routes.matching import conflict_policy, solver_index
     from bureau.challenges import recommend_teams
 
     challenge = readable_challenge(store, principal, challenge_id)
-    return recommend_teams(store, challenge, solver_index(request), n_teams=n)
+    return recommend_teams(store, challenge, solver_index(request), n_teams=n, policy=conflict_policy(request))
 
 
 class ApplicationIn(BaseModel):

@@ -110,11 +110,19 @@ def solver_index(request: Request) -> Any:
     with _SOLVER_LOCK:
         index = getattr(request.app.state, "solver_index", None)
         if index is None:
-            # the dense scorer only where an encoder is configured; build_channels reads the global settings
-            scorer = "lexical" if request.app.state.settings.embedder == "none" else "combined"
-            index = SolverIndex.build(request.app.state.store, scorer=scorer)
+            # the dense scorer only where an encoder is configured
+            settings = request.app.state.settings
+            scorer = "lexical" if settings.embedder == "none" else "combined"
+            index = SolverIndex.build(request.app.state.store, scorer=scorer, settings=settings)
             request.app.state.solver_index = index
     return index
+
+
+def conflict_policy(request: Request) -> Any:
+    """The 回避 rules the settings configure."""
+    from matcher.solvers.coi import ConflictPolicy
+
+    return ConflictPolicy.from_settings(request.app.state.settings)
 
 
 class SolverOut(BaseModel):
@@ -144,7 +152,7 @@ def rank_challenge_solvers(request: Request, challenge_id: str, k: int) -> Solve
     store = request.app.state.store
     challenge = store.require_node(NodeLabel.CHALLENGE, challenge_id)
     assert isinstance(challenge, Challenge)
-    ranking = rank_solvers(store, challenge, k=k, index=solver_index(request))
+    ranking = rank_solvers(store, challenge, k=k, index=solver_index(request), policy=conflict_policy(request))
     return SolverRankingOut(challenge_id=challenge_id, solvers=[_solver_out(m) for m in ranking.matches],
                             removed=[_solver_out(m) for m in ranking.removed])
 

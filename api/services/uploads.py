@@ -41,7 +41,7 @@ def chain_placer(state: State) -> ChainPlacer:
     """One chain placer per app: uploads are placed on chain segments like the ingest command's rows."""
     placer = getattr(state, "chain_placer", None)
     if placer is None:
-        placer = state.chain_placer = default_placer(state.settings)
+        placer = state.chain_placer = default_placer()
     return placer
 
 

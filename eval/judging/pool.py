@@ -92,12 +92,11 @@ def split(pool_ids: list[str]) -> list[tuple[str, str, int]]:
 
 
 def load(shared: Path) -> tuple[list, list[dict], list[str], dict[str, dict]]:
-    from api.commands.rank_needs import _clean
-    from ingest.zhibei import achievement_from_record
+    from ingest.zhibei import achievement_from_record, clean_record
 
     ach_records = [json.loads(line) for line in (shared / "data/zhibei/achievements_dedup.jsonl").open(
         encoding="utf-8") if line.strip()]
-    achs = [achievement_from_record(_clean(r)) for r in ach_records]
+    achs = [achievement_from_record(clean_record(r)) for r in ach_records]
     pool_ids = [x.strip() for x in (shared / "eval/judging_pool_need_ids.txt").open(encoding="utf-8") if x.strip()]
     wanted = set(pool_ids)
     needs = {}
@@ -119,12 +118,12 @@ def top(ids: list[str], s: np.ndarray, k: int, positive_only: bool) -> list[tupl
 
 def channel_runs(achs: list, needs: dict[str, dict], pool_ids: list[str]) -> dict[str, dict[str, list]]:
     """Top RUN_DEPTH of each single channel and of RRF over the three simple ones, per need."""
-    from api.commands.rank_needs import _clean
-    from ingest.zhibei import need_from_record
+    from api.config import load_settings
+    from ingest.zhibei import clean_record, need_from_record
     from matcher.engine import MatchEngine
     from matcher.fusion import RRFFusion
 
-    engine = MatchEngine(None, embedder="settings", extra_embedders="settings")
+    engine = MatchEngine(None, load_settings(), embedder="settings", extra_embedders="settings")
     t0 = time.perf_counter()
     engine.index_achievements(achs, rebuild=True)  # dense vectors from the cache under data_dir/cache
     log(f"index built in {time.perf_counter() - t0:.0f}s; channels {engine.channel_names}")
@@ -134,7 +133,7 @@ def channel_runs(achs: list, needs: dict[str, dict], pool_ids: list[str]) -> dic
     runs: dict[str, dict[str, list]] = {r: {} for r in RANKERS if r != "pipeline"}
     t0 = time.perf_counter()
     for n, nid in enumerate(pool_ids, start=1):
-        need = need_from_record(_clean(needs[nid]))
+        need = need_from_record(clean_record(needs[nid]))
         scores = index.channel_scores(need.text)
         for ch, ranker in CHANNEL_RANKER.items():
             runs[ranker][nid] = top(ids, scores[ch], RUN_DEPTH, ranker in LEXICAL)
@@ -151,7 +150,7 @@ def pipeline_run(shared: Path, needs: dict[str, dict], pool_ids: list[str], out:
         for nid in pool_ids:
             fh.write(json.dumps(needs[nid], ensure_ascii=False) + "\n")
     run_file = out / "runs" / "pipeline.raw.tsv"
-    cmd = [sys.executable, "-m", "api.cli", "rank", "needs", "--achievements",
+    cmd = [sys.executable, "-m", "cli", "rank", "needs", "--achievements",
            str(shared / "data/zhibei/achievements_dedup.jsonl"), "--needs", str(needs_file),
            "--top", str(RUN_DEPTH), "--output", str(run_file)]
     subprocess.run(cmd, check=True, cwd=ROOT)

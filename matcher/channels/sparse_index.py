@@ -305,6 +305,11 @@ class SparseTermIndex:
             inverse = self._inverse = {c: t for t, c in self.vocab.items()}
         return {inverse[c] for c in self._counts_at(pos)}
 
+    def matrix_nbytes(self) -> int:
+        """Bytes of the two main matrices (the raw counts and their weighted copy), arrays only: the memory
+        the in-memory index holds for its documents (rows added since the last compaction not counted)."""
+        return sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (self._main, self._main_counts))
+
 
 class SparseChannel:
     """A :class:`~matcher.channels.base.Channel` backed by one :class:`SparseTermIndex`."""

@@ -51,6 +51,16 @@ class E5SmallEmbedder:
         self._model = None
 
     @property
+    def spec(self) -> str:
+        """How the settings name this encoder (``make_embedder(spec)`` rebuilds it, e.g. in a worker process)."""
+        return f"{self.name}@{self.max_chars}"
+
+    @property
+    def query_key(self) -> str:
+        """Identity of this encoder's query vectors (they read the first ``max_query_chars`` of a query)."""
+        return f"{self.name}-query@{self.max_query_chars}"
+
+    @property
     def vector_key(self) -> str:
         """Identity of the passage rows: the stored rows of one passage length are never mixed with another's."""
         return self.name if self.max_chars == FULL_CHARS else f"{self.name}@{self.max_chars}"

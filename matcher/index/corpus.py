@@ -112,8 +112,9 @@ class CorpusIndex:
         return out
 
     def channel_scores_many(self, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
-        """:meth:`channel_scores` of many queries (a batch job): each dense channel's query vectors encoded in one
-        batch; the lexical scores are the ones :meth:`channel_scores` gives."""
+        """:meth:`channel_scores` of many queries (a batch job), the same scores: each dense channel's query
+        vectors read or encoded together (:meth:`~matcher.index.queries.QueryEncoder.vectors`: stored ones read
+        first, the rest encoded as a lone query is), then scored one query at a time."""
         live = self.docs.live
         whole = len(live) == self.docs.n_rows
         out: list[dict[str, np.ndarray]] = [{} for _ in texts]
@@ -134,7 +135,7 @@ class CorpusIndex:
         """:meth:`query` of many queries (see :meth:`channel_scores_many`)."""
         out = []
         for raw in self.channel_scores_many(texts):
-            f = fusion if hasattr(fusion, "combine") else fusion(list(raw))
+            f = fusion if isinstance(fusion, Fusion) else fusion(list(raw))
             fused = f.combine(raw)
             out.append(QueryScores(fused.score, fused.z, raw, fused.parts))
         return out
@@ -143,7 +144,7 @@ class CorpusIndex:
         """Every live document's fused score, and each channel's z-score, raw score and share of the fused score.
         ``fusion`` may be chosen by the answering channels' names."""
         raw = self.channel_scores(text)
-        f = fusion if hasattr(fusion, "combine") else fusion(list(raw))
+        f = fusion if isinstance(fusion, Fusion) else fusion(list(raw))
         fused = f.combine(raw)
         return QueryScores(fused.score, fused.z, raw, fused.parts)
 

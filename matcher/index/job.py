@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.index.dense import RowEncoding
+from matcher.index.dense import FullVectors, RowEncoding
+from matcher.index.encoder_pool import MIN_PASSAGES, EncoderPool, PoolableEmbedder, PooledVectors
+from matcher.index.queries import QueryVectors
 from matcher.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,11 @@ def embed_missing(
     progress: Callable[[JobProgress], None] | None = None,
     what: str = "",
     chunk: int = CHUNK,
+    workers: int = 1,
 ) -> bool:
     """Encode every document whose digest has no row yet (``text_of(i)`` gives document i's text).
-    True when every row is there, False when stopped first."""
+    True when every row is there, False when stopped first. With ``workers`` > 1 a large job is encoded by
+    that many worker processes (:mod:`matcher.index.encoder_pool`) when the encoder can be rebuilt in one."""
     todo = store.missing(digests)
     seen: set[str] = set()
     unique = []
@@ -74,6 +78,25 @@ def embed_missing(
         if digests[i] not in seen:
             seen.add(digests[i])
             unique.append(i)
+    embedder = encoding.embedder if isinstance(encoding, FullVectors | QueryVectors) else None
+    if workers > 1 and len(unique) >= MIN_PASSAGES and isinstance(embedder, PoolableEmbedder):
+        with EncoderPool(embedder.spec, workers) as pool:
+            pooled = PooledVectors(encoding.key, encoding.dim, pool, queries=isinstance(encoding, QueryVectors))
+            return _encode_chunks(store, pooled, digests, unique, text_of, stop, progress, what, chunk)
+    return _encode_chunks(store, encoding, digests, unique, text_of, stop, progress, what, chunk)
+
+
+def _encode_chunks(
+    store: VectorStore,
+    encoding: RowEncoding,
+    digests: Sequence[str],
+    unique: list[int],
+    text_of: Callable[[int], str],
+    stop: threading.Event | None,
+    progress: Callable[[JobProgress], None] | None,
+    what: str,
+    chunk: int,
+) -> bool:
     state = JobProgress(what or encoding.key, total=len(unique), started=time.monotonic())
     for start in range(0, len(unique), chunk):
         if stop is not None and stop.is_set():

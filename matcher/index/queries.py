@@ -1,4 +1,5 @@
-"""Query vectors of one dense encoder: encoded outside any lock, shared by concurrent requests, remembered.
+"""Query vectors of one dense encoder: encoded outside any lock, shared by concurrent requests, remembered, and
+for posted needs computed ahead by the embedding job (:class:`QueryVectors`) and read from the vector store.
 
 A request encodes its query on the caller's thread (or on this encoder's worker thread when prefetched while
 the lexical channels score). Nothing here holds a lock while encoding: the small lock only guards the LRU
@@ -10,14 +11,40 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from matcher.embedders.base import Embedder
+from matcher.index.docs import text_digest
+from matcher.index.vectors import VectorStore
 
 #: query vectors kept per encoder (384 floats each: 256 of them are 400 kB)
 QUERY_CACHE_SIZE = 256
+
+
+@runtime_checkable
+class StorableQueries(Protocol):
+    """An encoder whose query vectors can be computed ahead and stored: ``query_key`` names the encoder and how
+    much of a query it reads, so stored vectors are the ones a request would compute."""
+
+    @property
+    def query_key(self) -> str: ...
+
+
+class QueryVectors:
+    """A :class:`~matcher.index.dense.RowEncoding` of queries: what the embedding job stores for every posted
+    need, so that a need's page never encodes on the request path."""
+
+    def __init__(self, embedder: Embedder, key: str) -> None:
+        self.embedder, self.key, self.dim = embedder, key, embedder.dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.asarray(self.embedder.embed_queries([t or "" for t in texts]), dtype=np.float32)
 
 
 class QueryEncoder:
@@ -28,14 +55,22 @@ class QueryEncoder:
         self._pending: dict[str, Future[np.ndarray]] = {}
         self._lock = threading.Lock()
         self._worker: ThreadPoolExecutor | None = None
+        #: vectors computed ahead for stored texts (posted needs), read before encoding
+        self.stored: VectorStore | None = None
         self.hits = 0
         self.misses = 0
+        self.stored_hits = 0
 
     @property
     def name(self) -> str:
         return self.embedder.name
 
     def _encode(self, text: str) -> np.ndarray:
+        if self.stored is not None:
+            row = self.stored.lookup(text_digest(text))
+            if row is not None:
+                self.stored_hits += 1
+                return row
         return np.asarray(self.embedder.embed_queries([text])[0], dtype=np.float32)
 
     def prefetch(self, text: str) -> None:
@@ -82,15 +117,15 @@ class QueryEncoder:
         return vec
 
     def vectors(self, texts: list[str]) -> np.ndarray:
-        """Many queries' vectors (a batch job's): the remembered ones read, the rest encoded in one call to the
-        encoder and not remembered (a batch would push every request's vectors out). A vector encoded in a batch
-        may differ from the lone encoding in its last bits (padding); the lexical channels are exact either way."""
+        """Many queries' vectors (a batch job's): each the vector :meth:`vector` gives it (remembered, stored ahead,
+        or encoded alone), the ones encoded now not remembered (a batch would push every request's vectors out).
+        Encoded one text at a time: an encoder's batch may differ from its lone encoding in the last bits
+        (padding), and a need's matches must not depend on whether it was matched alone or in a batch."""
         texts = [t or "" for t in texts]
         with self._lock:
             known = {t: self._cache[t] for t in texts if t in self._cache}
-        todo = list(dict.fromkeys(t for t in texts if t not in known))
-        if todo:
-            known.update(zip(todo, np.asarray(self.embedder.embed_queries(todo), dtype=np.float32), strict=True))
+        for text in dict.fromkeys(t for t in texts if t not in known):
+            known[text] = self._encode(text)
         return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
     def clear(self) -> None:

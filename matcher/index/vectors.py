@@ -37,11 +37,13 @@ class VectorStore:
         self._where: np.ndarray | None = None  # (chunk, row) of each sorted digest
         self._names: list[str] = []
         self._chunks: dict[int, np.ndarray] = {}
+        self._listed_mtime = -1  # the directory's mtime when its chunks were last listed
 
     def _chunk_names(self) -> list[str]:
         return sorted(p.name[: -len(".keys.npy")] for p in self.dir.glob("chunk-*.keys.npy"))
 
     def _load_index(self) -> None:
+        self._listed_mtime = self._dir_mtime()
         keys, where = [], []
         self._names = self._chunk_names()
         self._chunks = {}
@@ -106,6 +108,25 @@ class VectorStore:
             save_array(self.dir / f"{name}.rows.npy", rows)
             save_array(self.dir / f"{name}.keys.npy", np.asarray(digests, dtype=DIGEST_DTYPE))
             self._keys = None  # re-read on the next lookup
+
+    def _dir_mtime(self) -> int:
+        try:
+            return self.dir.stat().st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
+    def lookup(self, digest: str) -> np.ndarray | None:
+        """The row of one digest, or None; on a miss the chunk list is read again if another process has added
+        chunks since (a directory's mtime changes when a file is created in it: one stat)."""
+        for attempt in (0, 1):
+            i = int(self.find([digest])[0])
+            if i >= 0:
+                return self.get([digest])[0]
+            with self._lock:
+                if attempt or self._dir_mtime() == self._listed_mtime:
+                    return None
+                self._keys = None
+        return None
 
     def __len__(self) -> int:
         self.find([])

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.settings import get_settings
 from matcher.index.files import read_json, write_bytes
 
 #: key terms kept per text, best first (a view asks for fewer: the first ones are the same)
@@ -30,6 +29,13 @@ KEYWORDS = 16
 
 _MEMO: dict[str, tuple[int, dict[str, list[list[str]]]]] = {}
 _LOCK = threading.Lock()
+
+
+def clear_memo() -> None:
+    """Forget the word files read so far: the next :class:`StoredWords` lookup reads its file from disk, as a
+    fresh process would (a benchmark timing a first view)."""
+    with _LOCK:
+        _MEMO.clear()
 
 
 @dataclass(frozen=True)
@@ -49,17 +55,18 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def words_root(data_dir: Path | None = None) -> Path:
-    return Path(data_dir or get_settings().data_dir) / "index" / "words"
+def words_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "index" / "words"
 
 
 class StoredWords:
     """The words and key terms of texts, from the file when known, else analysed now and added to it."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path) -> None:
+        """``root``: the folder of the kept words (:func:`words_root` of the data directory)."""
         from matcher.index.channels import vocabulary_digest
 
-        self.root = Path(root) if root is not None else words_root()
+        self.root = Path(root)
         self.path = self.root / f"{vocabulary_digest()}.json"
 
     def _entries(self) -> dict[str, list[list[str]]]:
@@ -111,4 +118,4 @@ class StoredWords:
         _MEMO[str(self.path)] = (self.path.stat().st_mtime_ns, entries)
 
 
-__all__ = ["KEYWORDS", "Analysed", "StoredWords", "analyse", "text_digest", "words_root"]
+__all__ = ["KEYWORDS", "Analysed", "StoredWords", "analyse", "clear_memo", "text_digest", "words_root"]

@@ -26,17 +26,12 @@ from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
 from matcher.index.dense import DenseIndex
-from matcher.questions.common import (
-    GAP_WINDOW,
-    REVERSE_POOL,
-    Asker,
-    channel_features,
-    graph_delta,
-    graph_features,
-    make_result,
-)
+from matcher.index.lexical import LexicalIndex
+from matcher.questions.common import Asker, channel_scores, graph_delta, graph_features, make_result
 from matcher.questions.supply import TERMS_CHANNEL, find_need
 from matcher.results import Match, MatchResult, Question
+from matcher.scores import ConfidenceInputs, MatchFeatures
+from matcher.tuning import GAP_WINDOW, REVERSE_POOL
 from matcher.upkeep import Snapshot
 
 
@@ -51,19 +46,17 @@ def find_achievement(asker: Asker, snap: Snapshot, achievement_id: str) -> Achie
     raise NotFoundError(NodeLabel.ACHIEVEMENT.value, achievement_id)
 
 
-def standing(asker: Asker, snap: Snapshot, query_text: str, achievement_id: str) -> dict[str, float]:
-    """How an achievement stands in the whole achievement corpus for a query text: its fused score,
-    per-channel z and raw scores, and each channel's share of the fused score (``_c_<channel>``)."""
+def standing(asker: Asker, snap: Snapshot, query_text: str, achievement_id: str) -> MatchFeatures | None:
+    """How an achievement stands in the whole achievement corpus for a query text: its fused score and each
+    channel's z and raw scores and share of the fused score (None: not indexed, or no text)."""
     index = snap.achievements
     pos = index.position(achievement_id)
     if pos is None or not query_text:
-        return {}
+        return None
     fused, norm, raw, parts = index.query(query_text, asker.fusion_for)
-    out = {"fused": float(fused[pos]), "supply": asker.calibrator.supply_strength(norm),
-           **channel_features(norm, raw, pos)}
-    for name, part in parts.items():
-        out[f"_c_{name}"] = float(part[pos])
-    return out
+    shares = {name: float(part[pos]) for name, part in parts.items()}
+    return MatchFeatures(float(fused[pos]), asker.calibrator.supply_strength(norm),
+                         channel_scores(norm, raw, pos, shares))
 
 
 Item = tuple[str | None, str, str]  #: (need id or None, text, the enterprise it speaks for)
@@ -90,14 +83,14 @@ def _candidate_vectors(snap: Snapshot, items: list[Item], name: str) -> np.ndarr
     return np.stack(cols, axis=1).astype(np.float32)
 
 
-def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: str) -> list[dict[str, float]]:
+def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: str) -> list[MatchFeatures | None]:
     """:func:`standing` of one achievement for many candidate texts at once (the same features; see the
     module docstring): one matrix product per dense channel, one lexical scoring per text, and the
     achievement's rank read off each text's scores."""
     index = snap.achievements
     pos = index.position(achievement_id)
     if pos is None or not items:
-        return [{} for _ in items]
+        return [None for _ in items]
     from matcher.fusion import combine_at
 
     live = index.docs.live
@@ -108,10 +101,10 @@ def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: s
             assert den.rows is not None
             block = den.rows.dot(_candidate_vectors(snap, items, den.name))  # (rows, candidates)
             dense[den.name] = block if whole else block[live]
-    out: list[dict[str, float]] = []
+    out: list[MatchFeatures | None] = []
     for j, (_, text, _) in enumerate(items):
         if not text:
-            out.append({})
+            out.append(None)
             continue
         raw = {}
         for lex in index.lexical:
@@ -121,11 +114,8 @@ def standings(asker: Asker, snap: Snapshot, items: list[Item], achievement_id: s
             raw[name] = np.ascontiguousarray(block[:, j])
         fusion = asker.fusion_for(list(raw))
         at = combine_at(fusion, raw, pos)
-        f = {"fused": at.score, "supply": asker.calibrator.supply_strength(at.z),
-             **channel_features(at.z, raw, pos)}
-        for name, part in at.parts.items():
-            f[f"_c_{name}"] = part
-        out.append(f)
+        out.append(MatchFeatures(at.score, asker.calibrator.supply_strength(at.z),
+                                 channel_scores(at.z, raw, pos, at.parts)))
     return out
 
 
@@ -163,7 +153,7 @@ class _Ranked:
     ent: str
     via_need: str | None
     demand: Demand
-    features: dict[str, float]
+    features: MatchFeatures
     contributions: dict[str, float]
 
 
@@ -185,14 +175,15 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
         found = standings(asker, snap, flat, ach.id)
     else:  # the old path: one full query of the achievement corpus per candidate text
         found = [standing(asker, snap, cand_text, ach.id) for _, cand_text, _ in flat]
-    by_ent: dict[str, list[tuple[str | None, dict[str, float]]]] = {}
+    by_ent: dict[str, list[tuple[str | None, MatchFeatures]]] = {}
     for (need_id, _, ent), f in zip(flat, found, strict=True):
-        by_ent.setdefault(ent, []).append((need_id, f))
+        if f is not None:
+            by_ent.setdefault(ent, []).append((need_id, f))
     ranked: list[_Ranked] = []
     for ent in evidence:
-        best_item = None
+        best_item: tuple[str | None, MatchFeatures] | None = None
         for need_id, f in by_ent.get(ent, []):
-            if f and (best_item is None or f["fused"] > best_item[1]["fused"]):
+            if best_item is None or f.fused > best_item[1].fused:
                 best_item = (need_id, f)
         if best_item is None:
             continue
@@ -210,16 +201,17 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
             cooperation=frozenset(m.value for m in need.cooperation_modes) if need else frozenset(),
             min_maturity=need_min_maturity(need) if need else None,
         )
-        contributions = {key[3:]: features.pop(key) for key in list(features) if key.startswith("_c_")}
-        score = features["fused"]
+        contributions = {name: cs.share for name, cs in features.channels.items()}
+        score = features.fused
+        graph = {}
         for name, values in graph_features(asker.families, ctx, demand, [ach.id]).items():
             v = float(values[0])
-            features[name] = v
+            graph[name] = v
             delta = graph_delta(name, v)
             if delta:
                 contributions[name] = delta
                 score += delta
-        ranked.append(_Ranked(score, ent, via_need, demand, features, contributions))
+        ranked.append(_Ranked(score, ent, via_need, demand, features.with_graph(graph), contributions))
     if ranked:
         learned, verdict = asker.reranker.adjust_parts(Question.ACHIEVEMENT_ENTERPRISE.value, ach.id,
                                                        [r.ent for r in ranked], [r.features for r in ranked])
@@ -239,9 +231,9 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
         score, ent, via_need, demand, features, contributions = (
             r.score, r.ent, r.via_need, r.demand, r.features, r.contributions)
         own = contributions.get("verdict", 0.0)  # the pair's own verdict is no evidence of fit
-        conf = asker.calibrator.confidence(
-            features | {"score": float(score) - own, "bonus": float(score) - own - features.get("fused", 0.0)}
-        )
+        conf = asker.calibrator.confidence(ConfidenceInputs(
+            fused=features.fused, supply=features.supply, bonus=float(score) - own - features.fused,
+            channels=features.channel_names))
         if rank <= GAP_WINDOW:
             best_conf = max(best_conf, conf)
         if not include_weak and conf < threshold:
@@ -249,14 +241,14 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
         source = snap.needs if via_need else snap.enterprises
         present = source.terms_in(via_need or ent, query_terms, TERMS_CHANNEL)
         lexical = snap.achievements.channel(TERMS_CHANNEL)
-        idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+        idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
         terms = shared_terms(query_terms, present, idf)
         relation, steps = chain_path(ctx, ach_segs, demand.segments)
         paths = collaboration_paths(ctx, ach.id, [ent])
         extra = f"其需求「{ctx.names.get(via_need, via_need)}」与成果相符" if via_need else ""
         matches.append(Match(
             candidate_id=ent, label=NodeLabel.ENTERPRISE.value, name=ctx.names.get(ent, ent),
-            score=float(score), confidence=conf, rank=rank, features=features,
+            score=float(score), confidence=conf, rank=rank, features=features.as_dict(),
             contributions=contributions, via=[via_need] if via_need else [],
             explanation=describe(ctx, terms, relation, steps, paths, extra=extra),
         ))

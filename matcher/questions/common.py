@@ -9,45 +9,21 @@ from typing import Protocol
 import numpy as np
 
 from graph.model import NodeLabel
-from graph.settings import Settings
 from graph.store import GraphStore
 from matcher.confidence import Calibrator
 from matcher.features.base import Demand, FeatureFamily, GraphContext
 from matcher.fusion import Fusion
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
-
-#: cold-start weight of each graph feature, in the fused score's units (standard deviations above the corpus).
-#: Preference features (fit) are centred on 0.5 = unknown. Until brokers' feedback trains the re-ranker these
-#: are judgement, not fitted: same segment is worth about one σ, an earlier relationship as much.
-GRAPH_WEIGHTS = {
-    "chain_same_segment": 1.0,
-    "chain_adjacent": 0.5,
-    "chain_same_chain": 0.2,
-    "prior_collaboration": 1.0,
-    "same_region": 0.2,
-    "maturity": 0.0,
-    "cooperation_fit": 0.0,
-    "budget_fit": 0.4,
-    # the need's own stated floor (中试以上) not met: the enterprise said it will not take it. About half of a
-    # text-perfect match's fused score (~3 on a market of thousands), so such a candidate is not counted as supply
-    "maturity_short": -1.5,
-}
-CENTRED = {"maturity", "cooperation_fit", "budget_fit"}
-
-#: candidates that get graph features and re-ranking, at least
-POOL = 300
-#: a query's confidence is that of its most confident candidate among the first GAP_WINDOW ranked (the first
-#: page a broker reads), whatever k was asked: the gap decision does not depend on the page size
-GAP_WINDOW = 10
-#: needs and enterprise profiles considered per achievement (each is one query against the achievement corpus)
-REVERSE_POOL = 20
+from matcher.scores import ChannelScore, MatchFeatures
+from matcher.settings import MatcherSettings
+from matcher.tuning import CENTRED, GRAPH_WEIGHTS
 
 
 class Asker(Protocol):
     """What the questions read from the engine besides the snapshot (none of it changes during a request)."""
 
-    settings: Settings
+    settings: MatcherSettings
     store: GraphStore | None
     calibrator: Calibrator
 
@@ -68,7 +44,7 @@ class Asker(Protocol):
 class Scored:
     ids: list[str]
     score: np.ndarray
-    features: list[dict[str, float]]
+    features: list[MatchFeatures]
     contributions: list[dict[str, float]]
     query_terms: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
@@ -95,10 +71,10 @@ def graph_deltas(name: str, values: np.ndarray) -> np.ndarray:
     return w * (v - 0.5) if name in CENTRED else w * v
 
 
-def channel_features(norm: dict[str, np.ndarray], raw: dict[str, np.ndarray], i: int) -> dict[str, float]:
-    out = {f"z_{n}": float(z[i]) for n, z in norm.items()}
-    out.update({f"raw_{n}": float(r[i]) for n, r in raw.items()})
-    return out
+def channel_scores(z: dict[str, np.ndarray], raw: dict[str, np.ndarray], i: int,
+                   shares: dict[str, float]) -> dict[str, ChannelScore]:
+    """Each channel's raw score, z-score and share of the fused score for document ``i``."""
+    return {name: ChannelScore(raw=float(raw[name][i]), z=float(zs[i]), share=shares[name]) for name, zs in z.items()}
 
 
 #: why a result carries no gap verdict (measured: benchmarks/judged_quality.py)

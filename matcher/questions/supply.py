@@ -18,16 +18,11 @@ from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
 from matcher.index.corpus import QueryScores
-from matcher.questions.common import (
-    GAP_WINDOW,
-    POOL,
-    Asker,
-    Scored,
-    graph_deltas,
-    graph_features,
-    make_result,
-)
+from matcher.index.lexical import LexicalIndex
+from matcher.questions.common import Asker, Scored, channel_scores, graph_deltas, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
+from matcher.scores import ConfidenceInputs, MatchFeatures
+from matcher.tuning import GAP_WINDOW, POOL
 from matcher.upkeep import Snapshot
 
 #: the lexical channel whose words explain a match (shared terms, ranked by its IDF)
@@ -115,33 +110,28 @@ def rank_scores(asker: Asker, snap: Snapshot, scores: QueryScores, text: str, de
         score[nonzero] += delta[nonzero].astype(np.float32)
     supply = asker.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
 
-    def features_of(j: int) -> dict[str, float]:
+    def features_of(j: int) -> MatchFeatures:
         i = top[j]
-        f = {"fused": float(fused[i]), "supply": supply}
-        for name, z in norm.items():
-            f[f"z_{name}"] = float(z[i])
-            f[f"raw_{name}"] = float(raw[name][i])
-        for name, values in graph.items():
-            f[name] = float(values[j])
-        return f
+        channels = channel_scores(norm, raw, i, {name: float(parts[name][i]) for name in norm})
+        return MatchFeatures(float(fused[i]), supply, channels, {name: float(v[j]) for name, v in graph.items()})
 
-    def contributions_of(j: int) -> dict[str, float]:
-        i = top[j]
-        c = {name: float(parts[name][i]) for name in norm}
+    def contributions_of(j: int, features: MatchFeatures) -> dict[str, float]:
+        c = {name: cs.share for name, cs in features.channels.items()}
         for name, delta in deltas.items():
             if delta[j]:
                 c[name] = float(delta[j])
         return c
 
     everything = described is None or asker.reranker.trained  # a trained re-ranker reads every candidate's features
-    features: list[dict[str, float]] = [features_of(j) for j in range(len(ids))] if everything else []
+    features: list[MatchFeatures] = [features_of(j) for j in range(len(ids))] if everything else []
     learned, verdict = asker.reranker.adjust_parts(question.value, query_id, ids, features)
     score = score + learned + verdict
     order = np.argsort(-score, kind="stable")
     shown = order if described is None else order[:described]
+    kept = [features[j] if everything else features_of(j) for j in shown]
     contributions = []
-    for j in shown:
-        c = contributions_of(j)
+    for j, f in zip(shown, kept, strict=True):
+        c = contributions_of(j, f)
         if learned[j]:
             c["feedback"] = float(learned[j])
         if verdict[j]:
@@ -151,7 +141,7 @@ def rank_scores(asker: Asker, snap: Snapshot, scores: QueryScores, text: str, de
     return Scored(
         ids=[ids[j] for j in order],
         score=score[order],
-        features=[features[j] if everything else features_of(j) for j in shown],
+        features=kept,
         contributions=contributions,
         query_terms=tokenize(text),
         channels=list(raw),
@@ -162,7 +152,7 @@ def explain_supply(snap: Snapshot, achievement_id: str, query_terms: list[str], 
     index = snap.achievements
     lexical = index.channel(TERMS_CHANNEL)
     present = index.terms_in(achievement_id, query_terms, TERMS_CHANNEL)
-    idf = lexical.idf(list(present)) if lexical is not None and hasattr(lexical, "idf") else {}
+    idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
     terms = shared_terms(query_terms, present, idf)
     info = snap.ctx.supply.get(achievement_id)
     relation, steps = chain_path(snap.ctx, info.segments if info else set(), demand.segments)
@@ -176,7 +166,7 @@ def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand,
     # the pair's own verdict moves it in the list but is no evidence of fit: left out of the confidence
     shown = [float(s) - c.get("verdict", 0.0)
              for s, c in zip(scored.score[:window], scored.contributions[:window], strict=True)]
-    rows = [f | {"score": v, "bonus": v - f.get("fused", 0.0)}
+    rows = [ConfidenceInputs(fused=f.fused, supply=f.supply, bonus=v - f.fused, channels=f.channel_names)
             for f, v in zip(scored.features[:window], shown, strict=True)]
     conf = asker.calibrator.confidences(rows)
     best = float(conf[:GAP_WINDOW].max()) if len(conf) else 0.0
@@ -192,7 +182,7 @@ def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand,
             score=float(s),
             confidence=float(c),
             rank=rank,
-            features=scored.features[rank - 1],
+            features=scored.features[rank - 1].as_dict(),
             contributions=scored.contributions[rank - 1],
         )
         if explain:

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Challenge, NodeLabel
-from graph.settings import get_settings
 from graph.store import GraphStore
+from matcher.settings import MatcherSettings
 from matcher.solvers.refs import SolverRef, solver_key
 
 
@@ -197,11 +197,9 @@ class ConflictPolicy(BaseModel):
     reference_year: int | None = None  # None = this year
 
     @classmethod
-    def from_settings(cls) -> ConflictPolicy:
+    def from_settings(cls, settings: MatcherSettings) -> ConflictPolicy:
         """The policy configured by ``TECHMATCH_COI_RULES`` and ``TECHMATCH_COI_WINDOW_YEARS``."""
-        settings = get_settings()
-        rules = [r.strip() for r in settings.coi_rules.split(",") if r.strip()]
-        return cls(rules=rules, window_years=settings.coi_window_years)
+        return cls(rules=settings.coi_rule_names, window_years=settings.coi_window_years)
 
     def build(self) -> list[ConflictRule]:
         unknown = [r for r in self.rules if r not in RULES]
@@ -233,13 +231,15 @@ def check_conflicts(
     candidates: Iterable[SolverRef],
     policy: ConflictPolicy | None = None,
 ) -> dict[str, list[Conflict]]:
-    """Conflicts per candidate key (``Label:id``); candidates absent from the result are clear."""
+    """Conflicts per candidate key (``Label:id``); candidates absent from the result are clear. Without a
+    ``policy``, every rule with the default window (the configured one comes from
+    :meth:`ConflictPolicy.from_settings`)."""
     owner = challenge_owner(store, challenge)
     cands = list(dict.fromkeys(candidates))
     found: dict[str, list[Conflict]] = {}
     if owner is None or not cands:
         return found
-    for rule in (policy or ConflictPolicy.from_settings()).build():
+    for rule in (policy or ConflictPolicy()).build():
         for conflict in rule.find(store, owner, cands):
             found.setdefault(solver_key(conflict.candidate.label, conflict.candidate.id), []).append(conflict)
     return found

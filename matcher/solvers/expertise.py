@@ -21,6 +21,7 @@ import numpy as np
 
 from ingest.text import normalize, tokenize
 from matcher.channels.base import Channel
+from matcher.channels.dense import DenseChannel
 
 #: cells per chunk when gathering (queries x solvers x works); bounds memory on big corpora
 _CHUNK_CELLS = 8_000_000
@@ -315,9 +316,8 @@ def _scores_many(channel: Channel, queries: Sequence[str]) -> np.ndarray:
     """Scores of every document for each query; a dense channel encodes all queries in one batch."""
     if not queries:
         return np.zeros((0, len(channel.doc_ids)), dtype=np.float32)
-    embedder = getattr(channel, "embedder", None)
-    if embedder is not None and hasattr(channel, "scores_for_vector"):
-        vectors = embedder.embed_queries(list(queries))
+    if isinstance(channel, DenseChannel):
+        vectors = channel.embedder.embed_queries(list(queries))
         return np.vstack([channel.scores_for_vector(v) for v in vectors]).astype(np.float32)
     return np.vstack([channel.scores(q) for q in queries]).astype(np.float32)
 

@@ -18,7 +18,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from graph.model import Challenge, NodeLabel
-from graph.settings import get_settings
 from graph.store import GraphStore
 from ingest.text import tokenize
 from matcher.channels.bm25_words import BM25WordsChannel
@@ -26,6 +25,7 @@ from matcher.channels.char_ngram import CharNgramChannel
 from matcher.channels.dense import DenseChannel
 from matcher.embedders.cached import CachedEmbedder
 from matcher.embedders.registry import make_embedder
+from matcher.settings import MatcherSettings
 from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
 from matcher.solvers.expertise import (
     Aggregation,
@@ -36,18 +36,9 @@ from matcher.solvers.expertise import (
 )
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
+from matcher.tuning import DEFAULT_AGGREGATION, SCORERS
 
-#: channel weights of the named scorers (each channel's scores are z-scored per query, then added with these
-#: weights); "char" is the evaluation README's reference channel on its own. The dense weight of "combined"
-#: was chosen on NSFC expert-finding samples with seeds 1 and 2 (weights 0.5-6 tried; 6 best on both), never
-#: on the reported seed-7 sample.
-SCORERS: dict[str, dict[str, float]] = {
-    "char": {"char": 1.0},
-    "lexical": {"char": 1.0, "words": 1.0},
-    "dense": {"dense": 1.0},
-    "combined": {"char": 1.0, "words": 1.0, "dense": 6.0},
-}
-DEFAULT_AGGREGATION = "topk:3:0.5"
+# the named scorers' channel weights and the default aggregation: matcher.tuning, with where they came from
 
 
 class WorkEvidenceOut(BaseModel):
@@ -104,14 +95,15 @@ def build_channels(
     dense_weight: float | None = None,
     cache_dir: Path | None = None,
     cache_queries: bool = False,
+    settings: MatcherSettings | None = None,
 ) -> list[WeightedChannel]:
     """The channels of a named scorer: ``char`` (character 2-3 gram TF-IDF), ``lexical`` (that plus word
-    BM25), ``dense`` (the configured encoder, e5-small by default, behind the on-disk vector cache) or
-    ``combined`` (all three, z-scores added).
-    With ``TECHMATCH_EMBEDDER=none`` the dense part is left out."""
+    BM25), ``dense`` (the encoder of ``settings``, e5-small by default, behind the on-disk vector cache under
+    ``cache_dir`` or the settings' one) or ``combined`` (all three, z-scores added).
+    With ``embedder`` none the dense part is left out; without ``settings`` the default ones apply."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
-    settings = get_settings()
+    settings = settings or MatcherSettings()
     out = []
     for part, weight in SCORERS[scorer].items():
         if part == "char":
@@ -126,7 +118,7 @@ def build_channels(
                 embedder.cache_queries = cache_queries
             out.append(WeightedChannel(DenseChannel(embedder), weight if dense_weight is None else dense_weight))
     if not out:
-        raise ValueError(f"scorer {scorer!r} needs an embedder but TECHMATCH_EMBEDDER is 'none'")
+        raise ValueError(f"scorer {scorer!r} needs an embedder but the settings' embedder is 'none'")
     return out
 
 
@@ -202,6 +194,11 @@ class SolverIndex:
             dtype=np.float32,
         )
 
+    @property
+    def bonus(self) -> np.ndarray:
+        """Each solver's track-record multiplier (1 + track_weight × score), aligned with the expertise index."""
+        return self._bonus
+
     @classmethod
     def build(
         cls,
@@ -214,9 +211,13 @@ class SolverIndex:
         channels: Sequence[WeightedChannel] | None = None,
         reference_year: int | None = None,
         cache_queries: bool = False,
+        settings: MatcherSettings | None = None,
     ) -> SolverIndex:
+        """The solvers' index fitted on the graph's works now; ``settings`` name the dense encoder and its cache
+        (the default ones without)."""
         agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
-        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries)
+        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries,
+                                                                settings=settings)
         expertise = ExpertiseIndex(chosen, agg)
         expertise.fit(works_from_graph(store, labels))
         return cls.over(store, expertise, track_weight, track_weights, reference_year)
@@ -283,7 +284,7 @@ def rank_solvers(
     query = challenge_text(challenge) if challenge else str(challenge_or_text)
     wanted = {NodeLabel(label).value for label in labels}
     ws = index.expertise.work_scores([query])
-    scores = index.expertise.solver_scores([query], ws)[0] * index._bonus
+    scores = index.expertise.solver_scores([query], ws)[0] * index.bonus
     ids = index.expertise.solver_ids
     order = [i for i in np.argsort(-scores, kind="stable") if ids[i].split(":", 1)[0] in wanted]
     # Look at enough candidates that k remain after 回避 removals.
@@ -306,7 +307,7 @@ def rank_solvers(
             solver=info.ref,
             name=info.name,
             score=float(scores[i]),
-            affinity=float(scores[i] / index._bonus[i]),
+            affinity=float(scores[i] / index.bonus[i]),
             track_record_score=rec.score if rec else 0.0,
             works=[WorkEvidenceOut(work_id=e.work_id, title=e.title, score=e.score, year=e.year, kind=e.kind,
                                    matched_terms=list(e.terms)) for e in evidence],
@@ -328,18 +329,19 @@ __all__ = [
 ]
 
 
-_INDEX_CACHE: dict[tuple[int, str], tuple[tuple, SolverIndex]] = {}
+_INDEX_CACHE: dict[tuple[int, str, str, str], tuple[tuple, SolverIndex]] = {}
 
 
-def cached_solver_index(store: GraphStore, scorer: str = "combined") -> SolverIndex:
+def cached_solver_index(store: GraphStore, scorer: str = "combined",
+                        settings: MatcherSettings | None = None) -> SolverIndex:
     """A solver index per (store, scorer), rebuilt only when the graph's node/edge counts change.
 
     Building reads every work and re-fits the channels, so a service should call this instead of
     :meth:`SolverIndex.build` per request; an edit that keeps all counts equal (a changed title) is
     picked up at the next count change — call ``SolverIndex.build`` directly when exactness matters."""
     fingerprint = (tuple(sorted(store.count_by_label().items())), tuple(sorted(store.count_relations().items())))
-    key = (id(store), scorer)
+    key = (id(store), scorer, settings.embedder if settings else "", str(settings.cache_dir) if settings else "")
     hit = _INDEX_CACHE.get(key)
     if hit is None or hit[0] != fingerprint:
-        _INDEX_CACHE[key] = (fingerprint, SolverIndex.build(store, scorer=scorer))
+        _INDEX_CACHE[key] = (fingerprint, SolverIndex.build(store, scorer=scorer, settings=settings))
     return _INDEX_CACHE[key][1]

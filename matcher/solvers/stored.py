@@ -28,11 +28,11 @@ from pathlib import Path
 from scipy import sparse
 
 from graph.model import NodeLabel
-from graph.settings import get_settings
 from graph.store import GraphStore
 from matcher.channels.sparse_index import SparseChannel
 from matcher.index.files import load_array, private_dir, read_json, save_array, write_json
 from matcher.index.generation import new_generation_name, prune_generations
+from matcher.settings import MatcherSettings
 from matcher.solvers.expertise import Aggregation, ExpertiseIndex, Work, make_aggregation
 from matcher.solvers.ranking import DEFAULT_AGGREGATION, SolverIndex, build_channels, works_from_graph
 from matcher.solvers.refs import SOLVER_LABELS
@@ -51,8 +51,15 @@ _LOADED: dict[tuple[str, str, str], tuple[str, ExpertiseIndex]] = {}
 _LOCK = threading.Lock()
 
 
-def solvers_root(data_dir: Path | None = None) -> Path:
-    return Path(data_dir or get_settings().data_dir) / "index" / "solvers"
+def clear_loaded() -> None:
+    """Forget the fitted indexes this process holds: the next :func:`stored_solver_index` reads its directory
+    again, as a fresh process would (a benchmark timing a first view)."""
+    with _LOCK:
+        _LOADED.clear()
+
+
+def solvers_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "index" / "solvers"
 
 
 def _channel_signature(channel: object) -> str:
@@ -98,25 +105,27 @@ def _work_row(w: Work) -> list:
 
 def stored_solver_index(
     store: GraphStore,
-    scorer: str = "lexical",
-    root: Path | None = None,
+    scorer: str,
+    root: Path,
     aggregation: Aggregation | str = DEFAULT_AGGREGATION,
     track_weight: float = 0.2,
     labels: Sequence[NodeLabel] = SOLVER_LABELS,
+    settings: MatcherSettings | None = None,
 ) -> SolverIndex:
-    """The solver index of ``scorer`` (as :meth:`SolverIndex.build` would make it from the graph now): the
-    stored generation when its fingerprint is the graph's, else built, stored and the older generations
-    removed."""
-    root = Path(root) if root is not None else solvers_root()
+    """The solver index of ``scorer`` (as :meth:`SolverIndex.build` would make it from the graph now) kept under
+    ``root`` (:func:`solvers_root` of the data directory): the stored generation when its fingerprint is the
+    graph's, else built, stored and the older generations removed. ``settings`` name the dense encoder."""
+    root = Path(root)
     agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
     key = (str(root), scorer, _config_key(agg, labels))
     with _LOCK:
         hit = _LOADED.get(key)
-        fp = fingerprint(store, hit[1] if hit else ExpertiseIndex(build_channels(scorer), agg), labels)
+        fp = fingerprint(store, hit[1] if hit else ExpertiseIndex(build_channels(scorer, settings=settings), agg),
+                         labels)
         if hit is not None and hit[0] == fp:
             expertise = hit[1]
         else:  # a new object: a reader may still hold the previous one
-            expertise = ExpertiseIndex(build_channels(scorer), agg)
+            expertise = ExpertiseIndex(build_channels(scorer, settings=settings), agg)
             if not _load(root, scorer, fp, expertise):
                 expertise.fit(works_from_graph(store, labels))
                 _save(root, scorer, fp, expertise)
@@ -183,4 +192,4 @@ def _load(root: Path, scorer: str, fp: str, expertise: ExpertiseIndex) -> bool:
     return True
 
 
-__all__ = ["FORMAT", "fingerprint", "solvers_root", "stored_solver_index"]
+__all__ = ["FORMAT", "clear_loaded", "fingerprint", "solvers_root", "stored_solver_index"]

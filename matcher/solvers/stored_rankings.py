@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from graph.model import NodeLabel
-from graph.settings import get_settings
 from graph.store import GraphStore
 from matcher.index.files import read_json, write_bytes
 from matcher.index.words import text_digest
+from matcher.settings import MatcherSettings
 from matcher.solvers.ranking import SolverIndex, rank_solvers
 from matcher.solvers.refs import SOLVER_LABELS
 
@@ -40,8 +40,15 @@ _MEMO: dict[str, tuple[int, str, dict[str, list[Any]]]] = {}
 _LOCK = threading.Lock()
 
 
-def rankings_root(data_dir: Path | None = None) -> Path:
-    return Path(data_dir or get_settings().data_dir) / "index" / "rankings"
+def clear_memo() -> None:
+    """Forget the ranking files read so far: the next :class:`StoredRankings` reads its file from disk, as a
+    fresh process would (a benchmark timing a first view)."""
+    with _LOCK:
+        _MEMO.clear()
+
+
+def rankings_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "index" / "rankings"
 
 
 def ranking_basis(index: SolverIndex, labels: Sequence[NodeLabel] = SOLVER_LABELS,
@@ -74,11 +81,15 @@ class StoredRankings:
     and statement are unchanged, else ranks now and keeps it; :meth:`save` writes what was added (once per view).
     The stored solvers' index is read on the first call (a view with no unmet need loads nothing)."""
 
-    def __init__(self, store: GraphStore, scorer: str = "lexical", data_dir: Path | None = None,
-                 labels: Sequence[NodeLabel] = SOLVER_LABELS, explain_works: int = EXPLAIN_WORKS) -> None:
+    def __init__(self, store: GraphStore, data_dir: Path, scorer: str = "lexical",
+                 labels: Sequence[NodeLabel] = SOLVER_LABELS, explain_works: int = EXPLAIN_WORKS,
+                 settings: MatcherSettings | None = None) -> None:
+        """``data_dir``: where the rankings and the solvers' index are kept; ``settings``: the dense encoder of
+        the combined scorer."""
         self.store = store
         self.scorer = scorer
-        self.data_dir = Path(data_dir or get_settings().data_dir)
+        self.settings = settings
+        self.data_dir = Path(data_dir)
         self.labels = tuple(labels)
         self.explain_works = explain_works
         self.path = rankings_root(self.data_dir) / f"{scorer}.json"
@@ -93,7 +104,8 @@ class StoredRankings:
         if self._index is None:
             from matcher.solvers.stored import solvers_root, stored_solver_index
 
-            self._index = stored_solver_index(self.store, scorer=self.scorer, root=solvers_root(self.data_dir))
+            self._index = stored_solver_index(self.store, scorer=self.scorer, root=solvers_root(self.data_dir),
+                                              settings=self.settings)
             self._basis = ranking_basis(self._index, self.labels, self.explain_works)
             kept = self._read()
             self._entries = dict(kept[1]) if kept is not None and kept[0] == self._basis else {}
@@ -149,4 +161,4 @@ class StoredRankings:
         self._changed = False
 
 
-__all__ = ["FORMAT", "StoredRankings", "ranking_basis", "rankings_root", "solver_rows"]
+__all__ = ["FORMAT", "StoredRankings", "clear_memo", "ranking_basis", "rankings_root", "solver_rows"]

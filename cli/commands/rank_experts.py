@@ -22,6 +22,7 @@ from graph.exceptions import ValidationError
 from graph.model import NodeLabel
 from graph.server import EmbeddedGraphServer
 from graph.store import GraphStore, connect
+from matcher.settings import MatcherSettings
 from matcher.solvers.expert_works import (
     ExpertGraph,
     LineError,
@@ -92,11 +93,13 @@ def throwaway_graph(built: ExpertGraph, errors: list[str], heap_mb: int = 1024) 
 
 
 def build_expert_index(
-    store: GraphStore, scorer: str = "combined", aggregation: str = DEFAULT_AGGREGATION, track_weight: float = 0.2
+    store: GraphStore, scorer: str = "combined", aggregation: str = DEFAULT_AGGREGATION, track_weight: float = 0.2,
+    settings: MatcherSettings | None = None,
 ) -> SolverIndex:
-    """The service's solver index over the talents in ``store`` (query vectors cached: batches repeat)."""
+    """The service's solver index over the talents in ``store`` (query vectors cached: batches repeat);
+    ``settings``: the dense encoder and its cache."""
     return SolverIndex.build(store, scorer=scorer, aggregation=aggregation, track_weight=track_weight,
-                             labels=(NodeLabel.TALENT,), cache_queries=True)
+                             labels=(NodeLabel.TALENT,), cache_queries=True, settings=settings)
 
 
 def to_expert_ids(built: ExpertGraph, ranked: list[list[tuple[str, float]]], queries: list[QueryRecord]
@@ -117,6 +120,7 @@ def rank_experts(
     aggregation: str = DEFAULT_AGGREGATION,
     track_weight: float = 0.2,
     heap_mb: int = 1024,
+    settings: MatcherSettings | None = None,
 ) -> ExpertRun:
     """The whole batch: parse, load a throwaway graph, index it, rank. Raises if nothing valid remains."""
     timings: dict[str, float] = {}
@@ -125,7 +129,7 @@ def rank_experts(
     with throwaway_graph(data.graph, data.errors, heap_mb) as store:
         timings["load_graph_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        index = build_expert_index(store, scorer, aggregation, track_weight)
+        index = build_expert_index(store, scorer, aggregation, track_weight, settings)
         timings["index_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     ranked = index.rank([q.text for q in data.queries], k=top)
@@ -140,7 +144,8 @@ def write_run(ranking: dict[str, list[tuple[str, float]]], out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = rank_experts(args.works, args.queries, args.top, args.scorer, args.aggregation, args.track_weight)
+    result = rank_experts(args.works, args.queries, args.top, args.scorer, args.aggregation, args.track_weight,
+                          settings=args.settings)
     for problem in result.errors:
         print(f"techmatch rank experts: {problem}", file=sys.stderr)
     if args.output in (None, "-"):

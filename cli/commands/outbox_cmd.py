@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from graph.settings import get_settings
 from graph.store import open_store
 
 
@@ -28,7 +27,7 @@ def _deliver(args: argparse.Namespace) -> int:
     from api.notifications import deliver_outbox
 
     sender = _sender(args.sender)
-    with open_store(get_settings()) as store:
+    with open_store(args.settings) as store:
         counts = deliver_outbox(store, sender, max_attempts=args.max_attempts, limit=args.limit)
     print(f"已发送 {counts['sent']} 条，失败 {counts['failed']} 条（失败的会在下次运行时重试）")
     return 1 if counts["failed"] else 0

@@ -14,12 +14,11 @@ import threading
 from pathlib import Path
 
 from graph.exceptions import ValidationError
-from graph.settings import get_settings
+from graph.settings import GraphSettings
 from graph.store import INDEXED_PROPS, GraphStore, open_store
 
 
-def _where(store: GraphStore) -> str:
-    settings = get_settings()
+def _where(store: GraphStore, settings: GraphSettings) -> str:
     try:
         agent = store.driver.get_server_info().agent
     except Exception:  # noqa: BLE001 - only for the message
@@ -28,7 +27,7 @@ def _where(store: GraphStore) -> str:
 
 
 def _counts(args: argparse.Namespace) -> int:
-    with open_store(get_settings()) as store:
+    with open_store(args.settings) as store:
         counts = {"nodes": store.count_by_label(), "relationships": store.count_relations()}
     if args.json:
         print(json.dumps(counts, ensure_ascii=False, indent=2))
@@ -42,18 +41,18 @@ def _counts(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    with open_store(get_settings(), setup_schema=True) as store:
+    with open_store(args.settings, setup_schema=True) as store:
         from graph.model import NodeLabel
 
         n_indexes = sum(len(p) for p in INDEXED_PROPS.values())
         print(f"约束和索引已就绪：{len(NodeLabel)} 个 id 唯一约束，{n_indexes} 个属性索引"
-              f"（{_where(store)}；可重复运行）")
+              f"（{_where(store, args.settings)}；可重复运行）")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     """Keep the local server up in the foreground, e.g. to explore it with another Bolt client."""
-    settings = get_settings()
+    settings = args.settings
     if args.server:
         settings = settings.model_copy(update={"local_graph": args.server})
     if settings.graph_uri:
@@ -111,8 +110,8 @@ def _export(args: argparse.Namespace) -> int:
         raise ValidationError("--page-size 至少为 1", field="page_size")
     if not path.parent.is_dir():
         raise ValidationError(f"目录 {path.parent} 不存在，无法写出 {path.name}", where=str(path))
-    with open_store(get_settings(), setup_schema=False) as store:
-        where = _where(store)
+    with open_store(args.settings, setup_schema=False) as store:
+        where = _where(store, args.settings)
         bars = _Bars("导出", {"nodes": sum(store.count_by_label().values())})
         try:
             report = export_graph(store, path, page_size=args.page_size, progress=bars)
@@ -132,8 +131,8 @@ def _import(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValidationError("--batch-size 至少为 1", field="batch_size")
     header = read_header(path)
-    with open_store(get_settings(), setup_schema=True) as store:
-        where = _where(store)
+    with open_store(args.settings, setup_schema=True) as store:
+        where = _where(store, args.settings)
         before = sum(store.count_by_label().values())
         if before and not args.merge:
             raise ValidationError(

@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 #: modules each exposing ``register(rank_subparsers)``
-RANK_MODULES = ("api.commands.rank_needs", "api.commands.rank_experts")
+RANK_MODULES = ("cli.commands.rank_needs", "cli.commands.rank_experts")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 from graph.exceptions import TechmatchError, ValidationError
 from graph.model import Node
 from graph.server import EmbeddedGraphServer
-from graph.settings import get_settings
 from graph.store import connect
+from ingest.zhibei import clean_record
 
 T = TypeVar("T", bound=Node)
 
@@ -88,19 +88,6 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield no, rec
 
 
-def _clean(rec: dict[str, Any]) -> dict[str, Any]:
-    out = {k: ("" if v is None else v) for k, v in rec.items()}
-    for key, value in list(out.items()):
-        if isinstance(value, (int, float)) and key in ("id", "name", "description"):
-            out[key] = str(value)
-    if not str(out.get("name", "")).strip():
-        # a record with a description but no title still says what it is about
-        desc = str(out.get("description", "")).strip()
-        if desc:
-            out["name"] = desc[:40]
-    return out
-
-
 def load_nodes(
     path: Path, convert: Callable[[dict[str, Any]], T], what: str
 ) -> tuple[list[T], dict[str, str]]:
@@ -109,7 +96,7 @@ def load_nodes(
     nodes: dict[str, T] = {}
     external: dict[str, str] = {}
     for no, rec in read_records(path):
-        rec = _clean(rec)
+        rec = clean_record(rec)
         ext = str(rec.get("id", "")).strip()
         if not ext:
             _warn(f"{path}:{no}: {what} has no id; skipped")
@@ -148,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     needs, need_ext = load_nodes(args.needs, need_from_record, "need")
     if not achievements:
         raise ValidationError(f"no usable achievement in {args.achievements}", where=str(args.achievements))
-    settings = get_settings()
+    settings = args.settings
     if args.embedder is not None:
         settings = settings.model_copy(update={"embedder": args.embedder})
     lines: list[str] = []

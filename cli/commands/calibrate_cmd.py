@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-from graph.settings import get_settings
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("calibrate", help="refit the match confidence on brokers' verdicts and deals",
@@ -23,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from graph.store import open_store
     from matcher.engine import MatchEngine
 
-    settings = get_settings()
+    settings = args.settings
     with open_store(settings) as store:
         engine = MatchEngine(store, settings=settings)  # not opened: only its channels and calibrator are read
         try:

@@ -1,4 +1,4 @@
-"""The ``techmatch`` command line. Each subcommand lives in its own module under ``api/commands``."""
+"""The ``techmatch`` command line. Each subcommand lives in its own module under ``cli/commands``."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import importlib
 import logging
 import os
 import sys
+from pathlib import Path
 
 #: command modules, each exposing ``register(subparsers)``; a new command is a new module here
 COMMAND_MODULES = (
-    "api.commands.graph_cmd",
-    "api.commands.demo",
-    "api.commands.ingest_cmd",
-    "api.commands.ingest_policy",
-    "api.commands.rank",
-    "api.commands.serve",
-    "api.commands.bureau_cmd",
-    "api.commands.outbox_cmd",
-    "api.commands.index_cmd",
-    "api.commands.calibrate_cmd",
-    "api.commands.backup_cmd",
+    "cli.commands.graph_cmd",
+    "cli.commands.demo",
+    "cli.commands.ingest_cmd",
+    "cli.commands.ingest_policy",
+    "cli.commands.rank",
+    "cli.commands.serve",
+    "cli.commands.bureau_cmd",
+    "cli.commands.outbox_cmd",
+    "cli.commands.index_cmd",
+    "cli.commands.calibrate_cmd",
+    "cli.commands.backup_cmd",
 )
 
 
@@ -52,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from api.config import SettingsError, load_settings
+
+    try:
+        # read and checked once, here; every command gets them as args.settings
+        args.settings = load_settings()
+    except SettingsError as exc:
+        print(f"techmatch：{exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -60,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line for the user; the traceback goes to the log (and -v shows it)
         if args.verbose:
             raise
-        line, log_file = explain_failure(exc), _log_traceback(exc)
+        line, log_file = explain_failure(exc), _log_traceback(exc, args.settings.data_dir)
         print(f"techmatch：错误：{line}" + (f"（详情见 {log_file}）" if log_file else ""), file=sys.stderr)
         return 1
 
@@ -95,16 +104,15 @@ def explain_failure(exc: BaseException) -> str:
     return f"内部错误（{type(exc).__name__}）"
 
 
-def _log_traceback(exc: BaseException) -> str | None:
+def _log_traceback(exc: BaseException, data_dir: Path) -> str | None:
     """Append the traceback to the data directory's log (owner-only); its path, or None if it cannot be written."""
     import traceback
     from datetime import UTC, datetime
 
     try:
         from graph.files import private_dir
-        from graph.settings import get_settings
 
-        log_dir = private_dir(get_settings().data_dir / "logs")
+        log_dir = private_dir(data_dir / "logs")
         path = log_dir / "techmatch.log"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from graph.store import open_store
 
-    with open_store() as store:
+    with open_store(args.settings) as store:
         report = load_policy(store, args.file)
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False, indent=2))

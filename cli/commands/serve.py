@@ -14,10 +14,12 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.exceptions import TechmatchError
-from graph.settings import get_settings
+
+if TYPE_CHECKING:
+    from api.config import ApiSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,14 +48,14 @@ def _bootstrap(store: Any, demo: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = get_settings()
+    settings = args.settings
     host = args.host or settings.host
     port = args.port or settings.port
     demo = settings.load_demo if args.demo is None else args.demo
     # before the graph server starts and anything says "serving": a taken port is one clear line
     check_port(host, port)
     if args.workers > 1:
-        return _run_workers(args.workers, host, port, demo)
+        return _run_workers(settings, args.workers, host, port, demo)
     import logging
 
     import uvicorn
@@ -100,13 +102,12 @@ def check_port(host: str, port: int) -> None:
                                        ) from None
 
 
-def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
+def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo: bool) -> int:
     """The graph here, N uvicorn workers (``worker_app``) connecting to it through the environment."""
     import uvicorn
 
     from graph.store import connect, open_store
 
-    settings = get_settings()
     env: dict[str, str] = {}
     server = None
     supervisor = None
@@ -127,21 +128,20 @@ def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
         service_secret(settings)  # created here, once: workers starting together would each write their own
     try:
         os.environ.update(env)
-        get_settings.cache_clear()
         if server is not None:
-            store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size)
+            store = connect(info.uri, info.user, info.password, info.database, settings.write_batch_size, settings)
             try:
                 store.setup_schema()
                 _bootstrap(store, demo)
             finally:
                 store.close()
         else:
-            with open_store(get_settings()) as store:
+            with open_store(settings) as store:  # the configured server: the environment is unchanged
                 _bootstrap(store, demo)
         print(f"techmatch serving on http://{host}:{port}/ with {workers} workers "
               f"(API docs: http://{host}:{port}/docs)", flush=True)
         # each worker's own JSON access log (with the request id and the route template) replaces uvicorn's
-        uvicorn.run("api.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("cli.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, log_config=None)
     finally:
         if supervisor is not None:
@@ -152,15 +152,15 @@ def _run_workers(workers: int, host: str, port: int, demo: bool) -> int:
 
 
 def worker_app() -> Any:
-    """One worker's app (uvicorn's factory): settings from the environment the parent set; the engine is loaded
-    at start, from the indexes the first worker builds (or finds)."""
+    """One worker's app (uvicorn's factory): settings read (and checked) from the environment the parent set; the
+    engine is loaded at start, from the indexes the first worker builds (or finds)."""
     import logging
 
     from api.app import create_app
     from api.observability import configure_logging
 
     configure_logging(logging.INFO)
-    app = create_app(get_settings())
+    app = create_app()
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -10,8 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from graph.settings import get_settings
-
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -27,13 +25,13 @@ def _size(n: int) -> str:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from api.commands.graph_cmd import _Bars
+    from cli.commands.graph_cmd import _Bars
     from graph.backup import backup
 
     path = Path(args.file)
     bars = _Bars("备份", {})
     try:
-        report = backup(get_settings(), path, progress=bars, say=_say, artifacts=not args.graph_only)
+        report = backup(args.settings, path, progress=bars, say=_say, artifacts=not args.graph_only)
     except KeyboardInterrupt:
         bars.close()
         print(f"已中断：没有写出 {path}（备份是整体写出的，重新运行即可）", file=sys.stderr)
@@ -47,12 +45,12 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from api.commands.graph_cmd import _Bars
+    from cli.commands.graph_cmd import _Bars
     from graph.backup import read_manifest, restore
 
     path = Path(args.file)
     manifest = read_manifest(path)  # a wrong file is refused before any graph server starts
-    settings = get_settings()
+    settings = args.settings
     counts = manifest.get("counts", {})
     bars = _Bars("恢复", {"nodes": sum(counts.get("nodes", {}).values()),
                          "relationships": sum(counts.get("relationships", {}).values())})

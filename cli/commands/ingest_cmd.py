@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from api.config import ApiSettings
 from graph.exceptions import GraphUnavailableError, TechmatchError
-from graph.settings import Settings, get_settings
 from graph.store import GraphStore, open_store
 from ingest.mapping import (
     ENTITY_NAMES,
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def _run(args: argparse.Namespace) -> int:
     from ingest.loader import plan_paths
 
-    settings = get_settings()
+    settings = args.settings
     mappings = load_mapping_file(args.mapping) if args.mapping else builtin_mappings()
     failures: list[tuple[Path, str]] = []
     planned = plan_paths(args.paths, entity=args.type, fmt=args.format, problems=failures)
@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if any(r.rejected for r in reports) and args.strict else 0
 
 
-def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, settings: Settings,
+def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, settings: ApiSettings,
               mappings: dict[str, EntityMapping], rejects_dir: Path | None, failures: list[tuple[Path, str]]
               ) -> list[IngestReport]:
     """Load each planned file in turn; a file that cannot be loaded is added to ``failures`` and the next
@@ -100,7 +100,7 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
     return reports
 
 
-def _warm(classify: bool, settings: Settings) -> ChainPlacer | None:
+def _warm(classify: bool, settings: ApiSettings) -> ChainPlacer | None:
     """The chain placer (None with --no-classify) and the text pipeline's tables, which every row needs."""
     from ingest import text as textpipe
 
@@ -108,7 +108,7 @@ def _warm(classify: bool, settings: Settings) -> ChainPlacer | None:
     if classify:
         from ingest.classify import default_placer
 
-        placer = default_placer(settings)
+        placer = default_placer()
     textpipe.general_idf()
     textpipe.tokenize("尼龙66切片")
     return placer
@@ -118,7 +118,7 @@ class _GraphStarting:
     """The command's graph store, opened (its server started, the schema and, when placing, the chain taxonomy
     written) in a thread; :attr:`future` gives it to the loader, which waits only where a row needs it."""
 
-    def __init__(self, settings: Settings, taxonomy: bool) -> None:
+    def __init__(self, settings: ApiSettings, taxonomy: bool) -> None:
         import threading
         from concurrent.futures import Future
 

@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
-def need_is_unmet_for(store: Any, mode: str) -> Any:
+def need_is_unmet_for(store: Any, mode: str, settings: Any) -> Any:
     """The ``need_is_unmet`` callable for ``--unmet``: the graph's record, or the matcher's ``is_gap`` as stored
     in each need's standing (:mod:`matcher.standing`): one read, never a match per need. Standings missing or
     made by another engine are computed first, once, as a batch (:func:`refresh_standings`)."""
@@ -108,35 +108,35 @@ def need_is_unmet_for(store: Any, mode: str) -> Any:
 
     if mode == "graph":
         return graph_need_is_unmet(store)
-    return current_verdicts(store)[1].unmet()
+    return current_verdicts(store, settings)[1].unmet()
 
 
-def _engine(store: Any) -> Any:
+def _engine(store: Any, settings: Any) -> Any:
     from graph.exceptions import TechmatchError
 
     try:
         from matcher.engine import MatchEngine
     except ImportError as exc:
         raise TechmatchError("匹配引擎不可用：请改用 --unmet graph") from exc
-    return MatchEngine(store)  # not opened: the standings' version needs only its channels and curve
+    return MatchEngine(store, settings)  # not opened: the standings' version needs only its channels and curve
 
 
-def refresh_standings(store: Any, everything: bool = False) -> Any:
+def refresh_standings(store: Any, settings: Any, everything: bool = False) -> Any:
     """Bring the needs' standings up to date: say how many are stale, compute them as one batch job with a
     progress line on stderr (the engine's indexes are opened only when something is stale; needs matched a batch
     at a time, :meth:`matcher.standing.StandingMatches.refresh_batch`). Ctrl-C stops it; the batches written so
     far stay, and the next run computes only what is left."""
-    return current_verdicts(store, everything)[0]
+    return current_verdicts(store, settings, everything)[0]
 
 
-def current_verdicts(store: Any, everything: bool = False) -> tuple[Any, Any]:
+def current_verdicts(store: Any, settings: Any, everything: bool = False) -> tuple[Any, Any]:
     """:func:`refresh_standings`, and every need's gap verdict once they are current (``Verdicts``): the
     verdicts read to find the stale standings are the answer when none is stale (no second read)."""
     import sys
 
     from matcher.standing import StandingMatches
 
-    engine = _engine(store)
+    engine = _engine(store, settings)
     standing = StandingMatches(store, engine)
     verdicts = standing.verdicts()
     total = verdicts.needs
@@ -163,16 +163,16 @@ def current_verdicts(store: Any, everything: bool = False) -> tuple[Any, Any]:
     return standing, standing.verdicts()
 
 
-def _store():
+def _store(args: argparse.Namespace):  # noqa: ANN202 - the store's context manager
     from graph.store import open_store
 
-    return open_store()
+    return open_store(args.settings)
 
 
 def _targets(args: argparse.Namespace) -> int:
     from bureau.targets import progress_by_department, progress_by_region, target_progress
 
-    with _store() as store:
+    with _store(args) as store:
         progress = target_progress(store, args.as_of, args.policy)
     if not progress:
         print("图谱中还没有规划目标：请先运行 `techmatch ingest-policy 文件` 导入实施方案")
@@ -224,19 +224,19 @@ def _refresh(args: argparse.Namespace) -> int:
 
     from bureau.topics import analyse_need_texts, prepare_topics
 
-    with _store() as store:
-        refresh_standings(store, everything=args.all)
+    with _store(args) as store:
+        refresh_standings(store, args.settings, everything=args.all)
         started = time.perf_counter()
 
         def show(done: int, total: int) -> None:
             print(f"需求的词语与关键词：已分析 {done:,} / {total:,}（{time.perf_counter() - started:.0f} 秒；"
                   "Ctrl-C 可中断，已分析的会保留）", file=sys.stderr, flush=True)
 
-        total = analyse_need_texts(store, progress=show)
+        total = analyse_need_texts(store, progress=show, data_dir=args.settings.data_dir)
         print(f"{total:,} 个需求的词语与关键词已备好（候选专项直接读取）", file=sys.stderr, flush=True)
         print("候选专项：按产业链聚类未满足的需求，并排出候选揭榜方……", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        topics = prepare_topics(store, current_verdicts(store)[1].unmet())
+        topics = prepare_topics(store, args.settings.data_dir, current_verdicts(store, args.settings)[1].unmet())
     print(f"{len(topics):,} 个候选专项的聚类与候选揭榜方已备好（{time.perf_counter() - started:.0f} 秒；"
           "缺口图、候选专项与报表直接读取）", file=sys.stderr, flush=True)
     return 0
@@ -245,11 +245,11 @@ def _refresh(args: argparse.Namespace) -> int:
 def _gap_map(store: Any, args: argparse.Namespace) -> Any:
     from bureau.gapmap import build_gap_map
 
-    return build_gap_map(store, need_is_unmet_for(store, args.unmet), args.chain)
+    return build_gap_map(store, need_is_unmet_for(store, args.unmet, args.settings), args.chain)
 
 
 def _gaps(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with _store(args) as store:
         gap_map = _gap_map(store, args)
     if args.json:
         print(json.dumps({"segments": [s.as_row() for s in gap_map.segments],
@@ -272,11 +272,12 @@ def _curate(store: Any, args: argparse.Namespace) -> list[Any]:
     return curate_topics(
         store, _gap_map(store, args), chain_ids=args.chain,
         distance_threshold=args.distance if args.distance is not None else DEFAULT_DISTANCE,
+        data_dir=args.settings.data_dir,
     )
 
 
 def _topics(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with _store(args) as store:
         topics = _curate(store, args)
     if args.json:
         print(json.dumps([asdict(t) for t in topics], ensure_ascii=False, indent=2))
@@ -299,7 +300,7 @@ def _publish(args: argparse.Namespace) -> int:
     from graph.exceptions import ValidationError
     from graph.model import ChallengeStatus
 
-    with _store() as store:
+    with _store(args) as store:
         topics = {t.topic_id: t for t in _curate(store, args)}
         if args.topic_id not in topics:
             raise ValidationError(f"没有编号为 {args.topic_id} 的候选专项；请先运行 `techmatch bureau topics` 查看",
@@ -317,7 +318,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _chart(args: argparse.Namespace) -> int:
     from bureau import charts
 
-    with _store() as store:
+    with _store(args) as store:
         if args.bureau_command == "chart-targets":
             from bureau.targets import target_progress
 
@@ -333,11 +334,13 @@ def _chart(args: argparse.Namespace) -> int:
 def _chart_teams(args: argparse.Namespace) -> int:
     from bureau import charts
     from bureau.challenges import get_challenge, recommend_teams
+    from matcher.solvers.coi import ConflictPolicy
     from matcher.solvers.ranking import SolverIndex
 
-    with _store() as store:
+    with _store(args) as store:
         challenge = get_challenge(store, args.challenge_id)
-        advice = recommend_teams(store, challenge, SolverIndex.build(store, scorer="lexical"))
+        advice = recommend_teams(store, challenge, SolverIndex.build(store, scorer="lexical"),
+                                 policy=ConflictPolicy.from_settings(args.settings))
     print(charts.save_figure(charts.team_coverage_figure(advice), args.output))
     return 0
 
@@ -347,7 +350,7 @@ def _charts(args: argparse.Namespace) -> int:
     from bureau.cockpit import activity_trend, county_table, default_year
     from bureau.targets import plan_years, target_progress
 
-    with _store() as store:
+    with _store(args) as store:
         as_of = args.as_of or default_year(store)
         progress = target_progress(store, as_of, args.policy)
         gap_map = _gap_map(store, args)
@@ -372,7 +375,7 @@ def _export(args: argparse.Namespace) -> int:
     from bureau.export import bureau_tables, export_report, store_challenge_rows
     from bureau.targets import plan_years, target_progress
 
-    with _store() as store:
+    with _store(args) as store:
         as_of = args.as_of or default_year(store)
         progress = target_progress(store, as_of, args.policy)
         gap_map = _gap_map(store, args)
@@ -380,7 +383,7 @@ def _export(args: argparse.Namespace) -> int:
         if not args.no_topics:
             from bureau.topics import curate_topics
 
-            topics = curate_topics(store, gap_map, chain_ids=args.chain)
+            topics = curate_topics(store, gap_map, chain_ids=args.chain, data_dir=args.settings.data_dir)
         years = plan_years(progress) or [as_of]
         trend = activity_trend(store, years[0], max(as_of, years[0], date.today().year))
         tables = bureau_tables(progress, gap_map, topics, trend, store_challenge_rows(store))

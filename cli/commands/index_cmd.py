@@ -17,8 +17,6 @@ import sys
 import time
 from typing import TypedDict
 
-from graph.settings import get_settings
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("index", help="the matcher's persisted indexes (build, status)",
@@ -36,7 +34,7 @@ def _build(args: argparse.Namespace) -> int:
     from graph.store import open_store
     from matcher.engine import MatchEngine
 
-    settings = get_settings()
+    settings = args.settings
     started = time.perf_counter()
     with open_store(settings) as store:
         engine = MatchEngine(store, settings=settings, persist=True)
@@ -45,7 +43,7 @@ def _build(args: argparse.Namespace) -> int:
 
         def stop(signum: int, frame: object) -> None:
             print("正在停止：当前批次完成后退出，已完成的向量会保留。", file=sys.stderr, flush=True)
-            engine.keeper._stop.set()
+            engine.keeper.request_stop()
 
         signal.signal(signal.SIGINT, stop)
         try:
@@ -78,7 +76,7 @@ def _status(args: argparse.Namespace) -> int:
     from matcher.index.files import read_json
     from matcher.index.generation import read_manifest
 
-    root = get_settings().data_dir / "index"
+    root = args.settings.data_dir / "index"
     out: dict[str, object] = {"directory": str(root)}
     infos: dict[str, _CorpusInfo | None] = {}
     for corpus in ("achievements", "needs", "enterprises"):

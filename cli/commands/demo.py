@@ -7,7 +7,6 @@ import json
 import sys
 
 from graph.demo import demo_counts, load_demo, read_demo
-from graph.settings import get_settings
 from graph.store import open_store
 
 
@@ -22,7 +21,7 @@ def _print_table(title: str, table: dict[str, int], expected: dict[str, int] | N
 
 def _load(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda msg: print(f"... {msg}", file=sys.stderr))
-    with open_store(get_settings()) as store:
+    with open_store(args.settings) as store:
         report = load_demo(store, progress=progress)
         in_graph = store.count_by_label()
     if args.json:
@@ -46,7 +45,7 @@ def _load(args: argparse.Namespace) -> int:
 
 def _counts(args: argparse.Namespace) -> int:
     expected = read_demo().counts()
-    with open_store(get_settings()) as store:
+    with open_store(args.settings) as store:
         loaded = demo_counts(store)
     if args.json:
         print(json.dumps({"in_graph": loaded, "in_files": expected}, ensure_ascii=False, indent=2))
