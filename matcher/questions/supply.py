@@ -210,9 +210,10 @@ def match_need(asker: Asker, snap: Snapshot, need: str | Need, k: int = 10, incl
 def match_needs(asker: Asker, snap: Snapshot, needs: Sequence[str | Need], k: int = 10,
                 include_weak: bool = False) -> dict[str, MatchResult]:
     """:func:`match_need` without explanations for many needs at once (a batch refresh of standings): the needs
-    read in one graph query, each dense channel's query vectors encoded in one batch, features built only for
-    the candidates a result shows. The results are those of :func:`match_need` (``explain=False``), by need id;
-    needs not found are left out."""
+    read in one graph query, each dense channel's query vectors read or encoded together (each the vector a lone
+    match uses: :meth:`~matcher.index.queries.QueryEncoder.vectors`), features built only for the candidates a
+    result shows. The results are those of :func:`match_need` (``explain=False``), by need id; needs not found
+    are left out."""
     if k < 1:
         raise ValidationError("k must be at least 1", field="k")
     nodes = find_needs(asker, snap, [n for n in needs if isinstance(n, str)])
