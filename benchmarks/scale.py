@@ -732,10 +732,12 @@ def add_synthetic_needs(store, data_dir: Path, work: Path, total: int) -> int:  
     have = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
     if have >= total:
         return 0
+    # numbered on from the recombined needs already there (a graph grown by an earlier run), never over them
+    syn = store.read("MATCH (n:Need) WHERE n.id STARTS WITH 'syn-req-' RETURN count(n) AS c")[0]["c"]
     folder = work / f"needs-{total}"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "requirements_dedup.jsonl").open("w", encoding="utf-8") as fh:
-        for rec in synthetic_need_records(total - have):
+        for rec in synthetic_need_records(syn + total - have)[syn:]:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--quiet", "--rejects", str(work)],
                    cwd=ROOT, check=True, env={**os.environ, "TECHMATCH_DATA_DIR": str(data_dir)})
@@ -747,11 +749,15 @@ def section_bureau(run: Run) -> Table:
     both paths reading the needs' stored standings: the old one recomputes the rest per view (every standing read
     whole, the solvers' index built from the graph's works, every unmet need's text cut by jieba), the new one
     reads what is kept (standings' verdicts only, the stored solvers' index, the stored words and key terms) and
-    between them the previous step ("ranked") reads the same but ranks every topic's solvers again, where the new
-    one reads each unchanged topic's kept ranking. The three alternate, ``--repeats`` times each; medians."""
+    between them the earlier steps: "ranked" reads the same but ranks every topic's solvers and clusters every
+    chain's needs again, "clustered" reads each unchanged topic's kept ranking but clusters again (what the first
+    view after a change of the needs costs), where the new one reads each chain's kept clustering too. The four
+    alternate, ``--repeats`` times each; medians. Before them, ``bureau refresh`` one match_need per need (old)
+    against a batch at a time (new) on the last ``--refresh-sample`` needs."""
     from api.config import load_settings
     from bureau.export import bureau_tables, store_challenge_rows, write_xlsx
     from bureau.gapmap import build_gap_map
+    from bureau.stored_clusters import StoredClusters
     from bureau.targets import target_progress
     from bureau.topics import analyse_need_texts, curate_topics, default_solver_ranker, tfidf_representation
     from cli.commands.bureau_cmd import current_verdicts, refresh_standings
@@ -761,7 +767,7 @@ def section_bureau(run: Run) -> Table:
     from matcher.solvers import stored as stored_mod
     from matcher.solvers import stored_rankings as rankings_mod
     from matcher.solvers.ranking import SolverIndex, rank_solvers
-    from matcher.standing import stored_unmet
+    from matcher.standing import StandingMatches, stored_unmet
 
     store, engine, _ = zhibei_graph(run)
     data_dir = Path(run.args.graph_data_dir) if run.args.graph_data_dir else run.data_dir(0)
@@ -807,8 +813,11 @@ def section_bureau(run: Run) -> Table:
             with tempfile.TemporaryDirectory(dir=run.work) as nowhere:  # nothing kept: every text cut again
                 topics = curate_topics(store, gap_map, representation=tfidf_representation, solver_ranker=old_ranker,
                                        words=StoredWords(Path(nowhere)))
-        elif path == "ranked":
-            topics = curate_topics(store, gap_map, solver_ranker=ranked_ranker(), data_dir=data_dir)
+        elif path in ("ranked", "clustered"):  # the two earlier steps: clustered per view, and ranked per view
+            with tempfile.TemporaryDirectory(dir=run.work) as nowhere:
+                ranker = ranked_ranker() if path == "ranked" else default_solver_ranker(store, data_dir)[0]
+                topics = curate_topics(store, gap_map, solver_ranker=ranker, data_dir=data_dir,
+                                       clusters=StoredClusters(Path(nowhere) / "clusters.json"))
         else:
             topics = curate_topics(store, gap_map, solver_ranker=default_solver_ranker(store, data_dir)[0],
                                    data_dir=data_dir)
@@ -816,15 +825,29 @@ def section_bureau(run: Run) -> Table:
         write_xlsx(bureau_tables(target_progress(store), gap_map, topics, None, store_challenge_rows(store)), out)
         return [t_gap, t_topics, time.perf_counter() - t0], topics
 
+    # bureau refresh, old (one match_need each) against new (a batch at a time) on the same needs, one after the
+    # other; each stores the standings, which must be the same
+    sample = [r["id"] for r in store.read("MATCH (n:Need) RETURN n.id AS id ORDER BY id")][-run.args.refresh_sample:]
+    refresh_times: dict[bool, float] = {}
+    stored: dict[bool, dict] = {}
+    if sample:
+        standing = StandingMatches(store, engine)
+        for per_need in (True, False):
+            t0 = time.perf_counter()
+            standing.refresh_batch(sample, per_need=per_need)
+            refresh_times[per_need] = time.perf_counter() - t0
+            stored[per_need] = {k: (v.achievement_ids, v.confidences, v.threshold, v.best_confidence, v.is_gap)
+                                for k, v in standing.read(sample).items()}
     t0 = time.perf_counter()
     refresh_standings(store, settings)  # stale ones computed once (say how many), the rest read
     t_refresh = time.perf_counter() - t0
     t0 = time.perf_counter()
     analyse_need_texts(store, data_dir=data_dir)  # what `techmatch bureau refresh` does after the standings
     t_words = time.perf_counter() - t0
-    # pays the imports, jieba's start, the IDF table; builds the stored solvers' index and rankings if missing
+    # pays the imports, jieba's start, the IDF table; builds the stored solvers' index, rankings and clusterings if
+    # missing (as `techmatch bureau refresh` does last)
     views("new")
-    paths = ("old", "ranked", "new")
+    paths = ("old", "ranked", "clustered", "new")
     times: dict[str, list[list[float]]] = {p: [] for p in paths}
     same = True
     for _ in range(run.args.repeats):
@@ -837,18 +860,27 @@ def section_bureau(run: Run) -> Table:
             else:
                 same = same and key == reference
     needs = store.read("MATCH (n:Need) RETURN count(n) AS c")[0]["c"]
-    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old), solvers ranked per "
-              "view (ranked), maintained (new)",
-              ["view", "needs", "topics", "old (s)", "ranked (s)", "new (s)", "new / old", "new / ranked"])
+    t = Table(f"bureau views, zhibei graph with {needs:,} needs: recomputed per view (old), solvers ranked and "
+              "needs clustered per view (ranked), needs clustered per view (clustered: the first view after a "
+              "change of the needs), maintained (new)",
+              ["view", "needs", "topics", "old (s)", "ranked (s)", "clustered (s)", "new (s)", "new / old",
+               "new / clustered"])
     t.notes.append(f"channels {', '.join(engine.channel_names)}; the graph server already running (its start is "
                    f"not counted); {added:,} recombined needs ingested ({t_ingest:.0f} s); stale standings "
                    f"refreshed first in {t_refresh:.1f} s; needs' words analysed and stored in {t_words:.1f} s; "
                    f"median of {run.args.repeats} alternating runs; same topics and solvers: {same}; {load_note()}")
+    if sample:
+        o, n = refresh_times[True], refresh_times[False]
+        t.rows.append([f"bureau refresh: standings of {len(sample):,} needs (needs/s {len(sample) / o:.1f} → "
+                       f"{len(sample) / n:.1f})", f"{len(sample):,}", "", f"{o:.1f}", "", "", f"{n:.1f}",
+                       f"{n / o:.2f}", ""])
+        t.notes.append(f"bureau refresh old = one match_need per need, new = a batch at a time; same standings stored: "
+                       f"{stored[True] == stored[False]}")
     for i, name in enumerate(("gap map (/bureau, techmatch bureau gaps)", "+ candidate topics (bureau topics)",
                               "+ Excel report (/report.xlsx, bureau export)")):
-        o, r, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
-        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{r:.1f}", f"{n:.1f}", f"{n / o:.2f}",
-                       f"{n / r:.2f}"])
+        o, r, c, n = (float(np.median([x[i] for x in times[p]])) for p in paths)
+        t.rows.append([name, f"{needs:,}", str(len(reference)), f"{o:.1f}", f"{r:.1f}", f"{c:.1f}", f"{n:.1f}",
+                       f"{n / o:.2f}", f"{n / c:.2f}"])
     return t
 
 
@@ -880,6 +912,8 @@ def main() -> None:
     ap.add_argument("--needs", type=int, default=0,
                     help="bureau: recombined needs ingested until the graph holds this many (0: as it is)")
     ap.add_argument("--repeats", type=int, default=3, help="bureau: alternating old / new runs of the views")
+    ap.add_argument("--refresh-sample", type=int, default=1000,
+                    help="bureau: needs whose standings are refreshed one by one (old) and in batches (new)")
     ap.add_argument("--skip-old", action="store_true", help="startup: leave out the old full build (677 s at 300k)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()

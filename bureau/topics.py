@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalize
 
 from bureau.gapmap import GapMap, NeedIsUnmet, build_gap_map
+from bureau.stored_clusters import StoredClusters, clusters_path
 from graph.exceptions import ValidationError
 from graph.model import Challenge, ChallengeStatus, Department, Node, NodeLabel, Relation, RelType
 from graph.store import GraphStore
@@ -172,12 +173,14 @@ def curate_topics(
     solvers_per_topic: int = 5,
     min_needs: int = 1,
     words: StoredWords | None = None,
+    clusters: StoredClusters | None = None,
     data_dir: Path | None = None,
 ) -> list[TopicCandidate]:
     """Candidate special-project topics for each chain, from its unmet needs, largest topics first. The needs'
     words and key terms come from ``words`` (default: those kept in ``data_dir``, computed once per text);
-    ``representation`` defaults to TF-IDF over those words and character n-grams; ``solver_ranker`` defaults to
-    :func:`default_solver_ranker` over ``data_dir``."""
+    ``representation`` defaults to TF-IDF over those words and character n-grams, and then each chain's
+    clustering is read from ``clusters`` (default: those kept in ``data_dir``) while its texts are the same;
+    ``solver_ranker`` defaults to :func:`default_solver_ranker` over ``data_dir``."""
     gap_map = gap_map or build_gap_map(store, need_is_unmet, chain_ids)
     words = _kept_words(words, data_dir)
     solver_note = ""
@@ -196,8 +199,15 @@ def curate_topics(
         by_id, need_terms, need_words = _need_rows(store, sorted(need_segment), words)
         ids = list(by_id)
         texts = [_text(by_id[i]) for i in ids]
-        rep = representation or stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
-        for group in cluster_texts(texts, distance_threshold, rep):
+        if representation is None:
+            if clusters is None:
+                clusters = StoredClusters(clusters_path(_needed(data_dir)))
+            rep = stored_words_representation({_text(by_id[i]): need_words[i] for i in ids})
+            groups = clusters.groups(texts, distance_threshold,
+                                     lambda t: cluster_texts(t, distance_threshold, rep))  # noqa: B023 - called now
+        else:
+            groups = cluster_texts(texts, distance_threshold, representation)
+        for group in groups:
             if len(group) < min_needs:
                 continue
             members = [ids[i] for i in group]
@@ -205,6 +215,8 @@ def curate_topics(
             if solver_ranker is not None:
                 _add_solvers(topic, solver_ranker, solvers_per_topic)
             topics.append(topic)
+    if clusters is not None:
+        clusters.save(exactly=chain_ids is None)
     save = getattr(solver_ranker, "save", None)
     if callable(save):  # a ranker that keeps its rankings: once per view, those of topics gone dropped
         save(exactly=chain_ids is None and min_needs <= 1)
@@ -212,9 +224,16 @@ def curate_topics(
     return topics
 
 
+def prepare_topics(store: GraphStore, data_dir: Path, need_is_unmet: NeedIsUnmet | None = None
+                   ) -> list[TopicCandidate]:
+    """The default topics view computed once (``techmatch bureau refresh``): every chain's clustering and every
+    topic's solvers kept in ``data_dir``, so that the next view reads them."""
+    return curate_topics(store, build_gap_map(store, need_is_unmet), data_dir=data_dir)
+
+
 def _needed(data_dir: Path | None) -> Path:
     if data_dir is None:  # a caller's mistake, not a user's: the entry point passes its settings' data_dir
-        raise TypeError("data_dir is needed where words or the solver ranker are not given")
+        raise TypeError("data_dir is needed where words, clusters or the solver ranker are not given")
     return data_dir
 
 
@@ -230,8 +249,10 @@ def _need_rows(store: GraphStore, need_ids: Sequence[str], words: StoredWords
                ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, Sequence[str]]]:
     """The needs' rows (one per need: a need has one poster), each need's own key terms (general-Chinese
     IDF, so technical words beat filler) and its words (both computed once per text, :class:`StoredWords`)."""
+    # one index lookup per id (UNWIND): with ``WHERE n.id IN $ids`` before the OPTIONAL MATCH, ArcadeDB spent
+    # seconds per chain at 30,000 needs
     rows = store.read(
-        "MATCH (n:Need) WHERE n.id IN $ids "
+        "UNWIND $ids AS want MATCH (n:Need {id: want}) "
         "OPTIONAL MATCH (e:Enterprise)-[:POSTED]->(n) "
         "RETURN n.id AS id, n.name AS name, n.description AS description, n.budget_wan AS budget, "
         "coalesce(e.id, n.enterprise_id) AS eid, e.name AS ename ORDER BY n.id",

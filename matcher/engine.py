@@ -320,6 +320,12 @@ class MatchEngine:
         Matches under the confidence threshold are left out unless ``include_weak`` (batch evaluation)."""
         return supply.match_need(self, self.keeper.snapshot, need, k, include_weak, explain)
 
+    def match_needs(self, needs: Sequence[str | Need], k: int = 10,
+                    include_weak: bool = False) -> dict[str, MatchResult]:
+        """:meth:`match_need` without explanations for many needs at once (batch jobs such as the needs'
+        standings), by need id; needs not found are left out."""
+        return supply.match_needs(self, self.keeper.snapshot, needs, k, include_weak)
+
     def match_pair(self, need: str | Need, achievement_id: str) -> Match | None:
         """One need–achievement pair as the need's ranking sees it, also when a verdict moved it off the first
         page; None when it is not among the candidates scored at all."""

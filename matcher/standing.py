@@ -39,10 +39,12 @@ _STANDINGS = (
     f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE $ids IS NULL OR s.id IN $ids RETURN properties(s) AS p"
 )
 _NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN n.id AS id"
+# every need's id as one list: a row per need costs the driver more than the graph (30,000 needs: 1.0 s vs 0.2 s)
+_ALL_NEED_IDS = f"MATCH (n:{NodeLabel.NEED.value}) RETURN collect(n.id) AS ids"
 _VERSIONS = f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v"
 # what a gap map needs of every standing: its verdict and whether it is current (not the matches themselves)
-_VERDICTS = (
-    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN s.id AS id, s.engine_version AS v, s.is_gap AS g"
+_VERDICTS = (  # one list of [id, version, verdict] triples, as above (a missing value stays a null in its triple)
+    f"MATCH (s:{NodeLabel.NEED_STANDING.value}) RETURN collect([s.id, s.engine_version, s.is_gap]) AS rows"
 )
 _DROP_ORPHANS = (
     f"MATCH (s:{NodeLabel.NEED_STANDING.value}) WHERE NOT EXISTS {{ MATCH (n:{NodeLabel.NEED.value} {{id: s.id}}) }} "
@@ -123,8 +125,8 @@ class StandingMatches:
     def verdicts(self) -> Verdicts:
         """Each need's stored gap verdict and the stale standings: two small reads, whatever the matches."""
         version = self.version
-        have = {r["id"]: (r["v"], r["g"]) for r in self.store.read(_VERDICTS)}
-        needs = sorted(r["id"] for r in self.store.read(_NEED_IDS))
+        have = {i: (v, g) for r in self.store.read(_VERDICTS) for i, v, g in r["rows"]}
+        needs = sorted(i for r in self.store.read(_ALL_NEED_IDS) for i in r["ids"])
         return Verdicts(
             gaps={n: bool(g) for n, (_, g) in have.items()},
             stale=[n for n in needs if n not in have or have[n][0] != version],
@@ -153,24 +155,23 @@ class StandingMatches:
         return self.verdicts().stale
 
     # -- writes ------------------------------------------------------------------------------------
-    def refresh(self, need_ids: Sequence[str], announce: Iterable[str] = (), batch: int = 100) -> list[NewFit]:
+    def refresh(self, need_ids: Sequence[str], announce: Iterable[str] = (), batch: int = 100,
+                per_need: bool = False) -> list[NewFit]:
         """Recompute the standings of ``need_ids``; returns which of the ``announce`` achievements (those that
-        just arrived or changed) newly reached the threshold for one of them."""
+        just arrived or changed) newly reached the threshold for one of them. Each batch of needs is matched
+        together (:meth:`MatchEngine.match_needs`: the same results as one :meth:`MatchEngine.match_need` each)
+        and written in one transaction; ``per_need``: one ``match_need`` each (the earlier path, for comparison)."""
         changed = set(announce)
         fits: list[NewFit] = []
         version = self.version
         ids = list(dict.fromkeys(need_ids))
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
-            before = self.read(chunk)
-            fresh: list[NeedStanding] = []
+            before = self.read(chunk) if changed else {}  # what was above the threshold: only to announce
             now = datetime.now(UTC)
-            for need_id in chunk:
-                try:
-                    result = self.engine.match_need(need_id, k=self.keep, include_weak=True, explain=False)
-                except Exception as exc:  # a need deleted meanwhile, or unreadable: skip it, say so
-                    log.warning("standing of %s not refreshed: %s", need_id, exc)
-                    continue
+            results = self._one_by_one(chunk) if per_need else self._together(chunk)
+            fresh: list[NeedStanding] = []
+            for need_id, result in results.items():
                 standing = NeedStanding(
                     id=need_id, achievement_ids=[m.candidate_id for m in result.matches],
                     confidences=[round(float(m.confidence), 6) for m in result.matches],
@@ -180,18 +181,38 @@ class StandingMatches:
                 fresh.append(standing)
                 fits.extend(f for f in _new_fits(before.get(need_id), standing) if f.achievement_id in changed)
             if fresh:
-                self.store.upsert_nodes(fresh)
+                self.store.upsert_nodes(fresh, batch_size=len(fresh))
         return fits
 
+    def _together(self, need_ids: Sequence[str]) -> dict[str, Any]:
+        try:
+            results = self.engine.match_needs(need_ids, k=self.keep, include_weak=True)
+        except Exception as exc:  # one unreadable need: the batch need by need, so that only that one is skipped
+            log.warning("standings matched one by one: %s", exc)
+            return self._one_by_one(need_ids)
+        for need_id in need_ids:
+            if need_id not in results:
+                log.warning("standing of %s not refreshed: no such need (deleted meanwhile?)", need_id)
+        return results
+
+    def _one_by_one(self, need_ids: Sequence[str]) -> dict[str, Any]:
+        results = {}
+        for need_id in need_ids:
+            try:
+                results[need_id] = self.engine.match_need(need_id, k=self.keep, include_weak=True, explain=False)
+            except Exception as exc:  # a need deleted meanwhile, or unreadable: skip it, say so
+                log.warning("standing of %s not refreshed: %s", need_id, exc)
+        return results
+
     def refresh_batch(self, need_ids: Sequence[str], progress: Callable[[RefreshProgress], None] | None = None,
-                      batch: int = 100) -> int:
+                      batch: int = 200, per_need: bool = False) -> int:
         """Recompute many standings (a bureau refresh, a start-up catching up): written batch by batch, so an
         interruption (Ctrl-C between or inside batches) keeps every batch already written and the next run
         computes only what is still stale. Returns how many were computed."""
         ids = list(dict.fromkeys(need_ids))
         started = time.perf_counter()
         for start in range(0, len(ids), batch):
-            self.refresh(ids[start : start + batch], batch=batch)
+            self.refresh(ids[start : start + batch], batch=batch, per_need=per_need)
             if progress is not None:
                 progress(RefreshProgress(min(start + batch, len(ids)), len(ids), time.perf_counter() - started))
         return len(ids)

@@ -110,7 +110,7 @@ def test_topics_from_the_kept_words_are_the_topics_from_cutting_every_text(chain
 
     def topics(words: StoredWords, representation=None) -> list[dict]:  # noqa: ANN001
         return [asdict(t) for t in curate_topics(store, solver_ranker=lambda _t, _k: [], words=words,
-                                                 representation=representation)]
+                                                 representation=representation, data_dir=tmp_path)]
 
     cut = topics(StoredWords(tmp_path / "nothing-kept"), tfidf_representation)
     assert topics(kept) == cut
@@ -145,12 +145,13 @@ def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_in
         rankings_mod._MEMO.clear()  # a new process: the kept rankings read from the file
         stored._LOADED.clear()
         ranker = StoredRankings(store, tmp_path)
-        return [asdict(t) for t in curate_topics(store, solver_ranker=ranker, words=words)]
+        return [asdict(t) for t in curate_topics(store, solver_ranker=ranker, words=words, data_dir=tmp_path)]
 
     def ranked_now() -> list[dict]:  # every topic ranked on an index built from the graph now
         index = SolverIndex.build(store, scorer="lexical")
         return [asdict(t) for t in curate_topics(
-            store, solver_ranker=lambda s, k: rankings_mod.solver_rows(store, s, k, index), words=words)]
+            store, solver_ranker=lambda s, k: rankings_mod.solver_rows(store, s, k, index), words=words,
+            data_dir=tmp_path)]
 
     first = view()
     statements = {t["statement"] for t in first}
@@ -181,3 +182,39 @@ def test_topic_solvers_are_kept_read_while_unchanged_and_ranked_again_when_an_in
     assert edited == ranked_now()
     del rankings[:]
     assert view() == edited and rankings == []
+
+
+def test_a_chains_clustering_is_kept_and_redone_only_when_its_needs_texts_change(
+        chain_graph, lexical, monkeypatch, tmp_path):  # noqa: F811
+    from bureau import topics as topics_mod
+    from bureau.stored_clusters import StoredClusters
+
+    store = chain_graph
+    words = StoredWords(tmp_path / "words")
+    calls: list[int] = []
+    original = topics_mod.cluster_texts
+
+    def counted(texts, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(len(texts))
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(topics_mod, "cluster_texts", counted)
+
+    def view(path: Path) -> list[dict]:  # a new process each time: the kept clusterings read from the file
+        return [asdict(t) for t in curate_topics(store, solver_ranker=lambda _t, _k: [], words=words,
+                                                 clusters=StoredClusters(path))]
+
+    kept = tmp_path / "clusters.json"
+    first = view(kept)
+    assert len(calls) == 1 and len(first) >= 2  # one chain with unmet needs: clustered once
+    assert kept.stat().st_mode & 0o777 == 0o600
+    del calls[:]
+    assert view(kept) == first and calls == []  # read, not clustered again
+    # a need's text edited: its chain is clustered again, and the topics are those clustering from scratch gives
+    store.upsert_nodes([Need(id="n4", name="己二胺精馏塔能耗高，寻求节能精馏与热泵工艺", enterprise_id="e1")])
+    edited = view(kept)
+    assert len(calls) == 1 and edited != first
+    del calls[:]
+    assert edited == view(tmp_path / "nothing-kept.json") and len(calls) == 1
+    del calls[:]
+    assert view(kept) == edited and calls == []

@@ -65,15 +65,21 @@ def cli_env(store, graph_server, monkeypatch, tmp_path: Path):
 
 @pytest.fixture()
 def match_calls(monkeypatch) -> list[str]:
-    """Every full need → achievements match any engine runs (the real engine, wrapped to count)."""
+    """Every need a full need → achievements match is run for, one by one or in a batch (the real engine,
+    wrapped to count)."""
     calls: list[str] = []
-    original = MatchEngine.match_need
+    one, many = MatchEngine.match_need, MatchEngine.match_needs
 
     def counted(self, need, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         calls.append(need if isinstance(need, str) else need.id)
-        return original(self, need, *args, **kwargs)
+        return one(self, need, *args, **kwargs)
+
+    def counted_many(self, needs, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.extend(n if isinstance(n, str) else n.id for n in needs)
+        return many(self, needs, *args, **kwargs)
 
     monkeypatch.setattr(MatchEngine, "match_need", counted)
+    monkeypatch.setattr(MatchEngine, "match_needs", counted_many)
     return calls
 
 
@@ -103,9 +109,12 @@ def test_the_gap_map_from_standings_is_the_one_from_matching_every_need(cli_env,
     assert old.segment("s1").unmet_need_ids
 
 
-def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys) -> None:
+def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys, tmp_path) -> None:
     assert main(["bureau", "refresh"]) == 0
-    capsys.readouterr()
+    assert "个候选专项的聚类与候选揭榜方已备好" in capsys.readouterr().err
+    # the topics' clusterings and solvers prepared for the views
+    assert (tmp_path / "data" / "index" / "topics" / "clusters.json").exists()
+    assert (tmp_path / "data" / "index" / "rankings" / "lexical.json").exists()
     # one standing made by another engine (other channels or curve): stale
     cli_env.upsert_nodes([NeedStanding(id="n3", achievement_ids=[], confidences=[], threshold=0.5,
                                        best_confidence=0.0, is_gap=True, engine_version="another")])
@@ -123,19 +132,45 @@ def test_stale_standings_are_refreshed_and_counted(cli_env, match_calls, capsys)
 def test_an_interrupted_refresh_keeps_the_batches_written(cli_env, monkeypatch, tmp_path) -> None:
     engine = MatchEngine.from_store(cli_env, settings=MatcherSettings(data_dir=tmp_path / "d"), embedder=None)
     standing = StandingMatches(cli_env, engine)
-    original = MatchEngine.match_need
+    original = MatchEngine.match_needs
     calls = []
 
-    def interrupted(self, need, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        calls.append(need)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, need, *args, **kwargs)
+    def interrupted(self, needs, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(needs)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second batch is matched
+        return original(self, needs, *args, **kwargs)
 
-    monkeypatch.setattr(MatchEngine, "match_need", interrupted)
+    monkeypatch.setattr(MatchEngine, "match_needs", interrupted)
     with pytest.raises(KeyboardInterrupt):
         standing.refresh_batch(sorted(NEEDS), batch=2)
     assert standing.stale() == ["n3", "n4"]  # the first batch is stored; the next run does only the rest
+
+
+def test_the_batched_refresh_stores_the_standings_the_per_need_refresh_stores(cli_env, tmp_path) -> None:
+    cli_env.upsert_nodes([
+        Achievement(id="a3", name="尼龙66切片热稳定改性", description="尼龙66切片耐热黄变改性，热稳定剂复配"),
+        Achievement(id="a4", name="己二腈催化剂", description="己二腈合成催化剂寿命延长，国产化工艺"),
+        Achievement(id="a5", name="注塑件翘曲控制", description="工程塑料注塑件翘曲变形的模流分析与控制"),
+    ])
+    engine = MatchEngine.from_store(cli_env, settings=MatcherSettings(data_dir=tmp_path / "d"), embedder=None)
+    # a broker's verdict moves a pair in its need's ranking: the batch must move it the same way
+    engine.record_feedback("need_achievement", "n1", "a3", "reject", reason="off_topic")
+    standing = StandingMatches(cli_env, engine)
+
+    def stored() -> dict[str, tuple]:
+        return {k: (v.achievement_ids, v.confidences, v.threshold, v.best_confidence, v.is_gap, v.engine_version)
+                for k, v in standing.read().items()}
+
+    standing.refresh_batch([*sorted(NEEDS), "gone"], per_need=True, batch=3)
+    one_by_one = stored()
+    cli_env.write("MATCH (s:NeedStanding) DELETE s")
+    standing.refresh_batch([*sorted(NEEDS), "gone"], batch=3)  # a missing need is skipped, as one by one
+    assert stored() == one_by_one
+    assert sorted(one_by_one) == sorted(NEEDS) and any(s[0] for s in one_by_one.values())
+    together = engine.match_needs(sorted(NEEDS), k=3, include_weak=True)
+    for need_id in NEEDS:  # the very results, features and contributions included
+        assert together[need_id] == engine.match_need(need_id, k=3, include_weak=True, explain=False)
 
 
 def test_ctrl_c_while_the_report_is_written_leaves_no_half_written_file(cli_env, monkeypatch, tmp_path) -> None:

@@ -270,6 +270,31 @@ def test_a_posted_need_is_answered_from_its_query_vector_stored_ahead_and_free_t
         again.close()
 
 
+def test_needs_matched_in_a_batch_read_the_stored_query_vectors_and_match_as_each_alone(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    settings = MatcherSettings(data_dir=tmp_path)
+    first = CountingStorable(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=first, extra_embedders=[])
+    try:
+        assert engine.keeper.embed_need_queries()
+    finally:
+        engine.close()
+    unposted = [Need(id="n-lithium", name="卤水提锂", description="从井矿盐卤水中提取碳酸锂"),
+                Need(id="n-hydrogen", name="焦炉煤气制氢", description="焦炉煤气变压吸附提纯氢气，供加氢站")]
+    counting = CountingStorable(use_m3)
+    again = MatchEngine.from_store(world, settings=settings, embedder=counting, extra_embedders=[])
+    try:
+        together = again.match_needs([NEED_PA66.id, *unposted], k=3, include_weak=True)
+        assert counting.queries == len(unposted)  # the posted need's vector read from the store, not encoded
+        assert "dense" in together[NEED_PA66.id].channels
+        for need in (NEED_PA66.id, *unposted):  # the very results a lone match gives, dense scores included
+            alone = again.match_need(need, k=3, include_weak=True, explain=False)
+            assert together[need if isinstance(need, str) else need.id] == alone
+    finally:
+        again.close()
+
+
 def test_a_restart_reindexes_and_embeds_only_what_changed_in_the_graph(
     world: GraphStore, tmp_path: Path, use_m3: Embedder
 ) -> None:

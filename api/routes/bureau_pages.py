@@ -138,7 +138,8 @@ def segment_page(request: Request, segment_id: str) -> Response:
     needs = gate.views([n for n in (gate.load(i) for i in detail.need_ids) if n is not None])
     topics = [t for t in curate_topics(store, gap_map, chain_ids=[detail.gap.chain_id],
                                        solver_ranker=lambda _text, _k: [],
-                                       words=StoredWords(words_root(request.app.state.settings.data_dir)))
+                                       words=StoredWords(words_root(request.app.state.settings.data_dir)),
+                                       data_dir=request.app.state.settings.data_dir)
               if segment_id in t.segment_ids]
     supply = svg.bar_chart([
         svg.Bar(label=name, share=value / max(detail.gap.demand, detail.gap.supply, 1), text=f"{value}",

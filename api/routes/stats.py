@@ -56,8 +56,9 @@ def report_xlsx(request: Request, store: Store, principal: Principal = Depends(B
     as_of = default_year(store)
     progress = target_progress(store, as_of)
     years = plan_years(progress) or [as_of]
+    data_dir = request.app.state.settings.data_dir
     topics = curate_topics(store, gap_map, solver_ranker=_solver_ranker(request),
-                           words=StoredWords(words_root(request.app.state.settings.data_dir)))
+                           words=StoredWords(words_root(data_dir)), data_dir=data_dir)
     trend = activity_trend(store, years[0], max(as_of, years[0], date.today().year))
     tables = bureau_tables(progress, gap_map, topics, trend, store_challenge_rows(store))
     request.app.state.settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx", help="xlsx（默认）或 csv")
     p.add_argument("--output", type=Path, required=True, metavar="路径", help="report.xlsx，或 CSV 的输出目录")
     p.add_argument("--no-topics", action="store_true", help="不做候选专项聚类（更快）")
-    p = add("refresh", "重新计算缺失或过期的需求匹配结果，并分析需求的词语与关键词（缺口图、候选专项与报表读取它们）",
+    p = add("refresh", "重新计算缺失或过期的需求匹配结果，分析需求的词语与关键词，"
+            "并备好各产业链的候选专项聚类与候选揭榜方（缺口图、候选专项与报表读取它们）",
             _refresh)
     p.add_argument("--all", action="store_true", help="全部需求都重新计算，不只是过期的")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -122,8 +123,9 @@ def _engine(store: Any, settings: Any) -> Any:
 
 def refresh_standings(store: Any, settings: Any, everything: bool = False) -> Any:
     """Bring the needs' standings up to date: say how many are stale, compute them as one batch job with a
-    progress line on stderr (the engine's indexes are opened only when something is stale). Ctrl-C stops it
-    between two needs; the batches written so far stay, and the next run computes only what is left."""
+    progress line on stderr (the engine's indexes are opened only when something is stale; needs matched a batch
+    at a time, :meth:`matcher.standing.StandingMatches.refresh_batch`). Ctrl-C stops it; the batches written so
+    far stay, and the next run computes only what is left."""
     return current_verdicts(store, settings, everything)[0]
 
 
@@ -220,7 +222,7 @@ def _refresh(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from bureau.topics import analyse_need_texts
+    from bureau.topics import analyse_need_texts, prepare_topics
 
     with _store(args) as store:
         refresh_standings(store, args.settings, everything=args.all)
@@ -231,7 +233,12 @@ def _refresh(args: argparse.Namespace) -> int:
                   "Ctrl-C 可中断，已分析的会保留）", file=sys.stderr, flush=True)
 
         total = analyse_need_texts(store, progress=show, data_dir=args.settings.data_dir)
-    print(f"{total:,} 个需求的词语与关键词已备好（候选专项直接读取）", file=sys.stderr, flush=True)
+        print(f"{total:,} 个需求的词语与关键词已备好（候选专项直接读取）", file=sys.stderr, flush=True)
+        print("候选专项：按产业链聚类未满足的需求，并排出候选揭榜方……", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        topics = prepare_topics(store, args.settings.data_dir, current_verdicts(store, args.settings)[1].unmet())
+    print(f"{len(topics):,} 个候选专项的聚类与候选揭榜方已备好（{time.perf_counter() - started:.0f} 秒；"
+          "缺口图、候选专项与报表直接读取）", file=sys.stderr, flush=True)
     return 0
 
 

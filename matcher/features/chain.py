@@ -39,11 +39,15 @@ class ChainFeatures:
         out = {f: np.zeros(len(supply_ids), dtype=np.float32) for f in self.features}
         if not demand.segments:
             return out
+        known: dict[frozenset[str], str] = {}  # candidates share few segment sets: one relation each
         for i, sid in enumerate(supply_ids):
             info = ctx.supply.get(sid)
             if info is None:
                 continue
-            rel, _ = chain_relation(ctx, info.segments, demand.segments)
+            segs = frozenset(info.segments)
+            rel = known.get(segs)
+            if rel is None:
+                rel = known[segs] = chain_relation(ctx, info.segments, demand.segments)[0]
             if rel == "same_segment":
                 out["chain_same_segment"][i] = 1.0
             elif rel in ("upstream", "downstream"):

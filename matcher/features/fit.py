@@ -21,10 +21,8 @@ class FitFeatures:
 
     def compute(self, ctx: GraphContext, demand: Demand, supply_ids: Sequence[str]) -> dict[str, np.ndarray]:
         n = len(supply_ids)
-        maturity = np.full(n, 0.5, dtype=np.float32)
-        coop = np.full(n, 0.5, dtype=np.float32)
-        budget = np.full(n, 0.5, dtype=np.float32)
-        short = np.zeros(n, dtype=np.float32)
+        # Python lists, one array each at the end (an element written into an array costs more than the test)
+        maturity, coop, budget, short = [0.5] * n, [0.5] * n, [0.5] * n, [0.0] * n
         for i, sid in enumerate(supply_ids):
             info = ctx.supply.get(sid)
             if info is None:
@@ -38,4 +36,5 @@ class FitFeatures:
             if info.price_wan is not None and demand.budget_wan is not None:
                 over = info.price_wan > demand.budget_wan
                 budget[i] = demand.budget_wan / max(info.price_wan, 1e-9) if over else 1.0
-        return {"maturity": maturity, "cooperation_fit": coop, "budget_fit": budget, "maturity_short": short}
+        return {name: np.array(values, dtype=np.float32) for name, values in
+                (("maturity", maturity), ("cooperation_fit", coop), ("budget_fit", budget), ("maturity_short", short))}

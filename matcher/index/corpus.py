@@ -111,6 +111,35 @@ class CorpusIndex:
                 out[den.name] = s if whole else s[live]
         return out
 
+    def channel_scores_many(self, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        """:meth:`channel_scores` of many queries (a batch job), the same scores: each dense channel's query
+        vectors read or encoded together (:meth:`~matcher.index.queries.QueryEncoder.vectors`: stored ones read
+        first, the rest encoded as a lone query is), then scored one query at a time."""
+        live = self.docs.live
+        whole = len(live) == self.docs.n_rows
+        out: list[dict[str, np.ndarray]] = [{} for _ in texts]
+        for lex in self.lexical:
+            for row, text in zip(out, texts, strict=True):
+                s = lex.scores(text)
+                row[lex.name] = s if whole else s[live]
+        for den in self.dense:
+            if den.ready:
+                vectors = den.queries.vectors(list(texts))
+                for row, vec in zip(out, vectors, strict=True):
+                    s = den.scores(vec)
+                    row[den.name] = s if whole else s[live]
+        return out
+
+    def query_many(self, texts: Sequence[str],
+                   fusion: Fusion | Callable[[Sequence[str]], Fusion]) -> list[QueryScores]:
+        """:meth:`query` of many queries (see :meth:`channel_scores_many`)."""
+        out = []
+        for raw in self.channel_scores_many(texts):
+            f = fusion if isinstance(fusion, Fusion) else fusion(list(raw))
+            fused = f.combine(raw)
+            out.append(QueryScores(fused.score, fused.z, raw, fused.parts))
+        return out
+
     def query(self, text: str, fusion: Fusion | Callable[[Sequence[str]], Fusion]) -> QueryScores:
         """Every live document's fused score, and each channel's z-score, raw score and share of the fused score.
         ``fusion`` may be chosen by the answering channels' names."""

@@ -301,8 +301,11 @@ class LexicalIndex:
         lengths = (ends - starts).astype(np.int64)
         if not lengths.sum():
             return np.zeros(b.n_rows, np.float32)
-        rows = np.concatenate([b.rows[s:e] for s, e in zip(starts, ends, strict=True)])
-        tf = np.concatenate([b.tf[s:e] for s, e in zip(starts, ends, strict=True)])
+        # slices of plain views: a memory map's own slicing costs microseconds per column, and a query has hundreds
+        spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        all_rows, all_tf = b.rows.view(np.ndarray), b.tf.view(np.ndarray)
+        rows = np.concatenate([all_rows[s:e] for s, e in spans])
+        tf = np.concatenate([all_tf[s:e] for s, e in spans])
         vals = self.scheme.doc_values(tf, rows, self) * np.repeat(weights, lengths)
         return np.bincount(rows, weights=vals, minlength=b.n_rows).astype(np.float32)
 

@@ -116,6 +116,18 @@ class QueryEncoder:
                     self._cache.popitem(last=False)
         return vec
 
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Many queries' vectors (a batch job's): each the vector :meth:`vector` gives it (remembered, stored ahead,
+        or encoded alone), the ones encoded now not remembered (a batch would push every request's vectors out).
+        Encoded one text at a time: an encoder's batch may differ from its lone encoding in the last bits
+        (padding), and a need's matches must not depend on whether it was matched alone or in a batch."""
+        texts = [t or "" for t in texts]
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        for text in dict.fromkeys(t for t in texts if t not in known):
+            known[text] = self._encode(text)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
     def clear(self) -> None:
         """Forget remembered vectors (benchmarks measuring cold queries)."""
         with self._lock:

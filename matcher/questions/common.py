@@ -64,6 +64,13 @@ def graph_delta(name: str, value: float) -> float:
     return w * (value - 0.5) if name in CENTRED else w * value
 
 
+def graph_deltas(name: str, values: np.ndarray) -> np.ndarray:
+    """:func:`graph_delta` of each candidate's value (float64, the same numbers)."""
+    w = GRAPH_WEIGHTS.get(name, 0.0)
+    v = np.asarray(values, dtype=np.float64)
+    return w * (v - 0.5) if name in CENTRED else w * v
+
+
 def channel_scores(z: dict[str, np.ndarray], raw: dict[str, np.ndarray], i: int,
                    shares: dict[str, float]) -> dict[str, ChannelScore]:
     """Each channel's raw score, z-score and share of the fused score for document ``i``."""

@@ -7,6 +7,8 @@ features (cold-start weights) and the feedback re-ranker's adjustment; the calib
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from graph.exceptions import NotFoundError, ValidationError
@@ -15,8 +17,9 @@ from ingest.text import tokenize
 from matcher.documents import need_min_maturity
 from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
 from matcher.features.base import Demand
+from matcher.index.corpus import QueryScores
 from matcher.index.lexical import LexicalIndex
-from matcher.questions.common import Asker, Scored, channel_scores, graph_delta, graph_features, make_result
+from matcher.questions.common import Asker, Scored, channel_scores, graph_deltas, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
 from matcher.scores import ConfidenceInputs, MatchFeatures
 from matcher.tuning import GAP_WINDOW, POOL
@@ -36,6 +39,20 @@ def find_need(asker: Asker, snap: Snapshot, need: str | Need) -> Need:
         if node is not None:
             return node
     raise NotFoundError(NodeLabel.NEED.value, need)
+
+
+_NEEDS_BY_ID = f"UNWIND $ids AS want MATCH (n:{NodeLabel.NEED.value} {{id: want}}) RETURN properties(n) AS p"
+
+
+def find_needs(asker: Asker, snap: Snapshot, need_ids: Sequence[str]) -> dict[str, Need]:
+    """The needs found of ``need_ids``: from the snapshot, the rest in one graph read (not one read each)."""
+    found = {i: snap.need_nodes[i] for i in need_ids if i in snap.need_nodes}
+    rest = sorted({i for i in need_ids if i not in found})
+    if rest and asker.store is not None:
+        for row in asker.store.read(_NEEDS_BY_ID, ids=rest):
+            node = Need.from_props(row["p"])
+            found[node.id] = node
+    return found
 
 
 def find_enterprise(asker: Asker, snap: Snapshot, enterprise_id: str) -> Enterprise:
@@ -69,43 +86,63 @@ def rank_supply(asker: Asker, snap: Snapshot, text: str, demand: Demand, questio
     if not len(index):
         return Scored([], np.zeros(0, np.float32), [], [], channels=index.answering)
     index.prefetch(text)  # dense query encodings start on their workers while the lexical channels score
-    fused, norm, raw, parts = index.query(text, asker.fusion_for)
+    return rank_scores(asker, snap, index.query(text, asker.fusion_for), text, demand, question, query_id, k)
+
+
+def rank_scores(asker: Asker, snap: Snapshot, scores: QueryScores, text: str, demand: Demand, question: Question,
+                query_id: str | None, k: int, described: int | None = None) -> Scored:
+    """:func:`rank_supply` from the channels' scores of the text. ``described``: build the features and
+    contributions of only the first so many candidates of the final order (what a stored standing reads; the
+    order and scores are the same); None: of every candidate in the pool."""
+    fused, norm, raw, parts = scores
     pool = min(len(fused), max(POOL, 3 * k))
     top = np.argpartition(-fused, pool - 1)[:pool] if pool < len(fused) else np.arange(len(fused))
-    doc_ids = index.doc_ids
+    doc_ids = snap.achievements.doc_ids
     ids = [doc_ids[i] for i in top]
     graph = graph_features(asker.families, snap.ctx, demand, ids)
     score = fused[top].astype(np.float32).copy()
+    deltas: dict[str, np.ndarray] = {}
+    for name, values in graph.items():
+        delta = graph_deltas(name, values)
+        deltas[name] = delta
+        # one feature after the other, each added in float32 as a lone candidate's score adds it
+        nonzero = delta != 0.0
+        score[nonzero] += delta[nonzero].astype(np.float32)
     supply = asker.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
-    features: list[MatchFeatures] = []
-    contributions: list[dict[str, float]] = []
-    for j, i in enumerate(top):
+
+    def features_of(j: int) -> MatchFeatures:
+        i = top[j]
         channels = channel_scores(norm, raw, i, {name: float(parts[name][i]) for name in norm})
-        c = {name: cs.share for name, cs in channels.items()}
-        g = {}
-        for name, values in graph.items():
-            v = float(values[j])
-            g[name] = v
-            delta = graph_delta(name, v)
-            if delta:
-                c[name] = delta
-                score[j] += delta
-        features.append(MatchFeatures(float(fused[i]), supply, channels, g))
-        contributions.append(c)
+        return MatchFeatures(float(fused[i]), supply, channels, {name: float(v[j]) for name, v in graph.items()})
+
+    def contributions_of(j: int, features: MatchFeatures) -> dict[str, float]:
+        c = {name: cs.share for name, cs in features.channels.items()}
+        for name, delta in deltas.items():
+            if delta[j]:
+                c[name] = float(delta[j])
+        return c
+
+    everything = described is None or asker.reranker.trained  # a trained re-ranker reads every candidate's features
+    features: list[MatchFeatures] = [features_of(j) for j in range(len(ids))] if everything else []
     learned, verdict = asker.reranker.adjust_parts(question.value, query_id, ids, features)
-    for j in range(len(ids)):
-        if learned[j]:
-            contributions[j]["feedback"] = float(learned[j])
-        if verdict[j]:
-            # the pair's own verdict moves it in the list; it is shown as a verdict, not as confidence
-            contributions[j]["verdict"] = float(verdict[j])
     score = score + learned + verdict
     order = np.argsort(-score, kind="stable")
+    shown = order if described is None else order[:described]
+    kept = [features[j] if everything else features_of(j) for j in shown]
+    contributions = []
+    for j, f in zip(shown, kept, strict=True):
+        c = contributions_of(j, f)
+        if learned[j]:
+            c["feedback"] = float(learned[j])
+        if verdict[j]:
+            # the pair's own verdict moves it in the list; it is shown as a verdict, not as confidence
+            c["verdict"] = float(verdict[j])
+        contributions.append(c)
     return Scored(
         ids=[ids[j] for j in order],
         score=score[order],
-        features=[features[j] for j in order],
-        contributions=[contributions[j] for j in order],
+        features=kept,
+        contributions=contributions,
         query_terms=tokenize(text),
         channels=list(raw),
     )
@@ -168,6 +205,33 @@ def match_need(asker: Asker, snap: Snapshot, need: str | Need, k: int = 10, incl
     matches, best = supply_matches(asker, snap, scored, demand, k, include_weak, explain)
     return make_result(asker, Question.NEED_ACHIEVEMENT, need.id, NodeLabel.NEED, need.name, scored.query_terms,
                        matches, best, sorted(demand.segments), scored.channels)
+
+
+def match_needs(asker: Asker, snap: Snapshot, needs: Sequence[str | Need], k: int = 10,
+                include_weak: bool = False) -> dict[str, MatchResult]:
+    """:func:`match_need` without explanations for many needs at once (a batch refresh of standings): the needs
+    read in one graph query, each dense channel's query vectors read or encoded together (each the vector a lone
+    match uses: :meth:`~matcher.index.queries.QueryEncoder.vectors`), features built only for the candidates a
+    result shows. The results are those of :func:`match_need` (``explain=False``), by need id; needs not found
+    are left out."""
+    if k < 1:
+        raise ValidationError("k must be at least 1", field="k")
+    nodes = find_needs(asker, snap, [n for n in needs if isinstance(n, str)])
+    found = [n if isinstance(n, Need) else nodes[n] for n in needs if isinstance(n, Need) or n in nodes]
+    index = snap.achievements
+    scores = index.query_many([n.text for n in found], asker.fusion_for) if len(index) else [None] * len(found)
+    out: dict[str, MatchResult] = {}
+    for need, qs in zip(found, scores, strict=True):
+        demand = demand_for_need(snap, need)
+        if qs is None:
+            scored = Scored([], np.zeros(0, np.float32), [], [], channels=index.answering)
+        else:
+            scored = rank_scores(asker, snap, qs, need.text, demand, Question.NEED_ACHIEVEMENT, need.id, k,
+                                 described=max(k, GAP_WINDOW))
+        matches, best = supply_matches(asker, snap, scored, demand, k, include_weak, explain=False)
+        out[need.id] = make_result(asker, Question.NEED_ACHIEVEMENT, need.id, NodeLabel.NEED, need.name,
+                                   scored.query_terms, matches, best, sorted(demand.segments), scored.channels)
+    return out
 
 
 def match_pair(asker: Asker, snap: Snapshot, need: str | Need, achievement_id: str) -> Match | None:
