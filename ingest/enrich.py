@@ -10,6 +10,7 @@ stops them once the batch it is committing has ended.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -130,6 +131,9 @@ _worker_placer: Any = None
 
 def _init_worker(placer: SegmentPlacer | None) -> None:
     global _worker_placer
+    # what the worker inherited (the model, the tokenizer's tables) is never collected: kept out of the
+    # collector's passes, whose writes to every object header would copy the shared pages one by one
+    gc.freeze()
     # Ctrl-C in a terminal reaches the whole process group: the loading process decides what stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_placer = placer
