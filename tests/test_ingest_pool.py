@@ -149,3 +149,57 @@ def test_small_loads_stay_in_one_process_unless_workers_are_asked_for(monkeypatc
     get_settings.cache_clear()
     assert enrich.workers_for(100_000, None) == 0
     get_settings.cache_clear()
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out.update(int(x) for x in (task / "children").read_text().split())
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc")
+def test_ctrl_c_in_the_ingest_command_with_workers_exits_cleanly_leaving_whole_batches(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _write(tmp_path / "achievements.csv", _rows(3000))
+    env = {**os.environ, "TECHMATCH_DATA_DIR": str(tmp_path / "data"), "TECHMATCH_INGEST_WORKERS": "2"}
+    root = Path(__file__).resolve().parents[1]
+    # a session of its own, as a terminal gives: Ctrl-C reaches the command and its workers together
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(path), "-q", "--batch-size", "50"],
+                            cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        seen |= _children(proc.pid)
+        if len(seen) >= 3:  # the graph server and both workers
+            break
+        time.sleep(0.05)
+    assert len(seen) >= 3, "the command started its graph server and two workers"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "已中断" in err and "Traceback" not in err
+    assert not [pid for pid in seen if _alive(pid)], "no worker and no graph server is left running"
+    # what was written is whole batches, and running the command again completes the load
+    done = subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(path), "-q", "--batch-size", "50",
+                           "--json", str(tmp_path / "report.json")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))[0]
+    assert report["created"] + report["unchanged"] == 3000
+    assert report["unchanged"] % 50 == 0 and report["created"] > 0
