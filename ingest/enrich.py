@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 import signal
 import warnings
 from collections.abc import Sequence
@@ -183,16 +182,13 @@ def result(future: Future[Enriched]) -> Enriched:
 
 
 def workers_for(rows: int, requested: int | None) -> int:
-    """How many worker processes a load of ``rows`` achievements or needs uses: ``requested``; None means the
-    ``TECHMATCH_INGEST_WORKERS`` setting, else 2 where there are at least 2 CPUs and the load has
-    :data:`POOL_MIN_ROWS` rows. None where processes cannot be forked (spawned workers would each load the
-    model and the tables again)."""
+    """How many worker processes a load of ``rows`` achievements or needs uses: ``requested``, or with None the
+    ``TECHMATCH_INGEST_WORKERS`` setting (default 0) for a load of :data:`POOL_MIN_ROWS` rows or more. None where
+    processes cannot be forked (spawned workers would each load the model and the tables again)."""
     if requested is None:
         from graph.settings import get_settings
 
-        requested = get_settings().ingest_workers
-        if requested is None:
-            requested = 2 if (os.cpu_count() or 1) >= 2 and rows >= POOL_MIN_ROWS else 0
+        requested = get_settings().ingest_workers if rows >= POOL_MIN_ROWS else 0
     if requested <= 0 or not rows or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     return requested

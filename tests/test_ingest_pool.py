@@ -137,17 +137,17 @@ def test_ctrl_c_during_a_pooled_load_keeps_whole_batches_and_stops_the_workers(s
     assert (report.created, report.unchanged) == (26, 14)
 
 
-def test_small_loads_stay_in_one_process_unless_workers_are_asked_for(monkeypatch):
-    monkeypatch.delenv("TECHMATCH_INGEST_WORKERS", raising=False)
+def test_loads_stay_in_one_process_unless_workers_are_asked_for(monkeypatch):
     from graph.settings import get_settings
 
+    monkeypatch.delenv("TECHMATCH_INGEST_WORKERS", raising=False)
     get_settings.cache_clear()
-    assert enrich.workers_for(enrich.POOL_MIN_ROWS - 1, None) == 0
-    assert enrich.workers_for(3, 2) == 2
-    assert enrich.workers_for(100_000, 0) == 0
-    monkeypatch.setenv("TECHMATCH_INGEST_WORKERS", "0")
+    assert enrich.workers_for(100_000, None) == 0, "the default: the loading process alone"
+    assert enrich.workers_for(3, 2) == 2, "asked for by the caller"
+    monkeypatch.setenv("TECHMATCH_INGEST_WORKERS", "2")
     get_settings.cache_clear()
-    assert enrich.workers_for(100_000, None) == 0
+    assert enrich.workers_for(100_000, None) == 2
+    assert enrich.workers_for(enrich.POOL_MIN_ROWS - 1, None) == 0, "a small file is not worth the fork"
     get_settings.cache_clear()
 
 
