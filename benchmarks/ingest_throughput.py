@@ -117,7 +117,7 @@ try:
     try:
         kw = {"batch_size": batch} if batch else {}
         if "workers" in inspect.signature(Loader).parameters:
-            kw["workers"] = None  # as the command does: the setting, else worker processes for a large file
+            kw["workers"] = None  # as the command does: TECHMATCH_INGEST_WORKERS (default: none)
         Loader(store, placer=placer, progress=False, rejects_dir=tmp, before_batch=hook, **kw).load(path)
         done["t"] = time.perf_counter() - started
         done["complete"] = True
