@@ -16,8 +16,13 @@
    (model and tables), for each code version in its own process; CPU time rather than wall, so it holds on a
    machine other jobs are loading.
 
+4. **variants** (``--variant serial:TECHMATCH_INGEST_WORKERS=0``, repeatable): this tree again with those
+   environment settings, alternating with the others in the zhibei part and given its own row in each table
+   (e.g. the enrichment in the loading process against the worker processes).
+
 Run: ``python benchmarks/ingest_throughput.py [--repeats 2] [--scale 30000 300000] [--box 120]``
-(prints markdown tables; about 3 minutes plus 2 x box per scale).
+(prints markdown tables and the load average before and after each part; about 3 minutes plus 2 x box per
+scale).
 """
 
 from __future__ import annotations
@@ -50,17 +55,19 @@ def _export_old(commit: str, into: Path) -> Path:
     return into
 
 
-def _env(code: Path, data_dir: Path) -> dict[str, str]:
+def _env(code: Path, data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})
     env["TECHMATCH_DATA_DIR"] = str(data_dir)
     env["PYTHONPATH"] = os.pathsep.join([str(code), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     return env
 
 
-def _cli_ingest(code: Path, zhibei: Path, data_dir: Path) -> float:
+def _cli_ingest(code: Path, zhibei: Path, data_dir: Path, extra: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "ingest", str(zhibei), "-q"], cwd=code,
-                   env=_env(code, data_dir), check=True, capture_output=True)
+    cli = "cli" if (code / "cli" / "__main__.py").exists() else "api.cli"  # the command line's home moved
+    subprocess.run([sys.executable, "-m", cli, "ingest", str(zhibei), "-q"], cwd=code,
+                   env=_env(code, data_dir, extra), check=True, capture_output=True)
     return time.perf_counter() - started
 
 
@@ -84,7 +91,7 @@ def recombined(n: int, seed: int = 0) -> list[dict[str, object]]:
 
 
 _WORKER = r"""
-import json, sys, time
+import inspect, json, sys, time
 from pathlib import Path
 from graph.server import EmbeddedGraphServer
 from graph.store import connect
@@ -110,6 +117,8 @@ try:
         done["rows"] += len(nodes)
     try:
         kw = {"batch_size": batch} if batch else {}
+        if "workers" in inspect.signature(Loader).parameters:
+            kw["workers"] = None  # as the command does: TECHMATCH_INGEST_WORKERS (default: none)
         Loader(store, placer=placer, progress=False, rejects_dir=tmp, before_batch=hook, **kw).load(path)
         done["t"] = time.perf_counter() - started
         done["complete"] = True
@@ -156,12 +165,21 @@ def _cpu_run(code: Path, path: Path, n: int, tmp: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _scale_run(code: Path, path: Path, box: float, tmp: Path, batch: int = 0) -> dict[str, float]:
+def _scale_run(code: Path, path: Path, box: float, tmp: Path, batch: int = 0,
+               extra: dict[str, str] | None = None) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(dir=tmp))
     out = subprocess.run([sys.executable, "-c", _WORKER, str(path), str(box), str(batch), str(work)], cwd=code,
-                         env=_env(code, work / "data"), check=True, capture_output=True, text=True)
+                         env=_env(code, work / "data", extra), check=True, capture_output=True, text=True)
     shutil.rmtree(work, ignore_errors=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
+def _pairs(env: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in env.items())
 
 
 def main() -> None:
@@ -171,7 +189,13 @@ def main() -> None:
     parser.add_argument("--box", type=float, default=120.0)
     parser.add_argument("--old", default=OLD_COMMIT)
     parser.add_argument("--cpu-rows", type=int, default=0, help="also measure CPU per row on this many rows")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:K=V[,K=V]",
+                        help="also run this tree with these environment settings (repeatable)")
     args = parser.parse_args()
+    variants: dict[str, dict[str, str]] = {}
+    for spec in args.variant:
+        label, _, pairs = spec.partition(":")
+        variants[f"new, {label}"] = dict(p.split("=", 1) for p in pairs.split(",") if p)
     zhibei_src = _shared() / "data" / "zhibei"
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -182,23 +206,27 @@ def main() -> None:
             shutil.copy(zhibei_src / name, zhibei / name)  # the loader writes rejects beside its input
         rows = sum(len((zhibei / n).read_text(encoding="utf-8").splitlines()) for n in
                    ("achievements_dedup.jsonl", "requirements_dedup.jsonl"))
+        runs: list[tuple[str, Path, dict[str, str]]] = [("old", old, {}), ("new", ROOT, {}),
+                                                        *((label, ROOT, env) for label, env in variants.items())]
         _warm_old_cache(old, tmp / "old-cache")
-        times: dict[str, list[float]] = {"old": [], "new": []}
+        times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+        load_before = os.getloadavg()
         for i in range(args.repeats):
-            for label, code in (("old", old), ("new", ROOT)):
-                data = tmp / f"data-{label}-{i}"
+            for j, (label, code, extra) in enumerate(runs):
+                data = tmp / f"data-{j}-{i}"
                 if label == "old":
                     shutil.copytree(tmp / "old-cache" / "cache", data / "cache")
-                times[label].append(_cli_ingest(code, zhibei, data))
+                times[label].append(_cli_ingest(code, zhibei, data, extra))
                 shutil.rmtree(data, ignore_errors=True)
         print(f"## Ingest: zhibei end to end ({rows} rows, `techmatch ingest` wall time, median of {args.repeats})\n")
+        print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(os.getloadavg())}\n")
         print("| code | seconds | rows/s | runs (s) |")
         print("|---|---:|---:|---|")
-        for label in ("old", "new"):
+        for label, _, extra in runs:
             med = statistics.median(times[label])
             shown = ", ".join(f"{t:.1f}" for t in times[label])
-            name = f"old ({args.old})" if label == "old" else "new (this tree)"
-            print(f"| {name} | {med:.1f} | {rows / med:.0f} | {shown} |")
+            name = {"old": f"old ({args.old})", "new": "new (this tree)"}.get(label, f"{label} ({_pairs(extra)})")
+            print(f"| {name} | {med:.1f} | {rows / med:.0f} | {shown} |", flush=True)
         if args.cpu_rows:
             cpu: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
             for _ in range(args.repeats):
@@ -218,13 +246,15 @@ def main() -> None:
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             print(f"\n## Ingest: {n:,} recombined achievements, Loader with the default placer, "
                   f"time box {args.box:.0f} s\n")
-            print("| code | rows written | seconds | rows/s | finished |")
-            print("|---|---:|---:|---:|---|")
-            for label, code in (("old", old), ("new", ROOT)):
-                r = _scale_run(code, path, args.box, tmp)
+            print("| code | rows written | seconds | rows/s | finished | load average before → after |")
+            print("|---|---:|---:|---:|---|---|")
+            for label, code, extra in runs:
+                before = os.getloadavg()
+                r = _scale_run(code, path, args.box, tmp, extra=extra)
                 rate = r["rows"] / r["t"] if r["t"] else 0.0
                 finished = "yes" if r.get("complete") else "no"
-                print(f"| {label} | {r['rows']:,} | {r['t']:.0f} | {rate:.0f} | {finished} |")
+                print(f"| {label} | {r['rows']:,} | {r['t']:.0f} | {rate:.0f} | {finished} | "
+                      f"{_load(before)} → {_load(os.getloadavg())} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ from graph.model import (
     RelType,
 )
 from graph.store import GraphStore, UpsertReport, write_nodes, write_relations
-from ingest import text as textpipe
-from ingest.extraction import find_institutions, find_patent_numbers
+from ingest.enrich import Enriched, EnrichError, Placement, RowFinds, enricher
+from ingest.enrich import result as enrichment
 from ingest.mapping import (
     ENTITY_NAMES,
     ENTITY_TYPES,
@@ -61,18 +61,8 @@ from ingest.spreadsheet import append_row, csv_cell
 log = logging.getLogger(__name__)
 
 ORG_LABELS = (NodeLabel.ENTERPRISE, NodeLabel.INSTITUTION)
-KEYWORDS_PER_TEXT = 10
 #: batches prepared ahead (enriched and placed) while the graph server is still starting
 PREPARE_AHEAD = 64
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One chain segment a text belongs to, how sure, and which method said so."""
-
-    segment_id: str
-    confidence: float
-    method: str
 
 
 class RowPolicy(Protocol):
@@ -211,6 +201,8 @@ class Loader:
         progress: bool = True,
         limits: ReadLimits = CLI_LIMITS,
         row_policy: RowPolicy | None = None,
+        workers: int | None = 0,
+        configured_workers: int = 0,
     ) -> None:
         #: a store still starting (the command's graph server) is waited for only where a row needs it: rows
         #: are read, checked and enriched meanwhile
@@ -222,6 +214,10 @@ class Loader:
             self._store = store
         self.limits = limits
         self.row_policy = row_policy
+        #: processes that enrich a large file's rows (``ingest.enrich``; None: ``configured_workers``, the
+        #: ``ingest_workers`` setting, for a large file)
+        self.workers = workers
+        self.configured_workers = configured_workers
         self.mappings = mappings or builtin_mappings()
         self.placer = placer
         self.batch_size = batch_size
@@ -382,19 +378,19 @@ class Loader:
         return notes
 
     # -- enrichment and resolution ---------------------------------------------------------------
-    def _enrich(self, row: _Row) -> list[OrgRef]:
-        """Keywords, patents and institutions from text; returns the extra organisations to link."""
+    def _enrich(self, row: _Row, finds: RowFinds | None) -> list[OrgRef]:
+        """Puts what the row's text gave (keywords, patents) on its node; returns the extra organisations to
+        link (institutions its text names that the row does not name already)."""
         node = row.built.node
         extra: list[OrgRef] = []
-        if isinstance(node, (Achievement, Need)):
-            update: dict[str, Any] = {"keywords": textpipe.keywords(node.text, k=KEYWORDS_PER_TEXT)}
+        if finds is not None and isinstance(node, (Achievement, Need)):
+            update: dict[str, Any] = {"keywords": finds.keywords}
             if isinstance(node, Achievement):
-                patents = find_patent_numbers(node.text)
-                update["patent_numbers"] = list(dict.fromkeys([*node.patent_numbers, *patents]))
+                update["patent_numbers"] = list(dict.fromkeys([*node.patent_numbers, *finds.patents]))
                 named = {r.name for r in row.built.orgs}
-                for mention in find_institutions(node.text):
-                    if mention.name not in named:
-                        extra.append(OrgRef(name=mention.name, rel=RelType.OWNS, org_is_source=True))
+                for name in finds.institutions:
+                    if name not in named:
+                        extra.append(OrgRef(name=name, rel=RelType.OWNS, org_is_source=True))
             row.built.node = node.model_copy(update=update)
         return extra
 
@@ -402,16 +398,6 @@ class Loader:
         if self._known_segments is None:
             self._known_segments = {p["id"] for p in self.store.all_props(NodeLabel.CHAIN_SEGMENT)}
         return self._known_segments
-
-    def _placements(self, rows: list[_Row]) -> dict[str, list[Placement]]:
-        """Placements of a batch's achievements and needs, in one model call when the placer can."""
-        if self.placer is None:
-            return {}
-        nodes = [r.built.node for r in rows if isinstance(r.built.node, (Achievement, Need))]
-        many = getattr(self.placer, "place_many", None)
-        if many is not None:
-            return {n.id: p for n, p in zip(nodes, many(nodes), strict=True)}
-        return {n.id: self.placer.place(n) for n in nodes}
 
     def _place(self, node: Node, batch: _Batch, placements: dict[str, list[Placement]]) -> bool:
         if node.id not in placements:
@@ -529,20 +515,28 @@ class Loader:
         """Write ``rows`` batch by batch, as a pipeline: while one batch is committed (the graph server works,
         the driver waits on its socket), the next is enriched, placed and resolved. Batches still commit one
         after the other, each in one transaction; a failed commit stops the load before the next one. While
-        the graph server is still starting, batches are prepared ahead (up to :data:`PREPARE_AHEAD`)."""
+        the graph server is still starting, batches are prepared ahead (up to :data:`PREPARE_AHEAD`).
+
+        A large file's batches are enriched (keywords, patents, institutions, placements) in worker processes
+        (``ingest.enrich``), a few batches ahead; each batch is then resolved and committed here, in order."""
         source = self._source
-        ahead: deque[tuple[list[_Row], list[list[OrgRef]], dict[str, list[Placement]]]] = deque()
+        ahead: deque[tuple[list[_Row], Future[Enriched]]] = deque()
         starts = list(range(0, len(rows), self.batch_size))
+        texts = sum(1 for r in rows if isinstance(r.built.node, (Achievement, Need)))
+        enrich = enricher(self.placer, texts, self.workers, self.configured_workers)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit") as writer:
             pending: Future[None] | None = None
             self._pending = None
             try:
                 for i, start in enumerate(starts):
-                    ahead.append(self._prepare(rows[start : start + self.batch_size], entity, report))
-                    if i + 1 < len(starts) and len(ahead) < PREPARE_AHEAD and not self._store_ready():
+                    chunk = self._admitted(rows[start : start + self.batch_size], entity, report)
+                    ahead.append((chunk, enrich.submit([r.built.node for r in chunk], [r.row for r in chunk])))
+                    last = i + 1 == len(starts)
+                    if not last and len(ahead) < PREPARE_AHEAD and not self._store_ready():
                         continue
-                    while ahead:
-                        batch = self._build(*ahead.popleft(), entity, report, source)
+                    while ahead and (last or len(ahead) > enrich.depth):
+                        chunk, enriched = ahead.popleft()
+                        batch = self._build(chunk, self._enriched(chunk, enriched), entity, report, source)
                         if pending is not None:
                             pending.result()  # the previous batch is committed before this one starts
                         pending = self._pending = writer.submit(self._commit, batch, report)
@@ -550,6 +544,8 @@ class Loader:
                     pending.result()
                 self._pending = None
             except BaseException:
+                # no batch not yet started is enriched further (a running one ends: workers write nothing)
+                enrich.close(cancel=True)
                 if pending is not None and not pending.done():
                     # Ctrl-C or an error here while a batch commits: let that one transaction end (all or
                     # nothing of it), then forget what it and the batches built after it would have created
@@ -560,16 +556,23 @@ class Loader:
                 self._pending = None
                 self._forget_unwritten()
                 raise
+            finally:
+                enrich.close()
 
-    def _prepare(self, chunk: list[_Row], entity: str, report: IngestReport
-                 ) -> tuple[list[_Row], list[list[OrgRef]], dict[str, list[Placement]]]:
-        """The part of a batch that needs no graph: keywords, patents, institutions in text, placements."""
-        chunk = self._admitted(chunk, entity, report)
-        return chunk, [self._enrich(row) for row in chunk], self._placements(chunk)
+    def _enriched(self, chunk: list[_Row], future: Future[Enriched]
+                  ) -> tuple[list[list[OrgRef]], dict[str, list[Placement]]]:
+        """A batch's enrichment put on its rows: the extra organisations of each row, and the placements."""
+        try:
+            enriched = enrichment(future)
+        except EnrichError as exc:
+            raise ValidationError(f"{self._source}: {exc}", where=self._source) from exc
+        return [self._enrich(row, finds) for row, finds in zip(chunk, enriched.finds, strict=True)], \
+            enriched.placements
 
-    def _build(self, chunk: list[_Row], extras: list[list[OrgRef]], placements: dict[str, list[Placement]],
+    def _build(self, chunk: list[_Row], enriched: tuple[list[list[OrgRef]], dict[str, list[Placement]]],
                entity: str, report: IngestReport, source: str) -> _Batch:
         """A batch's nodes and edges, its organisations resolved (against the graph and the earlier batches)."""
+        extras, placements = enriched
         batch = _Batch()
         for row, extra in zip(chunk, extras, strict=True):
             node = row.built.node

@@ -153,6 +153,30 @@ def test_the_packed_model_scores_like_the_model_it_was_packed_from(tmp_path):
     assert np.abs(model.predict_proba(texts) - packed.predict_proba(texts)).max() < 0.05
 
 
+def test_the_shipped_models_vectoriser_gives_sklearns_matrix_bit_for_bit():
+    """The sklearn-free vectoriser of the shipped model against sklearn's own on texts with runs of white space,
+    full-width and traditional characters, latin, digits, characters outside the vocabulary, a lone surrogate,
+    empty texts: the same columns and the very same floating-point numbers."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ingest.classify import MODEL_FILE, CharBigramTfidf, _analyzer_text, shipped_industry_model
+
+    model = shipped_industry_model(MODEL_FILE)
+    assert model is not None and isinstance(model.vectorizer, CharBigramTfidf)
+    ours = model.vectorizer
+    theirs = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, preprocessor=_analyzer_text,
+                             vocabulary=dict(ours.vocabulary_))
+    theirs.idf_ = ours.idf_
+    texts = ["尼龙66切片  熔融保持后\n\n\t黄变", "", "   ", "ＰＡ６６　全角 與 繁體", "GIS开关柜局放在线监测 3.2kV",
+             "\ud800孤立代理", "🚀 emoji 与 符号 ※", "a", "高压开关柜" * 50, "x y\tz\r\n"]
+    a, b = theirs.transform(texts), ours.transform(texts)
+    a.sort_indices()
+    assert a.shape == b.shape
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)
+
+
 def test_the_keyword_scan_finds_every_segment_keyword_in_the_text_overlapping_ones_too(keyword_placer):
     from ingest import text as textpipe
 

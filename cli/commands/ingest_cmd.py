@@ -75,7 +75,8 @@ def _load_all(planned: list[tuple[Path, str | None]], args: argparse.Namespace, 
     try:
         placer = _warm(classify, settings)
         loader = Loader(graph.future, mappings=mappings, placer=placer, batch_size=args.batch_size,
-                        rejects_dir=rejects_dir, progress=not args.quiet)
+                        rejects_dir=rejects_dir, progress=not args.quiet, workers=None,
+                        configured_workers=settings.ingest_workers)
         fmt = None if args.format in ("auto", "zhibei") else args.format
         for path, entity in planned:
             try:
