@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def start_server(data_dir: Path, port: int, embedder: str, workers: int = 1,
     if key is None:
         proc.kill()
         raise RuntimeError("the server did not print a bureau API key")
+    # keep reading what the server prints (its access log): a full pipe would stop the server mid-request
+    threading.Thread(target=lambda: [None for _ in proc.stdout], name="server-output", daemon=True).start()
     return proc, key
 
 
