@@ -296,10 +296,10 @@ def _text(a) -> str:  # noqa: ANN001
     return achievement_text(a)
 
 
-def default_settings(run: Run, n: int):  # noqa: ANN201
+def default_settings(run: Run, n: int, data_dir: Path | None = None):  # noqa: ANN201
     from api.config import load_settings
 
-    return load_settings(data_dir=run.data_dir(n))
+    return load_settings(data_dir=data_dir or run.data_dir(n))
 
 
 def section_build(run: Run) -> Table:
@@ -392,6 +392,36 @@ print(json.dumps({"imported": t_imported, "loaded": t_loaded, "first": t_first, 
 """
 
 
+def build_for_startup(run: Run, n: int) -> float:
+    """Index ``n`` recombined achievements and the probe's needs (their query vectors stored, as the embedding
+    job does for posted needs) and persist everything; the old channels' build time unless ``--skip-old``."""
+    from matcher.engine import MatchEngine
+
+    docs = run.corpus(n)
+    engine = MatchEngine(None, settings=default_settings(run, n), persist=True)
+    engine.keeper.writer.try_acquire()
+    engine.keeper.log.new_epoch()
+    engine.on_progress(progress_printer(f"startup {n:,}"))
+    vectors = timing_vectors(n)
+    engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
+    # the probe's needs are posted: the embedding job stores their query vectors (their passages are not
+    # needed by this question and stay for the job)
+    engine.keeper.index_needs(real_needs(max(run.args.queries, 21)), rebuild=True)
+    engine.keeper.embed_need_queries()
+    old_build = float("nan")
+    if not run.args.skip_old:
+        t0 = time.perf_counter()
+        old = old_text_index(engine, docs, vectors)  # what the old engine built at every start
+        old_build = time.perf_counter() - t0
+        del old
+    del vectors
+    for corpus in ("achievements", "needs", "enterprises"):
+        engine.keeper.persist(corpus)
+    engine.keeper.persist_context()
+    engine.close()
+    return old_build
+
+
 def section_startup(run: Run) -> Table:
     t = Table("Start-up on persisted indexes",
               ["achievements", "imports, models (s)", "indexes mapped (s)", "first answer (s)", "channels",
@@ -412,29 +442,22 @@ def section_startup(run: Run) -> Table:
     from matcher.engine import MatchEngine
 
     for n in run.args.sizes:
-        docs = run.corpus(n)
-        engine = MatchEngine(None, settings=default_settings(run, n), persist=True)
-        engine.keeper.writer.try_acquire()
-        engine.keeper.log.new_epoch()
-        engine.on_progress(progress_printer(f"startup {n:,}"))
-        vectors = timing_vectors(n)
-        engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
-        # the probe's needs are posted: the embedding job stores their query vectors (their passages are not
-        # needed by this question and stay for the job)
-        engine.keeper.index_needs(real_needs(max(run.args.queries, 21)), rebuild=True)
-        engine.keeper.embed_need_queries()
+        data_dir = run.args.startup_data_dir or run.data_dir(n)
         old_build = float("nan")
-        if not run.args.skip_old:
-            t0 = time.perf_counter()
-            old = old_text_index(engine, docs, vectors)  # what the old engine built at every start
-            old_build = time.perf_counter() - t0
-            del old
-        del vectors
-        for corpus in ("achievements", "needs", "enterprises"):
-            engine.keeper.persist(corpus)
-        engine.keeper.persist_context()
-        engine.close()
-        probe = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(ROOT), str(run.data_dir(n)),
+        if run.args.startup_data_dir:
+            # a generation persisted by an earlier run: only the probe's needs are posted (and their queries stored)
+            engine = MatchEngine(None, settings=default_settings(run, n, data_dir), persist=True)
+            engine.keeper.writer.try_acquire()
+            if not engine.keeper.load():
+                raise RuntimeError(f"{data_dir}: no persisted generation to start from")
+            n = len(engine.achievements)
+            engine.keeper.index_needs(real_needs(max(run.args.queries, 21)), rebuild=True)
+            engine.keeper.embed_need_queries()
+            engine.keeper.persist("needs")
+            engine.close()
+        else:
+            old_build = build_for_startup(run, n)
+        probe = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(ROOT), str(data_dir),
                                 str(run.args.queries)],
                                capture_output=True, text=True, cwd=ROOT, timeout=3600)
         if probe.returncode:
@@ -914,6 +937,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="bureau: alternating old / new runs of the views")
     ap.add_argument("--refresh-sample", type=int, default=1000,
                     help="bureau: needs whose standings are refreshed one by one (old) and in batches (new)")
+    ap.add_argument("--startup-data-dir", type=Path, default=None,
+                    help="startup: probe the generation an earlier run persisted in this data directory (no build)")
     ap.add_argument("--skip-old", action="store_true", help="startup: leave out the old full build (677 s at 300k)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()
