@@ -34,3 +34,48 @@ def test_a_free_port_passes_the_check_and_stays_free(tmp_path):
     check_port("127.0.0.1", port)  # the check let it go again
     with pytest.raises(PortUnavailableError, match="找不到这个地址"):
         check_port("no-such-host.invalid", port)
+
+
+def test_connections_the_workers_accept_have_nagle_turned_off():
+    """uvicorn binds the workers' listening socket without TCP's protocol number, and asyncio then leaves Nagle on
+    for every accepted connection (a kept-alive request waited ~40 ms for the client's delayed ACK); the
+    service's protocol turns it off."""
+    import asyncio
+
+    from cli.http_protocol import set_nodelay
+
+    async def accept_one() -> list[tuple[int, bool, int]]:
+        listener = socket.socket(socket.AF_INET)  # as uvicorn's Config.bind_socket makes it: protocol number 0
+        listener.bind(("127.0.0.1", 0))
+        seen: list[tuple[int, bool, int]] = []
+        done = asyncio.Event()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                before = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                turned_off = set_nodelay(transport)
+                seen.append((before, turned_off, sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+                transport.close()
+                done.set()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        await asyncio.wait_for(done.wait(), 10)
+        writer.close()
+        server.close()
+        return seen
+
+    [(before, turned_off, after)] = asyncio.run(accept_one())
+    assert before == 0, "asyncio left Nagle on for this socket: the cause"
+    assert turned_off and after != 0
+
+
+def test_the_workers_serve_with_the_protocol_that_turns_nagle_off():
+    import inspect
+
+    from cli.commands import serve
+    from cli.http_protocol import NoDelayH11Protocol
+
+    assert "http=NoDelayH11Protocol" in inspect.getsource(serve._run_workers)
+    assert NoDelayH11Protocol.connection_made is not NoDelayH11Protocol.__mro__[1].connection_made

@@ -106,6 +106,7 @@ def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo
     """The graph here, N uvicorn workers (``worker_app``) connecting to it through the environment."""
     import uvicorn
 
+    from cli.http_protocol import NoDelayH11Protocol
     from graph.store import connect, open_store
 
     env: dict[str, str] = {}
@@ -141,8 +142,9 @@ def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo
         print(f"techmatch serving on http://{host}:{port}/ with {workers} workers "
               f"(API docs: http://{host}:{port}/docs)", flush=True)
         # each worker's own JSON access log (with the request id and the route template) replaces uvicorn's
+        # the workers accept on a socket uvicorn binds without TCP's protocol number: Nagle is turned off here
         uvicorn.run("cli.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False, log_config=None)
+                    log_level="warning", access_log=False, log_config=None, http=NoDelayH11Protocol)
     finally:
         if supervisor is not None:
             supervisor.stop()
