@@ -61,7 +61,7 @@ def test_enterprise_posts_a_need_and_confirms_its_segment(server, browser):
 
 
 def test_broker_finds_it_in_the_queue_and_carries_a_match_to_a_signed_contract(server, browser):
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -91,8 +91,9 @@ def test_broker_finds_it_in_the_queue_and_carries_a_match_to_a_signed_contract(s
     _by(browser, "ID", "note").send_keys("走访实验室，中试线运行正常；对方报价 80 万元，可许可。")
     _by(browser, "ID", "to-negotiating").click()
     _by(browser, "ID", "save-note").click()
-    # the page reloads after the save: an element read just before the reload goes stale, read it again
-    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+    # the page reloads after the save: an element read just before the reload goes stale (or Chrome answers that
+    # its node left the document), read it again
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException, WebDriverException)).until(
         lambda d: "洽谈中" in d.find_element(By.CSS_SELECTOR, "#stages .now").text)
     assert "洽谈中" in _by(browser, "CSS_SELECTOR", "#stages .now").text
     Select(_by(browser, "ID", "contract_type")).select_by_value("技术许可")
