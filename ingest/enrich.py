@@ -13,10 +13,12 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import signal
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +140,27 @@ def _init_worker(placer: SegmentPlacer | None) -> None:
     _worker_placer = placer
 
 
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Ctrl-C arriving while the pool forks its workers is held until the fork has finished, then raised.
+
+    Python runs a pending signal's handler at its next bytecode, which during a fork may be inside the
+    standard library's after-fork callbacks (logging's lock release), where an exception is printed as
+    "ignored" and lost: the load would then run to its end as if Ctrl-C had never been pressed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _enrich_in_worker(nodes: Sequence[Node], rows: Sequence[int]) -> Enriched:
     return enrich_batch(nodes, rows, _worker_placer)
 
@@ -164,7 +187,8 @@ class PoolEnricher:
             # Python 3.12+ warns on fork from a process with threads (the graph server's start, the commit
             # thread): the workers only compute on what they inherited and never take those threads' locks
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-            return self._pool.submit(_enrich_in_worker, list(nodes), list(rows))
+            with _interrupt_deferred():  # the first submit forks the workers
+                return self._pool.submit(_enrich_in_worker, list(nodes), list(rows))
 
     def close(self, cancel: bool = False) -> None:
         """Stop the workers; with ``cancel``, batches not started are dropped (a running one ends first: it

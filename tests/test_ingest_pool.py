@@ -202,3 +202,19 @@ def test_ctrl_c_in_the_ingest_command_with_workers_exits_cleanly_leaving_whole_b
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))[0]
     assert report["created"] + report["unchanged"] == 3000
     assert report["unchanged"] % 50 == 0 and report["created"] > 0
+
+
+def test_ctrl_c_while_the_pool_forks_is_raised_once_the_fork_is_done():
+    import os
+    import signal
+
+    reached_end_of_block = False
+    with pytest.raises(KeyboardInterrupt):
+        with enrich._interrupt_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            # the after-fork callbacks run here in a real fork: an exception raised in them would be lost
+            for _ in range(1000):
+                pass
+            reached_end_of_block = True
+    assert reached_end_of_block, "the interrupt waited for the block to finish"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Ctrl-C's handler is restored"
