@@ -285,9 +285,12 @@ class MatchEngine:
 
     def reindex_need(self, need: Need) -> None:
         """Re-index a need already written to the graph (posted or edited through the service): its text and
-        its graph context (segments, posting enterprise), so its next matches see its chain at once."""
+        its graph context (segments, posting enterprise), so its next matches see its chain at once. The
+        embedding job then stores its query vectors in the background, so its later views (in any worker, after
+        a restart) encode nothing."""
         self.keeper.index_needs([need], reload_context=True)
         self.keeper.tell("needs", [need.id])
+        self.keeper.start_embedding()
 
     def remove_achievement(self, achievement_id: str) -> None:
         self.keeper.remove("achievements", [achievement_id])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -268,6 +269,28 @@ def test_a_posted_need_is_answered_from_its_query_vector_stored_ahead_and_free_t
         assert second.queries == 1  # a text no need holds is encoded as before
     finally:
         again.close()
+
+
+def test_a_need_posted_while_serving_gets_its_query_vector_stored_in_the_background(
+    world: GraphStore, tmp_path: Path, use_m3: Embedder
+) -> None:
+    settings = MatcherSettings(data_dir=tmp_path)
+    counting = CountingStorable(use_m3)
+    engine = MatchEngine.from_store(world, settings=settings, embedder=counting, extra_embedders=[])
+    try:
+        assert engine.keeper.embed_need_queries()
+        posted = Need(id="n-posted-live", name="尼龙66切片增韧",
+                      description="尼龙66注塑件低温冲击强度不足，求增韧改性配方")
+        engine.reindex_need(posted)  # what the service does once the need is written to the graph
+        deadline = time.monotonic() + 60
+        while engine.keeper.need_queries_missing() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not engine.keeper.need_queries_missing(), "the embedding job stored the posted need's query vector"
+        before = counting.queries
+        result = engine.match_need(posted.id, k=3, include_weak=True)
+        assert counting.queries == before and "dense" in result.channels  # its view encodes nothing
+    finally:
+        engine.close()
 
 
 def test_needs_matched_in_a_batch_read_the_stored_query_vectors_and_match_as_each_alone(
