@@ -65,6 +65,14 @@ _SEGMENTS_OF = (
     "RETURN n.id AS need, s.name AS name ORDER BY s.order"
 )
 _NAMES_OF = f"MATCH (e:{NodeLabel.ENTERPRISE.value}) WHERE e.id IN $ids RETURN e.id AS id, e.name AS name"
+#: one need with what its view shows beside it, in one round trip (a need's page is the service's commonest read)
+_NEED_IN_CONTEXT = (
+    f"MATCH (n:{_NEED} {{id: $id}}) "
+    f"OPTIONAL MATCH (n)-[:IN_SEGMENT]->(s:{NodeLabel.CHAIN_SEGMENT.value}) "
+    "WITH n, collect(s {.name, .order}) AS segments "
+    f"OPTIONAL MATCH (e:{NodeLabel.ENTERPRISE.value} {{id: n.enterprise_id}}) "
+    "RETURN properties(n) AS p, segments, e.name AS enterprise_name"
+)
 _VOCABULARY = (
     "MATCH (s) WHERE s:ChainSegment OR s:IndustryChain "
     "RETURN s.name AS name, s.keywords AS keywords, s.aliases AS aliases"
@@ -109,6 +117,9 @@ class NeedGate:
                  vocabulary: Vocabulary) -> None:
         self.store, self.audit, self.viewer = store, audit, viewer
         self.secret, self.vocabulary = secret, vocabulary
+        #: what :meth:`load` read beside each need (its segments and enterprise's name), for this request's
+        #: view of that very need object; a changed need is a new object and is read afresh
+        self._context: dict[str, tuple[Need, list[str], str | None]] = {}
 
     # -- decisions -------------------------------------------------------------------------------
     def visibility(self, need: Need | dict[str, Any]) -> Visibility:
@@ -118,14 +129,24 @@ class NeedGate:
         return self.visibility(need) == Visibility.FULL
 
     # -- one need --------------------------------------------------------------------------------
-    def load(self, need_id: str) -> Need | None:
-        node = self.store.get_node(NodeLabel.NEED, need_id)
-        return node if isinstance(node, Need) else None
+    def load(self, need_id: str, with_context: bool = False) -> Need | None:
+        """The need; ``with_context``: with what its view shows beside it, in the same round trip (for a
+        :meth:`view` of it in this request)."""
+        if not with_context:
+            return self.store.get(Need, need_id)
+        rows = self.store.read(_NEED_IN_CONTEXT, id=need_id)
+        if not rows:
+            return None
+        node = Need.from_props(rows[0]["p"])
+        segments = sorted((s for s in rows[0]["segments"] if s and s.get("name") is not None),
+                          key=lambda s: (s.get("order") is None, s.get("order") or 0))
+        self._context[need_id] = (node, [s["name"] for s in segments], rows[0]["enterprise_name"])
+        return node
 
-    def readable(self, need_id: str, audit: str | None = "view_need") -> Need:
+    def readable(self, need_id: str, audit: str | None = "view_need", with_context: bool = False) -> Need:
         """The need, when the caller may read it in full (the view audited as ``audit``); else the same 404
-        as for a need that does not exist, so that ids cannot be probed."""
-        need = self.load(need_id)
+        as for a need that does not exist, so that ids cannot be probed. ``with_context``: as :meth:`load`."""
+        need = self.load(need_id, with_context)
         if need is None or not self.may_read(need):
             raise ApiError(404, NOT_FOUND_ZH, "need_id")
         if audit and need.confidentiality != Confidentiality.PUBLIC:
@@ -137,13 +158,22 @@ class NeedGate:
         """The caller's views of ``needs`` (hidden ones left out); full views of non-public needs audited."""
         shown = [(n, self.visibility(n)) for n in needs]
         shown = [(n, v) for n, v in shown if v != Visibility.HIDDEN]
-        ids = [n.id for n, _ in shown]
-        segments: dict[str, list[str]] = {i: [] for i in ids}
+        segments: dict[str, list[str]] = {}
+        names: dict[str, str] = {}
+        for need, _ in shown:
+            known = self._context.get(need.id)
+            if known is not None and known[0] is need:
+                segments[need.id] = known[1]
+                if need.enterprise_id and known[2] is not None:
+                    names[need.enterprise_id] = known[2]
+        ids = [n.id for n, _ in shown if n.id not in segments]
         if ids:
+            segments.update({i: [] for i in ids})
             for row in self.store.read(_SEGMENTS_OF, ids=ids):
                 segments[row["need"]].append(row["name"])
-        ent_ids = sorted({n.enterprise_id for n, _ in shown if n.enterprise_id})
-        names = {r["id"]: r["name"] for r in self.store.read(_NAMES_OF, ids=ent_ids)} if ent_ids else {}
+        ent_ids = sorted({n.enterprise_id for n, _ in shown if n.enterprise_id and n.id in ids})
+        if ent_ids:
+            names.update({r["id"]: r["name"] for r in self.store.read(_NAMES_OF, ids=ent_ids)})
         out: list[AnyNeedView] = []
         audited: list[tuple[str, str]] = []
         for need, visibility in shown:

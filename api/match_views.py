@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from api.auth import Principal
-from graph.model import Feedback, NodeLabel, RejectReason, Verdict
+from graph.model import Feedback, Need, NodeLabel, RejectReason, Verdict
 from graph.store import GraphEdge, GraphNode, GraphStore, Subgraph
 from graph.zh import REJECT_REASON_ZH, VERDICT_ZH  # noqa: F401  (VERDICT_ZH: re-exported to the pages)
 from matcher.results import Explanation, Match, MatchResult, Question
@@ -22,8 +22,9 @@ _VERDICTS = (
 )
 
 
-def need_matches(engine: MatchEngine, need_id: str, k: int = 10, include_weak: bool = False) -> MatchResult:
-    return engine.match_need(need_id, k=k, include_weak=include_weak)
+def need_matches(engine: MatchEngine, need: str | Need, k: int = 10, include_weak: bool = False) -> MatchResult:
+    """The need's matches; given the need itself (read for this request), the engine does not read it again."""
+    return engine.match_need(need, k=k, include_weak=include_weak)
 
 
 def find_match(result: MatchResult, candidate_id: str) -> Match | None:

@@ -8,7 +8,9 @@ with the demo data), driven on loopback by concurrent httpx async clients for a 
 
 Prints a markdown table: throughput, p50/p95/p99 latency and errors per level, for the matching endpoint
 (GET /api/needs/{id}/matches, rotating over every demo need) and, as the baseline measured in the same run,
-a plain graph read through the same stack (GET /api/needs/{id}). The engine is measured once every channel
+a plain graph read through the same stack (GET /api/needs/{id}). The load comes from ``wrk`` where it is
+installed (``apt-get install wrk``): a client in Python spends about as much CPU per request as the service's
+plain read, on the same two cores, and measures itself as much as the service. The engine is measured once every channel
 answers (the dense rows are computed in the background after start). Floor: zero errors at 20 clients.
 ``run_levels`` is what ``benchmarks/scale.py`` calls for its API section.
 """
@@ -126,6 +128,54 @@ async def drive(base: str, headers: dict[str, str], paths: list[str], clients: i
     return latencies, errors, time.monotonic() - started
 
 
+#: wrk's script: rotate over the paths; at the end, one JSON line with the figures the table needs
+WRK_SCRIPT = """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %%d, "seconds": %%f, "p50": %%f, "p95": %%f, "p99": %%f, ' ..
+    '"errors": %%d}\\n', summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(95) / 1e3, latency:percentile(99) / 1e3,
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
+
+def load_client() -> str:
+    """The client that drives the load: wrk (C, a few microseconds a request) where installed; else httpx in this
+    process, whose own CPU (about a millisecond a request) then competes with the service for the same cores and
+    caps what the table can show."""
+    return "wrk" if shutil.which("wrk") else "httpx"
+
+
+def drive_wrk(base: str, headers: dict[str, str], paths: list[str], clients: int, seconds: float
+              ) -> tuple[int, float, float, float, float, int]:
+    """``clients`` kept-alive connections on wrk's two threads for ``seconds``, rotating over ``paths``; requests,
+    wall seconds, p50 / p95 / p99 ms, errors (failed connections and non-2xx answers)."""
+    import json
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+    try:
+        cmd = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "120s",
+               "-s", script.name]
+        for name, value in headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        out = subprocess.run([*cmd, base], capture_output=True, text=True, timeout=seconds + 180)
+    finally:
+        os.unlink(script.name)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRK ")), None)
+    if out.returncode or line is None:
+        raise RuntimeError(f"wrk failed: {out.stderr[-500:] or out.stdout[-500:]}")
+    r = json.loads(line[4:])
+    return r["requests"], r["seconds"], r["p50"], r["p95"], r["p99"], r["errors"]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
@@ -134,7 +184,9 @@ def pct(values: list[float], q: float) -> float:
 async def run_levels(data_dir: Path, embedder: str, workers: int, clients: list[int], seconds: float,
                      extra_env: dict[str, str] | None = None, paths_limit: int = 200) -> dict:
     """Start the service on ``data_dir``, wait for the engine, drive every client level (matching, then the
-    plain read as baseline); the rows, the time to readiness and the channels that answered."""
+    plain read as baseline) with :func:`load_client`; the rows, the time to readiness, the channels that answered
+    and the client."""
+    driver = load_client()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
@@ -159,10 +211,14 @@ async def run_levels(data_dir: Path, embedder: str, workers: int, clients: list[
         for n_clients in clients:
             for name, paths in (("match need → achievements", [f"/api/needs/{n}/matches" for n in need_ids]),
                                 ("baseline: read need", [f"/api/needs/{n}" for n in need_ids])):
+                if driver == "wrk":
+                    n, wall, p50, p95, p99, errors = drive_wrk(base, headers, paths, n_clients, seconds)
+                    rows.append((name, n_clients, n, n / wall, p50, p95, p99, errors))
+                    continue
                 lat, errors, wall = await drive(base, headers, paths, n_clients, seconds)
                 rows.append((name, n_clients, len(lat), len(lat) / wall, statistics.median(lat) * 1000,
                              pct(lat, 0.95), pct(lat, 0.99), errors))
-        return {"rows": rows, "ready_s": ready_s, "channels": channels, "needs": len(need_ids)}
+        return {"rows": rows, "ready_s": ready_s, "channels": channels, "needs": len(need_ids), "client": driver}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -177,7 +233,8 @@ async def main_async(args: argparse.Namespace) -> int:
         out = await run_levels(data_dir, args.embedder, args.workers, args.clients, args.seconds)
         print(f"\nengine `{args.embedder}` ({', '.join(out['channels'])}), {args.workers} worker(s), "
               f"{out['needs']} demo needs, {args.seconds:.0f} s per row, every channel answering "
-              f"{out['ready_s']:.1f} s after start, {os.cpu_count()} CPUs, load average "
+              f"{out['ready_s']:.1f} s after start, load driven by {out['client']}, {os.cpu_count()} CPUs, "
+              f"load average "
               f"{os.getloadavg()[0]:.1f}\n")
         print("| endpoint | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -550,7 +550,7 @@ def old_text_index(engine, docs, vectors):  # noqa: ANN001, ANN201
 
 def section_api(run: Run) -> Table:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from load_match import run_levels
+    from load_match import load_client, run_levels
 
     t = Table("The service under load (GET /api/needs/{id}/matches)",
               ["achievements", "engine", "workers", "clients", "req/s", "p50 ms", "p95 ms", "errors",
@@ -558,7 +558,8 @@ def section_api(run: Run) -> Table:
     t.notes.append(f"`techmatch serve --workers W` on a throwaway graph with the demo data plus the synthetic "
                    f"achievements (0: the demo graph, 71 achievements), dense rows computed once per run and "
                    f"reused by later starts (the vector store), driven on loopback for {run.args.seconds:.0f} s "
-                   f"per row, rotating over the demo needs; "
+                   f"per row, rotating over the demo needs, load driven by {load_client()} (wrk where installed; "
+                   f"a Python client spends as much CPU per request as a plain read); "
                    f"baseline: a plain need read through the same stack in the same run. {load_note()}.")
     for n in run.args.api_sizes:
         for engine in ("none", "default"):

@@ -71,11 +71,16 @@ def test_connections_the_workers_accept_have_nagle_turned_off():
     assert turned_off and after != 0
 
 
-def test_the_workers_serve_with_the_protocol_that_turns_nagle_off():
+def test_the_service_serves_with_the_c_parser_and_the_protocol_that_turns_nagle_off():
     import inspect
 
-    from cli.commands import serve
-    from cli.http_protocol import NoDelayH11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    assert "http=NoDelayH11Protocol" in inspect.getsource(serve._run_workers)
-    assert NoDelayH11Protocol.connection_made is not NoDelayH11Protocol.__mro__[1].connection_made
+    from cli.commands import serve
+    from cli.http_protocol import SERVICE_PROTOCOL, NoDelayH11Protocol
+
+    assert "http=SERVICE_PROTOCOL" in inspect.getsource(serve._run_workers)
+    assert "http=SERVICE_PROTOCOL" in inspect.getsource(serve.run)
+    assert issubclass(SERVICE_PROTOCOL, HttpToolsProtocol), "httptools is a dependency: its C parser serves"
+    for protocol in (SERVICE_PROTOCOL, NoDelayH11Protocol):
+        assert protocol.connection_made is not protocol.__mro__[1].connection_made

@@ -47,9 +47,9 @@ def need_matches(need_id: str, gate: Gate, k: int = K, include_weak: bool = WEAK
                  *, engine: Engine,
                  principal: Principal = Depends(require_roles(*roles_for(Resource.NEED_MATCHES, Act.READ)))
                  ) -> MatchResult:
-    need_for_matches(gate, need_id)
-    with MATCH_SECONDS.labels("need_achievement").time():
-        return engine.match_need(need_id, k=k, include_weak=include_weak)
+    need = need_for_matches(gate, need_id)
+    with MATCH_SECONDS.labels("need_achievement").time():  # the need just read: the engine reads it no more
+        return engine.match_need(need, k=k, include_weak=include_weak)
 
 
 @router.get("/achievements/{achievement_id}/enterprises", response_model=MatchResult,

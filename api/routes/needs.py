@@ -73,7 +73,7 @@ def post_need(request: Request, body: NeedIn, gate: Gate, store: Store,
 
 @router.get("/{need_id}", response_model=NeedView, summary="Read one need you may read in full (else 404)")
 def get_need(need_id: str, gate: Gate, principal: Principal = Depends(WORKSPACE_ROLES)) -> NeedView:
-    return gate.view(gate.readable(need_id))
+    return gate.view(gate.readable(need_id, with_context=True))
 
 
 @router.patch("/{need_id}", response_model=NeedView, summary="Change a need you manage")

@@ -197,7 +197,7 @@ def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
     if me is None:
         return login_redirect(request)
     gate = _gate(request, me)
-    need = gate.readable(need_id)
+    need = gate.readable(need_id, with_context=True)
     view = gate.view(need)
     result, note = None, ""
     target = Target(enterprise_id=need.enterprise_id)
@@ -208,7 +208,7 @@ def need_page(request: Request, need_id: str, weak: bool = False) -> Response:
         if engine is None:
             note = "匹配引擎暂不可用。"
         else:
-            result = need_matches(engine, need_id, include_weak=weak)
+            result = need_matches(engine, need, include_weak=weak)
         records = verdict_records(gate.store, need_id)
         if permits(me, Resource.DOCKING, Act.READ, target):
             service = _dockings(request)

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.observability import configure_logging
+    from cli.http_protocol import SERVICE_PROTOCOL
     from graph.supervisor import supervised_store
 
     with supervised_store(settings) as (store, supervisor):
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"techmatch serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", flush=True)
         configure_logging(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
         # our own access log (JSON, with the request id and the route template) replaces uvicorn's
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
+                    http=SERVICE_PROTOCOL)
     return 0
 
 
@@ -106,7 +108,7 @@ def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo
     """The graph here, N uvicorn workers (``worker_app``) connecting to it through the environment."""
     import uvicorn
 
-    from cli.http_protocol import NoDelayH11Protocol
+    from cli.http_protocol import SERVICE_PROTOCOL
     from graph.store import connect, open_store
 
     env: dict[str, str] = {}
@@ -144,7 +146,7 @@ def _run_workers(settings: ApiSettings, workers: int, host: str, port: int, demo
         # each worker's own JSON access log (with the request id and the route template) replaces uvicorn's
         # the workers accept on a socket uvicorn binds without TCP's protocol number: Nagle is turned off here
         uvicorn.run("cli.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False, log_config=None, http=NoDelayH11Protocol)
+                    log_level="warning", access_log=False, log_config=None, http=SERVICE_PROTOCOL)
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -19,9 +19,9 @@ from matcher.explain import chain_path, collaboration_paths, describe, shared_te
 from matcher.features.base import Demand
 from matcher.index.corpus import QueryScores
 from matcher.index.lexical import LexicalIndex
-from matcher.questions.common import Asker, Scored, channel_scores, graph_deltas, graph_features, make_result
+from matcher.questions.common import Asker, Scored, graph_deltas, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
-from matcher.scores import ConfidenceInputs, MatchFeatures
+from matcher.scores import ChannelScore, ConfidenceInputs, MatchFeatures
 from matcher.tuning import GAP_WINDOW, POOL
 from matcher.upkeep import Snapshot
 
@@ -110,10 +110,16 @@ def rank_scores(asker: Asker, snap: Snapshot, scores: QueryScores, text: str, de
         score[nonzero] += delta[nonzero].astype(np.float32)
     supply = asker.calibrator.supply_strength(norm)  # how well the best supply anywhere answers the query
 
+    # the pool's values as Python floats once per channel (the same numbers): indexing numpy arrays one
+    # candidate at a time cost more than the rest of a lexical match
+    fused_at = fused[top].tolist()
+    channel_at = {name: (raw[name][top].tolist(), zs[top].tolist(), parts[name][top].tolist())
+                  for name, zs in norm.items()}
+    graph_at = {name: np.asarray(v).tolist() for name, v in graph.items()}
+
     def features_of(j: int) -> MatchFeatures:
-        i = top[j]
-        channels = channel_scores(norm, raw, i, {name: float(parts[name][i]) for name in norm})
-        return MatchFeatures(float(fused[i]), supply, channels, {name: float(v[j]) for name, v in graph.items()})
+        channels = {name: ChannelScore(raw=r[j], z=z[j], share=sh[j]) for name, (r, z, sh) in channel_at.items()}
+        return MatchFeatures(fused_at[j], supply, channels, {name: v[j] for name, v in graph_at.items()})
 
     def contributions_of(j: int, features: MatchFeatures) -> dict[str, float]:
         c = {name: cs.share for name, cs in features.channels.items()}
