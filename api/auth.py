@@ -422,7 +422,7 @@ class RoleCheck:
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles
 
-    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+    async def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:  # on the loop: no I/O
         if principal.role not in self.roles:
             names = "、".join(ROLE_NAMES_ZH[r] for r in sorted(self.roles))
             raise ApiError(403, f"{ROLE_NAMES_ZH[principal.role]}账号无权进行此操作（需要：{names}）")

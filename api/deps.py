@@ -1,5 +1,10 @@
 """Dependencies the routes share: the store, the engine, the audit log and page parameters, each also as a
-typed ``Annotated`` alias (``store: Store``) so that a route's signature says what it gets."""
+typed ``Annotated`` alias (``store: Store``) so that a route's signature says what it gets.
+
+Those that only read the app's state are ``async``: FastAPI runs a plain ``def`` dependency on its thread pool,
+and each such hand-over (a queue, a thread woken, the interpreter lock passed back and forth) cost a plain read
+more than the dependency itself (``benchmarks/README.md``, *The service under load*). What may block (a graph
+read, the engine's first build) stays a plain ``def``."""
 
 from __future__ import annotations
 
@@ -20,23 +25,23 @@ if TYPE_CHECKING:
     from matcher.engine import MatchEngine
 
 
-def get_store(request: Request) -> GraphStore:
+async def get_store(request: Request) -> GraphStore:
     return request.app.state.store
 
 
-def get_settings_dep(request: Request) -> ApiSettings:
+async def get_settings_dep(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:
     return request.app.state.audit
 
 
-def get_accounts(request: Request) -> AccountService:
+async def get_accounts(request: Request) -> AccountService:
     return request.app.state.accounts
 
 
-def get_sessions(request: Request) -> SessionStore:
+async def get_sessions(request: Request) -> SessionStore:
     return request.app.state.sessions
 
 
@@ -63,7 +68,7 @@ class Page:
 MAX_PAGE_SIZE = 200
 
 
-def page_params(
+async def page_params(
     request: Request,
     page: int = Query(1, ge=1, le=1_000_000, description="1-based page number"),
     page_size: int = Query(

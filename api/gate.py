@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -114,12 +114,22 @@ class NeedGate:
     """The visibility policy applied for one caller; see the module docstring."""
 
     def __init__(self, store: GraphStore, audit: AuditLog, viewer: Principal, secret: bytes,
-                 vocabulary: Vocabulary) -> None:
+                 vocabulary: Vocabulary | Callable[[], Vocabulary]) -> None:
         self.store, self.audit, self.viewer = store, audit, viewer
-        self.secret, self.vocabulary = secret, vocabulary
+        self.secret = secret
+        self._vocabulary = vocabulary
         #: what :meth:`load` read beside each need (its segments and enterprise's name), for this request's
         #: view of that very need object; a changed need is a new object and is read afresh
         self._context: dict[str, tuple[Need, list[str], str | None]] = {}
+        #: needs whose full view this request has already recorded (a page reads a need, then shows it: one event)
+        self._viewed: set[str] = set()
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The public vocabulary (read from its source on first use)."""
+        if not isinstance(self._vocabulary, Vocabulary):
+            self._vocabulary = self._vocabulary()
+        return self._vocabulary
 
     # -- decisions -------------------------------------------------------------------------------
     def visibility(self, need: Need | dict[str, Any]) -> Visibility:
@@ -151,6 +161,8 @@ class NeedGate:
             raise ApiError(404, NOT_FOUND_ZH, "need_id")
         if audit and need.confidentiality != Confidentiality.PUBLIC:
             self.audit.record(self.viewer, audit, NodeLabel.NEED, need.id, "full")
+            if audit == "view_need":
+                self._viewed.add(need.id)
         return need
 
     # -- views -----------------------------------------------------------------------------------
@@ -186,7 +198,9 @@ class NeedGate:
                 ))
                 continue
             if need.confidentiality != Confidentiality.PUBLIC:
-                audited.append((need.id, "full"))
+                if need.id not in self._viewed:
+                    audited.append((need.id, "full"))
+                    self._viewed.add(need.id)
             out.append(NeedView(
                 id=need.id, name=need.name, description=need.description, enterprise_id=need.enterprise_id,
                 enterprise_name=ent_name, confidentiality=need.confidentiality, status=need.status,
@@ -311,11 +325,12 @@ class NeedGate:
 def gate_for(request: Request, viewer: Principal) -> NeedGate:
     """The gate of ``viewer`` on this app (web pages call it with the session's principal)."""
     state = request.app.state
-    return NeedGate(state.store, state.audit, viewer, state.disclosure_secret, state.vocabulary.get())
+    return NeedGate(state.store, state.audit, viewer, state.disclosure_secret, state.vocabulary.get)
 
 
-def need_gate(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> NeedGate:
-    """Dependency: the caller's gate (401 without credentials)."""
+async def need_gate(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> NeedGate:
+    """Dependency: the caller's gate (401 without credentials). On the event loop: building it reads nothing
+    (the vocabulary is read when the gate first needs it, in the route)."""
     return gate_for(request, principal)
 
 

@@ -163,6 +163,17 @@ def test_every_full_view_of_a_non_public_need_is_audited_and_desensitised_rows_a
     assert public == []
 
 
+def test_one_read_of_a_non_public_need_is_one_audit_event(api):
+    def views_by_hv() -> int:
+        params = {"target_id": "need-priv", "action": "view_need", "page_size": 200}
+        events = api.client.get("/api/audit", headers=api.world.headers("bureau"), params=params).json()["items"]
+        return sum(e["user_id"] == api.world.users["hv"] for e in events)
+
+    before = views_by_hv()
+    assert api.client.get("/api/needs/need-priv", headers=api.world.headers("hv")).status_code == 200
+    assert views_by_hv() == before + 1, "the need read and then shown is one view, recorded once"
+
+
 def test_enterprise_may_not_post_for_another_enterprise(api):
     resp = api.client.post("/api/needs", headers=api.world.headers("nylon"),
                            json={"name": "冒名需求", "enterprise_id": "ent-hv"})
