@@ -117,8 +117,12 @@ try:
         done["rows"] += len(nodes)
     try:
         kw = {"batch_size": batch} if batch else {}
-        if "workers" in inspect.signature(Loader).parameters:
+        params = inspect.signature(Loader).parameters
+        if "workers" in params:
             kw["workers"] = None  # as the command does: TECHMATCH_INGEST_WORKERS (default: none)
+        if "configured_workers" in params:  # the setting reaches the loader from the command, not the environment
+            from api.config import load_settings
+            kw["configured_workers"] = load_settings().ingest_workers
         Loader(store, placer=placer, progress=False, rejects_dir=tmp, before_batch=hook, **kw).load(path)
         done["t"] = time.perf_counter() - started
         done["complete"] = True
@@ -191,11 +195,16 @@ def main() -> None:
     parser.add_argument("--cpu-rows", type=int, default=0, help="also measure CPU per row on this many rows")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:K=V[,K=V]",
                         help="also run this tree with these environment settings (repeatable)")
+    parser.add_argument("--skip-zhibei", action="store_true", help="only the recombined rows (--scale)")
+    parser.add_argument("--runs", default="", metavar="old,new,LABEL",
+                        help="only these code versions (old, new, the labels of --variant); default: all")
     args = parser.parse_args()
     variants: dict[str, dict[str, str]] = {}
+    chosen = {x.strip() for x in args.runs.split(",") if x.strip()}
     for spec in args.variant:
         label, _, pairs = spec.partition(":")
-        variants[f"new, {label}"] = dict(p.split("=", 1) for p in pairs.split(",") if p)
+        if not chosen or label in chosen:
+            variants[f"new, {label}"] = dict(p.split("=", 1) for p in pairs.split(",") if p)
     zhibei_src = _shared() / "data" / "zhibei"
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -208,21 +217,25 @@ def main() -> None:
                    ("achievements_dedup.jsonl", "requirements_dedup.jsonl"))
         runs: list[tuple[str, Path, dict[str, str]]] = [("old", old, {}), ("new", ROOT, {}),
                                                         *((label, ROOT, env) for label, env in variants.items())]
-        _warm_old_cache(old, tmp / "old-cache")
+        runs = [r for r in runs if not chosen or r[0] in chosen or r[0] in variants]
+        if any(label == "old" for label, _, _ in runs):
+            _warm_old_cache(old, tmp / "old-cache")
         times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
         load_before = os.getloadavg()
-        for i in range(args.repeats):
+        for i in range(0 if args.skip_zhibei else args.repeats):
             for j, (label, code, extra) in enumerate(runs):
                 data = tmp / f"data-{j}-{i}"
                 if label == "old":
                     shutil.copytree(tmp / "old-cache" / "cache", data / "cache")
                 times[label].append(_cli_ingest(code, zhibei, data, extra))
                 shutil.rmtree(data, ignore_errors=True)
-        print(f"## Ingest: zhibei end to end ({rows} rows, `techmatch ingest` wall time, median of {args.repeats})\n")
-        print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(os.getloadavg())}\n")
-        print("| code | seconds | rows/s | runs (s) |")
-        print("|---|---:|---:|---|")
-        for label, _, extra in runs:
+        if not args.skip_zhibei:
+            print(f"## Ingest: zhibei end to end ({rows} rows, `techmatch ingest` wall time, median of "
+                  f"{args.repeats})\n")
+            print(f"load average (1/5/15 min) before {_load(load_before)}, after {_load(os.getloadavg())}\n")
+            print("| code | seconds | rows/s | runs (s) |")
+            print("|---|---:|---:|---|")
+        for label, _, extra in runs if not args.skip_zhibei else []:
             med = statistics.median(times[label])
             shown = ", ".join(f"{t:.1f}" for t in times[label])
             name = {"old": f"old ({args.old})", "new": "new (this tree)"}.get(label, f"{label} ({_pairs(extra)})")

@@ -36,10 +36,11 @@ class GraphSettings(BaseModel):
     embedded_http_port: int | None = None
     embedded_start_timeout_s: float = 90.0
     write_batch_size: int = Field(default=2000, ge=1, le=50000)
-    ingest_workers: int = Field(
-        default=0, ge=0, le=32, description="processes that enrich the rows of a `techmatch ingest` file of 1,000 "
-        "rows or more (keywords, institutions, chain placement); 0 = in the loading process (faster on the shared "
-        "2-core machine: benchmarks/README.md)")
+    ingest_workers: int | None = Field(
+        default=None, ge=0, le=32, description="processes that enrich the rows of a `techmatch ingest` file "
+        "(keywords, institutions, chain placement); unset = automatic: up to 4 (the cores there are, at least 2) "
+        "for a file of 10,000 rows or more, none below; 0 = always in the loading process "
+        "(benchmarks/README.md, Ingest)")
     # The driver's time limits, chosen so that a graph server that is gone is reported in seconds, not after the
     # driver's defaults (30 s connect, 60 s pool wait, 30 s of retries: 30-67 s per request were measured). All
     # traffic is loopback or a LAN; a healthy server accepts a connection in milliseconds. docs/operations.md.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
 import threading
 import warnings
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 KEYWORDS_PER_TEXT = 10
 #: rows of achievements or needs below which a load stays in one process (forking costs more than it saves)
 POOL_MIN_ROWS = 1000
+#: rows from which a load uses worker processes unless told otherwise: measured faster from 30,000 rows on two
+#: cores, a tie on zhibei's 4,539 (benchmarks/README.md, Ingest)
+POOL_AUTO_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -205,20 +209,31 @@ def result(future: Future[Enriched]) -> Enriched:
                              "在一个进程里载入") from exc
 
 
-def workers_for(rows: int, requested: int | None, configured: int = 0) -> int:
+def automatic_workers() -> int:
+    """Worker processes for a large load when none are configured: one per core up to 4 (none on one core: the
+    loading process and the graph server need it)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 4)
+
+
+def workers_for(rows: int, requested: int | None, configured: int | None = 0) -> int:
     """How many worker processes a load of ``rows`` achievements or needs uses: ``requested``, or with None the
     ``configured`` count (the ``TECHMATCH_INGEST_WORKERS`` setting, passed in by the command) for a load of
-    :data:`POOL_MIN_ROWS` rows or more. None where processes cannot be forked (spawned workers would each load the
+    :data:`POOL_MIN_ROWS` rows or more, or when that is unset (None) :func:`automatic_workers` for a load of
+    :data:`POOL_AUTO_ROWS` rows or more. None where processes cannot be forked (spawned workers would each load the
     model and the tables again)."""
     if requested is None:
-        requested = configured if rows >= POOL_MIN_ROWS else 0
+        if configured is None:
+            requested = automatic_workers() if rows >= POOL_AUTO_ROWS else 0
+        else:
+            requested = configured if rows >= POOL_MIN_ROWS else 0
     if requested <= 0 or not rows or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     return requested
 
 
 def enricher(placer: SegmentPlacer | None, rows: int, requested: int | None,
-             configured: int = 0) -> SerialEnricher | PoolEnricher:
+             configured: int | None = 0) -> SerialEnricher | PoolEnricher:
     """The enricher for a load of ``rows`` achievements or needs (see :func:`workers_for`)."""
     workers = workers_for(rows, requested, configured)
     return PoolEnricher(placer, workers) if workers else SerialEnricher(placer)

@@ -202,7 +202,7 @@ class Loader:
         limits: ReadLimits = CLI_LIMITS,
         row_policy: RowPolicy | None = None,
         workers: int | None = 0,
-        configured_workers: int = 0,
+        configured_workers: int | None = 0,
     ) -> None:
         #: a store still starting (the command's graph server) is waited for only where a row needs it: rows
         #: are read, checked and enriched meanwhile

@@ -137,13 +137,21 @@ def test_ctrl_c_during_a_pooled_load_keeps_whole_batches_and_stops_the_workers(s
     assert (report.created, report.unchanged) == (26, 14)
 
 
-def test_loads_stay_in_one_process_unless_workers_are_asked_for(monkeypatch):
+def test_large_loads_use_workers_unless_told_otherwise_and_small_ones_stay_in_one_process(monkeypatch):
     from api.config import load_settings
 
     monkeypatch.delenv("TECHMATCH_INGEST_WORKERS", raising=False)
-    assert load_settings().ingest_workers == 0
-    assert enrich.workers_for(100_000, None) == 0, "the default: the loading process alone"
+    unset = load_settings().ingest_workers
+    assert unset is None
+    monkeypatch.setattr(enrich.os, "cpu_count", lambda: 2)
+    assert enrich.workers_for(enrich.POOL_AUTO_ROWS, None, unset) == 2, "a large file: one worker per core"
+    assert enrich.workers_for(enrich.POOL_AUTO_ROWS - 1, None, unset) == 0, "a smaller one stays in one process"
+    monkeypatch.setattr(enrich.os, "cpu_count", lambda: 1)
+    assert enrich.workers_for(300_000, None, unset) == 0, "one core: the loader and the graph server need it"
+    assert enrich.workers_for(100_000, None) == 0, "a library caller that configures nothing: one process"
     assert enrich.workers_for(3, 2) == 2, "asked for by the caller"
+    monkeypatch.setenv("TECHMATCH_INGEST_WORKERS", "0")
+    assert enrich.workers_for(300_000, None, load_settings().ingest_workers) == 0, "0: always in one process"
     monkeypatch.setenv("TECHMATCH_INGEST_WORKERS", "2")
     configured = load_settings().ingest_workers
     assert enrich.workers_for(100_000, None, configured) == 2

@@ -20,7 +20,7 @@ DEFAULTS = {
     "embedded_start_timeout_s": 90.0, "write_batch_size": 2000, "graph_connect_timeout_s": 3.0,
     "graph_acquire_timeout_s": 5.0, "graph_retry_time_s": 5.0, "graph_retry_delay_s": 0.2,
     "graph_restart_attempts": 6, "graph_restart_backoff_s": 1.0, "graph_restart_backoff_max_s": 30.0,
-    "write_gate_timeout_s": 30.0, "ingest_workers": 0,
+    "write_gate_timeout_s": 30.0, "ingest_workers": None,
     "embedder": "e5-small", "extra_embedders": "use-m3", "match_top_k": 20, "gap_confidence": None,
     "coi_rules": "same_organisation,co_inventor,recent_collaboration,financial_tie", "coi_window_years": 3,
     "embed_workers": None,
