@@ -123,6 +123,15 @@ def test_two_stage_dense_scoring_gives_the_exact_top_and_scores_for_every_row() 
         top = np.argsort(-a)[:10]
         np.testing.assert_allclose(b[top], a[top], rtol=1e-5, atol=1e-6)  # what can be shown is exact
         assert set(np.argsort(-b)[:10]) == set(top)
+    # a large block's rows as stored (half precision): the same top, scores within the rounding of the rows
+    from matcher.index.dense import ROWS_ON_DISK
+
+    stored = RowBlock.of(rows.astype(ROWS_ON_DISK), coarse=staged.coarse)
+    for q in rows[rng.choice(len(rows), 20, replace=False)]:
+        a, c = exact.dot(q), stored.dot(q)
+        top = np.argsort(-a)[:10]
+        assert c.dtype == np.float32 and set(np.argsort(-c)[:10]) == set(top)
+        np.testing.assert_allclose(c[top], a[top], atol=2e-3)
     # rows indexed after the block are scored exactly too
     grown = staged.appended(rows[:5])
     np.testing.assert_allclose(grown.dot(rows[0])[-5:], rows[:5] @ rows[0], rtol=1e-5, atol=1e-6)
@@ -237,6 +246,7 @@ def test_restart_maps_the_persisted_indexes_without_rebuilding_or_reembedding(
         rows = again.achievements.dense[0].rows
         assert isinstance(base.rows, np.memmap) and isinstance(rows.base, np.memmap)
         assert rows.coarse is not None and isinstance(rows.coarse.rows, np.memmap)  # the projection is not refitted
+        assert rows.base.dtype == np.float16, "a large block's rows are stored in half precision"
         after = again.match_need(NEED_PA66.id, k=3, include_weak=True)
         assert [m.candidate_id for m in after.matches] == [m.candidate_id for m in before.matches]
     finally:

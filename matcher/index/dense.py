@@ -1,15 +1,15 @@
 """The dense channels' index: one row of floats per document position, scored by one mat-vec per query.
 
-Rows are the encoder's unit passage vectors. The base rows of a generation are a memory-mapped float32 file
-(shared by every worker process); rows of documents indexed later sit in a small block after them. A channel
-whose rows are not computed yet (the embedding job is running) is present but not *ready*: queries are answered
-without it.
+Rows are the encoder's unit passage vectors. The base rows of a generation are a memory-mapped file (shared by
+every worker process; float32, half precision for a large block: :data:`ROWS_ON_DISK`); rows of documents indexed
+later sit in a small block after them. A channel whose rows are not computed yet (the embedding job is running) is
+present but not *ready*: queries are answered without it.
 
 The exact product is memory-bound: at 300k documents it reads the whole float32 file per query and channel. A
 large block (:data:`COARSE_FROM` rows) is therefore scored in two stages: every row through its projection on
 the corpus's leading principal directions (:class:`CoarseRows`, :data:`COARSE_DIMS` floats a row, persisted
 beside the rows), then the best :data:`COARSE_SHARE` of them again exactly from the full rows. The documents
-that can reach a page of results get their exact score; the rest keep the projection's estimate, which is what
+that can reach a page of results get their score from the full rows; the rest keep the projection's estimate, which is what
 the fusion's background statistics and tail ranks read. ``benchmarks/scale.py --sections matvec`` measures
 the time and how far the two-stage top agrees with the exact one on real rows.
 """
@@ -39,6 +39,10 @@ COARSE_SHARE = 0.03
 COARSE_MIN = 8_000
 #: rows the principal directions are estimated from
 COARSE_SAMPLE = 20_000
+#: how a large block's rows are stored: half precision (a unit row's entries keep 3 significant digits; the rescored
+#: scores move by about 1e-4, measured top-k agreement in ``benchmarks/scale.py --sections matvec``); the mapped
+#: file, most of which a few dozen queries' rescoring brings into memory, is half the size
+ROWS_ON_DISK = np.float16
 
 _BLAS = None
 _LOCK = threading.Lock()
@@ -152,11 +156,11 @@ class RowBlock:
             if not nb:
                 out = np.zeros(0, np.float32)
             elif self.coarse is None:
-                out = self.base @ q
+                out = np.asarray(self.base, np.float32) @ q  # float32 already (half precision is for large blocks)
             else:
                 out = self.coarse.scores(q)
                 best = np.sort(top_indices(out, exact_share(nb)))  # in file order: sequential page reads
-                out[best] = self.base[best] @ q
+                out[best] = np.asarray(self.base[best], np.float32) @ q
             if len(self.tail):
                 out = np.concatenate([out, self.tail @ q])
         return out.astype(np.float32, copy=False)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.index.corpus import CorpusIndex
-from matcher.index.dense import COARSE_FROM, CoarseRows, DenseIndex, RowBlock
+from matcher.index.dense import COARSE_FROM, ROWS_ON_DISK, CoarseRows, DenseIndex, RowBlock
 from matcher.index.docs import DocTable, TextColumn
 from matcher.index.files import load_array, private_dir, read_json, save_array, write_bytes, write_json
 from matcher.index.lexical import Analyzer, LexicalBase, LexicalIndex, LexicalScheme
@@ -118,7 +118,9 @@ def _save_rows(gen: Path, key: str, rows: np.ndarray, coarse: CoarseRows | None)
     if coarse is not None:  # before the rows: a generation whose rows are listed has its projection too
         for part, arr in coarse.arrays().items():
             save_array(d / f"{safe_name(key)}.coarse-{part}.npy", arr)
-    save_array(d / file, np.asarray(rows, np.float32))
+    # a large block's rows are read only for the few rows its projection picks: half-precision on disk halves what
+    # the mapped file holds in memory, and the picked rows are multiplied in float32 (``RowBlock.dot``)
+    save_array(d / file, np.asarray(rows, ROWS_ON_DISK if coarse is not None else np.float32))
     return file
 
 
