@@ -8,9 +8,9 @@ present but not *ready*: queries are answered without it.
 The exact product is memory-bound: at 300k documents it reads the whole float32 file per query and channel. A
 large block (:data:`COARSE_FROM` rows) is therefore scored in two stages: every row through its projection on
 the corpus's leading principal directions (:class:`CoarseRows`, :data:`COARSE_DIMS` floats a row, persisted
-beside the rows), then the best :data:`COARSE_SHARE` of them again exactly from the full rows. The documents
-that can reach a page of results get their score from the full rows; the rest keep the projection's estimate, which is what
-the fusion's background statistics and tail ranks read. ``benchmarks/scale.py --sections matvec`` measures
+beside the rows), then the best :data:`COARSE_SHARE` of them again from the full rows. The documents that can
+reach a page of results get their score from the full rows; the rest keep the projection's estimate, which is
+what the fusion's background statistics and tail ranks read. ``benchmarks/scale.py --sections matvec`` measures
 the time and how far the two-stage top agrees with the exact one on real rows.
 """
 
