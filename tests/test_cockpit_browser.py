@@ -23,6 +23,17 @@ def page_width(driver) -> int:
     return driver.execute_script("return document.documentElement.scrollWidth")
 
 
+def flash_says(driver, expected: str) -> None:
+    """Wait for the page's flash message to say ``expected``. A click that posts a form returns before the next page
+    has replaced this one: a flash read at once may be the previous page's, and go stale under the reader."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: expected in d.find_element(By.ID, "flash").text)
+
+
 def logout(driver) -> None:
     from selenium.webdriver.common.by import By
 
@@ -63,7 +74,7 @@ def test_the_bureau_reads_the_cockpit_at_laptop_and_phone_width(server, browser)
     full_page(browser, "cockpit-segment", PHONE)
     browser.set_window_size(LAPTOP, 900)
     browser.find_element(By.CSS_SELECTOR, "#topics button.draft-topic").click()
-    assert "已根据候选专题生成榜单草稿" in browser.find_element(By.ID, "flash").text
+    flash_says(browser, "已根据候选专题生成榜单草稿")
     assert browser.find_element(By.ID, "c-name").get_attribute("value")
     assert "另有 1 项未公开的企业需求" in browser.find_element(By.ID, "c-statement").get_attribute("value")
 
@@ -87,7 +98,7 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     full_page(browser, "challenge-form", PHONE)
     browser.set_window_size(LAPTOP, 900)
     browser.find_element(By.ID, "save-challenge").click()
-    assert "榜单草稿已保存" in browser.find_element(By.ID, "flash").text
+    flash_says(browser, "榜单草稿已保存")
     assert browser.find_element(By.ID, "challenge-status").text == "草稿"
     desk = browser.current_url
     browser.find_element(By.ID, "to-published").click()
@@ -113,7 +124,7 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     browser.find_element(By.ID, "plan").send_keys("一年完成样机，两年完成挂网试运行。")
     shot(browser, "challenge-apply")
     browser.find_element(By.ID, "submit-application").click()
-    assert "揭榜申报已提交" in browser.find_element(By.ID, "flash").text
+    flash_says(browser, "揭榜申报已提交")
     assert "已提交" in browser.find_element(By.ID, "my-applications").text
     browser.get(f"{base}/bureau/challenges/{challenge_id}")  # the desk is the bureau's
     assert "无权" in browser.find_element(By.ID, "error-detail").text
@@ -136,9 +147,9 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     application.find_element(By.CSS_SELECTOR, "input.review-score").send_keys("88")
     application.find_element(By.NAME, "comment").send_keys("方案可行，团队协作基础好")
     application.find_element(By.CSS_SELECTOR, "button.review-submit").click()
-    assert "评审意见已保存" in browser.find_element(By.ID, "flash").text
+    flash_says(browser, "评审意见已保存")
     browser.find_element(By.CSS_SELECTOR, "#applications button.award").click()
-    assert "已确定揭榜方" in browser.find_element(By.ID, "flash").text
+    flash_says(browser, "已确定揭榜方")
     assert browser.find_element(By.ID, "challenge-status").text == "已确定揭榜方"
     assert "揭榜成功" in browser.find_element(By.ID, "applications").text
     winners = {r["id"] for r in _session_store.read(
