@@ -23,6 +23,19 @@ def page_width(driver) -> int:
     return driver.execute_script("return document.documentElement.scrollWidth")
 
 
+def submit(driver, button) -> None:
+    """Click a button that posts a form and wait until the next page has replaced this one: the click returns
+    before that, and an element both pages have (a status, the flash) read at once may be the old page's, which
+    goes stale under the reader."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
+
 def flash_says(driver, expected: str) -> None:
     """Wait for the page's flash message to say ``expected``. A click that posts a form returns before the next page
     has replaced this one: a flash read at once may be the previous page's, and go stale under the reader."""
@@ -73,7 +86,7 @@ def test_the_bureau_reads_the_cockpit_at_laptop_and_phone_width(server, browser)
     assert "碳化硅功率模块封装与驱动技术" in browser.find_element(By.ID, "needs").text
     full_page(browser, "cockpit-segment", PHONE)
     browser.set_window_size(LAPTOP, 900)
-    browser.find_element(By.CSS_SELECTOR, "#topics button.draft-topic").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#topics button.draft-topic"))
     flash_says(browser, "已根据候选专题生成榜单草稿")
     assert browser.find_element(By.ID, "c-name").get_attribute("value")
     assert "另有 1 项未公开的企业需求" in browser.find_element(By.ID, "c-statement").get_attribute("value")
@@ -97,13 +110,13 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     browser.find_element(By.ID, "c-milestones").send_keys("样机研制 2027-06-30\n挂网试运行 2027-12-31")
     full_page(browser, "challenge-form", PHONE)
     browser.set_window_size(LAPTOP, 900)
-    browser.find_element(By.ID, "save-challenge").click()
+    submit(browser, browser.find_element(By.ID, "save-challenge"))
     flash_says(browser, "榜单草稿已保存")
     assert browser.find_element(By.ID, "challenge-status").text == "草稿"
     desk = browser.current_url
-    browser.find_element(By.ID, "to-published").click()
+    submit(browser, browser.find_element(By.ID, "to-published"))
     assert browser.find_element(By.ID, "challenge-status").text == "已发布榜单"
-    browser.find_element(By.ID, "to-applications_open").click()
+    submit(browser, browser.find_element(By.ID, "to-applications_open"))
     assert browser.find_element(By.ID, "challenge-status").text == "接受揭榜申报"
     challenge_id = desk.rstrip("/").split("/")[-1].split("?")[0]
     logout(browser)
@@ -123,7 +136,7 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     Select(browser.find_element(By.ID, "partner")).select_by_value("ent-jiecheng-insulator")
     browser.find_element(By.ID, "plan").send_keys("一年完成样机，两年完成挂网试运行。")
     shot(browser, "challenge-apply")
-    browser.find_element(By.ID, "submit-application").click()
+    submit(browser, browser.find_element(By.ID, "submit-application"))
     flash_says(browser, "揭榜申报已提交")
     assert "已提交" in browser.find_element(By.ID, "my-applications").text
     browser.get(f"{base}/bureau/challenges/{challenge_id}")  # the desk is the bureau's
@@ -146,9 +159,9 @@ def test_a_challenge_goes_from_draft_to_award_in_the_browser(server, browser, _s
     browser.set_window_size(LAPTOP, 900)
     application.find_element(By.CSS_SELECTOR, "input.review-score").send_keys("88")
     application.find_element(By.NAME, "comment").send_keys("方案可行，团队协作基础好")
-    application.find_element(By.CSS_SELECTOR, "button.review-submit").click()
+    submit(browser, application.find_element(By.CSS_SELECTOR, "button.review-submit"))
     flash_says(browser, "评审意见已保存")
-    browser.find_element(By.CSS_SELECTOR, "#applications button.award").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#applications button.award"))
     flash_says(browser, "已确定揭榜方")
     assert browser.find_element(By.ID, "challenge-status").text == "已确定揭榜方"
     assert "揭榜成功" in browser.find_element(By.ID, "applications").text
