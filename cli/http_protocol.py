@@ -1,8 +1,9 @@
 """The HTTP protocol the service's uvicorn runs: uvicorn's httptools protocol (h11 where httptools is not
 installed), with Nagle's algorithm off on every accepted connection.
 
-httptools parses in C: a plain need read costs the service about a third less CPU than with h11
-(``benchmarks/README.md``, *The service under load*).
+httptools parses in C; with the single graph round trip of a need's page it took plain reads from about 310 to
+420-440 requests a second at 20 clients (``benchmarks/README.md``, *The service under load*; the two were not
+measured apart).
 
 asyncio turns Nagle off (``TCP_NODELAY``) only on sockets whose protocol number says TCP. With ``--workers N``
 uvicorn binds the listening socket itself without that number, so the connections the workers accept kept
