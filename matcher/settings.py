@@ -22,9 +22,9 @@ class MatcherSettings(BaseModel):
 
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="the indexes (data_dir/index) and caches")
     embedder: str = Field(
-        default="e5-small",
-        description="primary dense encoder: e5-small | use-m3 (each with an optional @<passage characters>) "
-                    "| st:<path-or-name> | none"
+        default="e5-market",
+        description="primary dense encoder: e5-market (e5-small with the market adapter) | e5-small | use-m3 (each "
+                    "with an optional @<passage characters>) | st:<path-or-name> | none"
     )
     extra_embedders: str = Field(
         default="use-m3",

@@ -12,7 +12,8 @@ from api.config import ApiSettings, SettingsError, load_settings
 from graph.settings import DEFAULT_DATA_DIR, GraphSettings
 from matcher.settings import MatcherSettings
 
-#: every setting's default before the settings were split by layer: deployments rely on them
+#: every setting's default before the settings were split by layer: deployments rely on them (one changed since,
+#: on purpose: the primary encoder, e5-small → e5-market, docs/matcher.md, *The market adapter*)
 DEFAULTS = {
     "graph_uri": None, "graph_user": "neo4j", "graph_password": None, "graph_database": None,
     "data_dir": Path.home() / ".techmatch", "local_graph": "arcadedb", "embedded_database": "techmatch",
@@ -21,7 +22,7 @@ DEFAULTS = {
     "graph_acquire_timeout_s": 5.0, "graph_retry_time_s": 5.0, "graph_retry_delay_s": 0.2,
     "graph_restart_attempts": 6, "graph_restart_backoff_s": 1.0, "graph_restart_backoff_max_s": 30.0,
     "write_gate_timeout_s": 30.0, "ingest_workers": None,
-    "embedder": "e5-small", "extra_embedders": "use-m3", "match_top_k": 20, "gap_confidence": None,
+    "embedder": "e5-market", "extra_embedders": "use-m3", "match_top_k": 20, "gap_confidence": None,
     "coi_rules": "same_organisation,co_inventor,recent_collaboration,financial_tie", "coi_window_years": 3,
     "embed_workers": None,
     "host": "127.0.0.1", "port": 8000, "session_secret": None, "session_hours": 12.0, "cookie_secure": False,
@@ -62,7 +63,7 @@ def test_each_layer_holds_its_own_settings_and_never_reads_the_environment(clean
     clean_env.setenv("TECHMATCH_DATA_DIR", "/srv/techmatch")
     clean_env.setenv("TECHMATCH_EMBEDDER", "none")
     assert GraphSettings().data_dir == DEFAULT_DATA_DIR
-    assert MatcherSettings().embedder == "e5-small"
+    assert MatcherSettings().embedder == "e5-market"
     assert "embedder" not in GraphSettings.model_fields and "graph_uri" not in MatcherSettings.model_fields
     assert "session_secret" not in GraphSettings.model_fields | MatcherSettings.model_fields
     # the application's settings are both layers' (what open_store and the engine take)

@@ -47,7 +47,8 @@ def register(rank_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--needs", required=True, type=Path, help="needs, JSON Lines")
     p.add_argument("--top", type=int, default=100, help="achievements per need (default 100)")
     p.add_argument("--output", "-o", type=Path, default=None, help="run file to write (default: stdout)")
-    p.add_argument("--embedder", default=None, help="e5-small | st:<path-or-name> | none (default: settings)")
+    p.add_argument("--embedder", default=None,
+                   help="e5-market | e5-small | use-m3 | st:<path-or-name> | none (default: settings)")
     p.set_defaults(func=run)
 
 

