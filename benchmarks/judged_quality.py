@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation.judged import SHARED, Qrels, dev, has_supply, judged, split  # noqa: E402
+from evaluation.judged import SHARED, Qrels, cross_fitted_path, dev, has_supply, judged, split  # noqa: E402
 from evaluation.metrics import Scores, gap_auc, paired_test, score, wins_losses  # noqa: E402
 
 ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
@@ -137,10 +137,7 @@ def cross_fitted(scores: dict[str, dict[str, np.ndarray]], ids: Sequence[str], t
     settings = load_settings()
     if not (primary or settings.embedder).strip().startswith("e5-market"):
         return False
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_e5_adapter import oof_path
-
-    path = oof_path(settings.data_dir, load_adapter(SHIPPED_ADAPTER).digest)
+    path = cross_fitted_path(settings.data_dir, load_adapter(SHIPPED_ADAPTER).digest)
     if not path.exists():
         print(f"(tune part: e5 scores are in-sample, {path} not found)\n")
         return True
@@ -387,8 +384,7 @@ def main() -> None:
                                             list(qrels)), qrels)
             for channel in ("dense", "rrf3 (bm25, char, e5)"):
                 label = f"{channel} with {against_label}"
-                ranker = systems[channel] if channel != "dense" else (lambda per: per["dense"])
-                rows[label] = score(label, run_of(ranker, against[1], ids, list(qrels)), qrels)
+                rows[label] = score(label, run_of(systems[channel], against[1], ids, list(qrels)), qrels)
         pipeline_ranker = systems["pipeline: rank-normal, equal weights"]
         rows[tried_name] = score(tried_name, run_of(pipeline_ranker, name_twice, ids, list(qrels)), qrels)
         best_single = max((rows[c] for c in channels), key=lambda s: s.mean("ndcg@10"))

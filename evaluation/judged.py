@@ -52,3 +52,9 @@ def dev() -> Qrels:
 def has_supply(qrels: Qrels) -> dict[str, bool]:
     """Whether each need has at least one relevant (grade ≥ 1) achievement."""
     return {need: max(grades.values(), default=0) >= 1 for need, grades in qrels.items()}
+
+
+def cross_fitted_path(data_dir: Path, adapter_digest: str) -> Path:
+    """Where ``scripts/train_e5_adapter.py --cross-fit`` keeps each tune need's e5 scores from a fold adapter that
+    did not train on it (for the adapter with this digest)."""
+    return data_dir / "cache" / f"e5-market-oof-{adapter_digest}.npz"

@@ -31,16 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation.judged import SHARED, judged  # noqa: E402
+from evaluation.judged import SHARED, cross_fitted_path, judged  # noqa: E402
 
 ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
 REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
 #: the tune needs' fold order for --cross-fit (fixed: the folds are part of what the OOF file means)
 FOLD_SEED = 1
-
-
-def oof_path(data_dir: Path, digest: str) -> Path:
-    return data_dir / "cache" / f"e5-market-oof-{digest}.npz"
 
 
 def main() -> None:
@@ -120,7 +116,7 @@ def main() -> None:
             scores[nid] = (passages @ queries[j]).astype(np.float32)
         print(f"fold {k}/{args.cross_fit}: {len(held)} needs scored ({time.perf_counter() - t0:.0f} s)",
               file=sys.stderr, flush=True)
-    dest = oof_path(load_settings().data_dir, digest)
+    dest = cross_fitted_path(load_settings().data_dir, digest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part.npz")
     np.savez(part, ids=np.array(ids), **scores)

@@ -84,40 +84,32 @@ class TrainableE5:
 
         self.torch = torch
         m = self.packed = packed or PackedE5(packed_model_path())
-        h, ff = m.hidden, m.ffn
         self.rank, self.alpha, self.targets = rank, alpha, tuple(targets)
         self.scale = alpha / rank
-        shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
         gen = torch.Generator().manual_seed(seed)
+        embeddings, layers = m.weights()
 
-        def f32(name: str) -> Any:
-            return torch.from_numpy(np.array(m.floats(name), dtype=np.float32))
+        def tensors(pair: tuple[np.ndarray, np.ndarray]) -> tuple[Any, Any]:
+            return torch.from_numpy(pair[0]), torch.from_numpy(pair[1])
 
-        self.positions = f32("emb.pos").reshape(-1, h)
-        self.token_type = f32("emb.type").reshape(-1, h)[0]
-        self.embedding_norm = (f32("emb.ln.w"), f32("emb.ln.b"))
-        self.weights: list[dict[str, Any]] = []
+        self.positions = torch.from_numpy(embeddings["positions"])
+        self.token_type = torch.from_numpy(embeddings["token_type"])
+        self.embedding_norm = tensors(embeddings["norm"])
+        self.weights = [{name: tensors(pair) for name, pair in layer.items()} for layer in layers]
         self.lora: dict[str, tuple[Any, Any]] = {}
-        for i in range(m.layers):
-            p = f"l{i}."
-            layer = {}
-            for t, (n_out, n_in) in shapes.items():
-                layer[t] = (torch.from_numpy(m.matrix(p + t + ".w", n_out, n_in)), f32(p + t + ".b"))
-                if t in self.targets:
-                    # LoRA's initialisation: A small random, B zero (the adapted model starts as the base one)
-                    a = (torch.randn(rank, n_in, generator=gen) / np.sqrt(n_in)).requires_grad_()
-                    b = torch.zeros(n_out, rank).requires_grad_()
-                    self.lora[f"l{i}.{t}"] = (a, b)
-            layer["aln"] = (f32(p + "aln.w"), f32(p + "aln.b"))
-            layer["oln"] = (f32(p + "oln.w"), f32(p + "oln.b"))
-            self.weights.append(layer)
+        for i, layer in enumerate(layers):
+            for t in self.targets:
+                n_out, n_in = layer[t][0].shape
+                # LoRA's initialisation: A small random, B zero (the adapted model starts as the base one)
+                a = (torch.randn(rank, n_in, generator=gen) / np.sqrt(n_in)).requires_grad_()
+                b = torch.zeros(n_out, rank).requires_grad_()
+                self.lora[f"l{i}.{t}"] = (a, b)
 
     def parameters(self) -> list[Any]:
         return [x for pair in self.lora.values() for x in pair]
 
     def tokens(self, texts: Sequence[str], prefix: str, chars: int) -> list[list[int]]:
-        m = self.packed
-        return [[m.bos, *m.tokenize(prefix + (t or " ")[:chars])[: m.max_positions - 2], m.eos] for t in texts]
+        return [self.packed.sequence((t or " ")[:chars], prefix) for t in texts]
 
     def _linear(self, x: Any, i: int, t: str) -> Any:
         functional = self.torch.nn.functional
@@ -134,13 +126,8 @@ class TrainableE5:
         functional = torch.nn.functional
         m = self.packed
         b, t, h, heads = len(seqs), max(map(len, seqs)), m.hidden, m.heads
-        ids = np.full((b, t), m.pad, dtype=np.int64)
-        mask = np.zeros((b, t), dtype=bool)
-        for i, s in enumerate(seqs):
-            ids[i, :len(s)] = s
-            mask[i, :len(s)] = True
-        used, where = np.unique(ids, return_inverse=True)
-        words = torch.from_numpy(m.rows("emb.word", used, h))[torch.from_numpy(where.reshape(b, t))]
+        word_rows, mask = m.word_batch(seqs)
+        words = torch.from_numpy(word_rows)
         x = functional.layer_norm(words + self.positions[:t] + self.token_type, (h,), *self.embedding_norm,
                                   eps=m.eps)
         keep = torch.from_numpy(mask)

