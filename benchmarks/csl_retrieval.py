@@ -43,12 +43,12 @@ def main() -> None:
     ap.add_argument("--task", choices=("keywords", "title"), help="only one of the two tasks (default: both)")
     args = ap.parse_args()
     from api.config import load_settings
-    from matcher.channels.bm25_words import BM25WordsChannel
-    from matcher.channels.char_ngram import CharNgramChannel
-    from matcher.channels.dense import DenseChannel, extra_channel_name
     from matcher.embedders.registry import make_embedder, make_embedders
     from matcher.fusion import RankNormalFusion, RRFFusion, ZScoreFusion
-    from matcher.text_index import TextIndex
+    from matcher.index.builder import CorpusBuilder
+    from matcher.index.channels import extra_channel_name, lexical_specs
+    from matcher.index.corpus import Change
+    from matcher.index.encoder_pool import pool_workers
     from matcher.tuning import CHANNEL_WEIGHTS
 
     papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
@@ -64,23 +64,23 @@ def main() -> None:
     if args.task:
         tasks = {name: t for name, t in tasks.items() if name.startswith(args.task)}
     settings = load_settings()
-    emb = None if args.no_dense else make_embedder(settings.embedder, settings.cache_dir)
-    extra = [] if emb is None else make_embedders(settings.extra_embedders, settings.cache_dir)
+    emb = None if args.no_dense else make_embedder(settings.embedder)
+    extra = [] if emb is None else [e for e in make_embedders(settings.extra_embedders) if e.name != emb.name]
+    encoders = [] if emb is None else [("dense", emb), *((extra_channel_name(e), e) for e in extra)]
+    # the engine's channels; passage rows kept in the data directory's vector store (a rerun encodes no passage)
+    builder = CorpusBuilder(lexical_specs(), encoders, settings.data_dir / "index" / "vectors")
     print(f"CSL retrieval: {len(papers)} papers, {len(sample)} queries per task, "
           f"encoders: {', '.join(e.name for e in [emb, *extra] if e is not None) or 'none'}\n")
     print("| task | ranker | nDCG@10 | Recall@10 | MRR |")
     print("|---|---|---|---|---|")
     for task, (docs, queries) in tasks.items():
-        channels = [BM25WordsChannel(), CharNgramChannel()]
-        if emb is not None:
-            channels.append(DenseChannel(emb))
-            channels.extend(DenseChannel(e, name=extra_channel_name(e)) for e in extra)
-        index = TextIndex(channels)
-        index.fit(ids, docs)
-        order_ids = index.doc_ids
-        target = [order_ids.index(ids[i]) for i in sample]
-        per_query = [index.channel_scores(q) for q in queries]
-        rankers = {f"{c.name} alone": (lambda s, n=c.name: s[n]) for c in channels}
+        index = builder.embed(builder.build([Change(i, d) for i, d in zip(ids, docs, strict=True)]),
+                              workers=pool_workers(settings.embed_workers))
+        assert index is not None
+        position = {d: p for p, d in enumerate(index.doc_ids)}
+        target = [position[ids[i]] for i in sample]
+        per_query = index.channel_scores_many(queries)
+        rankers = {f"{name} alone": (lambda s, n=name: s[n]) for name in index.channel_names}
         rankers["RRF (k=60)"] = lambda s: RRFFusion().combine(s).score
         rankers["z-score fusion"] = lambda s: ZScoreFusion(CHANNEL_WEIGHTS).combine(s).score
         rankers["rank-normal fusion"] = lambda s: RankNormalFusion(CHANNEL_WEIGHTS).combine(s).score

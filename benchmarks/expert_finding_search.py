@@ -10,7 +10,9 @@ of a person's works, a person prior, person-level evidence (their works concaten
 vectors), pseudo relevance feedback, rank fusion. Everything runs in memory on the protocol's works (one work per
 project, owners = the expert) with the product's channels, aggregations and z-score fusion
 (:class:`matcher.solvers.expertise.ExpertiseIndex`); ``benchmarks/expert_finding.py`` checks the shipped default
-through the whole graph path. Dense vectors are cached in the settings' cache directory (``TECHMATCH_DATA_DIR``).
+through the whole graph path. The works are one corpus of the engine's index stack
+(:class:`matcher.index.builder.CorpusBuilder`); their dense rows and the queries' vectors are kept in the data
+directory's vector store (``TECHMATCH_DATA_DIR``/index/vectors), so a rerun encodes nothing.
 Prints a markdown table; nothing is chosen by this script.
 """
 
@@ -34,13 +36,18 @@ from scipy.stats import rankdata  # noqa: E402
 
 from api.config import load_settings  # noqa: E402
 from ingest.text import tokenize  # noqa: E402
-from matcher.channels.base import Channel  # noqa: E402
-from matcher.channels.bm25_words import BM25WordsChannel  # noqa: E402
-from matcher.channels.char_ngram import CharNgramChannel  # noqa: E402
-from matcher.channels.sparse_index import BM25Weighting, SparseChannel  # noqa: E402
-from matcher.embedders.cached import CachedEmbedder  # noqa: E402
+from matcher.embedders.base import Embedder  # noqa: E402
 from matcher.embedders.registry import make_embedder  # noqa: E402
-from matcher.solvers.expertise import ExpertiseIndex, WeightedChannel, Work, make_aggregation  # noqa: E402
+from matcher.index.builder import CorpusBuilder  # noqa: E402
+from matcher.index.channels import lexical_specs  # noqa: E402
+from matcher.index.dense import DenseIndex  # noqa: E402
+from matcher.index.docs import text_digest  # noqa: E402
+from matcher.index.encoder_pool import pool_workers  # noqa: E402
+from matcher.index.generation import LexicalSpec  # noqa: E402
+from matcher.index.job import embed_missing  # noqa: E402
+from matcher.index.lexical import BM25Scheme  # noqa: E402
+from matcher.index.queries import QueryVectors  # noqa: E402
+from matcher.solvers.expertise import ExpertiseIndex, Work, make_aggregation, works_z  # noqa: E402
 from matcher.tuning import DEFAULT_AGGREGATION, SCORERS  # noqa: E402
 
 REPORTED_SEED = 7
@@ -67,8 +74,11 @@ class Context:
 
 
 def _z(m: np.ndarray) -> np.ndarray:
-    sd = m.std(axis=1, keepdims=True)
-    return np.where(sd > 0, (m - m.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0), 0.0).astype(np.float32)
+    """Each query row's z-scores over the works (:func:`matcher.solvers.expertise.works_z`), as ExpertiseIndex
+    scores a channel; a row with no signal (all equal) is all 0."""
+    if not len(m):
+        return np.asarray(m, dtype=np.float32)
+    return np.vstack([works_z(np.asarray(row, dtype=np.float32)) for row in m])
 
 
 def _rank_normal(m: np.ndarray) -> np.ndarray:
@@ -82,7 +92,12 @@ def _ranks(m: np.ndarray) -> np.ndarray:
     return out
 
 
-DEFAULT = dict(zip(("char", "words", "e5"), (SCORERS["combined"][k] for k in ("char", "words", "dense")), strict=True))
+DEFAULT = dict(zip(("char", "words", "e5"), (SCORERS["combined"][k] for k in ("char_ngram", "bm25_words", "dense")),
+                   strict=True))
+#: the short names of this script's channels -> channel names in the index stack
+CHANNELS = {"char": "char_ngram", "words": "bm25_words", "words_b03": "words_b03", "e5": "dense", "use": "dense_use_m3"}
+#: the encoders of the dense channels (e5-small: the same vectors the expert-finding default was chosen on)
+ENCODERS = {"dense": "e5-small", "dense_use_m3": "use-m3"}
 
 
 def _centroid_z(ctx: Context) -> np.ndarray:
@@ -175,6 +190,20 @@ def bootstrap(diff: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, fl
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def store_query_vectors(builder: CorpusBuilder, texts: list[str], workers: int) -> None:
+    """The queries' vectors of every dense channel computed into the vector store where missing and read from it
+    (what the engine's embedding job does for posted needs): a rerun encodes no query."""
+    digests = [text_digest(t) for t in texts]
+    for name, embedder in builder.encoders:
+        key = getattr(embedder, "query_key", None)
+        if key is None:  # an encoder without a stored-query identity: encoded when asked
+            continue
+        store = builder.store(key, embedder.dim)
+        assert store is not None  # the builder has a vectors directory
+        embed_missing(store, QueryVectors(embedder, key), digests, texts.__getitem__, workers=workers)
+        builder.queries[name].stored = store
+
+
 def build_context(seeds: list[int], n_queries: int) -> tuple[Context, list[str], np.ndarray, np.ndarray]:
     tasks = {s: load_task(s, n_queries) for s in seeds}
     works = tasks[seeds[0]].works  # the same for every seed (the held-out project does not depend on it)
@@ -190,41 +219,45 @@ def build_context(seeds: list[int], n_queries: int) -> tuple[Context, list[str],
     items = [Work(id=str(i), text=w["title"], owners=(w["expert_id"],), year=w["year"], kind="项目", title=w["title"])
              for i, w in enumerate(works)]
     settings = load_settings()
-    z: dict[str, np.ndarray] = {}
+    workers = pool_workers(settings.embed_workers)
+    specs = {s.name: s for s in lexical_specs()}
+    specs["words_b03"] = LexicalSpec("words_b03", tokenize, BM25Scheme(1.2, 0.3), "words_b03")
+    encoders: list[tuple[str, Embedder]] = []
+    for name, spec in ENCODERS.items():
+        embedder = make_embedder(spec)
+        if embedder is None:
+            raise SystemExit(f"{spec}: no encoder")
+        encoders.append((name, embedder))
+    # every channel in one corpus of the works; the dense rows from the data directory's vector store, or encoded
+    builder = CorpusBuilder([specs[n] for n in CHANNELS.values() if n in specs], encoders,
+                            settings.data_dir / "index" / "vectors")
+    index = ExpertiseIndex(builder, {name: 1.0 for name in builder.channel_names})
+    index.fit(items, workers=workers)  # also what aggregates any work-score matrix per person
+    assert index.solver_ids == people
+    store_query_vectors(builder, texts, workers)
+    # each channel alone, z-scored per query as ExpertiseIndex.work_scores does (a one-channel index, weight 1)
+    z = {short: np.zeros((len(texts), len(items)), np.float32) for short in CHANNELS}
+    for start in range(0, len(texts), 64):
+        for i, raw in enumerate(index.corpus.channel_scores_many(texts[start : start + 64]), start):
+            for short, name in CHANNELS.items():
+                z[short][i] = works_z(raw[name])
     vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    channels: dict[str, Callable[[], Channel]] = {
-        "char": CharNgramChannel, "words": BM25WordsChannel,
-        "words_b03": lambda: SparseChannel(tokenize, BM25Weighting(1.2, 0.3)),
-    }
-    for name, make in channels.items():
-        idx = ExpertiseIndex([WeightedChannel(make(), 1.0)])
-        idx.fit(items)
-        z[name] = idx.work_scores(texts)
-    for name, spec in (("e5", "e5-small"), ("use", "use-m3")):
-        embedder = make_embedder(spec, settings.cache_dir)
-        if not isinstance(embedder, CachedEmbedder):
-            raise SystemExit(f"{spec}: needs an encoder with its vector cache")
-        embedder.cache_queries = True
-        qv = embedder.embed_queries(texts)
-        dv = embedder.embed_passages([w.text for w in items])
-        vectors[name] = (qv, dv)
-        z[name] = _z(qv @ dv.T)  # what DenseChannel scores (unit vectors), z-scored as ExpertiseIndex does
-    agg_index = ExpertiseIndex([WeightedChannel(CharNgramChannel(), 1.0)])
-    agg_index.adopt(items)
-    assert agg_index.solver_ids == people
+    for short in ("e5", "use"):
+        ch = index.corpus.channel(CHANNELS[short])
+        assert isinstance(ch, DenseIndex) and ch.rows is not None
+        vectors[short] = (ch.queries.vectors(texts), ch.rows.take(np.arange(len(ch.rows))))
     profiles: list[list[str]] = [[] for _ in people]
     for w, o in zip(works, owner, strict=True):
         profiles[o].append(w["title"])
     profile_z = {}
-    for name, make in (("char", CharNgramChannel), ("words", BM25WordsChannel)):
-        ch = make()
-        ch.fit([str(i) for i in range(len(people))], ["\n".join(p) for p in profiles])
-        profile_z[name] = _z(np.vstack([ch.scores(t) for t in texts]).astype(np.float32))
+    for short in ("char", "words"):
+        lex = specs[CHANNELS[short]].build(["\n".join(p) for p in profiles])
+        profile_z[short] = _z(np.vstack([lex.scores(t) for t in texts]).astype(np.float32))
     inst_of = {w["expert_id"]: w["institution"] for w in works}
     inst_pos = {i: n for n, i in enumerate(dict.fromkeys(inst_of.values()))}
     institution = np.array([inst_pos[inst_of[p]] for p in people])
     counts = np.bincount(owner, minlength=len(people))
-    ctx = Context(z, agg_index, owner, counts, institution, profile_z, vectors)
+    ctx = Context(z, index, owner, counts, institution, profile_z, vectors)
     return ctx, texts, np.array(qseed), np.array([pos[t] for t in qtruth])
 
 
@@ -251,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = bootstrap(d)
         print(f"| {name} | {per_seed} | {hit.mean():.3f} | {rr.mean():.3f} | {d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] "
               f"| {int((d > 0).sum())} / {int((d < 0).sum())} |")
-    print(f"\nset-up (channels, encodings from the cache) {setup:.0f} s; "
+    print(f"\nset-up (channels; dense rows and query vectors from the vector store, or encoded) {setup:.0f} s; "
           f"command: python benchmarks/expert_finding_search.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     return 0
 

@@ -28,7 +28,6 @@ def main() -> None:
     ap.add_argument("--cuts", default="256,192,160,128")
     args = ap.parse_args()
     from api.config import load_settings
-    from matcher.channels.dense import DenseChannel
     from matcher.embedders.e5_small import MAX_QUERY_CHARS, E5SmallEmbedder
     from matcher.engine import MatchEngine
 
@@ -45,9 +44,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for cut in [int(c) for c in args.cuts.split(",")]:
         e5.max_query_chars = cut
-        for ch in index.channels:
-            if isinstance(ch, DenseChannel):
-                ch.clear_query_cache()
+        for ch in index.dense:  # query vectors of the previous cut forgotten
+            ch.queries.clear()
         times = []
         for need in needs:
             t = time.perf_counter()
@@ -55,7 +53,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         run = {}
         for need in needs:
-            fused = index.query(need.text).fused
+            fused = index.query(need.text, engine.fusion_for).fused
             order = np.argsort(-fused, kind="stable")[:100]
             run[need.id] = [(ids[i], float(fused[i])) for i in order]
         r = sr.score(run, qrels)

@@ -1,4 +1,5 @@
-"""Serving at real scale: the old and the new path, in one process and one run, at 3k / 30k / 300k achievements.
+"""Serving at real scale, in one process and one run, at 3k / 30k / 300k achievements (where an earlier path still
+exists, beside it).
 
     python benchmarks/scale.py                                   # every section, 3k and 30k
     python benchmarks/scale.py --sizes 3000,30000,300000         # 300k takes long on two cores
@@ -16,14 +17,13 @@ Sections (each prints its own table; add one by writing a function and listing i
   background embedding job of the engine's indexes, whole corpus, passages as configured), the same job on full
   512-character passages (the default before), and the old one (the full encoders on every passage, on a
   sample: hours at 300k);
-- ``build``: index build time and size: the new lexical index (one uint8 matrix per channel, persisted) and the
-  old in-memory channels (raw counts + weighted copy);
+- ``build``: index build time and size of the lexical index (one uint8 matrix per channel, persisted);
 - ``startup``: a fresh process starting on the persisted indexes (time to the first answer, resident memory,
-  of which file-backed: the shared mapped pages) against the old start (a full build from the texts);
+  of which file-backed: the shared mapped pages);
 - ``matvec``: the dense channels' product per query: exact float32 against the two-stage product (projection,
   then the best rows exactly), time and agreement of their tops;
 - ``query``: need → achievements, cold (query vectors encoded in the request) and warm (the same need again),
-  p50 / p95: the new engine's ``match_need``, the old channels + fusion on the same corpus and encoders;
+  p50 / p95: the engine's ``match_need``;
 - ``api``: the service (``techmatch serve``) under 1 / 20 / 50 clients, 1 and 2 worker processes, lexical and
   full engine; throughput, p50 / p95, errors;
 - ``reverse``: achievement → enterprises on the zhibei graph, p50 / p95: one full query per candidate text
@@ -314,16 +314,12 @@ def default_settings(run: Run, n: int, data_dir: Path | None = None):  # noqa: A
 
 
 def section_build(run: Run) -> Table:
-    from matcher.channels.bm25_words import BM25WordsChannel
-    from matcher.channels.char_ngram import CharNgramChannel
     from matcher.engine import MatchEngine
 
     t = Table("Index build (lexical channels) and size",
-              ["achievements", "new build (s)", "new: written (s)", "new on disk (MB)", "new matrices (MB)",
-               "old build (s)", "old matrices (MB)", "memory ratio old / new"])
-    t.notes.append(f"New: both lexical channels built and written as a generation (one uint8 term-frequency "
-                   f"matrix per channel). Old: the in-memory channels (raw counts and a weighted copy). "
-                   f"{load_note()}.")
+              ["achievements", "build (s)", "written (s)", "on disk (MB)", "matrices (MB)"])
+    t.notes.append(f"Both lexical channels built and written as a generation (one uint8 term-frequency "
+                   f"matrix per channel). {load_note()}.")
     for n in run.args.sizes:
         docs = run.corpus(n)
         engine = MatchEngine(None, settings=default_settings(run, n), embedder=None, persist=True)
@@ -339,17 +335,8 @@ def section_build(run: Run) -> Table:
         disk = sum(p.stat().st_size for p in (run.data_dir(n) / "index" / "achievements").rglob("*")
                    if p.is_file()) / 2**20
         engine.close()
-        ids = [a.id for a in docs]
-        texts = [f"{a.name}\n{_text(a)}" for a in docs]
-        old_mb, t2 = 0.0, time.perf_counter()
-        for ch in (BM25WordsChannel(), CharNgramChannel()):
-            ch.fit(ids, texts)
-            old_mb += ch.index.matrix_nbytes() / 2**20
-            del ch
-        old_s = time.perf_counter() - t2
-        t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}", f"{old_s:.1f}",
-                       f"{old_mb:.0f}", f"{old_mb / max(new_mb, 1e-9):.1f}x"])
-        print(f"build {n}: new {build_s:.1f}s old {old_s:.1f}s", file=sys.stderr, flush=True)
+        t.rows.append([f"{n:,}", f"{build_s:.1f}", f"{write_s:.1f}", f"{disk:.0f}", f"{new_mb:.0f}"])
+        print(f"build {n}: {build_s:.1f}s, written {write_s:.1f}s", file=sys.stderr, flush=True)
     return t
 
 
@@ -403,9 +390,9 @@ print(json.dumps({"imported": t_imported, "loaded": t_loaded, "first": t_first, 
 """
 
 
-def build_for_startup(run: Run, n: int) -> float:
+def build_for_startup(run: Run, n: int) -> None:
     """Index ``n`` recombined achievements and the probe's needs (their query vectors stored, as the embedding
-    job does for posted needs) and persist everything; the old channels' build time unless ``--skip-old``."""
+    job does for posted needs) and persist everything."""
     from matcher.engine import MatchEngine
 
     docs = run.corpus(n)
@@ -415,22 +402,15 @@ def build_for_startup(run: Run, n: int) -> float:
     engine.on_progress(progress_printer(f"startup {n:,}"))
     vectors = timing_vectors(n)
     engine.keeper.index_achievements(docs, rebuild=True, vectors=vectors)
+    del vectors
     # the probe's needs are posted: the embedding job stores their query vectors (their passages are not
     # needed by this question and stay for the job)
     engine.keeper.index_needs(real_needs(max(run.args.queries, 21)), rebuild=True)
     engine.keeper.embed_need_queries()
-    old_build = float("nan")
-    if not run.args.skip_old:
-        t0 = time.perf_counter()
-        old = old_text_index(engine, docs, vectors)  # what the old engine built at every start
-        old_build = time.perf_counter() - t0
-        del old
-    del vectors
     for corpus in ("achievements", "needs", "enterprises"):
         engine.keeper.persist(corpus)
     engine.keeper.persist_context()
     engine.close()
-    return old_build
 
 
 def section_startup(run: Run) -> Table:
@@ -438,7 +418,7 @@ def section_startup(run: Run) -> Table:
               ["achievements", "imports, models (s)", "indexes mapped (s)", "first answer (s)", "channels",
                "index memory (MB)", "of which mapped files (MB)", "of which private (MB)", "process RSS (MB)",
                "served cold p50 / p95 (ms)", "posted need, first view p50 / p95 (ms)",
-               "served warm p50 / p95 (ms)", "old start: index build (s)"])
+               "served warm p50 / p95 (ms)"])
     t.notes.append(f"New: a fresh process imports techmatch and loads its encoders (first column), then maps the "
                    f"persisted generation and answers 21 real needs; index memory = resident memory added by "
                    f"that (after the 21 queries, against the same process before mapping), split into pages of "
@@ -446,15 +426,12 @@ def section_startup(run: Run) -> Table:
                    f"{run.args.queries} real needs in that process, `match_need(k=10)` with explanations: cold (a "
                    f"text no posted need holds: query vectors encoded in the request), posted need (the same needs "
                    f"are posted: the embedding job stored their query vectors ahead, and this is their first view "
-                   f"in the process) and warm (the same need again). Old: nothing "
-                   f"was persisted, so a start rebuilt every index from the texts (the old channels' build, "
-                   f"timed here in the same run, dense rows given; the vectors had to be encoded too: `embed`). "
+                   f"in the process) and warm (the same need again). "
                    f"Dense rows: random unit vectors of the real size (`timing_vectors`). {load_note()}.")
     from matcher.engine import MatchEngine
 
     for n in run.args.sizes:
         data_dir = run.args.startup_data_dir or run.data_dir(n)
-        old_build = float("nan")
         if run.args.startup_data_dir:
             # a generation persisted by an earlier run: only the probe's needs are posted (and their queries stored)
             engine = MatchEngine(None, settings=default_settings(run, n, data_dir), persist=True)
@@ -467,7 +444,7 @@ def section_startup(run: Run) -> Table:
             engine.keeper.persist("needs")
             engine.close()
         else:
-            old_build = build_for_startup(run, n)
+            build_for_startup(run, n)
         probe = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(ROOT), str(data_dir),
                                 str(run.args.queries)],
                                capture_output=True, text=True, cwd=ROOT, timeout=3600)
@@ -482,25 +459,18 @@ def section_startup(run: Run) -> Table:
                        f"{after['file'] - base['file']:.0f}", f"{after['anon'] - base['anon']:.0f}",
                        f"{after['rss']:.0f}", f"{ms(r['cold']):.0f} / {ms(r['cold'], 95):.0f}",
                        f"{ms(r['posted']):.0f} / {ms(r['posted'], 95):.0f}",
-                       f"{ms(r['warm']):.0f} / {ms(r['warm'], 95):.0f}",
-                       "not run (--skip-old)" if old_build != old_build else f"{old_build:.1f}"])
+                       f"{ms(r['warm']):.0f} / {ms(r['warm'], 95):.0f}"])
         print(f"startup {n}: {r}", file=sys.stderr, flush=True)
     return t
 
 
 def section_query(run: Run) -> Table:
-    from matcher.channels.dense import DenseChannel
     from matcher.engine import MatchEngine
-    from matcher.fusion import RankNormalFusion
-    from matcher.tuning import CHANNEL_WEIGHTS
 
     t = Table("Need → achievements, cold and warm (ms)",
-              ["achievements", "new cold p50", "new cold p95", "new warm p50", "new warm p95", "old cold p50",
-               "old cold p95", "old warm p50", "old warm p95", "cold p95 old / new"])
-    t.notes.append(f"New: `MatchEngine.match_need(k=10)` with explanations on the engine's snapshot indexes. "
-                   f"Old: the in-memory channels (`TextIndex` with the word / n-gram / dense channels, float16 "
-                   f"torch rows past 50k) scoring and fusing the same corpus, without graph features and "
-                   f"explanations (the part that changed). Cold: query vectors encoded in the request; warm: the "
+              ["achievements", "cold p50", "cold p95", "warm p50", "warm p95"])
+    t.notes.append(f"`MatchEngine.match_need(k=10)` with explanations on the engine's snapshot indexes. "
+                   f"Cold: query vectors encoded in the request; warm: the "
                    f"same need again. {run.args.queries} real needs; query encodings real, dense rows random unit "
                    f"vectors of the real size (`timing_vectors`). {load_note()}.")
     needs = real_needs(run.args.queries)
@@ -510,53 +480,21 @@ def section_query(run: Run) -> Table:
         vectors = timing_vectors(n)
         engine.index_achievements(docs, rebuild=True, vectors=vectors)
         engine.match_need(needs[0], k=10)
-        new_cold, new_warm = [], []
+        cold, warm = [], []
         for need in needs:
             for ch in engine.achievements.dense:
                 ch.queries.clear()
             t0 = time.perf_counter()
             engine.match_need(need, k=10)
-            new_cold.append(time.perf_counter() - t0)
+            cold.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             engine.match_need(need, k=10)
-            new_warm.append(time.perf_counter() - t0)
-        old = old_text_index(engine, docs, vectors)
+            warm.append(time.perf_counter() - t0)
         engine.close()
         del vectors
-        fusion = RankNormalFusion(CHANNEL_WEIGHTS)
-        old.fusion = fusion
-        old.query(needs[0].text)
-        old_cold, old_warm = [], []
-        for need in needs:
-            for ch in old.channels:
-                if isinstance(ch, DenseChannel):
-                    ch.clear_query_cache()
-            t0 = time.perf_counter()
-            old.query(need.text)
-            old_cold.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            old.query(need.text)
-            old_warm.append(time.perf_counter() - t0)
-        del old
-        t.rows.append([f"{n:,}", *(f"{ms(v, q):.0f}" for v in (new_cold, new_warm, old_cold, old_warm)
-                                   for q in (50, 95)), f"{ms(old_cold, 95) / ms(new_cold, 95):.2f}"])
-        print(f"query {n}: new cold p95 {ms(new_cold, 95):.0f} old {ms(old_cold, 95):.0f}", file=sys.stderr,
-              flush=True)
+        t.rows.append([f"{n:,}", *(f"{ms(v, q):.0f}" for v in (cold, warm) for q in (50, 95))])
+        print(f"query {n}: cold p95 {ms(cold, 95):.0f}", file=sys.stderr, flush=True)
     return t
-
-
-def old_text_index(engine, docs, vectors):  # noqa: ANN001, ANN201
-    """The old in-memory channels over the same documents and dense rows (float16 torch rows past 50k)."""
-    from matcher.channels.bm25_words import BM25WordsChannel
-    from matcher.channels.char_ngram import CharNgramChannel
-    from matcher.channels.dense import DenseChannel
-    from matcher.text_index import TextIndex
-
-    channels = [BM25WordsChannel(), CharNgramChannel()]
-    channels += [DenseChannel(ch.queries.embedder, name=ch.name) for ch in engine.achievements.dense]
-    index = TextIndex(channels)
-    index.fit([a.id for a in docs], [_text(a) for a in docs], [a.name for a in docs], vectors=vectors)
-    return index
 
 
 def section_api(run: Run) -> Table:
@@ -951,7 +889,6 @@ def main() -> None:
                     help="bureau: needs whose standings are refreshed one by one (old) and in batches (new)")
     ap.add_argument("--startup-data-dir", type=Path, default=None,
                     help="startup: probe the generation an earlier run persisted in this data directory (no build)")
-    ap.add_argument("--skip-old", action="store_true", help="startup: leave out the old full build (677 s at 300k)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (indexes, graph)")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]

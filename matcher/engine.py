@@ -46,6 +46,7 @@ from matcher.features.fit import FitFeatures
 from matcher.features.region import RegionFeatures
 from matcher.feedback import FeedbackBook
 from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
+from matcher.index.channels import extra_channel_name
 from matcher.index.corpus import CorpusIndex
 from matcher.index.job import JobProgress
 from matcher.questions import absorbers, supply
@@ -69,8 +70,6 @@ def default_families() -> list[FeatureFamily]:
 
 
 def dense_channel_name(embedder: Embedder, primary: bool) -> str:
-    from matcher.channels.dense import extra_channel_name
-
     return "dense" if primary else extra_channel_name(embedder)
 
 

@@ -120,10 +120,10 @@ CURVES: dict[frozenset[str], Curve] = {
 #: "combined" was chosen on NSFC expert-finding samples with seeds 1 and 2 (weights 0.5-6 tried; 6 best on
 #: both), never on the reported seed-7 sample (benchmarks/expert_finding.py)
 SCORERS: dict[str, dict[str, float]] = {
-    "char": {"char": 1.0},
-    "lexical": {"char": 1.0, "words": 1.0},
+    "char": {"char_ngram": 1.0},
+    "lexical": {"char_ngram": 1.0, "bm25_words": 1.0},
     "dense": {"dense": 1.0},
-    "combined": {"char": 1.0, "words": 1.0, "dense": 6.0},
+    "combined": {"char_ngram": 1.0, "bm25_words": 1.0, "dense": 6.0},
 }
 #: how a solver's works' scores make its score: its top 3 works, decay 0.5 (matcher.solvers.expertise). Chosen
 #: on the same seed-1/2 NSFC samples as SCORERS; seed 7 never used for tuning (benchmarks/expert_finding.py)

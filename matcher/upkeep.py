@@ -38,11 +38,11 @@ from graph.store import GraphStore
 from matcher.documents import achievement_change, enterprise_change, need_change
 from matcher.embedders.base import Embedder
 from matcher.features.base import GraphContext, supply_info
+from matcher.index.builder import CorpusBuilder
 from matcher.index.changelog import ChangeLog, Entry, WriterLock
 from matcher.index.channels import lexical_specs
 from matcher.index.corpus import Change, CorpusIndex
-from matcher.index.dense import DenseIndex, FullVectors
-from matcher.index.docs import DocTable
+from matcher.index.dense import DenseIndex
 from matcher.index.encoder_pool import pool_workers
 from matcher.index.files import private_dir, read_json, write_json
 from matcher.index.generation import (
@@ -55,7 +55,7 @@ from matcher.index.generation import (
     write_manifest,
 )
 from matcher.index.job import JobProgress, embed_missing
-from matcher.index.queries import QueryEncoder, QueryVectors, StorableQueries
+from matcher.index.queries import QueryVectors, StorableQueries
 from matcher.index.vectors import VectorStore
 from matcher.settings import MatcherSettings
 
@@ -128,17 +128,18 @@ class IndexKeeper:
         """``embedders``: (channel name, encoder) of each dense channel, the primary first."""
         self.store = store
         self.settings = settings
-        self.specs: list[LexicalSpec] = lexical_specs()
         self.embedders = list(embedders)
-        self.queries = {name: QueryEncoder(emb) for name, emb in self.embedders}
         self.root: Path | None = Path(settings.data_dir) / "index" if persist else None
         self.vectors_root = Path(settings.data_dir) / "index" / "vectors"
+        #: the channels of every corpus and their vector store (the solvers' works are indexed by the same code)
+        self.builder = CorpusBuilder(lexical_specs(), self.embedders, self.vectors_root)
+        self.specs: list[LexicalSpec] = self.builder.specs
+        self.queries = self.builder.queries
         self.progress_callback = progress
         self.progress: dict[str, JobProgress] = {}
         self._write = threading.RLock()
         self._stop = threading.Event()
         self._job: threading.Thread | None = None
-        self._stores: dict[str, VectorStore] = {}
         if self.root is not None:  # posted needs' query vectors, computed by the embedding job, read by requests
             for name, emb in self.embedders:
                 if isinstance(emb, StorableQueries):
@@ -165,13 +166,8 @@ class IndexKeeper:
         self._snap = self._snap.with_corpus(corpus, index)
         return self._snap
 
-    def _dense_channels(self, corpus: str) -> tuple[DenseIndex, ...]:
-        if corpus not in DENSE_CORPORA:
-            return ()
-        return tuple(DenseIndex(name, self.queries[name], FullVectors(emb)) for name, emb in self.embedders)
-
     def _empty(self, corpus: str) -> CorpusIndex:
-        return CorpusIndex(DocTable(), tuple(s.build([]) for s in self.specs), self._dense_channels(corpus))
+        return self.builder.empty(dense=corpus in DENSE_CORPORA)
 
     def channel_names(self, corpus: str = "achievements") -> list[str]:
         return self._snap.corpus(corpus).channel_names
@@ -182,41 +178,12 @@ class IndexKeeper:
         """A fresh corpus index of ``changes`` (later repeats of an id win). Dense rows come from ``vectors`` (by
         channel name, aligned with the documents, full-vector channels only), the vector store, or stay missing
         for the embedding job."""
-        latest: dict[str, Change] = {}
-        for c in changes:
-            latest[c.id] = c
-        docs = DocTable.build(list(latest), [c.text for c in latest.values()], [c.title for c in latest.values()],
-                              [c.source for c in latest.values()])
-        lexical = tuple(s.build([_lexical_text(c) for c in latest.values()], progress) for s in self.specs)
-        index = CorpusIndex(docs, lexical, self._dense_channels(corpus))
-        if vectors:
-            order = [i for i, c in enumerate(changes) if latest[c.id] is c]
-            given = {}
-            for ch in index.dense:
-                if ch.name in vectors:
-                    if not isinstance(ch.encoding, FullVectors):
-                        raise ValueError(f"{ch.name}: precomputed vectors only for full-vector encoders")
-                    given[ch.encoding.key] = np.asarray(vectors[ch.name], np.float32)[order]
-            index = index.with_dense_rows(given)
-        return self._fill_dense_from_store(index)
+        return self.builder.build(changes, dense=corpus in DENSE_CORPORA, vectors=vectors, progress=progress)
 
     def _store(self, key: str, dim: int) -> VectorStore:
-        if key not in self._stores:
-            private_dir(self.vectors_root)
-            self._stores[key] = VectorStore(self.vectors_root, key, dim)
-        return self._stores[key]
-
-    def _fill_dense_from_store(self, index: CorpusIndex) -> CorpusIndex:
-        """Dense channels whose every row is already in the vector store made ready."""
-        rows = {}
-        for ch in index.dense:
-            if ch.ready or ch.encoding.key in rows:
-                continue
-            vs = self._store(ch.encoding.key, ch.encoding.dim)
-            digests = index.docs.digests
-            if not vs.missing(digests):
-                rows[ch.encoding.key] = vs.get(digests) if digests else np.zeros((0, ch.encoding.dim), np.float32)
-        return index.with_dense_rows(rows) if rows else index
+        vs = self.builder.store(key, dim)
+        assert vs is not None  # the keeper's builder always has a vector store
+        return vs
 
     def refresh(self) -> None:
         """Rebuild every index and the graph context from the graph (the source of truth); persisted when
@@ -268,8 +235,9 @@ class IndexKeeper:
 
     def _load_corpus(self, corpus: str, manifest: dict) -> CorpusIndex | None:
         assert self.root is not None
-        index = load_generation(self.root, corpus, manifest["generation"], self.specs, self._dense_channels(corpus))
-        return None if index is None else self._fill_dense_from_store(index)
+        dense = self.builder.dense_channels() if corpus in DENSE_CORPORA else ()
+        index = load_generation(self.root, corpus, manifest["generation"], self.specs, dense)
+        return None if index is None else self.builder.fill_from_store(index)
 
     def _read_context(self) -> GraphContext | None:
         assert self.root is not None

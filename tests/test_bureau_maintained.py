@@ -39,9 +39,9 @@ def fits(monkeypatch) -> list[int]:
     calls: list[int] = []
     original = ExpertiseIndex.fit
 
-    def counted(self, works):  # noqa: ANN001, ANN202
+    def counted(self, works, **kwargs):  # noqa: ANN001, ANN003, ANN202
         calls.append(len(works))
-        return original(self, works)
+        return original(self, works, **kwargs)
 
     monkeypatch.setattr(ExpertiseIndex, "fit", counted)
     return calls

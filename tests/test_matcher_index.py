@@ -15,8 +15,6 @@ import pytest
 
 from graph.model import Achievement, Need
 from graph.store import GraphStore
-from matcher.channels.bm25_words import BM25WordsChannel
-from matcher.channels.char_ngram import CharNgramChannel
 from matcher.embedders.base import Embedder
 from matcher.embedders.registry import make_embedder
 from matcher.engine import MatchEngine
@@ -83,13 +81,30 @@ def use_m3() -> Embedder:
     return emb
 
 
-def test_lexical_index_scores_exactly_like_the_in_memory_channels() -> None:
-    ids = [f"d{i}" for i in range(len(TEXTS))]
-    for spec, old in zip(lexical_specs(), (BM25WordsChannel(), CharNgramChannel()), strict=True):
-        new = spec.build(TEXTS)
-        old.fit(ids, TEXTS)
-        for q in QUERIES:
-            np.testing.assert_allclose(new.scores(q), old.scores(q), rtol=1e-5, atol=1e-6)
+def test_lexical_channels_score_as_okapi_bm25_and_scikit_learns_tfidf_cosine() -> None:
+    from collections import Counter
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    words, chars = lexical_specs()
+    index = words.build(TEXTS)
+    docs = [Counter(words.analyzer(t)) for t in TEXTS]
+    avgdl = sum(sum(d.values()) for d in docs) / len(docs)
+    for q in QUERIES:
+        expected = np.zeros(len(TEXTS))
+        for term in dict.fromkeys(words.analyzer(q)):
+            df = sum(term in d for d in docs)
+            idf = np.log1p((len(docs) - df + 0.5) / (df + 0.5))
+            for i, d in enumerate(docs):
+                tf = d[term]
+                expected[i] += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * sum(d.values()) / avgdl))
+        np.testing.assert_allclose(index.scores(q), expected, rtol=1e-5, atol=1e-6)
+    tfidf = TfidfVectorizer(analyzer=chars.analyzer, sublinear_tf=True)
+    matrix = tfidf.fit_transform(TEXTS)
+    index = chars.build(TEXTS)
+    for q in QUERIES:
+        np.testing.assert_allclose(index.scores(q), (matrix @ tfidf.transform([q]).T).toarray().ravel(),
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_an_edit_goes_to_the_delta_and_is_found_without_reweighting_the_base() -> None:

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from matcher.channels.char_ngram import CharNgramChannel
+from matcher.index.builder import CorpusBuilder
+from matcher.index.channels import lexical_specs
 from matcher.solvers.expertise import (
     ExpertiseIndex,
     MaxAggregation,
     SoftmaxAggregation,
     SumAggregation,
     TopKAggregation,
-    WeightedChannel,
     Work,
     make_aggregation,
 )
@@ -67,7 +67,8 @@ def _index(aggregation) -> ExpertiseIndex:
     works += [Work(f"b{i}", f"尼龙66包装薄膜{i}号", ("broad",)) for i in range(2, 12)]
     works += [Work(f"x{i}{j}", f"{t}{j}", ("other",))
               for i, t in enumerate(["煤矿瓦斯", "高温合金", "锂电池正极", "小麦育种"]) for j in range(8)]
-    index = ExpertiseIndex([WeightedChannel(CharNgramChannel())], aggregation)
+    char = next(s for s in lexical_specs() if s.name == "char_ngram")
+    index = ExpertiseIndex(CorpusBuilder([char]), {"char_ngram": 1.0}, aggregation)
     index.fit(works)
     return index
 

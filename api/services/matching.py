@@ -32,8 +32,11 @@ def match_text(engine: MatchEngine, text: str, k: int) -> MatchResult:
 
 
 def solver_index(state: State) -> SolverIndex:
-    """One solver index per app, built on first use (it reads every work in the graph)."""
-    from matcher.solvers.ranking import SolverIndex
+    """One solver index per app, opened on first use: the stored one of the data directory when the graph's works
+    are those it was built from, else built and stored (:mod:`matcher.solvers.stored`). Its dense rows come from
+    the vector store the engine fills, and it encodes challenges with the engine's encoder when the engine is up
+    (one model in memory)."""
+    from matcher.solvers.stored import solvers_root, stored_solver_index
 
     with _SOLVER_LOCK:
         index = getattr(state, "solver_index", None)
@@ -41,7 +44,10 @@ def solver_index(state: State) -> SolverIndex:
             # the dense scorer only where an encoder is configured
             settings = state.settings
             scorer = "lexical" if settings.embedder == "none" else "combined"
-            index = SolverIndex.build(state.store, scorer=scorer, settings=settings)
+            engine = state.engine_if_built() if hasattr(state, "engine_if_built") else None
+            encoder = getattr(engine, "embedder", None) if scorer == "combined" else None
+            index = stored_solver_index(state.store, scorer, solvers_root(settings.data_dir), settings=settings,
+                                        encoder=encoder)
             state.solver_index = index
     return index
 

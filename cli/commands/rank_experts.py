@@ -12,7 +12,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from graph.exceptions import ValidationError
 from graph.model import NodeLabel
 from graph.server import EmbeddedGraphServer
 from graph.store import GraphStore, connect
+from matcher.index.job import JobProgress
 from matcher.settings import MatcherSettings
 from matcher.solvers.expert_works import (
     ExpertGraph,
@@ -94,12 +95,12 @@ def throwaway_graph(built: ExpertGraph, errors: list[str], heap_mb: int = 1024) 
 
 def build_expert_index(
     store: GraphStore, scorer: str = "combined", aggregation: str = DEFAULT_AGGREGATION, track_weight: float = 0.2,
-    settings: MatcherSettings | None = None,
+    settings: MatcherSettings | None = None, progress: Callable[[JobProgress], None] | None = None,
 ) -> SolverIndex:
-    """The service's solver index over the talents in ``store`` (query vectors cached: batches repeat);
-    ``settings``: the dense encoder and its cache."""
+    """The service's solver index over the talents in ``store``; ``settings``: the dense encoder and the data
+    directory whose vector store keeps its rows (a rerun encodes nothing); ``progress``: the embedding's."""
     return SolverIndex.build(store, scorer=scorer, aggregation=aggregation, track_weight=track_weight,
-                             labels=(NodeLabel.TALENT,), cache_queries=True, settings=settings)
+                             labels=(NodeLabel.TALENT,), settings=settings, progress=progress)
 
 
 def to_expert_ids(built: ExpertGraph, ranked: list[list[tuple[str, float]]], queries: list[QueryRecord]
@@ -129,7 +130,8 @@ def rank_experts(
     with throwaway_graph(data.graph, data.errors, heap_mb) as store:
         timings["load_graph_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        index = build_expert_index(store, scorer, aggregation, track_weight, settings)
+        index = build_expert_index(store, scorer, aggregation, track_weight, settings,
+                                   progress=lambda p: print(p.line(), file=sys.stderr, flush=True))
         timings["index_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     ranked = index.rank([q.text for q in data.queries], k=top)

@@ -10,9 +10,9 @@ or ranker information (runs, provenance) is written under ``--out``. Only ``spli
 Rankers (each the repository's own channel, built exactly as ``benchmarks/need_achievement.py`` builds them, over
 all 2,810 achievements; the query is the need's ``text``, name + description):
 
-- ``bm25_words``    word BM25 alone (``matcher.channels.bm25_words``)
-- ``char_ngram``    character 2-3-gram TF-IDF cosine alone (``matcher.channels.char_ngram``)
-- ``dense_e5``      multilingual-e5-small cosine alone (``DenseChannel`` named ``dense``)
+- ``bm25_words``    word BM25 alone (``matcher.index.channels``)
+- ``char_ngram``    character 2-3-gram TF-IDF cosine alone (``matcher.index.channels``)
+- ``dense_e5``      multilingual-e5-small cosine alone (the ``dense`` channel)
 - ``dense_use``     USE multilingual v3 cosine alone (``dense_use_m3``)
 - ``rrf3``          reciprocal-rank fusion (k = 60) of bm25_words, char_ngram and dense_e5
 - ``pipeline``      the full techmatch pipeline: ``techmatch rank needs`` (throwaway graph, four channels,
@@ -30,6 +30,10 @@ Outputs under ``--out``:
 - ``packets/NNN_<need>.md`` and ``packets/NNN_<need>.template.tsv`` for the first ``--packets`` needs of the judging
   order: the need, then its candidates in a seeded random order, no ranker information
 - ``stats.json``          pool sizes, overlaps, timings
+
+``--top-up`` (a later round, README section 7): pools made by the rankers of the current code, and packets only
+for the pooled pairs ``qrels.tsv`` does not grade yet (needs with none are skipped); ``provenance.tsv`` and
+``stats.json`` then also count the new pairs per ranker.
 
 The split (see README): the 400 ids in file order, shuffled by ``random.Random(17)``; the first 200 are the judging
 target; ``random.Random(1717).sample(target, 80)`` is the report part, the other 120 the tune part; the last 200
@@ -219,6 +223,8 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=TARGET, help="packets for the first N needs of the order")
     ap.add_argument("--reuse-runs", action="store_true", help="read runs/*.tsv from --out instead of ranking")
     ap.add_argument("--skip-pipeline", action="store_true")
+    ap.add_argument("--top-up", action="store_true",
+                    help="packets only for pooled pairs qrels.tsv does not grade yet, for every pool need")
     args = ap.parse_args()
     out: Path = args.out.resolve()
     if out == ROOT or ROOT in out.parents:
@@ -283,30 +289,47 @@ def main() -> None:
              "mean_overlap_at_depth": overlap, "mean_unique_at_depth": unique,
              "needs_with_fewer_than_depth": short, "timings": {k: round(v, 1) for k, v in timings.items()}}
     order = split(pool_ids)
+    judged: set[tuple[str, str]] = set()
+    if args.top_up:
+        judged = {(q, d) for q, d, *_ in (line.rstrip("\n").split("\t") for line in
+                                          (HERE / "qrels.tsv").open(encoding="utf-8")) if q}
+        new = {q: [d for d in pools[q] if (q, d) not in judged] for q in pool_ids}
+        stats["top_up"] = {
+            "new_pairs": sum(len(v) for v in new.values()),
+            "needs_with_new_pairs": sum(1 for v in new.values() if v),
+            "new_pairs_in_top_depth_per_ranker": {
+                r: sum(1 for q in pool_ids for d in tops[r][q] if (q, d) not in judged) for r in rankers},
+        }
+        pools = new
     target = [nid for nid, part, _ in order if part != "reserve"]
     tsz = [len(pools[q]) for q in target]
     stats["target_pool_size"] = {"mean": round(float(np.mean(tsz)), 2), "min": min(tsz), "max": max(tsz),
                                  "pairs": sum(tsz)}
     (out / "stats.json").write_text(json.dumps(stats, indent=1, ensure_ascii=False), encoding="utf-8")
 
-    # split (ids only: the one file written into the repository)
-    with (HERE / "split.tsv").open("w", encoding="utf-8") as fh:
-        fh.write("need_id\tpart\tposition\n")
-        for nid, part, pos in order:
-            fh.write(f"{nid}\t{part}\t{pos}\n")
+    # split (ids only: the one file written into the repository; a top-up round leaves it as it is)
+    if not args.top_up:
+        with (HERE / "split.tsv").open("w", encoding="utf-8") as fh:
+            fh.write("need_id\tpart\tposition\n")
+            for nid, part, pos in order:
+                fh.write(f"{nid}\t{part}\t{pos}\n")
 
     # packets
     pdir = out / "packets"
     pdir.mkdir(exist_ok=True)
     (out / "judged").mkdir(exist_ok=True)
-    for nid, _, pos in order[: args.packets]:
+    written = 0
+    for nid, _, pos in (order if args.top_up else order[: args.packets]):
         cands = list(pools[nid])
+        if not cands:
+            continue
+        written += 1
         random.Random(f"packet-{nid}").shuffle(cands)
         stem = f"{pos:03d}_{nid}"
         (pdir / f"{stem}.md").write_text(packet(pos, needs[nid], cands, ach), encoding="utf-8")
         (pdir / f"{stem}.template.tsv").write_text("".join(f"{nid}\t{d}\t\n" for d in cands), encoding="utf-8")
     log(f"done: {sum(sizes)} pairs, pool size mean {np.mean(sizes):.1f} (min {min(sizes)}, max {max(sizes)}); "
-        f"{min(args.packets, len(order))} packets in {pdir}")
+        f"{written} packets in {pdir}")
     print(json.dumps(stats, indent=1, ensure_ascii=False))
 
 

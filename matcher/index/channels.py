@@ -7,13 +7,30 @@ domain vocabulary, jieba version, n-gram sizes or weighting means a rebuild, nev
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from importlib import metadata
 
-from ingest.text import _BUILTIN_TERMS, domain_terms, segmenter_id, stopwords, tokenize
-from matcher.channels.char_ngram import ngram_terms
+from ingest.text import _BUILTIN_TERMS, char_ngrams, domain_terms, normalize, segmenter_id, stopwords, tokenize
+from matcher.embedders.base import Embedder
 from matcher.index.generation import LexicalSpec
 from matcher.index.lexical import BM25Scheme, TfidfCosineScheme
+
+
+def ngram_terms(text: str, n: tuple[int, ...] = (2, 3)) -> list[str]:
+    """Character n-grams of the normalised text, minus n-grams that are whole stop words (需求, 技术 ...).
+
+    Short Chinese technical text is segmented inconsistently (热稳定剂 vs 热 稳定 剂); character n-grams match
+    across such differences and across compounds, which makes them the strongest single lexical signal here."""
+    stops = stopwords()
+    return [g for g in char_ngrams(normalize(text), n, normalized=True) if g not in stops]
+
+
+def extra_channel_name(embedder: Embedder) -> str:
+    """The channel name of a dense channel beside the primary one (``dense``): ``dense_`` + the encoder's name
+    as an identifier, e.g. ``dense_use_m3``; it names the channel's z-score feature (``z_dense_use_m3``)."""
+    return "dense_" + (re.sub(r"[^0-9a-z]+", "_", embedder.name.lower()).strip("_") or "extra")
+
 
 #: bump when an analyser's code changes what it returns
 ANALYSER_VERSION = "1"

@@ -2,7 +2,8 @@
 
 :class:`SolverIndex` reads every solver's works from the graph (achievements they invented or own,
 projects they worked on or undertook; an institution or enterprise is also credited with the works of
-the talents affiliated with it) and indexes them with the expertise channels. :func:`rank_solvers`
+the talents affiliated with it) and indexes them with the engine's channels (:func:`solver_builder`: the
+same index stack and vector store as the achievements). :func:`rank_solvers`
 scores a challenge (or a free text) against it: expertise affinity aggregated over works, lifted by
 the track record (a bounded multiplicative bonus, so an off-topic star never outranks an on-topic
 expert), then removes candidates with a conflict of interest and reports each removal with its rule.
@@ -10,7 +11,7 @@ expert), then removes candidates with a conflict of interest and reports each re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,20 +21,14 @@ from pydantic import BaseModel
 from graph.model import Challenge, NodeLabel
 from graph.store import GraphStore
 from ingest.text import tokenize
-from matcher.channels.bm25_words import BM25WordsChannel
-from matcher.channels.char_ngram import CharNgramChannel
-from matcher.channels.dense import DenseChannel
-from matcher.embedders.cached import CachedEmbedder
+from matcher.embedders.base import Embedder
 from matcher.embedders.registry import make_embedder
+from matcher.index.builder import CorpusBuilder
+from matcher.index.channels import lexical_specs
+from matcher.index.job import JobProgress
 from matcher.settings import MatcherSettings
 from matcher.solvers.coi import Conflict, ConflictPolicy, check_conflicts
-from matcher.solvers.expertise import (
-    Aggregation,
-    ExpertiseIndex,
-    WeightedChannel,
-    Work,
-    make_aggregation,
-)
+from matcher.solvers.expertise import Aggregation, ExpertiseIndex, Work, make_aggregation
 from matcher.solvers.refs import SOLVER_LABELS, SolverRef, solver_key
 from matcher.solvers.track_record import TrackRecord, TrackRecordWeights, track_records
 from matcher.tuning import DEFAULT_AGGREGATION, SCORERS
@@ -90,36 +85,40 @@ class SolverInfo:
     name: str
 
 
-def build_channels(
-    scorer: str = "combined",
-    dense_weight: float | None = None,
-    cache_dir: Path | None = None,
-    cache_queries: bool = False,
-    settings: MatcherSettings | None = None,
-) -> list[WeightedChannel]:
-    """The channels of a named scorer: ``char`` (character 2-3 gram TF-IDF), ``lexical`` (that plus word
-    BM25), ``dense`` (the encoder of ``settings``, e5-small by default, behind the on-disk vector cache under
-    ``cache_dir`` or the settings' one) or ``combined`` (all three, z-scores added).
-    With ``embedder`` none the dense part is left out; without ``settings`` the default ones apply."""
+def scorer_weights(scorer: str) -> dict[str, float]:
+    """The channels of a named scorer and their weights, by channel name: ``char`` (character 2-3 gram TF-IDF),
+    ``lexical`` (that plus word BM25), ``dense`` (the primary encoder) or ``combined`` (all three)."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
+    return dict(SCORERS[scorer])
+
+
+def solver_builder(scorer: str = "combined", settings: MatcherSettings | None = None,
+                   encoder: Embedder | None = None) -> CorpusBuilder:
+    """The channels a scorer indexes the works with: the engine's lexical channels it names and, for a scorer
+    with ``dense``, the settings' encoder (or ``encoder``: an engine's, so that a process loads one model),
+    its rows kept in the data directory's vector store, which the engine's corpora share. With the settings'
+    embedder ``none`` the dense part is left out."""
+    weights = scorer_weights(scorer)
     settings = settings or MatcherSettings()
-    out = []
-    for part, weight in SCORERS[scorer].items():
-        if part == "char":
-            out.append(WeightedChannel(CharNgramChannel(), weight))
-        elif part == "words":
-            out.append(WeightedChannel(BM25WordsChannel(), weight))
-        else:
-            embedder = make_embedder(settings.embedder, cache_dir or settings.cache_dir)
-            if embedder is None:
-                continue
-            if isinstance(embedder, CachedEmbedder):
-                embedder.cache_queries = cache_queries
-            out.append(WeightedChannel(DenseChannel(embedder), weight if dense_weight is None else dense_weight))
-    if not out:
-        raise ValueError(f"scorer {scorer!r} needs an embedder but the settings' embedder is 'none'")
-    return out
+    specs = [s for s in lexical_specs() if s.name in weights]
+    encoders: list[tuple[str, Embedder]] = []
+    if "dense" in weights:
+        embedder = encoder or make_embedder(settings.embedder)
+        if embedder is not None:
+            encoders.append(("dense", embedder))
+    if not specs and not encoders:
+        raise ValueError(f"scorer {scorer!r} needs an encoder but the settings' embedder is 'none'")
+    return CorpusBuilder(specs, encoders, Path(settings.data_dir) / "index" / "vectors")
+
+
+def expertise_index(scorer: str = "combined", aggregation: Aggregation | str = DEFAULT_AGGREGATION,
+                    settings: MatcherSettings | None = None, encoder: Embedder | None = None) -> ExpertiseIndex:
+    """An empty expertise index of a named scorer (see :func:`solver_builder`)."""
+    agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
+    builder = solver_builder(scorer, settings, encoder)
+    weights = {name: w for name, w in scorer_weights(scorer).items() if name in builder.channel_names}
+    return ExpertiseIndex(builder, weights, agg)
 
 
 _ACHIEVEMENT_WORKS = (
@@ -208,18 +207,16 @@ class SolverIndex:
         track_weight: float = 0.2,
         track_weights: TrackRecordWeights | None = None,
         labels: Sequence[NodeLabel] = SOLVER_LABELS,
-        channels: Sequence[WeightedChannel] | None = None,
         reference_year: int | None = None,
-        cache_queries: bool = False,
         settings: MatcherSettings | None = None,
+        encoder: Embedder | None = None,
+        progress: Callable[[JobProgress], None] | None = None,
     ) -> SolverIndex:
-        """The solvers' index fitted on the graph's works now; ``settings`` name the dense encoder and its cache
-        (the default ones without)."""
-        agg = make_aggregation(aggregation) if isinstance(aggregation, str) else aggregation
-        chosen = list(channels) if channels else build_channels(scorer, cache_queries=cache_queries,
-                                                                settings=settings)
-        expertise = ExpertiseIndex(chosen, agg)
-        expertise.fit(works_from_graph(store, labels))
+        """The solvers' index fitted on the graph's works now; ``settings`` name the dense encoder and the data
+        directory whose vector store keeps its rows (the default ones without); ``encoder``: the dense encoder
+        to use instead of making one (see :func:`solver_builder`)."""
+        expertise = expertise_index(scorer, aggregation, settings, encoder)
+        expertise.fit(works_from_graph(store, labels), progress=progress)
         return cls.over(store, expertise, track_weight, track_weights, reference_year)
 
     @classmethod
@@ -324,8 +321,8 @@ def rank_solvers(
 
 
 __all__ = [
-    "SCORERS", "SolverIndex", "SolverMatch", "SolverRanking", "build_channels", "cached_solver_index", "rank_solvers",
-    "works_from_graph",
+    "SCORERS", "SolverIndex", "SolverMatch", "SolverRanking", "cached_solver_index", "expertise_index",
+    "rank_solvers", "scorer_weights", "solver_builder", "works_from_graph",
 ]
 
 

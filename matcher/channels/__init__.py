@@ -1,1 +1,0 @@
-"""Scoring channels: each a module implementing :class:`matcher.channels.base.Channel`."""
