@@ -2,6 +2,7 @@
 
     python scripts/train_e5_adapter.py                    # the shipped adapter (all tune needs)
     python scripts/train_e5_adapter.py --cross-fit 3      # also: each tune need scored by an adapter that never saw it
+    python scripts/train_e5_adapter.py --cross-fit 3 --folds-only   # only that, for the adapter at --out as it is
 
 Training pairs: every tune need (as the engine reads it: name and description, the first 160 characters) with
 each achievement judged relevant to it (grade ≥ 1) as the positive, the achievements judged not relevant to it as
@@ -25,8 +26,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,8 +44,27 @@ REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
 FOLD_SEED = 1
 
 
+def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig, needs: int, t0: float) -> None:
+    from matcher.embedders.e5_adapter import save_adapter, train
+
+    model = train(pairs, config)
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    save_adapter(out, model, {
+        "trained_on": "eval/judging tune part", "needs": needs, "pairs": len(pairs),
+        "epochs": config.epochs, "learning_rate": config.learning_rate, "temperature": config.temperature,
+        "batch_size": config.batch_size, "negatives_per_pair": config.negatives_per_pair, "seed": config.seed,
+        "query_chars": config.query_chars, "passage_chars": config.passage_chars, "commit": commit,
+    })
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+
+
 def main() -> None:
-    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair, load_adapter, save_adapter, train
+    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair, load_adapter, train
     from matcher.embedders.e5_small import MAX_CHARS, MAX_QUERY_CHARS, SHIPPED_ADAPTER
 
     defaults = TrainingConfig()
@@ -52,7 +76,12 @@ def main() -> None:
     ap.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     ap.add_argument("--temperature", type=float, default=defaults.temperature)
     ap.add_argument("--seed", type=int, default=defaults.seed)
+    ap.add_argument("--folds-only", action="store_true",
+                    help="with --cross-fit: train only the fold adapters, for the adapter already at --out (after "
+                         "the judged set grew: its tune needs scored again without retraining it)")
     args = ap.parse_args()
+    if args.folds_only and not (args.cross_fit and args.out.exists()):
+        sys.exit("--folds-only needs --cross-fit K and an adapter at --out")
 
     from ingest.zhibei import achievement_from_record, clean_record, need_from_record
     from matcher.documents import achievement_text
@@ -82,20 +111,8 @@ def main() -> None:
     t0 = time.perf_counter()
     pairs = pairs_of(list(tune))
     print(f"training on {len(pairs)} judged pairs of {len(tune)} tune needs", file=sys.stderr)
-    model = train(pairs, config)
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip()
-    except OSError:
-        commit = ""
-    save_adapter(args.out, model, {
-        "trained_on": "eval/judging tune part", "needs": len(tune), "pairs": len(pairs),
-        "epochs": config.epochs, "learning_rate": config.learning_rate, "temperature": config.temperature,
-        "batch_size": config.batch_size, "negatives_per_pair": config.negatives_per_pair, "seed": config.seed,
-        "query_chars": config.query_chars, "passage_chars": config.passage_chars, "commit": commit,
-    })
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    if not args.folds_only:
+        _train_and_save(args.out, pairs, config, len(tune), t0)
     if not args.cross_fit:
         return
 
