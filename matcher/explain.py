@@ -5,13 +5,18 @@ e.g. "同属尼龙66聚合环节; 共有关键词 热稳定剂/黄变; 发明人
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from graph.model import NodeLabel, RelType
 from matcher.features.base import GraphContext
 from matcher.features.chain import chain_relation
 from matcher.features.collaboration import earlier_links
+from matcher.index.corpus import CorpusIndex
+from matcher.index.lexical import LexicalIndex
 from matcher.results import ExplainedPath, Explanation, PathStep
+
+#: the lexical channel whose terms an explanation shows: whole words a reader can check, never n-gram fragments
+TERMS_CHANNEL = "bm25_words"
 
 _RELATION_WORDS = {
     "same_segment": "同属{a}环节",
@@ -30,6 +35,19 @@ def readable_term(term: str) -> bool:
     if not _WORD.match(term):
         return False
     return not (term.isascii() and len(term) <= 2)
+
+
+def terms_shared_with(index: CorpusIndex, doc_id: str, query_terms: Sequence[str], k: int = 5,
+                      idf_from: CorpusIndex | None = None) -> list[str]:
+    """The query's words that a document of ``index`` holds, read from the corpus's :data:`TERMS_CHANNEL` matrix
+    (no text is analysed again), rarest first as ``idf_from`` (default: ``index``) counts them; none when the
+    corpus has no such channel. What an achievement's match and a solver's work show as shared words."""
+    if not isinstance(index.channel(TERMS_CHANNEL), LexicalIndex):
+        return []
+    present = index.terms_in(doc_id, query_terms, TERMS_CHANNEL)
+    lexical = (idf_from or index).channel(TERMS_CHANNEL)
+    idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
+    return shared_terms(query_terms, present, idf, k)
 
 
 def shared_terms(query_terms: Iterable[str], doc_terms: set[str], idf: Mapping[str, float], k: int = 5) -> list[str]:

@@ -23,12 +23,11 @@ from graph.exceptions import NotFoundError
 from graph.model import Achievement, NodeLabel
 from ingest.text import tokenize
 from matcher.documents import need_min_maturity
-from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
+from matcher.explain import chain_path, collaboration_paths, describe, terms_shared_with
 from matcher.features.base import Demand
 from matcher.index.dense import DenseIndex
-from matcher.index.lexical import LexicalIndex
 from matcher.questions.common import Asker, channel_scores, graph_delta, graph_features, make_result
-from matcher.questions.supply import TERMS_CHANNEL, find_need
+from matcher.questions.supply import find_need
 from matcher.results import Match, MatchResult, Question
 from matcher.scores import ConfidenceInputs, MatchFeatures
 from matcher.tuning import GAP_WINDOW, REVERSE_POOL
@@ -239,10 +238,7 @@ def match_achievement(asker: Asker, snap: Snapshot, achievement_id: str, k: int 
         if not include_weak and conf < threshold:
             continue
         source = snap.needs if via_need else snap.enterprises
-        present = source.terms_in(via_need or ent, query_terms, TERMS_CHANNEL)
-        lexical = snap.achievements.channel(TERMS_CHANNEL)
-        idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
-        terms = shared_terms(query_terms, present, idf)
+        terms = terms_shared_with(source, via_need or ent, query_terms, idf_from=snap.achievements)
         relation, steps = chain_path(ctx, ach_segs, demand.segments)
         paths = collaboration_paths(ctx, ach.id, [ent])
         extra = f"其需求「{ctx.names.get(via_need, via_need)}」与成果相符" if via_need else ""

@@ -15,10 +15,9 @@ from graph.exceptions import NotFoundError, ValidationError
 from graph.model import Enterprise, Need, NodeLabel
 from ingest.text import tokenize
 from matcher.documents import need_min_maturity
-from matcher.explain import chain_path, collaboration_paths, describe, shared_terms
+from matcher.explain import chain_path, collaboration_paths, describe, terms_shared_with
 from matcher.features.base import Demand
 from matcher.index.corpus import QueryScores
-from matcher.index.lexical import LexicalIndex
 from matcher.questions.common import Asker, Scored, graph_deltas, graph_features, make_result
 from matcher.results import Explanation, Match, MatchResult, PathStep, Question
 from matcher.scores import ChannelScore, ConfidenceInputs, MatchFeatures
@@ -26,7 +25,6 @@ from matcher.tuning import GAP_WINDOW, POOL
 from matcher.upkeep import Snapshot
 
 #: the lexical channel whose words explain a match (shared terms, ranked by its IDF)
-TERMS_CHANNEL = "bm25_words"
 
 
 def find_need(asker: Asker, snap: Snapshot, need: str | Need) -> Need:
@@ -155,11 +153,7 @@ def rank_scores(asker: Asker, snap: Snapshot, scores: QueryScores, text: str, de
 
 
 def explain_supply(snap: Snapshot, achievement_id: str, query_terms: list[str], demand: Demand) -> Explanation:
-    index = snap.achievements
-    lexical = index.channel(TERMS_CHANNEL)
-    present = index.terms_in(achievement_id, query_terms, TERMS_CHANNEL)
-    idf = lexical.idf(list(present)) if isinstance(lexical, LexicalIndex) else {}
-    terms = shared_terms(query_terms, present, idf)
+    terms = terms_shared_with(snap.achievements, achievement_id, query_terms)
     info = snap.ctx.supply.get(achievement_id)
     relation, steps = chain_path(snap.ctx, info.segments if info else set(), demand.segments)
     paths = collaboration_paths(snap.ctx, achievement_id, demand.enterprise_ids)

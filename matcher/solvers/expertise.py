@@ -14,7 +14,6 @@ where each further strong work adds a little and weak ones add almost nothing).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ingest.text import normalize, tokenize
+from ingest.text import tokenize
+from matcher.explain import terms_shared_with
 from matcher.index.builder import CorpusBuilder
 from matcher.index.corpus import Change, CorpusIndex
 from matcher.index.job import JobProgress
@@ -200,7 +200,6 @@ class ExpertiseIndex:
         self.solver_ids: list[str] = []
         self._slots = np.zeros((0, 1), dtype=np.int64)  # (solvers, width) work indices, -1 = none
         self._solver_pos: dict[str, int] = {}
-        self._bodies: dict[int, str] = {}  # work position -> normalised lower-case text, for evidence terms
 
     def fit(self, works: Sequence[Work], progress: Callable[[JobProgress], None] | None = None,
             stop: threading.Event | None = None, workers: int = 1) -> None:
@@ -228,7 +227,6 @@ class ExpertiseIndex:
 
     def _adopt(self, works: Sequence[Work]) -> None:
         self.works = [w for w in works if w.owners]
-        self._bodies = {}
         ids = [w.id for w in self.works]
         if len(set(ids)) != len(ids):
             raise ValueError("work ids must be unique")
@@ -301,22 +299,20 @@ class ExpertiseIndex:
 
     def evidence(self, query: str, solver_id: str, work_scores: np.ndarray, n: int = 3,
                  words: Sequence[str] | None = None) -> list[WorkEvidence]:
-        """The solver's ``n`` best works for this query, with the matched terms of the lexical channel
-        (``words``: the query's ``tokenize``, when the caller asks for the evidence of several solvers)."""
+        """The solver's ``n`` best works for this query, each with the query's words it holds (read from the works'
+        word channel as an achievement's match reads them, :func:`matcher.explain.terms_shared_with`; ``words``:
+        the query's ``tokenize``, when the caller asks for the evidence of several solvers)."""
         pos = self._solver_pos.get(solver_id)
         if pos is None:
             return []
         idx = [i for i in self._slots[pos] if i >= 0]
         idx.sort(key=lambda i: -work_scores[i])
-        out = []
         if words is None:
             words = tokenize(query) if idx[:n] else []
-        terms = query_terms(words)
+        out = []
         for i in idx[:n]:
             w = self.works[i]
-            if i not in self._bodies:  # a work is normalised once, not once per query and solver
-                self._bodies[i] = normalize(w.text).lower()
-            shown = tuple(whole_terms(query, w.text, terms=terms, body=self._bodies[i]))
+            shown = tuple(terms_shared_with(self.corpus, w.id, words))
             out.append(WorkEvidence(w.id, w.title or w.text[:60], float(work_scores[i]), w.year, w.kind, shown))
         return out
 
@@ -355,25 +351,3 @@ def works_z(scores: np.ndarray) -> np.ndarray:
     if std <= 0:
         return np.zeros_like(s)
     return (s - np.float32(s.mean())) / np.float32(std)
-
-
-def query_terms(words: Sequence[str]) -> list[str]:
-    """The words of a query that may be shown as evidence: distinct, two characters or more, no digits."""
-    return [t for t in dict.fromkeys(words) if len(t) >= 2 and not any(ch.isdigit() for ch in t)]
-
-
-def whole_terms(query: str, text: str, k: int = 5, terms: Sequence[str] | None = None,
-                body: str | None = None) -> list[str]:
-    """The query's words (jieba, two characters or more, no digits) that occur in ``text``, longest first and
-    none inside a longer one shown: what a reader can check against the work's title, never n-gram fragments.
-    ``terms`` (``query_terms(tokenize(query))``) and ``body`` (``normalize(text).lower()``) when the caller
-    has them (one query against many works)."""
-    body = normalize(text).lower() if body is None else body
-    terms = query_terms(tokenize(query)) if terms is None else terms
-    shared = [t for t in terms if t.lower() in body]
-    shown: list[str] = []
-    for term in sorted(shared, key=len, reverse=True):
-        if not any(term in longer for longer in shown):
-            shown.append(term)
-    # as the work spells it ("GIS", not the normalised "gis")
-    return [(m.group(0) if (m := re.search(re.escape(t), text, re.IGNORECASE)) else t) for t in shown[:k]]
