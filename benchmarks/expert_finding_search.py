@@ -38,6 +38,7 @@ from api.config import load_settings  # noqa: E402
 from ingest.text import tokenize  # noqa: E402
 from matcher.embedders.base import Embedder  # noqa: E402
 from matcher.embedders.registry import make_embedder  # noqa: E402
+from matcher.fusion import plain_z  # noqa: E402
 from matcher.index.builder import CorpusBuilder  # noqa: E402
 from matcher.index.channels import lexical_specs  # noqa: E402
 from matcher.index.dense import DenseIndex  # noqa: E402
@@ -47,7 +48,7 @@ from matcher.index.generation import LexicalSpec  # noqa: E402
 from matcher.index.job import embed_missing  # noqa: E402
 from matcher.index.lexical import BM25Scheme  # noqa: E402
 from matcher.index.queries import QueryVectors  # noqa: E402
-from matcher.solvers.expertise import ExpertiseIndex, Work, make_aggregation, works_z  # noqa: E402
+from matcher.solvers.expertise import ExpertiseIndex, Work, make_aggregation  # noqa: E402
 from matcher.tuning import DEFAULT_AGGREGATION, SCORERS  # noqa: E402
 
 REPORTED_SEED = 7
@@ -74,11 +75,11 @@ class Context:
 
 
 def _z(m: np.ndarray) -> np.ndarray:
-    """Each query row's z-scores over the works (:func:`matcher.solvers.expertise.works_z`), as ExpertiseIndex
+    """Each query row's z-scores over the works (:func:`matcher.fusion.plain_z`), as ExpertiseIndex
     scores a channel; a row with no signal (all equal) is all 0."""
     if not len(m):
         return np.asarray(m, dtype=np.float32)
-    return np.vstack([works_z(np.asarray(row, dtype=np.float32)) for row in m])
+    return np.vstack([plain_z(np.asarray(row, dtype=np.float32)) for row in m])
 
 
 def _rank_normal(m: np.ndarray) -> np.ndarray:
@@ -240,7 +241,7 @@ def build_context(seeds: list[int], n_queries: int) -> tuple[Context, list[str],
     for start in range(0, len(texts), 64):
         for i, raw in enumerate(index.corpus.channel_scores_many(texts[start : start + 64]), start):
             for short, name in CHANNELS.items():
-                z[short][i] = works_z(raw[name])
+                z[short][i] = plain_z(raw[name])
     vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for short in ("e5", "use"):
         ch = index.corpus.channel(CHANNELS[short])

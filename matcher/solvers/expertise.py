@@ -3,8 +3,9 @@
 The works (achievements, patents, projects, papers) are one corpus of the engine's index stack
 (:class:`~matcher.index.corpus.CorpusIndex`, made by a :class:`~matcher.index.builder.CorpusBuilder`: the same
 analysers, inverted matrices, dense rows and vector store as the achievements), and every work is scored
-against the query by its channels; channel scores are put on one scale per query (z-scores over the works, so a
-lexical cosine and a compressed dense cosine can be added) and summed with weights. A solver's affinity is
+against the query by its channels and the channels are fused by a :class:`~matcher.fusion.Fusion` of the engine's
+module (default :class:`~matcher.fusion.ZSumFusion`: plain z-scores over the works, so a lexical cosine and a
+compressed dense cosine can be added, summed with the scorer's weights). A solver's affinity is
 then an *aggregation* over its works. Aggregations are sibling classes behind one small protocol:
 ``max`` (the single best work), ``mean``, ``sum`` (rewards sheer volume), ``topk`` (a decaying
 weighted mean of the best few works; missing works count as zero, so depth is rewarded without
@@ -23,6 +24,7 @@ import numpy as np
 
 from ingest.text import tokenize
 from matcher.explain import terms_shared_with
+from matcher.fusion import Fusion, ZSumFusion
 from matcher.index.builder import CorpusBuilder
 from matcher.index.corpus import Change, CorpusIndex
 from matcher.index.job import JobProgress
@@ -184,9 +186,10 @@ class ExpertiseIndex:
     """Works of many solvers as one corpus, scored by weighted channels and aggregated per solver."""
 
     def __init__(self, builder: CorpusBuilder, weights: Mapping[str, float],
-                 aggregation: Aggregation | None = None) -> None:
+                 aggregation: Aggregation | None = None, fusion: Fusion | None = None) -> None:
         """``builder``: the channels the works are indexed with; ``weights``: each channel's weight in the work
-        score, by channel name (every one a channel of ``builder``)."""
+        score, by channel name (every one a channel of ``builder``); ``fusion``: how the channels' scores of a work
+        become one (default: :class:`~matcher.fusion.ZSumFusion` with ``weights``)."""
         if not weights:
             raise ValueError("an expertise index needs at least one channel")
         unknown = sorted(set(weights) - set(builder.channel_names))
@@ -194,6 +197,7 @@ class ExpertiseIndex:
             raise ValueError(f"no such channel in the builder: {', '.join(unknown)}")
         self.builder = builder
         self.weights = dict(weights)
+        self.fusion: Fusion = fusion or ZSumFusion(self.weights)
         self.aggregation = aggregation or SoftmaxAggregation()
         self.corpus: CorpusIndex = builder.empty()
         self.works: list[Work] = []
@@ -242,7 +246,7 @@ class ExpertiseIndex:
             self._slots[s, : len(idx)] = idx
 
     def work_scores(self, queries: Sequence[str]) -> np.ndarray:
-        """Fused work scores, (queries, works): weighted sum of each channel's z-scores over the works."""
+        """Fused work scores, (queries, works): the fusion of the weighted channels' scores of every work."""
         total = np.zeros((len(queries), len(self.works)), dtype=np.float32)
         if not self.works or not len(queries):
             return total
@@ -250,8 +254,7 @@ class ExpertiseIndex:
         if missing:
             raise RuntimeError(f"the works' dense rows are not computed ({', '.join(missing)}): fit the index")
         for row, raw in zip(total, self.corpus.channel_scores_many(queries), strict=True):
-            for name, weight in self.weights.items():
-                row += np.float32(weight) * works_z(raw[name])
+            row += self.fusion.combine({name: raw[name] for name in self.weights}).score
         return total
 
     def solver_scores(self, queries: Sequence[str], work_scores: np.ndarray | None = None) -> np.ndarray:
@@ -338,16 +341,3 @@ class ExpertiseIndex:
                 top = top[np.argsort(-row[top], kind="stable")]
                 out.append([(self.solver_ids[i], float(row[i])) for i in top])
         return out
-
-
-def works_z(scores: np.ndarray) -> np.ndarray:
-    """One query's scores over the works as plain z-scores, unclipped; a query with no signal in a channel (all
-    equal) gets 0 there. Not the engine's clipped background z (:func:`matcher.fusion.background_z`): a work whose
-    title the query nearly repeats stands 20-40σ above the rest in the lexical channels, and clipping that at
-    12σ costs the expert search its best evidence (NSFC seed 1, ``benchmarks/expert_finding.py``: MRR 0.167
-    against 0.192, Recall@10 0.306 against 0.310)."""
-    s = np.asarray(scores, dtype=np.float32)
-    std = float(s.std())
-    if std <= 0:
-        return np.zeros_like(s)
-    return (s - np.float32(s.mean())) / np.float32(std)
