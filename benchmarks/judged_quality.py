@@ -7,10 +7,12 @@ ranked over all 2,810 zhibei achievements by every channel of the default engine
 each need's ranking is formed by:
 
 - each channel alone, reciprocal-rank fusion (k = 60) of three and of four channels (the field's baselines);
-- the engine's rank-normal fusion with equal weights (the shipped pipeline);
-- **learned fusions**, fitted on the tune part only: a logistic regression of "judged relevant" over the
-  channels' rank-normal scores (its weights are rank-normal channel weights), and one over rank-normal and
-  background z-scores together.
+- the engine's fusion (the shipped pipeline: ``matcher.tuning.LEARNED_FUSION``, rank-normal and background
+  z-scores weighted as a logistic regression on the tune part found them) and the rank-normal mean with equal
+  weights it replaced;
+- **learned fusions** fitted in this run on the tune part only: a logistic regression of "judged relevant" over
+  the channels' rank-normal scores (its weights are rank-normal channel weights), and one over rank-normal and
+  background z-scores together (``--fit`` prints the latter as ``LEARNED_FUSION``).
 
 Every figure on the report part comes with a 95 % bootstrap interval over needs, and each system is compared with
 the best single channel and with RRF by a paired randomisation test. Graph features and feedback are not part of
@@ -49,6 +51,8 @@ from evaluation.metrics import Scores, gap_auc, paired_test, score, wins_losses 
 ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
 REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
 RRF_K = 60
+#: the shipped pipeline's row: the engine's fusion (matcher.tuning.LEARNED_FUSION)
+PIPELINE = "pipeline: learned fusion (shipped)"
 TOP = 100
 
 
@@ -329,8 +333,8 @@ def main() -> None:
                     help="also score the pipeline with the dense encoders reading this much of a need (e5, USE; "
                          "with --against: its encoders) and compare")
     args = ap.parse_args()
-    from matcher.fusion import RankNormalFusion, ZScoreFusion
-    from matcher.tuning import CHANNEL_WEIGHTS
+    from matcher.fusion import LearnedFusion, RankNormalFusion, ZScoreFusion
+    from matcher.tuning import CHANNEL_WEIGHTS, LEARNED_FUSION
 
     t0 = time.perf_counter()
     ids, scores, name_twice, vectors = channel_scores(args.no_cache)
@@ -349,10 +353,12 @@ def main() -> None:
     assert not set(tune) & set(report) and all(parts[n] == "tune" for n in tune)
 
     rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
+    shipped = LearnedFusion(LEARNED_FUSION["rank_normal"], LEARNED_FUSION["z"])
     systems: dict[str, Ranker] = {c: (lambda per, c=c: per[c]) for c in channels}
     systems["rrf3 (bm25, char, e5)"] = rrf(["bm25_words", "char_ngram", "dense"])
     systems["rrf4"] = rrf(channels)
-    systems["pipeline: rank-normal, equal weights"] = lambda per: rank_normal.combine(per).score
+    systems[PIPELINE] = lambda per: shipped.combine(per).score
+    systems["rank-normal, equal weights (the fusion before)"] = lambda per: rank_normal.combine(per).score
     systems["lexical engine: z-score fusion"] = lambda per: ZScoreFusion(CHANNEL_WEIGHTS).combine(
         {c: per[c] for c in lexical}).score
     learned = {}
@@ -380,12 +386,12 @@ def main() -> None:
         rows = {name: score(name, run_of(r, scores, ids, list(qrels)), qrels) for name, r in systems.items()}
         if against is not None:
             name = f"pipeline with {against_label}"
-            rows[name] = score(name, run_of(systems["pipeline: rank-normal, equal weights"], against[1], ids,
+            rows[name] = score(name, run_of(systems[PIPELINE], against[1], ids,
                                             list(qrels)), qrels)
             for channel in ("dense", "rrf3 (bm25, char, e5)"):
                 label = f"{channel} with {against_label}"
                 rows[label] = score(label, run_of(systems[channel], against[1], ids, list(qrels)), qrels)
-        pipeline_ranker = systems["pipeline: rank-normal, equal weights"]
+        pipeline_ranker = systems[PIPELINE]
         rows[tried_name] = score(tried_name, run_of(pipeline_ranker, name_twice, ids, list(qrels)), qrels)
         best_single = max((rows[c] for c in channels), key=lambda s: s.mean("ndcg@10"))
         baseline = rows["rrf3 (bm25, char, e5)"]
@@ -400,7 +406,7 @@ def main() -> None:
             print(f"| {name} | {s.estimate('ndcg@10')} | {s.estimate('recall@10')} | {s.estimate('mrr')} | "
                   f"{d1:+.3f} ({p1:.3g}) | {d2:+.3f} ({p2:.3g}) | {w}/{t}/{lo} |")
         if against is not None:
-            mine, theirs = rows["pipeline: rank-normal, equal weights"], rows[f"pipeline with {against_label}"]
+            mine, theirs = rows[PIPELINE], rows[f"pipeline with {against_label}"]
             d, p = paired_test(mine, theirs, "ndcg@10")
             w, t, lo = wins_losses(mine, theirs)
             print(f"\nPipeline with the configured encoders against the pipeline with {against_label}: Δ nDCG@10 "
@@ -413,17 +419,17 @@ def main() -> None:
     # confidence ---------------------------------------------------------------------------------------------
     print("## The confidence users see\n")
     one_encoder = [c for c in channels if c != "dense_use_m3"]
-    pipeline = systems["pipeline: rank-normal, equal weights"]
-    configs = [("default engine (four channels, rank-normal)", channels, pipeline),
-               ("one encoder (e5-small and the lexical channels, rank-normal)", one_encoder,
-                lambda per: rank_normal.combine({c: per[c] for c in one_encoder}).score),
+    pipeline = systems[PIPELINE]
+    configs = [("default engine (four channels, learned fusion)", channels, pipeline),
+               ("one encoder (e5 and the lexical channels, learned fusion)", one_encoder,
+                lambda per: shipped.combine({c: per[c] for c in one_encoder}).score),
                ("lexical engine (no encoder, z-score fusion)", lexical, systems["lexical engine: z-score fusion"])]
     fits = {}
     for label, chans, ranker in configs:
         tune_rows = judged_rows(scores, ids, tune, chans, ranker)
         report_rows = judged_rows(scores, ids, report, chans, ranker)
         fitted = TwoStage(tune_rows)
-        shipped = Shipped(chans)
+        in_use = Shipped(chans)
         loo = loo_top(tune_rows)
         loo_auc = auc_interval(loo, has_supply(tune))
         tells = one_sided_low(loo, has_supply(tune)) > 0.5
@@ -431,7 +437,7 @@ def main() -> None:
         print(f"### {label}\n")
         print("| curve | report: gap_auc [95 % CI] | report: Brier | report: mean confidence / share relevant |")
         print("|---|---|---|---|")
-        for name, curve in (("fitted on tune", fitted), ("in matcher/confidence.py now", shipped)):
+        for name, curve in (("fitted on tune", fitted), ("in matcher/confidence.py now", in_use)):
             top, conf, rel = confidences(curve, report_rows)
             brier = float(np.mean((conf - rel) ** 2))
             print(f"| {name} | {auc_interval(top, has_supply(report))} | {brier:.4f} | "
@@ -458,6 +464,10 @@ def main() -> None:
                   f"    loo_gap_auc={gap_auc(loo, supply):.2f}, tells_gaps={tells},\n),")
         for name, coef in learned.items():
             print(f"# {name}: {np.round(coef, 4).tolist()}")
+        z_coef = learned["learned: rank-normal + z (LR on tune)"]
+        print("LEARNED_FUSION = {\n"
+              f"    \"rank_normal\": {dict(zip(channels, np.round(z_coef[0::2], 4).tolist(), strict=True))},\n"
+              f"    \"z\": {dict(zip(channels, np.round(z_coef[1::2], 4).tolist(), strict=True))},\n}}")
 
 
 if __name__ == "__main__":

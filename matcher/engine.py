@@ -4,13 +4,13 @@
 - achievement → enterprises that could absorb it: :meth:`MatchEngine.match_achievement`
 - enterprise → achievements worth its attention: :meth:`MatchEngine.match_enterprise`
 
-Pipeline: text channels (BM25 words, character n-grams, two dense encoders: e5-small and USE multilingual)
-score every document; each channel's ranks are fused as rank-normal scores, its background z-scores kept for the
-confidence (:mod:`matcher.fusion`); the best few hundred get graph features (:mod:`matcher.features`) added with
-fixed cold-start weights; the feedback re-ranker (:mod:`matcher.rerank`) adds what brokers' verdicts taught it;
-the score is mapped to a calibrated confidence (:mod:`matcher.confidence`), and a query whose best candidate
-stays under the threshold is a gap, reported as such rather than padded. Every returned match carries
-features, contributions and an explanation.
+Pipeline: text channels (BM25 words, character n-grams, two dense encoders: e5-market and USE multilingual) score
+every document; each channel's rank-normal score and background z-score are fused with weights learned on the
+judged tune needs, the z-scores kept for the confidence (:mod:`matcher.fusion`); the best few hundred get graph
+features (:mod:`matcher.features`) added with fixed cold-start weights; the feedback re-ranker
+(:mod:`matcher.rerank`) adds what brokers' verdicts taught it; the score is mapped to a calibrated confidence
+(:mod:`matcher.confidence`), and a query whose best candidate stays under the threshold is a gap, reported as such
+rather than padded. Every returned match carries features, contributions and an explanation.
 
 The parts, each in its own module:
 
@@ -45,7 +45,7 @@ from matcher.features.collaboration import CollaborationFeatures
 from matcher.features.fit import FitFeatures
 from matcher.features.region import RegionFeatures
 from matcher.feedback import FeedbackBook
-from matcher.fusion import Fusion, RankNormalFusion, ZScoreFusion
+from matcher.fusion import Fusion, LearnedFusion, ZScoreFusion
 from matcher.index.channels import extra_channel_name
 from matcher.index.corpus import CorpusIndex
 from matcher.index.job import JobProgress
@@ -54,7 +54,7 @@ from matcher.recalibration import Recalibration, load_fitted, recalibrate
 from matcher.rerank import FeedbackReranker
 from matcher.results import Match, MatchResult, Question
 from matcher.settings import MatcherSettings
-from matcher.tuning import CENTRED, CHANNEL_WEIGHTS, GAP_WINDOW, GRAPH_WEIGHTS, POOL, REVERSE_POOL
+from matcher.tuning import CENTRED, CHANNEL_WEIGHTS, GAP_WINDOW, GRAPH_WEIGHTS, LEARNED_FUSION, POOL, REVERSE_POOL
 from matcher.upkeep import IndexKeeper, Snapshot
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,13 @@ class MatchEngine:
         encoders = [] if self.embedder is None else [(dense_channel_name(self.embedder, True), self.embedder)]
         encoders += [(dense_channel_name(e, False), e) for e in self.extra_embedders]
         self._fixed_fusion = fusion
-        # rank-normal fusion with the dense channels, z-score fusion with the two lexical ones alone: on the dev
-        # needs rank-normal wins with four channels and loses with the two lexical ones (one channel's
-        # tokenisation miss is half the evidence there, and only the z-score can say that the other channel is
-        # sure); figures: benchmarks/need_achievement.py [--no-dense], table in benchmarks/README.md. While the
-        # dense rows are being computed the lexical channels answer alone, with the lexical fusion and curve.
-        self._rank_normal = RankNormalFusion(CHANNEL_WEIGHTS)
+        # the learned fusion (rank-normal and z-score of each channel, weights fitted on the judged tune needs) with
+        # the dense channels, z-score fusion with the two lexical ones alone: with the lexical channels only the mean
+        # z ranks better than rank-normal (one channel's tokenisation miss is half the evidence there, and only the
+        # z-score can say that the other channel is sure); figures: benchmarks/judged_quality.py and
+        # benchmarks/need_achievement.py [--no-dense], tables in benchmarks/README.md. While the dense rows are being
+        # computed the lexical channels answer alone, with the lexical fusion and curve.
+        self._dense_fusion = LearnedFusion(LEARNED_FUSION["rank_normal"], LEARNED_FUSION["z"])
         self._zscore = ZScoreFusion(CHANNEL_WEIGHTS)
         self.families = list(families) if families is not None else default_families()
         # the shipped curves, or those the deployment refitted on its own verdicts (matcher.recalibration)
@@ -136,10 +137,10 @@ class MatchEngine:
         return self.fusion_for(self.channel_names)
 
     def fusion_for(self, channels: Sequence[str]) -> Fusion:
-        """Rank-normal fusion when a dense channel answers, z-score fusion for the lexical channels alone."""
+        """The learned fusion when a dense channel answers, z-score fusion for the lexical channels alone."""
         if self._fixed_fusion is not None:
             return self._fixed_fusion
-        return self._rank_normal if any(c.startswith("dense") for c in channels) else self._zscore
+        return self._dense_fusion if any(c.startswith("dense") for c in channels) else self._zscore
 
     @property
     def reranker(self) -> FeedbackReranker:

@@ -23,7 +23,7 @@ three (``python benchmarks/need_achievement.py``; table in ``benchmarks/README.m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -200,6 +200,33 @@ class ZScoreFusion:
         return Fused(_sum(parts, len(next(iter(zs.values()))) if zs else 0), zs, parts)
 
 
+class LearnedFusion:
+    """Each channel's rank-normal score and background z-score, weighted as a logistic regression of "judged
+    relevant" over the judged set's tune part found them (``matcher.tuning.LEARNED_FUSION``, fitted by
+    ``benchmarks/judged_quality.py --fit``): the order of every channel and, beside it, how far the document stands
+    above the background in it. Weights are renormalised over the channels present so that their absolute values
+    sum to 1 (σ-like units, as the rank-normal mean: graph features and the feedback re-ranker add to it); a channel
+    without learned weights gets none (it does not count)."""
+
+    name = "learned"
+
+    def __init__(self, rank_weights: Mapping[str, float], z_weights: Mapping[str, float]) -> None:
+        self.rank_weights = dict(rank_weights)
+        self.z_weights = dict(z_weights)
+
+    def _weights(self, names: Sequence[str]) -> dict[str, tuple[np.float32, np.float32]]:
+        total = sum(abs(self.rank_weights.get(n, 0.0)) + abs(self.z_weights.get(n, 0.0)) for n in names) or 1.0
+        return {n: (np.float32(self.rank_weights.get(n, 0.0) / total), np.float32(self.z_weights.get(n, 0.0) / total))
+                for n in names}
+
+    def combine(self, channel_scores: Mapping[str, np.ndarray]) -> Fused:
+        zs = {name: background_z(np.asarray(s, dtype=np.float32)) for name, s in channel_scores.items()}
+        parts = {}
+        for name, (a, b) in self._weights(list(channel_scores)).items():
+            parts[name] = a * rank_normal(channel_scores[name], zs[name]) + b * zs[name]
+        return Fused(_sum(parts, len(next(iter(zs.values()))) if zs else 0), zs, parts)
+
+
 def plain_z(scores: np.ndarray) -> np.ndarray:
     """Scores as plain z-scores over the documents, unclipped; all 0 when the scores are all equal (no signal)."""
     s = np.asarray(scores, dtype=np.float32)
@@ -287,5 +314,12 @@ def combine_at(fusion: Fusion, channel_scores: Mapping[str, np.ndarray], pos: in
             parts[name] = float(value)
             score = np.float32(score + value)
         return FusedAt(float(score), zs, parts)
+    if isinstance(fusion, LearnedFusion):
+        zs = {name: background_z(np.asarray(s, dtype=np.float32)) for name, s in channel_scores.items()}
+        parts = {}
+        for name, (a, b) in fusion._weights(list(channel_scores)).items():
+            rn = _rank_normal_at(np.asarray(channel_scores[name], dtype=np.float32), zs[name], pos)
+            parts[name] = float(a * rn + b * zs[name][pos])
+        return FusedAt(float(np.float32(sum(parts.values()))), zs, parts)
     fused = fusion.combine(channel_scores)
     return FusedAt(float(fused.score[pos]), fused.z, {n: float(p[pos]) for n, p in fused.parts.items()})

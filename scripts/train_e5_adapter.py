@@ -2,7 +2,8 @@
 
     python scripts/train_e5_adapter.py                    # the shipped adapter (all tune needs)
     python scripts/train_e5_adapter.py --cross-fit 3      # also: each tune need scored by an adapter that never saw it
-    python scripts/train_e5_adapter.py --cross-fit 3 --folds-only   # only that, for the adapter at --out as it is
+    python scripts/train_e5_adapter.py --cross-fit 3 --folds-only --qrels trained.tsv   # only that, for the
+                                                          # adapter at --out as it is (trained.tsv: its judgements)
 
 Training pairs: every tune need (as the engine reads it: name and description, the first 160 characters) with
 each achievement judged relevant to it (grade ≥ 1) as the positive, the achievements judged not relevant to it as
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation.judged import SHARED, cross_fitted_path, judged  # noqa: E402
+from evaluation.judged import JUDGED_DIR, SHARED, cross_fitted_path, read_qrels, split  # noqa: E402
 
 ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
 REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
@@ -76,6 +77,9 @@ def main() -> None:
     ap.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     ap.add_argument("--temperature", type=float, default=defaults.temperature)
     ap.add_argument("--seed", type=int, default=defaults.seed)
+    ap.add_argument("--qrels", type=Path, default=JUDGED_DIR / "qrels.tsv",
+                    help="the judgements to train on (their tune needs); with --folds-only, those the adapter at "
+                         "--out was trained on")
     ap.add_argument("--folds-only", action="store_true",
                     help="with --cross-fit: train only the fold adapters, for the adapter already at --out (after "
                          "the judged set grew: its tune needs scored again without retraining it)")
@@ -86,7 +90,7 @@ def main() -> None:
     from ingest.zhibei import achievement_from_record, clean_record, need_from_record
     from matcher.documents import achievement_text
 
-    tune = judged("tune")
+    tune = read_qrels(args.qrels, {n for n, part in split().items() if part == "tune"})
     achs = [achievement_from_record(clean_record(json.loads(line))) for line in ACH.open(encoding="utf-8")
             if line.strip()]
     text = {a.id: achievement_text(a) for a in achs}
@@ -111,6 +115,13 @@ def main() -> None:
     t0 = time.perf_counter()
     pairs = pairs_of(list(tune))
     print(f"training on {len(pairs)} judged pairs of {len(tune)} tune needs", file=sys.stderr)
+    if args.folds_only:
+        # the fold adapters stand in for the shipped one on needs it never saw: same judgements, or they mean nothing
+        meta = load_adapter(args.out).meta
+        if int(meta.get("pairs", -1)) != len(pairs):
+            sys.exit(f"the adapter at {args.out} was trained on {meta.get('pairs')} judged pairs (commit "
+                     f"{meta.get('commit', '?')}), {args.qrels} gives {len(pairs)}: pass --qrels with the judgements "
+                     "it was trained on (git show <commit>:eval/judging/qrels.tsv > trained.tsv)")
     if not args.folds_only:
         _train_and_save(args.out, pairs, config, len(tune), t0)
     if not args.cross_fit:
