@@ -169,14 +169,14 @@ def supply_matches(asker: Asker, snap: Snapshot, scored: Scored, demand: Demand,
     rows = [ConfidenceInputs(fused=f.fused, supply=f.supply, bonus=v - f.fused, channels=f.channel_names)
             for f, v in zip(scored.features[:window], shown, strict=True)]
     conf = asker.calibrator.confidences(rows)
-    # an achievement short of the maturity the need states is shown (with its penalty) but is no supply: the
-    # gap verdict reads only candidates that meet the stated floor, whatever the fused score's scale
-    meets = [f.as_dict().get("maturity_short", 0.0) < 1.0 for f in scored.features[:GAP_WINDOW]]
+    # an achievement short of the maturity the need states is no supply, whatever the fused score's scale: the gap
+    # verdict does not read it and it is listed only with the weak matches (with its penalty)
+    meets = [f.as_dict().get("maturity_short", 0.0) < 1.0 for f in scored.features[:window]]
     best = max((float(c) for c, ok in zip(conf[:GAP_WINDOW], meets, strict=False) if ok), default=0.0)
     threshold = asker.gap_threshold_for(scored.channels)
     matches = []
     for rank, (cid, s, c) in enumerate(zip(scored.ids[:k], scored.score[:k], conf, strict=False), start=1):
-        if not include_weak and c < threshold:
+        if not include_weak and (c < threshold or not meets[rank - 1]):
             continue
         m = Match(
             candidate_id=cid,
