@@ -7,20 +7,21 @@ ranked over all 2,810 zhibei achievements by every channel of the default engine
 each need's ranking is formed by:
 
 - each channel alone, reciprocal-rank fusion (k = 60) of three and of four channels (the field's baselines);
-- the engine's fusion (the shipped pipeline: ``matcher.tuning.LEARNED_FUSION``, rank-normal and background
-  z-scores weighted as a logistic regression on the tune part found them) and the rank-normal mean with equal
-  weights it replaced;
+- the engine's score (the shipped pipeline: the fusion of ``matcher.tuning.LEARNED_FUSION``, rank-normal and
+  background z-scores weighted as a logistic regression on the tune part found them, plus the graph's chain
+  features at ``GRAPH_WEIGHTS``) and the rank-normal mean with equal weights it replaced;
 - **learned fusions** fitted in this run on the tune part only: a logistic regression of "judged relevant" over
-  the channels' rank-normal scores (its weights are rank-normal channel weights), and one over rank-normal and
-  background z-scores together (``--fit`` prints the latter as ``LEARNED_FUSION``).
+  the channels' rank-normal scores (its weights are rank-normal channel weights), one over rank-normal and
+  background z-scores together (``--fit`` prints it as ``LEARNED_FUSION``), and one with the chain features too.
 
 How the fusion was chosen, on tune only: each learned fusion cross-validated over the tune needs (5 folds, fixed;
 each fold ranked by weights fitted on the other four) against the equal-weight rank-normal mean. Every figure on
 the report part comes with a 95 % bootstrap interval over needs, and each system is compared with the best single
 channel and with RRF by a paired randomisation test; the report part's per-need wins and losses of the pipeline
-are listed by need length (the needs' ids only: the texts stay in ``../shared``). Graph features and feedback
-are not part of these rankings (the judged needs have no enterprise graph around them): the bonus they add is 0
-here.
+are listed by need length (the needs' ids only: the texts stay in ``../shared``). Of the graph features only the
+chain family can be computed for the judged needs (the needs and achievements placed on the taxonomy's segments as
+``techmatch ingest`` places them); the others need an enterprise, a region or a history the judged needs do not
+have, and add 0 here as they would in the service for such a need.
 
 Then the **confidence users see**: the two-stage curve of :mod:`matcher.confidence` (channel weights into a
 supply strength, then a logistic curve of the final score and the supply) is fitted on the tune part and checked on
@@ -160,6 +161,74 @@ def cross_fitted(scores: dict[str, dict[str, np.ndarray]], ids: Sequence[str], t
     return False
 
 
+# -- the graph features the judged needs can carry -------------------------------------------------------------
+#: the chain family: the judged needs have no enterprise, region, budget or history around them, so the other
+#: graph features are 0 here as they would be for such needs in the service
+CHAIN = ("chain_same_segment", "chain_adjacent", "chain_same_chain")
+#: where a need's chain relation to every achievement rides along with its channel scores (docs x CHAIN)
+CHAIN_KEY = "graph:chain"
+
+
+def chain_features(ids: Sequence[str], need_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Every need's chain relation to every achievement (docs x :data:`CHAIN`, 0 / 1), from the segments the
+    ingest's placer gives both (``ingest.classify.default_placer``: achievements by their market label and text,
+    needs by text, as ``techmatch ingest`` places them) and the taxonomy's upstream edges: what
+    ``matcher.features.chain.ChainFeatures`` reads from the graph for a need's own segments."""
+    from graph.taxonomy import default_taxonomy
+    from ingest.classify import default_placer
+    from ingest.zhibei import achievement_from_record, clean_record, need_from_record
+    from matcher.features.base import GraphContext, Segment
+    from matcher.features.chain import chain_relation
+
+    wanted = set(need_ids)
+    achs = {a.id: a for a in (achievement_from_record(clean_record(json.loads(line)))
+                              for line in ACH.open(encoding="utf-8") if line.strip())}
+    needs = [need_from_record(clean_record(r)) for r in (json.loads(line) for line in REQ.open(encoding="utf-8")
+                                                        if line.strip()) if r.get("id") in wanted]
+    placer = default_placer()
+    ach_segs = [frozenset(p.segment_id for p in pl) for pl in placer.place_many([achs[i] for i in ids])]
+    need_segs = {n.id: {p.segment_id for p in pl} for n, pl in zip(needs, placer.place_many(needs), strict=True)}
+    taxonomy = default_taxonomy()
+    ctx = GraphContext()
+    for seg in taxonomy.segments:
+        ctx.segments[seg.id] = Segment(seg.id, seg.name, seg.chain_id, "", seg.order)
+    for a, b in taxonomy.upstream_edges():
+        ctx.downstream[a].add(b)
+    column = {"same_segment": 0, "upstream": 1, "downstream": 1, "same_chain": 2}
+    out = {}
+    for need in need_ids:
+        m = np.zeros((len(ids), len(CHAIN)), dtype=np.float32)
+        known: dict[frozenset[str], str] = {}  # achievements share few segment sets: one relation each
+        for i, segs in enumerate(ach_segs):
+            if segs not in known:
+                known[segs] = chain_relation(ctx, set(segs), need_segs.get(need, set()))[0]
+            if known[segs]:
+                m[i, column[known[segs]]] = 1.0
+        out[need] = m
+    return out
+
+
+def attach_chains(scores: dict[str, dict[str, np.ndarray]], chains: Mapping[str, np.ndarray]) -> None:
+    for need, per in scores.items():
+        if need in chains:
+            per[CHAIN_KEY] = chains[need]
+
+
+def channels_of(per: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The channel scores of a need, without the graph features riding along."""
+    return {c: s for c, s in per.items() if c != CHAIN_KEY}
+
+
+def graph_bonus(per: Mapping[str, np.ndarray]) -> np.ndarray | float:
+    """What the engine adds to the fused score for the chain features (``GRAPH_WEIGHTS``, the fused score's
+    units): part of the score users see."""
+    from matcher.tuning import GRAPH_WEIGHTS
+
+    if CHAIN_KEY not in per:
+        return 0.0
+    return per[CHAIN_KEY] @ np.array([GRAPH_WEIGHTS[f] for f in CHAIN], dtype=np.float32)
+
+
 # -- systems ----------------------------------------------------------------------------------------------------
 Ranker = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
@@ -189,15 +258,16 @@ def dense_prf(fusion: object, unit_rows: np.ndarray, k: int, beta: float) -> Ran
     from matcher.fusion import rank_normal
 
     def rank(per: Mapping[str, np.ndarray]) -> np.ndarray:
-        fused = fusion.combine(per).score  # type: ignore[attr-defined]
+        fused = fusion.combine(channels_of(per)).score  # type: ignore[attr-defined]
         centroid = unit_rows[np.argsort(-fused)[:k]].mean(axis=0)
         return fused + beta * rank_normal(unit_rows @ centroid)
 
     return rank
 
 
-def features(per: Mapping[str, np.ndarray], channels: Sequence[str], with_z: bool) -> np.ndarray:
-    """Per achievement: each channel's rank-normal score (and background z-score)."""
+def features(per: Mapping[str, np.ndarray], channels: Sequence[str], with_z: bool,
+             with_chain: bool = False) -> np.ndarray:
+    """Per achievement: each channel's rank-normal score (and background z-score; and the chain features)."""
     from matcher.fusion import background_z, rank_normal
 
     cols = []
@@ -206,18 +276,20 @@ def features(per: Mapping[str, np.ndarray], channels: Sequence[str], with_z: boo
         cols.append(rank_normal(per[c], z))
         if with_z:
             cols.append(z)
+    if with_chain:
+        cols.extend(per[CHAIN_KEY].T)
     return np.stack(cols, axis=1).astype(np.float64)
 
 
 def fit_learned(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], qrels: Qrels,
-                channels: Sequence[str], with_z: bool, c: float = 1.0) -> np.ndarray:
+                channels: Sequence[str], with_z: bool, c: float = 1.0, with_chain: bool = False) -> np.ndarray:
     """Logistic regression of "grade ≥ 1" over the judged pairs of ``qrels``; the coefficient vector."""
     from sklearn.linear_model import LogisticRegression
 
     pos = {a: i for i, a in enumerate(ids)}
     x, y = [], []
     for need, grades in qrels.items():
-        f = features(scores[need], channels, with_z)
+        f = features(scores[need], channels, with_z, with_chain)
         for ach, g in grades.items():
             if ach in pos:
                 x.append(f[pos[ach]])
@@ -226,12 +298,13 @@ def fit_learned(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[st
     return model.coef_[0]
 
 
-def linear(coef: np.ndarray, channels: Sequence[str], with_z: bool) -> Ranker:
-    return lambda per: features(per, channels, with_z) @ coef
+def linear(coef: np.ndarray, channels: Sequence[str], with_z: bool, with_chain: bool = False) -> Ranker:
+    return lambda per: features(per, channels, with_z, with_chain) @ coef
 
 
 def cross_validated(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], tune: Qrels,
-                    channels: Sequence[str], with_z: bool) -> dict[str, list[tuple[str, float]]]:
+                    channels: Sequence[str], with_z: bool, with_chain: bool = False
+                    ) -> dict[str, list[tuple[str, float]]]:
     """A run over the tune needs in which every need is ranked by learned weights fitted without its fold."""
     import random
 
@@ -241,8 +314,8 @@ def cross_validated(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequenc
     for k in range(CV_FOLDS):
         held = order[k::CV_FOLDS]
         rest = {n: tune[n] for n in order if n not in set(held)}
-        coef = fit_learned(scores, ids, rest, channels, with_z)
-        run.update(run_of(linear(coef, channels, with_z), scores, ids, held))
+        coef = fit_learned(scores, ids, rest, channels, with_z, with_chain=with_chain)
+        run.update(run_of(linear(coef, channels, with_z, with_chain), scores, ids, held))
     return run
 
 
@@ -400,6 +473,9 @@ def main() -> None:
         sys.exit("the primary encoder was trained on the tune needs and no cross-fitted scores were found: run "
                  "python scripts/train_e5_adapter.py --cross-fit 3 first (a curve fitted on in-sample e5 scores "
                  "would trust e5 more than it deserves on new needs)")
+    chains = chain_features(ids, sorted(set(tune) | set(report) | set(shared_dev)))
+    attach_chains(scores, chains)
+    attach_chains(name_twice, chains)
     channels = [c for c in ("bm25_words", "char_ngram", "dense", "dense_use_m3") if c in next(iter(scores.values()))]
     lexical = [c for c in channels if not c.startswith("dense")]
     print(f"# Judged-set quality ({len(ids)} achievements; tune {len(tune)} needs, report {len(report)} needs, "
@@ -412,24 +488,29 @@ def main() -> None:
     systems: dict[str, Ranker] = {c: (lambda per, c=c: per[c]) for c in channels}
     systems["rrf3 (bm25, char, e5)"] = rrf(["bm25_words", "char_ngram", "dense"])
     systems["rrf4"] = rrf(channels)
-    systems[PIPELINE] = lambda per: shipped.combine(per).score
-    systems["rank-normal, equal weights (the fusion before)"] = lambda per: rank_normal.combine(per).score
+    # the pipeline is the score users see: the engine's fusion plus the chain features at GRAPH_WEIGHTS
+    systems[PIPELINE] = lambda per: shipped.combine(channels_of(per)).score + graph_bonus(per)
+    systems["rank-normal, equal weights (the fusion before)"] = lambda per: rank_normal.combine(
+        channels_of(per)).score
     systems["lexical engine: z-score fusion"] = lambda per: ZScoreFusion(CHANNEL_WEIGHTS).combine(
-        {c: per[c] for c in lexical}).score
+        {c: per[c] for c in lexical}).score + graph_bonus(per)
     learned = {}
-    for with_z in (False, True):
-        coef = fit_learned(scores, ids, tune, channels, with_z)
-        name = "learned: rank-normal + z (LR on tune)" if with_z else "learned: rank-normal weights (LR on tune)"
+    for with_z, with_chain, name in ((False, False, "learned: rank-normal weights (LR on tune)"),
+                                     (True, False, "learned: rank-normal + z (LR on tune)"),
+                                     (True, True, "learned: rank-normal + z + chain features (LR on tune)")):
+        coef = fit_learned(scores, ids, tune, channels, with_z, with_chain=with_chain)
         learned[name] = coef
-        systems[name] = linear(coef, channels, with_z)
+        systems[name] = linear(coef, channels, with_z, with_chain)
 
     print("## Choosing the fusion on tune (5-fold cross-validation over the tune needs)\n")
     equal = score("rank-normal, equal weights", run_of(systems["rank-normal, equal weights (the fusion before)"],
                                                        scores, ids, list(tune)), tune)
     print("| fusion | nDCG@10 | Δ vs equal weights (p) | wins/ties/losses |\n|---|---|---|---|")
     print(f"| rank-normal, equal weights | {equal.estimate('ndcg@10')} | | |")
-    for with_z, label in ((False, "rank-normal, learned weights"), (True, "rank-normal + z, learned weights")):
-        cv = score(label, cross_validated(scores, ids, tune, channels, with_z), tune)
+    for with_z, with_chain, label in ((False, False, "rank-normal, learned weights"),
+                                      (True, False, "rank-normal + z, learned weights"),
+                                      (True, True, "rank-normal + z + chain features, learned weights")):
+        cv = score(label, cross_validated(scores, ids, tune, channels, with_z, with_chain), tune)
         d, p = paired_test(cv, equal, "ndcg@10")
         w, t, lo = wins_losses(cv, equal)
         print(f"| {label} | {cv.estimate('ndcg@10')} | {d:+.3f} ({p:.3g}) | {w}/{t}/{lo} |")
@@ -446,6 +527,7 @@ def main() -> None:
         chars = tuple(int(c) for c in args.against_query_chars.split(",")) if args.against_query_chars else None
         against = channel_scores(args.no_cache, (primary, extras) if args.against else None, chars)
         cross_fitted(against[1], ids, tune, primary or None)
+        attach_chains(against[1], chains)
         assert against[0] == ids, "the two runs ranked different achievements"
         against_label = " ".join(filter(None, [args.against, args.against_query_chars
                                                and f"queries cut to {args.against_query_chars} characters"]))
@@ -494,7 +576,7 @@ def main() -> None:
     pipeline = systems[PIPELINE]
     configs = [("default engine (four channels, learned fusion)", channels, pipeline),
                ("one encoder (e5 and the lexical channels, learned fusion)", one_encoder,
-                lambda per: shipped.combine({c: per[c] for c in one_encoder}).score),
+                lambda per: shipped.combine({c: per[c] for c in one_encoder}).score + graph_bonus(per)),
                ("lexical engine (no encoder, z-score fusion)", lexical, systems["lexical engine: z-score fusion"])]
     fits = {}
     for label, chans, ranker in configs:
@@ -540,6 +622,12 @@ def main() -> None:
         print("LEARNED_FUSION = {\n"
               f"    \"rank_normal\": {dict(zip(channels, np.round(z_coef[0::2], 4).tolist(), strict=True))},\n"
               f"    \"z\": {dict(zip(channels, np.round(z_coef[1::2], 4).tolist(), strict=True))},\n}}")
+        joint = learned["learned: rank-normal + z + chain features (LR on tune)"]
+        n = 2 * len(channels)
+        scale = float(np.abs(joint[:n]).sum())  # LearnedFusion's renormalisation: the bonus in the fused units
+        print("# the chain features' weights fitted with the channels, in the fused score's units (not pasted: "
+              "benchmarks/ranking_search.py found no gain from them on tune; GRAPH_WEIGHTS has them at 0): "
+              + str({f: round(float(w) / scale, 3) for f, w in zip(CHAIN, joint[n:], strict=True)}))
 
 
 if __name__ == "__main__":

@@ -98,4 +98,18 @@ def test_the_settings_name_the_market_encoder_and_its_rows_are_never_mixed_with_
     assert market.spec == "e5-market@64"
     assert market.vector_key != plain.vector_key and market.query_key != plain.query_key
     shorter = make_embedder("e5-market@48")
-    assert isinstance(shorter, E5MarketEmbedder) and shorter.vector_key == "e5-market@48"
+    assert isinstance(shorter, E5MarketEmbedder) and shorter.vector_key.startswith("e5-market@48.")
+
+
+def test_rows_and_query_vectors_made_with_one_adapter_are_never_read_as_another_adapters(tmp_path: Path) -> None:
+    from matcher.embedders.e5_adapter import adapter_digest
+
+    retrained = tmp_path / "retrained.npz"
+    data = dict(np.load(SHIPPED_ADAPTER, allow_pickle=False))
+    first = next(k for k in data if k != "meta")
+    data[first] = data[first] * 1.01  # a retrained adapter: other weights, same format
+    np.savez(retrained, **data)
+    shipped, other = E5MarketEmbedder(), E5MarketEmbedder(adapter=retrained)
+    assert shipped.vector_key.endswith(adapter_digest(SHIPPED_ADAPTER)[:12])
+    assert shipped.vector_key != other.vector_key and shipped.query_key != other.query_key
+    assert E5MarketEmbedder(adapter=retrained).vector_key == other.vector_key  # the same file, the same rows

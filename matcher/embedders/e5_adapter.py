@@ -225,8 +225,13 @@ class Adapter:
     deltas: dict[str, np.ndarray]
 
 
+def adapter_digest(path: Path) -> str:
+    """The adapter file's content hash (:attr:`Adapter.digest`), without reading its weights."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def load_adapter(path: Path) -> Adapter:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = adapter_digest(path)
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         if meta.get("format") != FORMAT:

@@ -131,6 +131,7 @@ class E5MarketEmbedder(E5SmallEmbedder):
         super().__init__(**kwargs)
         self.engine_choice = engine
         self.adapter_path = adapter
+        self._adapter_digest: str | None = None
 
     def _get(self):  # noqa: ANN202 - the engines share no base class
         if self._model is None:
@@ -145,6 +146,23 @@ class E5MarketEmbedder(E5SmallEmbedder):
 
                 self._model = NumpyE5(deltas=deltas)
         return self._model
+
+    @property
+    def adapter_digest(self) -> str:
+        if self._adapter_digest is None:
+            from matcher.embedders.e5_adapter import adapter_digest
+
+            self._adapter_digest = adapter_digest(self.adapter_path)
+        return self._adapter_digest
+
+    @property
+    def vector_key(self) -> str:
+        """Rows made with one adapter are never read as another's (a retrained adapter re-embeds the corpus)."""
+        return f"{super().vector_key}.{self.adapter_digest[:12]}"
+
+    @property
+    def query_key(self) -> str:
+        return f"{super().query_key}.{self.adapter_digest[:12]}"
 
     @property
     def engine(self) -> str:
