@@ -339,15 +339,23 @@ class GraphStore:
                     raise ValueError(f"{prop} is not a field of {lbl}")
                 self._schema_rule(f"CREATE INDEX {lbl.lower()}_{prop} IF NOT EXISTS FOR (n:{lbl}) ON (n.{prop})")
 
-    def _schema_rule(self, ddl: str) -> None:
-        try:
-            self.write(ddl)
-        except (ClientError, ResultFailedError) as exc:
-            # IF NOT EXISTS checks before it takes the schema lock: another process that created the same
-            # rule a moment earlier makes Neo4j answer "already exists". The rule is there: that is success.
-            # The driver may report that answer as a failed result, with the server's error as its cause.
-            if not _schema_rule_exists(exc):
-                raise
+    def _schema_rule(self, ddl: str, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self.write(ddl)
+                return
+            except (ClientError, ResultFailedError) as exc:
+                # IF NOT EXISTS checks before it takes the schema lock: another process that created the same
+                # rule a moment earlier makes Neo4j answer "already exists". The rule is there: that is success.
+                # The driver may report that answer as a failed result, with the server's error as its cause.
+                if _schema_rule_exists(exc):
+                    return
+                # a failed result without the server's error behind it (seen when workers race on a fresh
+                # server): once the other worker's rule is committed the same IF NOT EXISTS is a no-op, while a
+                # real fault (a bad rule, a dead server) fails every attempt and is raised
+                if not isinstance(exc, ResultFailedError) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_nodes(
