@@ -302,18 +302,25 @@ def linear(coef: np.ndarray, channels: Sequence[str], with_z: bool, with_chain: 
     return lambda per: features(per, channels, with_z, with_chain) @ coef
 
 
-def cross_validated(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], tune: Qrels,
-                    channels: Sequence[str], with_z: bool, with_chain: bool = False
-                    ) -> dict[str, list[tuple[str, float]]]:
-    """A run over the tune needs in which every need is ranked by learned weights fitted without its fold."""
+def tune_folds(tune: Qrels) -> list[tuple[list[str], Qrels]]:
+    """The fixed cross-validation folds over the tune needs: (held-out needs, the judgements of the others)."""
     import random
 
     order = sorted(tune)
     random.Random(CV_SEED).shuffle(order)
-    run: dict[str, list[tuple[str, float]]] = {}
+    folds = []
     for k in range(CV_FOLDS):
         held = order[k::CV_FOLDS]
-        rest = {n: tune[n] for n in order if n not in set(held)}
+        folds.append((held, {n: tune[n] for n in order if n not in set(held)}))
+    return folds
+
+
+def cross_validated(scores: Mapping[str, Mapping[str, np.ndarray]], ids: Sequence[str], tune: Qrels,
+                    channels: Sequence[str], with_z: bool, with_chain: bool = False
+                    ) -> dict[str, list[tuple[str, float]]]:
+    """A run over the tune needs in which every need is ranked by learned weights fitted without its fold."""
+    run: dict[str, list[tuple[str, float]]] = {}
+    for held, rest in tune_folds(tune):
         coef = fit_learned(scores, ids, rest, channels, with_z, with_chain=with_chain)
         run.update(run_of(linear(coef, channels, with_z, with_chain), scores, ids, held))
     return run

@@ -33,7 +33,6 @@ part's e5 scores must come from adapters that did not see the need).
 from __future__ import annotations
 
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,14 +46,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.judged_quality import (  # noqa: E402
     CHAIN,
-    CV_FOLDS,
-    CV_SEED,
     TOP,
     chain_features,
     channel_scores,
     cross_fitted,
     need_lengths,
     run_of,
+    tune_folds,
 )
 from evaluation.judged import Qrels, judged  # noqa: E402
 from evaluation.metrics import Scores, paired_test, score, wins_losses  # noqa: E402
@@ -223,12 +221,8 @@ def run(ranker: Ranker, ids: Sequence[str], needs: Sequence[str]) -> dict[str, l
 
 def cross_validated(fitter: Fitter, views: Mapping[str, NeedView], ids: Sequence[str], tune: Qrels
                     ) -> dict[str, list[tuple[str, float]]]:
-    order = sorted(tune)
-    random.Random(CV_SEED).shuffle(order)
     out: dict[str, list[tuple[str, float]]] = {}
-    for k in range(CV_FOLDS):
-        held = order[k::CV_FOLDS]
-        rest = {n: tune[n] for n in order if n not in set(held)}
+    for held, rest in tune_folds(tune):
         out.update(run(fitter(views, ids, rest), ids, held))
     return out
 
