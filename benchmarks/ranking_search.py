@@ -16,6 +16,11 @@ the need:
   the learned fusion, reading every channel's rank-normal and z-score, the fused score and the need's features
   above.
 
+- **learning to rank proper**: coordinate ascent on nDCG@10 itself (RankLib's listwise method) from the fusion's
+  weights, a pairwise logistic loss on the judged pairs of different grades, and LambdaMART (LightGBM's
+  ``lambdarank``) over the fusion's top 100; and the channels' agreement on an achievement (how many rank it in
+  their top 10, its best rank: what reciprocal-rank fusion rewards) as two more learned weights.
+
 And the **graph's chain features** (same segment, adjacent segment, same chain: ``matcher.features.chain``), which
 the engine added to the fused score at judgement weights until this benchmark measured them (``GRAPH_WEIGHTS`` has
 them at 0 since): the need and every achievement are placed on the taxonomy's segments as ``techmatch ingest``
@@ -79,6 +84,7 @@ class NeedView:
     base: np.ndarray  # (docs, 2 × channels): rn, z per channel
     chain: np.ndarray  # (docs, 3): same segment, adjacent segment, same chain (0 / 1)
     query: dict[str, float]  # log_len, short, top_z:<channel>
+    agree: np.ndarray  # (docs, 2): how many channels rank it in their top 10; 1 / (1 + its best rank)
 
 
 def need_views(scores: Mapping[str, PerNeed], lengths: Mapping[str, int], short_below: int,
@@ -89,11 +95,17 @@ def need_views(scores: Mapping[str, PerNeed], lengths: Mapping[str, int], short_
     for need, per in scores.items():
         cols, q = [], {"log_len": float(np.log(max(lengths.get(need, 1), 1))),
                        "short": float(lengths.get(need, 0) < short_below)}
+        ranks = []
         for c in CHANNELS:
             z = background_z(per[c])
             cols += [rank_normal(per[c], z), z]
             q[f"top_z:{c}"] = float(z.max())
-        out[need] = NeedView(np.stack(cols, axis=1).astype(np.float64), chains[need], q)
+            r = np.empty(len(z))
+            r[np.argsort(-np.asarray(per[c]), kind="stable")] = np.arange(len(z))
+            ranks.append(r)
+        rk = np.stack(ranks, axis=1)
+        agree = np.stack([(rk < 10).sum(axis=1), 1.0 / (1.0 + rk.min(axis=1))], axis=1)
+        out[need] = NeedView(np.stack(cols, axis=1).astype(np.float64), chains[need], q, agree.astype(np.float64))
     return out
 
 
@@ -137,7 +149,8 @@ def fit_linear(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
     ``chain``: "" leaves the chain features out (the engine since 2026-12-02: ``GRAPH_WEIGHTS`` has them at 0);
     "judgement" adds them at the judgement weights the engine had before (:data:`JUDGEMENT_CHAIN_WEIGHTS`, in the
     fused score's units: the learned weights renormalised to sum 1 in absolute value, as ``LearnedFusion`` does);
-    "learned" fits their weights with the channels'; "learned, none below 0" sets a negative one to 0."""
+    "learned" fits their weights with the channels'; "learned, none below 0" sets a negative one to 0;
+    "agreement" fits the channels' agreement (:attr:`NeedView.agree`) with the channels instead."""
     from sklearn.linear_model import LogisticRegression
 
     train = {n: views[n] for n in qrels}
@@ -145,6 +158,8 @@ def fit_linear(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
 
     def row(_: str, v: NeedView) -> np.ndarray:
         x = design(v, std(v) if std else None)
+        if chain == "agreement":
+            return np.concatenate([x, v.agree], axis=1)
         return np.concatenate([x, v.chain], axis=1) if chain.startswith("learned") else x
 
     x, y = _pairs(views, ids, qrels, row)
@@ -192,6 +207,130 @@ def fit_reranker(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels
     return rank_need
 
 
+def _need_targets(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels
+                  ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Per training need with supply: its base features, the gain (2^grade − 1) of every achievement (0 where
+    unjudged, as the metric counts it) and its ideal DCG@10."""
+    pos = {a: i for i, a in enumerate(ids)}
+    discount = 1.0 / np.log2(np.arange(2, 12))
+    out = []
+    for need, grades in qrels.items():
+        gain = np.zeros(len(ids))
+        for a, g in grades.items():
+            if a in pos and g >= 1:
+                gain[pos[a]] = 2.0 ** g - 1.0
+        if gain.any():
+            ideal = float((np.sort(gain)[::-1][:10] * discount).sum())
+            out.append((views[need].base, gain, ideal))
+    return out
+
+
+def _mean_ndcg(targets: Sequence[tuple[np.ndarray, np.ndarray, float]], w: np.ndarray) -> float:
+    discount = 1.0 / np.log2(np.arange(2, 12))
+    total = 0.0
+    for x, gain, ideal in targets:
+        s = x @ w
+        top = np.argpartition(-s, 10)[:10]
+        top = top[np.argsort(-s[top], kind="stable")]
+        total += float((gain[top] * discount).sum()) / ideal
+    return total / len(targets)
+
+
+def fit_coordinate_ascent(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
+                          passes: int = 4) -> Ranker:
+    """Listwise learning to rank on the learned fusion's features (RankLib's coordinate ascent): starting from the
+    logistic regression's weights, each weight in turn is moved along a grid of steps and kept where the training
+    needs' mean nDCG@10 is highest, until a pass changes nothing. The metric itself is optimised, not a
+    pointwise proxy; with eight weights it cannot memorise needs the way trees can."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _pairs(views, ids, qrels, lambda _n, v: v.base)
+    w = LogisticRegression(C=1.0, max_iter=4000, class_weight="balanced").fit(x, y).coef_[0]
+    w = w / np.abs(w).sum()
+    targets = _need_targets(views, ids, qrels)
+    best = _mean_ndcg(targets, w)
+    steps = np.array([-0.4, -0.2, -0.1, -0.05, -0.02, 0.02, 0.05, 0.1, 0.2, 0.4])
+    for _ in range(passes):
+        moved = False
+        for j in range(len(w)):
+            for step in steps:
+                trial = w.copy()
+                trial[j] += step
+                value = _mean_ndcg(targets, trial)
+                if value > best + 1e-9:
+                    best, w, moved = value, trial, True
+        if not moved:
+            break
+    FITTED["coordinate ascent"] = w
+    return lambda need, _per: views[need].base @ w
+
+
+def fit_pairwise(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels, c: float = 1.0) -> Ranker:
+    """Pairwise learning to rank (a linear RankNet / RankSVM with the logistic loss): for every need, each judged
+    achievement against each judged one of a lower grade, the difference of their features classified by which is
+    better. Learns the order within a need, not the level across needs as the pointwise fit does."""
+    from sklearn.linear_model import LogisticRegression
+
+    pos = {a: i for i, a in enumerate(ids)}
+    diffs = []
+    for need, grades in qrels.items():
+        x = views[need].base
+        judged_here = [(pos[a], g) for a, g in grades.items() if a in pos]
+        for i, gi in judged_here:
+            for j, gj in judged_here:
+                if gi > gj:
+                    diffs.append(x[i] - x[j])
+    d = np.array(diffs)
+    xy = np.concatenate([d, -d])
+    y = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+    w = LogisticRegression(C=c, max_iter=4000, fit_intercept=False).fit(xy, y).coef_[0]
+    FITTED["pairwise"] = w
+    return lambda need, _per: views[need].base @ w
+
+
+def fit_lambdamart(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels) -> Ranker:
+    """LambdaMART (LightGBM's ``lambdarank``, nDCG@10 truncation) over the learned fusion's top
+    :data:`RERANK_TOP` and every judged achievement: the base features and the fused score, graded labels
+    (unjudged 0, as the metric counts them). Small trees and many leaves' worth of data each, against overfitting."""
+    import lightgbm
+
+    first = fit_linear(views, ids, qrels, [])
+    pos = {a: i for i, a in enumerate(ids)}
+
+    def block(need: str) -> tuple[np.ndarray, np.ndarray]:
+        fused = first(need, {})
+        return np.concatenate([views[need].base, fused[:, None]], axis=1), fused
+
+    xs, ys, groups = [], [], []
+    for need, grades in qrels.items():
+        x, fused = block(need)
+        rows = set(np.argsort(-fused, kind="stable")[:RERANK_TOP].tolist())
+        rows |= {pos[a] for a in grades if a in pos}
+        rows_l = sorted(rows)
+        label = np.zeros(len(rows_l), dtype=int)
+        for k, r in enumerate(rows_l):
+            label[k] = max(int(grades.get(ids[r], 0)), 0)
+        if not label.any():
+            continue
+        xs.append(x[rows_l])
+        ys.append(label)
+        groups.append(len(rows_l))
+    model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=150, learning_rate=0.05, num_leaves=7,
+                                min_child_samples=50, reg_lambda=1.0, subsample=0.8, subsample_freq=1,
+                                colsample_bytree=0.8, lambdarank_truncation_level=10, random_state=0, verbose=-1,
+                                n_jobs=2)
+    model.fit(np.concatenate(xs), np.concatenate(ys), group=groups)
+
+    def rank_need(need: str, _per: PerNeed) -> np.ndarray:
+        x, fused = block(need)
+        top = np.argsort(-fused, kind="stable")[:RERANK_TOP]
+        out = fused - (fused.max() - fused.min()) - 1e3
+        out[top] = model.predict(x[top])
+        return out
+
+    return rank_need
+
+
 Fitter = Callable[[Mapping[str, NeedView], Sequence[str], Qrels], Ranker]
 CANDIDATES: dict[str, Fitter] = {
     "learned fusion (shipped method)": lambda v, i, q: fit_linear(v, i, q, []),
@@ -206,6 +345,11 @@ CANDIDATES: dict[str, Fitter] = {
     "+ chain features, weights learned": lambda v, i, q: fit_linear(v, i, q, [], chain="learned"),
     "+ chain features, weights learned, none below 0": lambda v, i, q: fit_linear(
         v, i, q, [], chain="learned, none below 0"),
+    "+ the channels' agreement (how many rank it in their top 10; its best rank), weights learned": lambda v, i, q:
+        fit_linear(v, i, q, [], chain="agreement"),
+    "listwise: coordinate ascent on nDCG@10 (from the fusion's weights)": fit_coordinate_ascent,
+    "pairwise: logistic loss on judged pairs of different grades": fit_pairwise,
+    "LambdaMART (LightGBM lambdarank) over the top 100": fit_lambdamart,
 }
 BASELINE = "learned fusion (shipped method)"
 

@@ -11,6 +11,11 @@ hard negatives, the batch's other achievements as further negatives (``matcher.e
 Only the **tune** part is read: the report part and the shared dev needs never enter training or any choice made
 here (``docs/matcher.md``, *The market adapter*, has the choices and their figures).
 
+``--market-pairs N`` and ``--csl-pairs N`` add pairs that need no judgement (an achievement's name → the rest of
+its text; a CSL paper's keywords → its abstract) at a lower loss weight: domain adaptation on the market's own
+texts. Measured as candidates (``docs/matcher.md``, *The market adapter*); the shipped adapter's metadata says
+whether it was trained with them.
+
 ``--cross-fit K`` splits the tune needs into K folds and trains K more adapters, each without one fold; every tune
 need's e5 scores over the corpus then come from an adapter that did not see it (written to
 ``$TECHMATCH_DATA_DIR/cache/e5-market-oof-<adapter digest>.npz``). ``benchmarks/judged_quality.py`` reads them for
@@ -41,11 +46,15 @@ from evaluation.judged import JUDGED_DIR, SHARED, cross_fitted_path, read_qrels,
 
 ACH = SHARED / "data" / "zhibei" / "achievements_dedup.jsonl"
 REQ = SHARED / "data" / "zhibei" / "requirements_dedup.jsonl"
+CSL = SHARED / "data" / "csl" / "csl_joined_dev_test.jsonl"
+#: CSL's categories whose papers are about what the market trades in (not history, law, economics …)
+CSL_CATEGORIES = frozenset({"工学", "理学", "农学", "医学"})
 #: the tune needs' fold order for --cross-fit (fixed: the folds are part of what the OOF file means)
 FOLD_SEED = 1
 
 
-def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig, needs: int, t0: float) -> None:
+def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig, needs: int, t0: float,
+                    extra: dict | None = None) -> None:
     from matcher.embedders.e5_adapter import save_adapter, train
 
     model = train(pairs, config)
@@ -59,6 +68,7 @@ def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig
         "epochs": config.epochs, "learning_rate": config.learning_rate, "temperature": config.temperature,
         "batch_size": config.batch_size, "negatives_per_pair": config.negatives_per_pair, "seed": config.seed,
         "query_chars": config.query_chars, "passage_chars": config.passage_chars, "commit": commit,
+        **(extra or {}),
     })
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t0:.0f} s",
           file=sys.stderr)
@@ -80,6 +90,16 @@ def main() -> None:
     ap.add_argument("--qrels", type=Path, default=JUDGED_DIR / "qrels.tsv",
                     help="the judgements to train on (their tune needs); with --folds-only, those the adapter at "
                          "--out was trained on")
+    ap.add_argument("--market-pairs", type=int, default=0, metavar="N",
+                    help="also train on N pairs from the market's own achievements, no judgement needed: an "
+                         "achievement's name as the query, the rest of its text as the passage (a sample, fixed by "
+                         "--seed; the same for every fold: no tune need is in them)")
+    ap.add_argument("--market-weight", type=float, default=0.5,
+                    help="the loss weight of each --market-pairs pair (a judged pair weighs 1)")
+    ap.add_argument("--csl-pairs", type=int, default=0, metavar="N",
+                    help="also train on N pairs from CSL (the shared Chinese scientific abstracts, Apache-2.0) of "
+                         "engineering, science, agriculture and medicine: a paper's keywords as the query (a short "
+                         "need naming a field reads like them), its abstract as the passage; weight --market-weight")
     ap.add_argument("--folds-only", action="store_true",
                     help="with --cross-fit: train only the fold adapters, for the adapter already at --out (after "
                          "the judged set grew: its tune needs scored again without retraining it)")
@@ -112,6 +132,26 @@ def main() -> None:
                        for a, g in sorted(grades.items()) if g >= 1 and a in text)
         return out
 
+    from matcher.embedders.e5_adapter import TrainingPair as Pair
+
+    unjudged: list[TrainingPair] = []
+    if args.market_pairs:
+        # the name is the query; the passage is what else the achievement says (with the name in it, the pair
+        # would be a string match and teach nothing about the register needs are written in)
+        usable = [a for a in achs if len(a.description) >= 40]
+        sample = random.Random(args.seed).sample(usable, min(args.market_pairs, len(usable)))
+        unjudged = [Pair(a.name, "\n".join(x for x in (a.description, a.application_scope) if x),
+                       weight=args.market_weight) for a in sample]
+
+    if args.csl_pairs:
+        import ast
+
+        papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
+        abstracts = [(ast.literal_eval(p["keywords"]), p["abstract"]) for p in papers
+                     if p.get("category") in CSL_CATEGORIES and p.get("keywords") and len(p.get("abstract", "")) >= 40]
+        chosen = random.Random(args.seed).sample(abstracts, min(args.csl_pairs, len(abstracts)))
+        unjudged += [Pair(" ".join(k), a, weight=args.market_weight) for k, a in chosen if k]
+
     t0 = time.perf_counter()
     pairs = pairs_of(list(tune))
     print(f"training on {len(pairs)} judged pairs of {len(tune)} tune needs", file=sys.stderr)
@@ -122,8 +162,16 @@ def main() -> None:
             sys.exit(f"the adapter at {args.out} was trained on {meta.get('pairs')} judged pairs (commit "
                      f"{meta.get('commit', '?')}), {args.qrels} gives {len(pairs)}: pass --qrels with the judgements "
                      "it was trained on (git show <commit>:eval/judging/qrels.tsv > trained.tsv)")
+        if (int(meta.get("market_pairs", 0)), int(meta.get("csl_pairs", 0))) != (args.market_pairs, args.csl_pairs):
+            sys.exit(f"the adapter at {args.out} was trained with {meta.get('market_pairs', 0)} market and "
+                     f"{meta.get('csl_pairs', 0)} CSL pairs: pass --market-pairs and --csl-pairs as then")
+    if unjudged:
+        print(f"and on {len(unjudged)} unjudged pairs ({args.market_pairs} market name → text, {args.csl_pairs} CSL "
+              f"keywords → abstract; weight {args.market_weight})", file=sys.stderr)
     if not args.folds_only:
-        _train_and_save(args.out, pairs, config, len(tune), t0)
+        provenance = {"pairs": len(pairs), "market_pairs": args.market_pairs, "csl_pairs": args.csl_pairs,
+                      "market_weight": args.market_weight}
+        _train_and_save(args.out, pairs + unjudged, config, len(tune), t0, provenance if unjudged else {})
     if not args.cross_fit:
         return
 
@@ -137,7 +185,7 @@ def main() -> None:
     folds = [order[k::args.cross_fit] for k in range(args.cross_fit)]
     scores: dict[str, np.ndarray] = {}
     for k, held in enumerate(folds, start=1):
-        fold_model = train(pairs_of([n for n in order if n not in set(held)]), config)
+        fold_model = train(pairs_of([n for n in order if n not in set(held)]) + unjudged, config)
         passages = encode_texts(fold_model, [text[i] for i in ids], "passage: ", config.passage_chars)
         queries = encode_texts(fold_model, [needs[n].text for n in held], "query: ", config.query_chars)
         for j, nid in enumerate(held):

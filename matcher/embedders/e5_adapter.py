@@ -180,17 +180,14 @@ def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
                 if p.negatives:
                     passages.extend(rng.sample(list(p.negatives), min(config.negatives_per_pair,
                                                                        len(p.negatives))))
-            # one passage text appearing twice in the batch (a popular achievement) would be its own negative
+            # one passage text appearing twice in the batch (a popular achievement, the positive of two needs) would
+            # be its own negative: each text once, and both needs' labels point at it
             unique = list(dict.fromkeys(passages))
             where = {text: i for i, text in enumerate(unique)}
             labels = torch.tensor([where[p.positive] for p in batch])
             q = model.encode(queries)
             d = model.encode(model.tokens(unique, "passage: ", config.passage_chars))
             logits = q @ d.T / config.temperature
-            # a batch's other positive that is the same achievement as mine is not a negative
-            pos_mask = torch.zeros_like(logits, dtype=torch.bool)
-            for r, p in enumerate(batch):
-                pos_mask[r, where[p.positive]] = True
             weights = torch.tensor([p.weight for p in batch])
             loss = (torch.nn.functional.cross_entropy(logits, labels, reduction="none") * weights).sum() / \
                 weights.sum()
