@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     ap.add_argument("--temperature", type=float, default=defaults.temperature)
     ap.add_argument("--seed", type=int, default=defaults.seed)
+    ap.add_argument("--hard-negatives", type=int, default=defaults.negatives_per_pair, metavar="N",
+                    help="judged-not-relevant achievements drawn per pair into the batch as negatives")
     ap.add_argument("--qrels", type=Path, default=JUDGED_DIR / "qrels.tsv",
                     help="the judgements to train on (their tune needs); with --folds-only, those the adapter at "
                          "--out was trained on")
@@ -120,7 +122,8 @@ def main() -> None:
     if missing:
         sys.exit(f"tune needs missing from {REQ}: {', '.join(missing[:5])}")
     config = TrainingConfig(epochs=args.epochs, rank=args.rank, learning_rate=args.learning_rate,
-                            temperature=args.temperature, seed=args.seed, query_chars=MAX_QUERY_CHARS,
+                            temperature=args.temperature, seed=args.seed, negatives_per_pair=args.hard_negatives,
+                            query_chars=MAX_QUERY_CHARS,
                             passage_chars=MAX_CHARS, log=lambda line: print(line, file=sys.stderr, flush=True))
 
     def pairs_of(need_ids: list[str]) -> list[TrainingPair]:
@@ -144,10 +147,8 @@ def main() -> None:
                        weight=args.market_weight) for a in sample]
 
     if args.csl_pairs:
-        import ast
-
         papers = [json.loads(line) for line in CSL.open(encoding="utf-8") if line.strip()]
-        abstracts = [(ast.literal_eval(p["keywords"]), p["abstract"]) for p in papers
+        abstracts = [(list(p["keywords"]), p["abstract"]) for p in papers
                      if p.get("category") in CSL_CATEGORIES and p.get("keywords") and len(p.get("abstract", "")) >= 40]
         chosen = random.Random(args.seed).sample(abstracts, min(args.csl_pairs, len(abstracts)))
         unjudged += [Pair(" ".join(k), a, weight=args.market_weight) for k, a in chosen if k]
