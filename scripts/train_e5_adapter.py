@@ -166,6 +166,9 @@ def main() -> None:
         if (int(meta.get("market_pairs", 0)), int(meta.get("csl_pairs", 0))) != (args.market_pairs, args.csl_pairs):
             sys.exit(f"the adapter at {args.out} was trained with {meta.get('market_pairs', 0)} market and "
                      f"{meta.get('csl_pairs', 0)} CSL pairs: pass --market-pairs and --csl-pairs as then")
+        if int(meta.get("negatives_per_pair", 1)) != args.hard_negatives:
+            sys.exit(f"the adapter at {args.out} was trained with {meta.get('negatives_per_pair')} hard negatives "
+                     "per pair: pass --hard-negatives as then")
     if unjudged:
         print(f"and on {len(unjudged)} unjudged pairs ({args.market_pairs} market name → text, {args.csl_pairs} CSL "
               f"keywords → abstract; weight {args.market_weight})", file=sys.stderr)
