@@ -72,7 +72,7 @@ Ranker = Callable[[str, PerNeed], np.ndarray]  # (need id, channel scores) -> sc
 #: the chain features' cold-start weights in the engine until this benchmark measured them (judgement: same segment
 #: about one σ); GRAPH_WEIGHTS has them at 0 since
 JUDGEMENT_CHAIN_WEIGHTS = {"chain_same_segment": 1.0, "chain_adjacent": 0.5, "chain_same_chain": 0.2}
-#: the last coefficients fit_linear found, by its ``chain`` mode (printed after the fit on all tune needs)
+#: the last coefficients fit_linear found, by its ``extra`` mode (printed after the fit on all tune needs)
 FITTED: dict[str, np.ndarray] = {}
 
 
@@ -142,15 +142,15 @@ def _pairs(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
 
 
 def fit_linear(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
-               need_features: Sequence[str], c: float = 1.0, chain: str = "") -> Ranker:
+               need_features: Sequence[str], c: float = 1.0, extra: str = "") -> Ranker:
     """Logistic regression of "judged relevant" over the base features (and their products with the named need
     features, standardised on the training needs): the learned fusion when ``need_features`` is empty.
 
-    ``chain``: "" leaves the chain features out (the engine since 2026-12-02: ``GRAPH_WEIGHTS`` has them at 0);
+    ``extra``: "" leaves the chain features out (the engine since 2026-12-02: ``GRAPH_WEIGHTS`` has them at 0);
     "judgement" adds them at the judgement weights the engine had before (:data:`JUDGEMENT_CHAIN_WEIGHTS`, in the
     fused score's units: the learned weights renormalised to sum 1 in absolute value, as ``LearnedFusion`` does);
     "learned" fits their weights with the channels'; "learned, none below 0" sets a negative one to 0;
-    "agreement" fits the channels' agreement (:attr:`NeedView.agree`) with the channels instead."""
+    "agreement" fits the channels' agreement (:attr:`NeedView.agree`) with the channels instead of the chain."""
     from sklearn.linear_model import LogisticRegression
 
     train = {n: views[n] for n in qrels}
@@ -158,17 +158,17 @@ def fit_linear(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels,
 
     def row(_: str, v: NeedView) -> np.ndarray:
         x = design(v, std(v) if std else None)
-        if chain == "agreement":
+        if extra == "agreement":
             return np.concatenate([x, v.agree], axis=1)
-        return np.concatenate([x, v.chain], axis=1) if chain.startswith("learned") else x
+        return np.concatenate([x, v.chain], axis=1) if extra.startswith("learned") else x
 
     x, y = _pairs(views, ids, qrels, row)
     coef = LogisticRegression(C=c, max_iter=4000, class_weight="balanced").fit(x, y).coef_[0]
-    FITTED[chain or "none"] = coef
-    if chain == "learned, none below 0":  # a chain relation may add to a match, never count against it
+    FITTED[extra or "none"] = coef
+    if extra == "learned, none below 0":  # a chain relation may add to a match, never count against it
         n = coef.size - len(CHAIN)
         coef = np.concatenate([coef[:n], np.maximum(coef[n:], 0.0)])
-    if chain == "judgement":
+    if extra == "judgement":
         coef = coef / np.abs(coef).sum()
         bonus = np.array([JUDGEMENT_CHAIN_WEIGHTS[f] for f in CHAIN])
         return lambda need, _per: row(need, views[need]) @ coef + views[need].chain @ bonus
@@ -207,12 +207,16 @@ def fit_reranker(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels
     return rank_need
 
 
+#: DCG@10's discounts, as ranx's ``ndcg_burges`` (gain 2^grade − 1) that scores every run here; the coordinate ascent
+#: below evaluates nDCG thousands of times per fit, too often to build ranx runs each time
+DISCOUNT_10 = 1.0 / np.log2(np.arange(2, 12))
+
+
 def _need_targets(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrels
                   ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Per training need with supply: its base features, the gain (2^grade − 1) of every achievement (0 where
     unjudged, as the metric counts it) and its ideal DCG@10."""
     pos = {a: i for i, a in enumerate(ids)}
-    discount = 1.0 / np.log2(np.arange(2, 12))
     out = []
     for need, grades in qrels.items():
         gain = np.zeros(len(ids))
@@ -220,19 +224,18 @@ def _need_targets(views: Mapping[str, NeedView], ids: Sequence[str], qrels: Qrel
             if a in pos and g >= 1:
                 gain[pos[a]] = 2.0 ** g - 1.0
         if gain.any():
-            ideal = float((np.sort(gain)[::-1][:10] * discount).sum())
+            ideal = float((np.sort(gain)[::-1][:10] * DISCOUNT_10).sum())
             out.append((views[need].base, gain, ideal))
     return out
 
 
 def _mean_ndcg(targets: Sequence[tuple[np.ndarray, np.ndarray, float]], w: np.ndarray) -> float:
-    discount = 1.0 / np.log2(np.arange(2, 12))
     total = 0.0
     for x, gain, ideal in targets:
         s = x @ w
         top = np.argpartition(-s, 10)[:10]
         top = top[np.argsort(-s[top], kind="stable")]
-        total += float((gain[top] * discount).sum()) / ideal
+        total += float((gain[top] * DISCOUNT_10).sum()) / ideal
     return total / len(targets)
 
 
@@ -341,12 +344,12 @@ CANDIDATES: dict[str, Fitter] = {
         v, i, q, ["log_len", *[f"top_z:{c}" for c in CHANNELS]]),
     "second stage: trees over the top 100": fit_reranker,
     "+ chain features at the judgement weights (1 / 0.5 / 0.2, the engine's until 2026-12-02)": lambda v, i, q:
-        fit_linear(v, i, q, [], chain="judgement"),
-    "+ chain features, weights learned": lambda v, i, q: fit_linear(v, i, q, [], chain="learned"),
+        fit_linear(v, i, q, [], extra="judgement"),
+    "+ chain features, weights learned": lambda v, i, q: fit_linear(v, i, q, [], extra="learned"),
     "+ chain features, weights learned, none below 0": lambda v, i, q: fit_linear(
-        v, i, q, [], chain="learned, none below 0"),
+        v, i, q, [], extra="learned, none below 0"),
     "+ the channels' agreement (how many rank it in their top 10; its best rank), weights learned": lambda v, i, q:
-        fit_linear(v, i, q, [], chain="agreement"),
+        fit_linear(v, i, q, [], extra="agreement"),
     "listwise: coordinate ascent on nDCG@10 (from the fusion's weights)": fit_coordinate_ascent,
     "pairwise: logistic loss on judged pairs of different grades": fit_pairwise,
     "LambdaMART (LightGBM lambdarank) over the top 100": fit_lambdamart,

@@ -97,7 +97,7 @@ def main() -> None:
                          "achievement's name as the query, the rest of its text as the passage (a sample, fixed by "
                          "--seed; the same for every fold: no tune need is in them)")
     ap.add_argument("--market-weight", type=float, default=0.5,
-                    help="the loss weight of each --market-pairs pair (a judged pair weighs 1)")
+                    help="the loss weight of each unjudged pair (--market-pairs, --csl-pairs; a judged pair weighs 1)")
     ap.add_argument("--csl-pairs", type=int, default=0, metavar="N",
                     help="also train on N pairs from CSL (the shared Chinese scientific abstracts, Apache-2.0) of "
                          "engineering, science, agriculture and medicine: a paper's keywords as the query (a short "
@@ -163,9 +163,11 @@ def main() -> None:
             sys.exit(f"the adapter at {args.out} was trained on {meta.get('pairs')} judged pairs (commit "
                      f"{meta.get('commit', '?')}), {args.qrels} gives {len(pairs)}: pass --qrels with the judgements "
                      "it was trained on (git show <commit>:eval/judging/qrels.tsv > trained.tsv)")
-        if (int(meta.get("market_pairs", 0)), int(meta.get("csl_pairs", 0))) != (args.market_pairs, args.csl_pairs):
+        if (int(meta.get("market_pairs", 0)), int(meta.get("csl_pairs", 0))) != (args.market_pairs, args.csl_pairs) \
+                or (unjudged and float(meta.get("market_weight", 0.5)) != args.market_weight):
             sys.exit(f"the adapter at {args.out} was trained with {meta.get('market_pairs', 0)} market and "
-                     f"{meta.get('csl_pairs', 0)} CSL pairs: pass --market-pairs and --csl-pairs as then")
+                     f"{meta.get('csl_pairs', 0)} CSL pairs at weight {meta.get('market_weight', '-')}: pass "
+                     "--market-pairs, --csl-pairs and --market-weight as then")
         if int(meta.get("negatives_per_pair", 1)) != args.hard_negatives:
             sys.exit(f"the adapter at {args.out} was trained with {meta.get('negatives_per_pair')} hard negatives "
                      "per pair: pass --hard-negatives as then")
