@@ -53,11 +53,23 @@ CSL_CATEGORIES = frozenset({"工学", "理学", "农学", "医学"})
 FOLD_SEED = 1
 
 
-def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig, needs: int, t0: float,
-                    extra: dict | None = None) -> None:
-    from matcher.embedders.e5_adapter import save_adapter, train
+def _fit(pairs: list[TrainingPair], config: TrainingConfig, soup_of: int):
+    """One adapter, or the soup of ``soup_of`` trained from consecutive seeds (``e5_adapter.soup``)."""
+    from dataclasses import replace
 
-    model = train(pairs, config)
+    from matcher.embedders.e5_adapter import soup, train
+
+    if soup_of <= 1:
+        return train(pairs, config)
+    models = [train(pairs, replace(config, seed=config.seed + i)) for i in range(soup_of)]
+    return soup(models)
+
+
+def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig, needs: int, t0: float,
+                    extra: dict | None = None, soup_of: int = 1) -> None:
+    from matcher.embedders.e5_adapter import save_adapter
+
+    model = _fit(pairs, config, soup_of)
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()
@@ -67,6 +79,7 @@ def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig
         "trained_on": "eval/judging tune part", "needs": needs, "pairs": len(pairs),
         "epochs": config.epochs, "learning_rate": config.learning_rate, "temperature": config.temperature,
         "batch_size": config.batch_size, "negatives_per_pair": config.negatives_per_pair, "seed": config.seed,
+        "mask_known_positives": config.mask_known_positives, "soup_of": soup_of,
         "query_chars": config.query_chars, "passage_chars": config.passage_chars, "commit": commit,
         **(extra or {}),
     })
@@ -75,7 +88,7 @@ def _train_and_save(out: Path, pairs: list[TrainingPair], config: TrainingConfig
 
 
 def main() -> None:
-    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair, load_adapter, train
+    from matcher.embedders.e5_adapter import TrainingConfig, TrainingPair, load_adapter
     from matcher.embedders.e5_small import MAX_CHARS, MAX_QUERY_CHARS, SHIPPED_ADAPTER
 
     defaults = TrainingConfig()
@@ -102,6 +115,12 @@ def main() -> None:
                     help="also train on N pairs from CSL (the shared Chinese scientific abstracts, Apache-2.0) of "
                          "engineering, science, agriculture and medicine: a paper's keywords as the query (a short "
                          "need naming a field reads like them), its abstract as the passage; weight --market-weight")
+    ap.add_argument("--mask-known-positives", action="store_true",
+                    help="never count an achievement judged relevant to a need as that need's negative in a batch "
+                         "(another pair of the batch can bring it in: a second positive of the same need, or a "
+                         "near miss of another need)")
+    ap.add_argument("--soup", type=int, default=1, metavar="K",
+                    help="train K adapters from consecutive seeds and ship the mean of their weight changes")
     ap.add_argument("--folds-only", action="store_true",
                     help="with --cross-fit: train only the fold adapters, for the adapter already at --out (after "
                          "the judged set grew: its tune needs scored again without retraining it)")
@@ -123,7 +142,7 @@ def main() -> None:
         sys.exit(f"tune needs missing from {REQ}: {', '.join(missing[:5])}")
     config = TrainingConfig(epochs=args.epochs, rank=args.rank, learning_rate=args.learning_rate,
                             temperature=args.temperature, seed=args.seed, negatives_per_pair=args.hard_negatives,
-                            query_chars=MAX_QUERY_CHARS,
+                            mask_known_positives=args.mask_known_positives, query_chars=MAX_QUERY_CHARS,
                             passage_chars=MAX_CHARS, log=lambda line: print(line, file=sys.stderr, flush=True))
 
     def pairs_of(need_ids: list[str]) -> list[TrainingPair]:
@@ -131,7 +150,8 @@ def main() -> None:
         for nid in sorted(need_ids):
             grades = tune[nid]
             negatives = tuple(text[a] for a, g in sorted(grades.items()) if g == 0 and a in text)
-            out.extend(TrainingPair(needs[nid].text, text[a], negatives)
+            relevant = frozenset(text[a] for a, g in grades.items() if g >= 1 and a in text)
+            out.extend(TrainingPair(needs[nid].text, text[a], negatives, relevant=relevant)
                        for a, g in sorted(grades.items()) if g >= 1 and a in text)
         return out
 
@@ -171,13 +191,20 @@ def main() -> None:
         if int(meta.get("negatives_per_pair", 1)) != args.hard_negatives:
             sys.exit(f"the adapter at {args.out} was trained with {meta.get('negatives_per_pair')} hard negatives "
                      "per pair: pass --hard-negatives as then")
+        if int(meta.get("soup_of", 1)) != args.soup:
+            sys.exit(f"the adapter at {args.out} is a soup of {meta.get('soup_of', 1)}: pass --soup as then")
+        if bool(meta.get("mask_known_positives", False)) != args.mask_known_positives:
+            sys.exit(f"the adapter at {args.out} was trained "
+                     f"{'with' if meta.get('mask_known_positives') else 'without'} --mask-known-positives: pass it "
+                     "as then")
     if unjudged:
         print(f"and on {len(unjudged)} unjudged pairs ({args.market_pairs} market name → text, {args.csl_pairs} CSL "
               f"keywords → abstract; weight {args.market_weight})", file=sys.stderr)
     if not args.folds_only:
         provenance = {"pairs": len(pairs), "market_pairs": args.market_pairs, "csl_pairs": args.csl_pairs,
                       "market_weight": args.market_weight}
-        _train_and_save(args.out, pairs + unjudged, config, len(tune), t0, provenance if unjudged else {})
+        _train_and_save(args.out, pairs + unjudged, config, len(tune), t0, provenance if unjudged else {},
+                        soup_of=args.soup)
     if not args.cross_fit:
         return
 
@@ -191,7 +218,7 @@ def main() -> None:
     folds = [order[k::args.cross_fit] for k in range(args.cross_fit)]
     scores: dict[str, np.ndarray] = {}
     for k, held in enumerate(folds, start=1):
-        fold_model = train(pairs_of([n for n in order if n not in set(held)]) + unjudged, config)
+        fold_model = _fit(pairs_of([n for n in order if n not in set(held)]) + unjudged, config, args.soup)
         passages = encode_texts(fold_model, [text[i] for i in ids], "passage: ", config.passage_chars)
         queries = encode_texts(fold_model, [needs[n].text for n in held], "query: ", config.query_chars)
         for j, nid in enumerate(held):

@@ -14,10 +14,12 @@ from matcher.embedders.e5_adapter import (  # noqa: E402
     TrainableE5,
     TrainingConfig,
     TrainingPair,
+    batch_loss,
     encode_texts,
     load_adapter,
     model_digest,
     save_adapter,
+    soup,
     train,
 )
 from matcher.embedders.e5_small import SHIPPED_ADAPTER, E5MarketEmbedder, E5SmallEmbedder  # noqa: E402
@@ -64,6 +66,46 @@ def test_training_pulls_each_need_towards_the_achievement_judged_to_answer_it(tm
     again = served.query(NEEDS) @ served.passage(PASSAGES).T
     assert np.abs(again - after).max() < 0.02
     assert (again.argmax(axis=1) == after.argmax(axis=1)).all()
+
+
+def test_an_achievement_judged_relevant_to_a_need_is_never_its_negative_when_masking() -> None:
+    import random
+
+    # two answers judged relevant to one need, in one batch: unmasked, each is the other pair's negative
+    both = frozenset(PASSAGES[:2])
+    batch = [TrainingPair(NEEDS[0], PASSAGES[0], relevant=both), TrainingPair(NEEDS[0], PASSAGES[1], relevant=both)]
+    model = TrainableE5(rank=4, alpha=8, targets=("q",))
+    config = TrainingConfig(rank=4, alpha=8, targets=("q",), log=lambda _: None)
+    unmasked = batch_loss(model, batch, config, random.Random(0)).item()
+    masked = batch_loss(model, batch, TrainingConfig(rank=4, alpha=8, targets=("q",), mask_known_positives=True,
+                                                     log=lambda _: None), random.Random(0)).item()
+    assert unmasked > 0.1
+    assert masked == pytest.approx(0.0, abs=1e-6)  # nothing left to tell each query's answer from
+    # a near miss of the need still counts against it
+    batch = [TrainingPair(NEEDS[0], PASSAGES[0], (PASSAGES[2],), relevant=both)]
+    config = TrainingConfig(rank=4, alpha=8, targets=("q",), mask_known_positives=True, log=lambda _: None)
+    assert batch_loss(model, batch, config, random.Random(0)).item() > 0.0
+
+
+def test_an_adapter_soup_changes_the_weights_by_the_mean_of_its_members_changes(tmp_path: Path) -> None:
+    members = []
+    for seed in (1, 2, 3):
+        model = TrainableE5(rank=2, alpha=4, targets=("q", "fo"), seed=seed)
+        gen = torch.Generator().manual_seed(100 + seed)
+        model.lora = {name: (a, torch.randn(b.shape, generator=gen) * 0.01) for name, (a, b) in model.lora.items()}
+        path = tmp_path / f"member{seed}.npz"
+        save_adapter(path, model, {"trained_on": "a test"})
+        members.append((model, load_adapter(path).deltas))
+    mixed = soup([m for m, _ in members])
+    path = tmp_path / "soup.npz"
+    save_adapter(path, mixed, {"trained_on": "a test"})
+    deltas = load_adapter(path).deltas
+    assert set(deltas) == set(members[0][1]) and load_adapter(path).meta["rank"] == 6
+    for name, delta in deltas.items():
+        mean = sum(d[name] for _, d in members) / 3
+        assert np.abs(delta - mean).max() < 5e-3 * np.abs(mean).max() + 1e-6  # float16 on disk
+    with pytest.raises(ValueError):
+        soup([members[0][0], TrainableE5(rank=4, alpha=4, targets=("q", "fo"))])
 
 
 def test_the_shipped_adapter_was_trained_on_the_tune_part_only() -> None:

@@ -42,6 +42,9 @@ class TrainingPair:
     positive: str
     negatives: tuple[str, ...] = ()
     weight: float = 1.0
+    #: every passage judged relevant to this query (the positive among them): never its negative when another
+    #: pair of the batch brings one in (two positives of one need, or a need's answer judged 0 for another)
+    relevant: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -58,6 +61,8 @@ class TrainingConfig:
     #: InfoNCE temperature: e5's cosines are compressed (0.8-0.9), so a low temperature, as e5's own training
     temperature: float = 0.02
     negatives_per_pair: int = 1
+    #: leave a passage out of a query's negatives when it is judged relevant to that query (``TrainingPair.relevant``)
+    mask_known_positives: bool = False
     seed: int = 0
     threads: int = 2
     query_chars: int = 160
@@ -150,6 +155,33 @@ class TrainableE5:
                 for name, (a, b) in self.lora.items() for part, x in (("A", a), ("B", b))}
 
 
+def batch_loss(model: TrainableE5, batch: Sequence[TrainingPair], config: TrainingConfig,
+               rng: random.Random) -> Any:
+    """The batch's weighted InfoNCE: each query against its positive, every other passage of the batch (the other
+    pairs' positives and the near misses drawn for them) as its negatives."""
+    import torch
+
+    queries = model.tokens([p.query for p in batch], "query: ", config.query_chars)
+    passages = [p.positive for p in batch]
+    for p in batch:
+        if p.negatives:
+            passages.extend(rng.sample(list(p.negatives), min(config.negatives_per_pair, len(p.negatives))))
+    # one passage text appearing twice in the batch (a popular achievement, the positive of two needs) would
+    # be its own negative: each text once, and both needs' labels point at it
+    unique = list(dict.fromkeys(passages))
+    where = {text: i for i, text in enumerate(unique)}
+    labels = torch.tensor([where[p.positive] for p in batch])
+    q = model.encode(queries)
+    d = model.encode(model.tokens(unique, "passage: ", config.passage_chars))
+    logits = q @ d.T / config.temperature
+    if config.mask_known_positives:
+        known = torch.tensor([[text in p.relevant and where[p.positive] != j for j, text in enumerate(unique)]
+                              for p in batch])
+        logits = logits.masked_fill(known, float("-inf"))
+    weights = torch.tensor([p.weight for p in batch])
+    return (torch.nn.functional.cross_entropy(logits, labels, reduction="none") * weights).sum() / weights.sum()
+
+
 def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
           model: TrainableE5 | None = None) -> TrainableE5:
     """Fits an adapter to ``pairs``: each query against its positive, the batch's other positives and the
@@ -174,23 +206,7 @@ def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
         rng.shuffle(order)
         for start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
             batch = [pairs[i] for i in order[start:start + config.batch_size]]
-            queries = model.tokens([p.query for p in batch], "query: ", config.query_chars)
-            passages = [p.positive for p in batch]
-            for p in batch:
-                if p.negatives:
-                    passages.extend(rng.sample(list(p.negatives), min(config.negatives_per_pair,
-                                                                       len(p.negatives))))
-            # one passage text appearing twice in the batch (a popular achievement, the positive of two needs) would
-            # be its own negative: each text once, and both needs' labels point at it
-            unique = list(dict.fromkeys(passages))
-            where = {text: i for i, text in enumerate(unique)}
-            labels = torch.tensor([where[p.positive] for p in batch])
-            q = model.encode(queries)
-            d = model.encode(model.tokens(unique, "passage: ", config.passage_chars))
-            logits = q @ d.T / config.temperature
-            weights = torch.tensor([p.weight for p in batch])
-            loss = (torch.nn.functional.cross_entropy(logits, labels, reduction="none") * weights).sum() / \
-                weights.sum()
+            loss = batch_loss(model, batch, config, rng)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -201,6 +217,27 @@ def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
                 config.log(f"  epoch {epoch + 1} step {step}/{total} loss {loss.item():.3f} "
                            f"({time.perf_counter() - t0:.0f} s)")
     return model
+
+
+def soup(models: Sequence[TrainableE5]) -> TrainableE5:
+    """One adapter whose weight change is the mean of ``models``' (trained alike from different seeds): a mean
+    of small-data fine-tunes varies less than any one of them. The mean of k rank-r products is one product of
+    rank k·r (the A matrices stacked, the B matrices side by side, scale α / (k·r)), so the file format and the
+    merged encoder's cost stay as they are."""
+    import copy
+
+    import torch
+
+    first = models[0]
+    if any((m.rank, m.alpha, m.targets) != (first.rank, first.alpha, first.targets) for m in models):
+        raise ValueError("an adapter soup needs adapters of one rank, alpha and set of matrices")
+    out = copy.copy(first)
+    out.rank = first.rank * len(models)
+    out.scale = first.alpha / out.rank
+    out.lora = {name: (torch.cat([m.lora[name][0].detach() for m in models], dim=0),
+                       torch.cat([m.lora[name][1].detach() for m in models], dim=1))
+                for name in first.lora}
+    return out
 
 
 def save_adapter(path: Path, model: TrainableE5, provenance: dict[str, Any]) -> None:
