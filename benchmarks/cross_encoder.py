@@ -105,37 +105,23 @@ def train(groups: Sequence[tuple[str, str, list[str]]], need_text: Mapping[str, 
           epochs: int, seed: int = 0, log=print) -> CrossEncoder:
     import torch
 
+    from matcher.embedders.e5_adapter import optimise
+
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     model = CrossEncoder(seed)
-    params = model.parameters()
-    opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.01)
     rng = random.Random(seed)
-    per_step = 4  # groups per optimiser step: 16 sequences, as the adapter's batches
-    total = epochs * max(1, len(groups) // per_step)
-    warm = max(1, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    step, t0 = 0, time.perf_counter()
-    for _ in range(epochs):
-        order = list(range(len(groups)))
-        rng.shuffle(order)
-        for start in range(0, (len(order) // per_step) * per_step, per_step):
-            seqs = []
-            for i in order[start:start + per_step]:
-                need, pos, negs = groups[i]
-                seqs += model.sequences(need_text[need], [ach_text[a] for a in (pos, *negs)])
-            # one forward pass for the step's groups (each: its relevant achievement first, then three near misses)
-            logits = model.logits(seqs).float().reshape(per_step, 4)
-            loss = torch.nn.functional.cross_entropy(logits, torch.zeros(per_step, dtype=torch.long))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            if step % 25 == 0 or step == total:
-                log(f"  step {step}/{total} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+
+    def loss_of(batch: list[tuple[str, str, list[str]]]):
+        seqs = []
+        for need, pos, negs in batch:
+            seqs += model.sequences(need_text[need], [ach_text[a] for a in (pos, *negs)])
+        # one forward pass for the step's groups (each: its relevant achievement first, then three near misses)
+        logits = model.logits(seqs).float().reshape(len(batch), 4)
+        return torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+
+    # four groups per step: 16 sequences, as the adapter's batches
+    optimise(model.parameters(), groups, 4, epochs, loss_of, rng, 3e-4, log, log_every=25)
     return model
 
 

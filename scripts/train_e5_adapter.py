@@ -155,15 +155,13 @@ def main() -> None:
                        for a, g in sorted(grades.items()) if g >= 1 and a in text)
         return out
 
-    from matcher.embedders.e5_adapter import TrainingPair as Pair
-
     unjudged: list[TrainingPair] = []
     if args.market_pairs:
         # the name is the query; the passage is what else the achievement says (with the name in it, the pair
         # would be a string match and teach nothing about the register needs are written in)
         usable = [a for a in achs if len(a.description) >= 40]
         sample = random.Random(args.seed).sample(usable, min(args.market_pairs, len(usable)))
-        unjudged = [Pair(a.name, "\n".join(x for x in (a.description, a.application_scope) if x),
+        unjudged = [TrainingPair(a.name, "\n".join(x for x in (a.description, a.application_scope) if x),
                        weight=args.market_weight) for a in sample]
 
     if args.csl_pairs:
@@ -171,7 +169,7 @@ def main() -> None:
         abstracts = [(list(p["keywords"]), p["abstract"]) for p in papers
                      if p.get("category") in CSL_CATEGORIES and p.get("keywords") and len(p.get("abstract", "")) >= 40]
         chosen = random.Random(args.seed).sample(abstracts, min(args.csl_pairs, len(abstracts)))
-        unjudged += [Pair(" ".join(k), a, weight=args.market_weight) for k, a in chosen if k]
+        unjudged += [TrainingPair(" ".join(k), a, weight=args.market_weight) for k, a in chosen if k]
 
     t0 = time.perf_counter()
     pairs = pairs_of(list(tune))

@@ -182,41 +182,51 @@ def batch_loss(model: TrainableE5, batch: Sequence[TrainingPair], config: Traini
     return (torch.nn.functional.cross_entropy(logits, labels, reduction="none") * weights).sum() / weights.sum()
 
 
-def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
-          model: TrainableE5 | None = None) -> TrainableE5:
-    """Fits an adapter to ``pairs``: each query against its positive, the batch's other positives and the
-    negatives given (InfoNCE at ``config.temperature``), AdamW, a linear warm-up then decay."""
+def optimise(params: Sequence[Any], items: Sequence[Any], batch_size: int, epochs: int,
+             loss_of: Callable[[list[Any]], Any], rng: random.Random, learning_rate: float,
+             log: Callable[[str], None], log_every: int = 10) -> None:
+    """The training loop every e5-based model here shares: ``epochs`` passes over ``items`` in batches shuffled by
+    ``rng`` (a last partial batch dropped), AdamW, a linear warm-up over a tenth of the steps then linear decay, the
+    gradient clipped at norm 1. ``loss_of(batch)`` gives the batch's loss."""
     import torch
 
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    model = model or TrainableE5(config.rank, config.alpha, config.targets, seed=config.seed)
-    params = model.parameters()
-    opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
-    rng = random.Random(config.seed)
-    steps_per_epoch = max(1, len(pairs) // config.batch_size)
-    total = steps_per_epoch * config.epochs
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+    steps_per_epoch = max(1, len(items) // batch_size)
+    total = steps_per_epoch * epochs
     warm = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     step = 0
     t0 = time.perf_counter()
-    for epoch in range(config.epochs):
-        order = list(range(len(pairs)))
+    for epoch in range(epochs):
+        order = list(range(len(items)))
         rng.shuffle(order)
-        for start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
-            batch = [pairs[i] for i in order[start:start + config.batch_size]]
-            loss = batch_loss(model, batch, config, rng)
+        for start in range(0, steps_per_epoch * batch_size, batch_size):
+            loss = loss_of([items[i] for i in order[start:start + batch_size]])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             step += 1
-            if step % 10 == 0 or step == total:
-                config.log(f"  epoch {epoch + 1} step {step}/{total} loss {loss.item():.3f} "
-                           f"({time.perf_counter() - t0:.0f} s)")
-    return model
+            if step % log_every == 0 or step == total:
+                log(f"  epoch {epoch + 1} step {step}/{total} loss {loss.item():.3f} "
+                    f"({time.perf_counter() - t0:.0f} s)")
+
+
+def train(pairs: Sequence[TrainingPair], config: TrainingConfig,
+          model: TrainableE5 | None = None) -> TrainableE5:
+    """Fits an adapter to ``pairs``: each query against its positive, the batch's other positives and the
+    negatives given (InfoNCE at ``config.temperature``), by :func:`optimise`."""
+    import torch
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    trained = model or TrainableE5(config.rank, config.alpha, config.targets, seed=config.seed)
+    rng = random.Random(config.seed)
+    optimise(trained.parameters(), pairs, config.batch_size, config.epochs,
+             lambda batch: batch_loss(trained, batch, config, rng), rng, config.learning_rate, config.log)
+    return trained
 
 
 def soup(models: Sequence[TrainableE5]) -> TrainableE5:
